@@ -1,0 +1,171 @@
+#include "common/config/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/config/yaml_to_proto.h"
+#include "common/status/status_macros.h"
+
+namespace aimarket::config {
+namespace {
+
+void SetDefaultDuration(google::protobuf::Duration* d, int64_t seconds) {
+  if (d->seconds() == 0 && d->nanos() == 0) d->set_seconds(seconds);
+}
+
+void SetDefault(std::string* s, absl::string_view value) {
+  if (s->empty()) *s = std::string(value);
+}
+
+absl::Status Invalid(absl::string_view key, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(key, ": ", what));
+}
+
+// "host:port" or "[v6]:port" with a numeric port; port 0 is allowed (pick a free one).
+absl::Status CheckAddress(absl::string_view key, const std::string& addr, bool allow_empty) {
+  if (addr.empty()) {
+    return allow_empty ? absl::OkStatus() : Invalid(key, "is required (\"host:port\")");
+  }
+  const size_t colon = addr.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(absl::string_view(addr).substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return Invalid(key, absl::StrCat("invalid address \"", addr, "\"; expected \"host:port\""));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Duration ToDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+void ApplyDefaults(v1::Config& c) {
+  v1::ServerConfig& server = *c.mutable_server();
+  SetDefault(server.mutable_grpc_listen(), "0.0.0.0:9090");
+  SetDefaultDuration(server.mutable_drain_timeout(), 10);
+  if (server.worker_threads() <= 0) server.set_worker_threads(4);
+
+  v1::EdgeConfig& edge = *c.mutable_edge();
+  SetDefault(edge.mutable_listen(), "0.0.0.0:8080");
+  if (edge.max_body_bytes() <= 0) edge.set_max_body_bytes(8 << 20);
+  SetDefaultDuration(edge.mutable_header_timeout(), 10);
+  SetDefaultDuration(edge.mutable_idle_timeout(), 60);
+
+  v1::PostgresConfig& pg = *c.mutable_postgres();
+  SetDefault(pg.mutable_dsn_env(), "AIMARKET_PG_DSN");
+  if (pg.pool_size() <= 0) pg.set_pool_size(8);
+  SetDefaultDuration(pg.mutable_acquire_timeout(), 5);
+
+  v1::AuthConfig& auth = *c.mutable_auth();
+  SetDefault(auth.mutable_bootstrap_admin_key_env(), "AIMARKET_ADMIN_KEY");
+  SetDefault(auth.mutable_internal_token_env(), "AIMARKET_INTERNAL_TOKEN");
+
+  SetDefault(c.mutable_log()->mutable_level(), "info");
+
+  for (v1::ProviderConfig& p : *c.mutable_providers()) {
+    SetDefaultDuration(p.mutable_connect_timeout(), 5);
+    SetDefaultDuration(p.mutable_first_byte_timeout(), 60);
+    SetDefaultDuration(p.mutable_idle_timeout(), 60);
+  }
+  for (v1::ModelConfig& m : *c.mutable_models()) {
+    SetDefault(m.mutable_strategy(), "priority");
+    for (v1::DeploymentConfig& d : *m.mutable_deployments()) {
+      if (d.weight() == 0) d.set_weight(1);
+    }
+  }
+}
+
+absl::Status Validate(const v1::Config& c) {
+  AIM_RETURN_IF_ERROR(CheckAddress("server.grpc_listen", c.server().grpc_listen(), false));
+  AIM_RETURN_IF_ERROR(CheckAddress("server.metrics_listen", c.server().metrics_listen(), true));
+  AIM_RETURN_IF_ERROR(CheckAddress("edge.listen", c.edge().listen(), false));
+  AIM_RETURN_IF_ERROR(CheckAddress("peers.router", c.peers().router(), true));
+  AIM_RETURN_IF_ERROR(CheckAddress("peers.provider_adapter", c.peers().provider_adapter(), true));
+  AIM_RETURN_IF_ERROR(CheckAddress("peers.team_management", c.peers().team_management(), true));
+  AIM_RETURN_IF_ERROR(CheckAddress("peers.usage_metering", c.peers().usage_metering(), true));
+  if (c.edge().io_threads() < 0) return Invalid("edge.io_threads", "must not be negative");
+  const std::string& level = c.log().level();
+  if (level != "debug" && level != "info" && level != "warn" && level != "error") {
+    return Invalid("log.level", absl::StrCat("invalid value \"", level, "\"; expected debug, info, warn or error"));
+  }
+
+  absl::flat_hash_set<std::string> providers;
+  for (int i = 0; i < c.providers_size(); ++i) {
+    const v1::ProviderConfig& p = c.providers(i);
+    const std::string key = absl::StrCat("providers[", i, "]");
+    if (p.name().empty()) return Invalid(absl::StrCat(key, ".name"), "is required");
+    if (!providers.insert(p.name()).second) {
+      return Invalid(absl::StrCat(key, ".name"), absl::StrCat("duplicate provider name \"", p.name(), "\""));
+    }
+    if (p.type() == v1::PROVIDER_TYPE_UNSPECIFIED) return Invalid(absl::StrCat(key, ".type"), "is required");
+    if (!absl::StartsWith(p.base_url(), "http://") && !absl::StartsWith(p.base_url(), "https://")) {
+      return Invalid(absl::StrCat(key, ".base_url"),
+                     absl::StrCat("invalid URL \"", p.base_url(), "\"; expected http:// or https://"));
+    }
+  }
+
+  absl::flat_hash_set<std::string> models;
+  for (int i = 0; i < c.models_size(); ++i) {
+    const v1::ModelConfig& m = c.models(i);
+    const std::string key = absl::StrCat("models[", i, "]");
+    if (m.name().empty()) return Invalid(absl::StrCat(key, ".name"), "is required");
+    if (!models.insert(m.name()).second) {
+      return Invalid(absl::StrCat(key, ".name"), absl::StrCat("duplicate model name \"", m.name(), "\""));
+    }
+    if (m.strategy() != "priority") {
+      return Invalid(absl::StrCat(key, ".strategy"),
+                     absl::StrCat("invalid value \"", m.strategy(), "\"; expected priority"));
+    }
+    if (m.deployments().empty()) return Invalid(absl::StrCat(key, ".deployments"), "needs at least one deployment");
+    for (int j = 0; j < m.deployments_size(); ++j) {
+      const v1::DeploymentConfig& d = m.deployments(j);
+      const std::string dkey = absl::StrCat(key, ".deployments[", j, "]");
+      if (!providers.contains(d.provider())) {
+        return Invalid(absl::StrCat(dkey, ".provider"), absl::StrCat("unknown provider \"", d.provider(), "\""));
+      }
+      if (d.model().empty()) return Invalid(absl::StrCat(dkey, ".model"), "is required");
+      if (d.input_per_mtok() < 0) return Invalid(absl::StrCat(dkey, ".input_per_mtok"), "must not be negative");
+      if (d.output_per_mtok() < 0) return Invalid(absl::StrCat(dkey, ".output_per_mtok"), "must not be negative");
+      if (d.weight() < 0) return Invalid(absl::StrCat(dkey, ".weight"), "must not be negative");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Config> ParseConfig(absl::string_view yaml) {
+  v1::Config config;
+  AIM_RETURN_IF_ERROR(MergeYamlIntoProto(yaml, config));
+  ApplyDefaults(config);
+  AIM_RETURN_IF_ERROR(Validate(config));
+  return config;
+}
+
+absl::StatusOr<v1::Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  absl::StatusOr<v1::Config> config = ParseConfig(buf.str());
+  if (!config.ok()) {
+    return absl::Status(config.status().code(), absl::StrCat(path, ": ", config.status().message()));
+  }
+  return config;
+}
+
+absl::StatusOr<std::string> RequireEnv(absl::string_view var, absl::string_view key) {
+  const char* value = std::getenv(std::string(var).c_str());
+  if (value == nullptr || *value == '\0') {
+    return absl::FailedPreconditionError(
+        absl::StrCat("environment variable ", var, " (named by ", key, ") is not set"));
+  }
+  return std::string(value);
+}
+
+}  // namespace aimarket::config

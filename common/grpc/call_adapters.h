@@ -1,0 +1,188 @@
+#pragma once
+
+// Adapters between a service's C++ API (absl::StatusOr results, rpc::StreamObserver streams) and
+// gRPC's callback API. Included only by the .cc files of service shims and gRPC clients, which
+// include gRPC anyway; never by a header.
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/grpc/metadata.h"
+#include "common/rpc/call_context.h"
+#include "common/status/grpc_status.h"
+
+namespace aimarket::grpcutil {
+
+// Server side of a unary RPC: runs `fn(CallContext, const Req&) -> absl::StatusOr<Resp>` and
+// finishes the call with its result. When `internal_token` is non-null the call must present it.
+template <typename Req, typename Resp, typename Fn>
+grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn&& fn,
+                                     const std::string* internal_token = nullptr) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  rpc::CallContext cc = FromServerContext(*ctx);
+  if (internal_token != nullptr) {
+    if (absl::Status s = CheckInternalToken(cc, *internal_token); !s.ok()) {
+      reactor->Finish(status::ToGrpcStatus(s));
+      return reactor;
+    }
+  }
+  absl::StatusOr<Resp> r = fn(cc, *req);
+  if (r.ok()) *resp = *std::move(r);
+  reactor->Finish(status::ToGrpcStatus(r.status()));
+  return reactor;
+}
+
+// Client side of a unary RPC through a generated stub's blocking method.
+template <typename Resp, typename Stub, typename Req>
+absl::StatusOr<Resp> CallUnary(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                               const rpc::CallContext& cc, const Req& req, const std::string& internal_token) {
+  grpc::ClientContext ctx;
+  ApplyToClientContext(cc, internal_token, ctx);
+  Resp resp;
+  grpc::Status s = (stub.*method)(&ctx, req, &resp);
+  if (!s.ok()) return status::FromGrpcStatus(s);
+  return resp;
+}
+
+// Server side of a server-streaming RPC: the service writes events into this observer from any
+// thread; they are sent in order, one write in flight at a time. A client that cancels or
+// disconnects triggers the call's Cancellation. Deletes itself when gRPC is done with it.
+template <typename Event>
+class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>, public rpc::StreamObserver<Event> {
+ public:
+  explicit ServerStreamReactor(std::shared_ptr<rpc::Cancellation> cancellation)
+      : cancellation_(std::move(cancellation)) {}
+
+  // gRPC may run reactions inline, so Start*/Finish are called after the lock is released.
+  void OnEvent(const Event& event) override {
+    Event* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (broken_ || complete_) return;
+      queue_.push_back(event);
+      if (!writing_) {
+        writing_ = true;
+        next = &queue_.front();  // deque::push_back keeps references to elements valid.
+      }
+    }
+    if (next != nullptr) this->StartWrite(next);
+  }
+
+  void OnComplete(const absl::Status& status) override {
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      final_ = status::ToGrpcStatus(status);
+      complete_ = true;
+      finish = !writing_ && !finished_;
+      finished_ = finished_ || finish;
+    }
+    if (finish) this->Finish(final_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    Event* next = nullptr;
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {
+        // The stream is broken (client gone): drop what is queued and stop the work upstream.
+        broken_ = true;
+        queue_.clear();
+      }
+      if (!queue_.empty()) {
+        next = &queue_.front();
+      } else {
+        writing_ = false;
+        finish = complete_ && !finished_;
+        finished_ = finished_ || finish;
+      }
+    }
+    if (!ok) cancellation_->Cancel();
+    if (next != nullptr) {
+      this->StartWrite(next);
+    } else if (finish) {
+      this->Finish(final_);
+    }
+  }
+
+  void OnCancel() override { cancellation_->Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<rpc::Cancellation> cancellation_;
+  absl::Mutex mu_;
+  std::deque<Event> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool complete_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_;  // Written once, before complete_ is set.
+};
+
+// Server side of a streaming RPC whose service is `fn(CallContext, const Req&, StreamObserver&)`.
+template <typename Req, typename Event, typename Fn>
+grpc::ServerWriteReactor<Event>* ServeStream(grpc::CallbackServerContext* ctx, const Req* req, Fn&& fn,
+                                             const std::string* internal_token = nullptr) {
+  rpc::CallContext cc = FromServerContext(*ctx);
+  auto* reactor = new ServerStreamReactor<Event>(cc.cancellation);
+  if (internal_token != nullptr) {
+    if (absl::Status s = CheckInternalToken(cc, *internal_token); !s.ok()) {
+      reactor->OnComplete(s);
+      return reactor;
+    }
+  }
+  fn(std::move(cc), *req, *reactor);
+  return reactor;
+}
+
+// Client side of a server-streaming RPC: forwards events to `observer` and completes it once.
+// The request and the observer must outlive OnComplete. Cancelling the CallContext cancels the
+// call. Deletes itself when done.
+template <typename Req, typename Event>
+class ClientStreamReactor final : public grpc::ClientReadReactor<Event> {
+ public:
+  ClientStreamReactor(const rpc::CallContext& cc, const std::string& internal_token,
+                      rpc::StreamObserver<Event>& observer)
+      : observer_(observer), cancellation_(cc.cancellation) {
+    ApplyToClientContext(cc, internal_token, ctx_);
+  }
+
+  grpc::ClientContext* context() { return &ctx_; }
+
+  // Call after the stub's async() method has bound this reactor.
+  void Start() {
+    cancel_id_ = cancellation_->OnCancel([this] { ctx_.TryCancel(); });
+    this->StartRead(&event_);
+    this->StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    observer_.OnEvent(event_);
+    this->StartRead(&event_);
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    cancellation_->RemoveCallback(cancel_id_);
+    observer_.OnComplete(status::FromGrpcStatus(s));
+    delete this;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  Event event_;
+  rpc::StreamObserver<Event>& observer_;
+  std::shared_ptr<rpc::Cancellation> cancellation_;
+  int cancel_id_ = 0;
+};
+
+}  // namespace aimarket::grpcutil

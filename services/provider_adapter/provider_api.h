@@ -1,0 +1,25 @@
+#pragma once
+
+// The C++ API of provider-adapter: implemented by ProviderAdapter (in process) and by the gRPC
+// client from NewProviderGrpcClient (a peer in another process). Every RPC is internal.
+
+#include "absl/status/statusor.h"
+#include "aimarket/provider/v1/provider_service.pb.h"
+#include "common/rpc/call_context.h"
+
+namespace aimarket::provider {
+
+// Thread-safe.
+class ProviderApi {
+ public:
+  virtual ~ProviderApi() = default;
+  // Streams the upstream's answer as ChatEvents. `req` and `observer` must outlive OnComplete.
+  // Cancelling ctx.cancellation closes the upstream connection.
+  virtual void Generate(rpc::CallContext ctx, const v1::GenerateRequest& req,
+                        rpc::StreamObserver<common::v1::ChatEvent>& observer) = 0;
+  virtual absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req) = 0;
+  virtual absl::StatusOr<v1::CheckHealthResponse> CheckHealth(const rpc::CallContext& ctx,
+                                                              const v1::CheckHealthRequest& req) = 0;
+};
+
+}  // namespace aimarket::provider

@@ -1,0 +1,44 @@
+#pragma once
+
+// The router's logic: authentication (through team-management's AuthService), the model catalog
+// from the config, and (as later issues add them) admission, routing, failover and settlement.
+// Never sees gRPC: its peers are injected as their C++ APIs, in process or remote.
+//
+// Built so far: authentication and ListModels. Chat and Embed authenticate the caller, then
+// answer UNIMPLEMENTED until the OpenAI-compatible edge issue.
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "aimarket/config/v1/config.pb.h"
+#include "services/provider_adapter/provider_api.h"
+#include "services/router/router_api.h"
+#include "services/team_management/team_api.h"
+#include "services/usage_metering/metering_api.h"
+
+namespace aimarket::router {
+
+class Router final : public RouterApi {
+ public:
+  // Nothing is owned; everything outlives the router.
+  Router(const config::v1::Config& config, team::TeamApi& team, usage::MeteringApi& metering,
+         provider::ProviderApi& provider);
+
+  void Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
+            rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
+  absl::StatusOr<v1::ListModelsResponse> ListModels(const rpc::CallContext& ctx,
+                                                    const v1::ListModelsRequest& req) override;
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                  const common::v1::EmbedRequest& req) override;
+
+ private:
+  absl::StatusOr<common::v1::Principal> Authenticate(const rpc::CallContext& ctx);
+
+  const config::v1::Config& config_;
+  team::TeamApi& team_;
+  usage::MeteringApi& metering_;
+  provider::ProviderApi& provider_;
+  const int64_t created_;  // Unix seconds reported as every model's `created`.
+};
+
+}  // namespace aimarket::router

@@ -1,0 +1,79 @@
+#include "services/router/router_grpc.h"
+
+#include <utility>
+
+#include "aimarket/router/v1/router_service.grpc.pb.h"
+#include "common/grpc/call_adapters.h"
+
+namespace aimarket::router {
+namespace {
+
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+
+class RouterServiceShim final : public v1::RouterService::CallbackService {
+ public:
+  explicit RouterServiceShim(RouterApi& api) : api_(api) {}
+
+  grpc::ServerWriteReactor<common::v1::ChatEvent>* Chat(CallbackServerContext* ctx,
+                                                        const common::v1::ChatRequest* req) override {
+    return grpcutil::ServeStream<common::v1::ChatRequest, common::v1::ChatEvent>(
+        ctx, req,
+        [this](rpc::CallContext cc, const common::v1::ChatRequest& r, rpc::StreamObserver<common::v1::ChatEvent>& o) {
+          // Internal callers may pass their own request id; otherwise the router issues one.
+          if (cc.request_id.empty()) cc.request_id = rpc::NewRequestId();
+          api_.Chat(std::move(cc), r, o);
+        });
+  }
+  ServerUnaryReactor* ListModels(CallbackServerContext* ctx, const v1::ListModelsRequest* req,
+                                 v1::ListModelsResponse* resp) override {
+    return grpcutil::ServeUnary(ctx, req, resp, [this](const rpc::CallContext& cc, const v1::ListModelsRequest& r) {
+      return api_.ListModels(cc, r);
+    });
+  }
+  ServerUnaryReactor* Embed(CallbackServerContext* ctx, const common::v1::EmbedRequest* req,
+                            common::v1::EmbedResponse* resp) override {
+    return grpcutil::ServeUnary(ctx, req, resp, [this](const rpc::CallContext& cc, const common::v1::EmbedRequest& r) {
+      return api_.Embed(cc, r);
+    });
+  }
+
+ private:
+  RouterApi& api_;  // Not owned; outlives the server.
+};
+
+class RouterGrpcClient final : public RouterApi {
+ public:
+  explicit RouterGrpcClient(std::shared_ptr<grpc::Channel> channel) : stub_(v1::RouterService::NewStub(channel)) {}
+
+  void Chat(rpc::CallContext cc, const common::v1::ChatRequest& req,
+            rpc::StreamObserver<common::v1::ChatEvent>& observer) override {
+    auto* reactor = new grpcutil::ClientStreamReactor<common::v1::ChatRequest, common::v1::ChatEvent>(
+        cc, /*internal_token=*/"", observer);
+    stub_->async()->Chat(reactor->context(), &req, reactor);
+    reactor->Start();
+  }
+  absl::StatusOr<v1::ListModelsResponse> ListModels(const rpc::CallContext& cc,
+                                                    const v1::ListModelsRequest& req) override {
+    return grpcutil::CallUnary<v1::ListModelsResponse>(*stub_, &v1::RouterService::Stub::ListModels, cc, req, "");
+  }
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& cc,
+                                                  const common::v1::EmbedRequest& req) override {
+    return grpcutil::CallUnary<common::v1::EmbedResponse>(*stub_, &v1::RouterService::Stub::Embed, cc, req, "");
+  }
+
+ private:
+  std::unique_ptr<v1::RouterService::Stub> stub_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> NewRouterGrpcService(RouterApi& api) {
+  return std::make_unique<RouterServiceShim>(api);
+}
+
+std::unique_ptr<RouterApi> NewRouterGrpcClient(std::shared_ptr<grpc::Channel> channel) {
+  return std::make_unique<RouterGrpcClient>(std::move(channel));
+}
+
+}  // namespace aimarket::router

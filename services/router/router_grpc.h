@@ -1,0 +1,23 @@
+#pragma once
+
+// gRPC transport of the router: the server shim over a RouterApi and a client for a peer.
+
+#include <memory>
+#include <string>
+
+#include "services/router/router_api.h"
+
+namespace grpc {
+class Channel;
+class Service;
+}  // namespace grpc
+
+namespace aimarket::router {
+
+// aimarket.router.v1.RouterService over `api` (not owned). Public: callers authenticate with
+// their API key in the `authorization` metadata.
+std::unique_ptr<grpc::Service> NewRouterGrpcService(RouterApi& api);
+
+std::unique_ptr<RouterApi> NewRouterGrpcClient(std::shared_ptr<grpc::Channel> channel);
+
+}  // namespace aimarket::router

@@ -1,0 +1,48 @@
+#pragma once
+
+// The C++ API of team-management: implemented by TeamManagement (called directly when the service
+// runs in the same process) and by the gRPC client returned by NewTeamGrpcClient (for a peer in
+// another process). It covers both gRPC services, TeamService and AuthService.
+
+#include "absl/status/statusor.h"
+#include "aimarket/team/v1/team_service.pb.h"
+#include "common/rpc/call_context.h"
+
+namespace aimarket::team {
+
+// Thread-safe. Every method may block (database calls).
+class TeamApi {
+ public:
+  virtual ~TeamApi() = default;
+
+  virtual absl::StatusOr<v1::Team> CreateTeam(const rpc::CallContext& ctx, const v1::CreateTeamRequest& req) = 0;
+  virtual absl::StatusOr<v1::Team> GetTeam(const rpc::CallContext& ctx, const v1::GetTeamRequest& req) = 0;
+  virtual absl::StatusOr<v1::ListTeamsResponse> ListTeams(const rpc::CallContext& ctx,
+                                                          const v1::ListTeamsRequest& req) = 0;
+  virtual absl::StatusOr<v1::Team> UpdateTeam(const rpc::CallContext& ctx, const v1::UpdateTeamRequest& req) = 0;
+  virtual absl::StatusOr<v1::DeleteTeamResponse> DeleteTeam(const rpc::CallContext& ctx,
+                                                            const v1::DeleteTeamRequest& req) = 0;
+
+  virtual absl::StatusOr<v1::Member> CreateMember(const rpc::CallContext& ctx, const v1::CreateMemberRequest& req) = 0;
+  virtual absl::StatusOr<v1::ListMembersResponse> ListMembers(const rpc::CallContext& ctx,
+                                                              const v1::ListMembersRequest& req) = 0;
+  virtual absl::StatusOr<v1::Member> UpdateMember(const rpc::CallContext& ctx, const v1::UpdateMemberRequest& req) = 0;
+  virtual absl::StatusOr<v1::DeleteMemberResponse> DeleteMember(const rpc::CallContext& ctx,
+                                                                const v1::DeleteMemberRequest& req) = 0;
+
+  virtual absl::StatusOr<v1::ApiKey> CreateApiKey(const rpc::CallContext& ctx, const v1::CreateApiKeyRequest& req) = 0;
+  virtual absl::StatusOr<v1::ListApiKeysResponse> ListApiKeys(const rpc::CallContext& ctx,
+                                                              const v1::ListApiKeysRequest& req) = 0;
+  virtual absl::StatusOr<v1::DeleteApiKeyResponse> DeleteApiKey(const rpc::CallContext& ctx,
+                                                                const v1::DeleteApiKeyRequest& req) = 0;
+
+  virtual absl::StatusOr<v1::ListAuditEntriesResponse> ListAuditEntries(const rpc::CallContext& ctx,
+                                                                        const v1::ListAuditEntriesRequest& req) = 0;
+
+  // Internal (AuthService): resolves an API key to a principal. UNAUTHENTICATED (reason
+  // INVALID_API_KEY) for an unknown, revoked or expired key.
+  virtual absl::StatusOr<v1::AuthenticateResponse> Authenticate(const rpc::CallContext& ctx,
+                                                                const v1::AuthenticateRequest& req) = 0;
+};
+
+}  // namespace aimarket::team
