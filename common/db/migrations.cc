@@ -95,4 +95,25 @@ absl::StatusOr<std::vector<int>> ApplyMigrations(ConnectionPool& pool, const std
   return FromPqxx(e);
 }
 
+absl::Status CheckMigrated(ConnectionPool& pool, const std::vector<Migration>& migrations) try {
+  absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+  if (!lease.ok()) return lease.status();
+  pqxx::read_transaction tx(**lease);
+  if (tx.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].as<bool>() == false) {
+    return absl::FailedPreconditionError("the database has no schema yet; run `aimarketd migrate` first");
+  }
+  std::map<int, bool> applied;
+  for (const pqxx::row& row : tx.exec("SELECT version FROM schema_migrations")) applied[row[0].as<int>()] = true;
+  for (const Migration& m : migrations) {
+    if (!applied.contains(m.version)) {
+      return absl::FailedPreconditionError(
+          absl::StrFormat("database migration %04d_%s is not applied; run `aimarketd migrate` first", m.version,
+                          m.name));
+    }
+  }
+  return absl::OkStatus();
+} catch (const std::exception& e) {
+  return FromPqxx(e);
+}
+
 }  // namespace aimarket::db

@@ -30,4 +30,8 @@ std::string MigrationChecksum(const std::string& sql);
 // if the database holds a version this binary does not know (a newer binary migrated it).
 absl::StatusOr<std::vector<int>> ApplyMigrations(ConnectionPool& pool, const std::vector<Migration>& migrations);
 
+// OK if every one of `migrations` has been applied. FAILED_PRECONDITION naming the first missing
+// version otherwise (run `aimarketd migrate`).
+absl::Status CheckMigrated(ConnectionPool& pool, const std::vector<Migration>& migrations);
+
 }  // namespace aimarket::db

@@ -82,8 +82,10 @@ TEST(ConnectionPoolTest, BrokenConnectionsAreReplaced) {
     ASSERT_THAT(killer, IsOk());
     auto k = (*killer)->Acquire();
     pqxx::work(**k).exec_params("SELECT pg_terminate_backend($1)", pid);
-    pqxx::work tx(**victim);
-    EXPECT_THROW(tx.exec("SELECT 1"), pqxx::broken_connection);
+    EXPECT_ANY_THROW({
+      pqxx::work tx(**victim);
+      tx.exec("SELECT 1");
+    });
   }
   auto lease = (*pool)->Acquire();
   ASSERT_THAT(lease, IsOk());

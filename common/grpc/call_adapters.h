@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc/metadata.h"
+#include "common/grpc/server.h"
 #include "common/rpc/call_context.h"
 #include "common/status/grpc_status.h"
 
@@ -26,6 +27,10 @@ template <typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn&& fn,
                                      const std::string* internal_token = nullptr) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  InFlightCalls().fetch_add(1);
+  struct Done {
+    ~Done() { InFlightCalls().fetch_sub(1); }
+  } done;
   rpc::CallContext cc = FromServerContext(*ctx);
   if (internal_token != nullptr) {
     if (absl::Status s = CheckInternalToken(cc, *internal_token); !s.ok()) {
@@ -58,7 +63,10 @@ template <typename Event>
 class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>, public rpc::StreamObserver<Event> {
  public:
   explicit ServerStreamReactor(std::shared_ptr<rpc::Cancellation> cancellation)
-      : cancellation_(std::move(cancellation)) {}
+      : cancellation_(std::move(cancellation)) {
+    InFlightCalls().fetch_add(1);
+  }
+  ~ServerStreamReactor() override { InFlightCalls().fetch_sub(1); }
 
   // gRPC may run reactions inline, so Start*/Finish are called after the lock is released.
   void OnEvent(const Event& event) override {

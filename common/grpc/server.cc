@@ -8,6 +8,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace aimarket::grpcutil {
 
@@ -29,10 +30,17 @@ std::shared_ptr<grpc::Channel> GrpcServer::InProcessChannel() {
   return server_->InProcessChannel(grpc::ChannelArguments());
 }
 
+std::atomic<int>& InFlightCalls() {
+  static std::atomic<int> calls{0};
+  return calls;
+}
+
 void GrpcServer::Shutdown(absl::Duration deadline) {
   if (!server_) return;
   SetServing(false);
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
+  const absl::Time end = absl::Now() + deadline;
+  while (InFlightCalls().load() > 0 && absl::Now() < end) absl::SleepFor(absl::Milliseconds(10));
+  server_->Shutdown(std::chrono::system_clock::now());
   server_->Wait();
 }
 

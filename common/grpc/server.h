@@ -9,6 +9,7 @@
 //   AIM_ASSIGN_OR_RETURN(std::unique_ptr<GrpcServer> server, std::move(b).Start());
 //   server->SetServing(true);
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,7 +34,10 @@ class GrpcServer {
   void SetServing(bool serving);
   // A channel to this server that skips the network stack (for tests and tools).
   std::shared_ptr<grpc::Channel> InProcessChannel();
-  // Stops accepting calls and waits up to `deadline` for in-flight calls, then cancels them.
+  // Drains: reports NOT_SERVING, waits up to `deadline` for the calls in flight (counted by the
+  // call adapters of common/grpc/call_adapters.h) to finish, then shuts the server down,
+  // cancelling whatever still runs. Waiting on our own count rather than on gRPC's shutdown
+  // deadline matters: gRPC keeps waiting for idle client connections that never read the GOAWAY.
   void Shutdown(absl::Duration deadline);
 
  private:
@@ -60,6 +64,9 @@ class GrpcServerBuilder {
   std::vector<grpc::Service*> services_;
   std::vector<std::string> health_names_;
 };
+
+// Calls of aimarket's services in flight in this process (see call_adapters.h).
+std::atomic<int>& InFlightCalls();
 
 // A channel to a peer at "host:port" (plaintext; run a mesh or a private network for TLS).
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);

@@ -34,18 +34,21 @@ std::string Serialize() {
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& address) {
   try {
     auto exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
-    // Share ownership with a no-op deleter: the registry is process-wide and never destroyed.
-    exposer->RegisterCollectable(std::shared_ptr<prometheus::Registry>(&Registry(), [](auto*) {}));
+    // A non-owning shared_ptr (the registry is process-wide and never destroyed) that the server
+    // keeps, since the exposer only holds a weak_ptr.
+    auto registry = std::shared_ptr<prometheus::Registry>(&Registry(), [](prometheus::Registry*) {});
+    exposer->RegisterCollectable(registry);
     std::vector<int> ports = exposer->GetListeningPorts();
     const int port = ports.empty() ? 0 : ports.front();
-    return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(exposer), port));
+    return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(exposer), std::move(registry), port));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
 }
 
-MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, int port)
-    : exposer_(std::move(exposer)), port_(port) {}
+MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer,
+                             std::shared_ptr<prometheus::Registry> registry, int port)
+    : registry_(std::move(registry)), exposer_(std::move(exposer)), port_(port) {}
 
 MetricsServer::~MetricsServer() = default;
 

@@ -1,0 +1,38 @@
+#pragma once
+
+// The edge's routes: HTTP in, calls to the router (or team-management, usage-metering) out, and
+// nothing more. Only the edge knows HTTP.
+//
+//   GET /healthz            liveness: 200 while the process runs
+//   GET /readyz             readiness: 200 when every service this process needs is SERVING
+//   GET /metrics            Prometheus exposition of the process
+//   GET /v1/models          OpenAI's model list, from the router's catalog
+//   GET /v1/models/{model}  one model object
+// Anything else: 404 (unknown path) or 405 (known path, wrong method) in OpenAI's error format.
+
+#include <functional>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "services/edge/http.h"
+#include "services/router/router_api.h"
+
+namespace aimarket::edge {
+
+// Thread-safe; called on the HTTP server's I/O threads.
+class EdgeHandler {
+ public:
+  // `router` is not owned and outlives the handler. `readiness` returns OK when the process can
+  // serve traffic, else a status whose message says what is missing.
+  EdgeHandler(router::RouterApi& router, std::function<absl::Status()> readiness);
+
+  void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
+
+ private:
+  HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx, absl::string_view model);
+
+  router::RouterApi& router_;
+  std::function<absl::Status()> readiness_;
+};
+
+}  // namespace aimarket::edge

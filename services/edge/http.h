@@ -1,0 +1,56 @@
+#pragma once
+
+// The edge's view of HTTP, free of Beast: a parsed request, a complete response, and the writer
+// a handler answers through (from any thread, exactly once).
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace aimarket::edge {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // "/v1/models?x=1"
+  // Header names in lower case, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string peer;  // "ip:port" of the client.
+
+  // The first header named `name` (lower case), or "".
+  absl::string_view Header(absl::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return {};
+  }
+  // The target without its query string.
+  absl::string_view Path() const {
+    absl::string_view t = target;
+    return t.substr(0, t.find('?'));
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+// Thread-safe. Send() must be called once; a writer dropped without a response answers 500.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  virtual void Send(HttpResponse response) = 0;
+};
+
+// Called on an I/O thread for every complete request. It may answer at once or later from any
+// thread, but must not block for long: it runs on one of the server's few I/O threads.
+using HttpHandler = std::function<void(HttpRequest request, std::shared_ptr<ResponseWriter> writer)>;
+
+}  // namespace aimarket::edge
