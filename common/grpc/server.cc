@@ -15,9 +15,7 @@ namespace aimarket::grpcutil {
 GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, int port, std::vector<std::string> health_names)
     : server_(std::move(server)), port_(port), health_names_(std::move(health_names)) {}
 
-GrpcServer::~GrpcServer() {
-  if (server_) server_->Shutdown(std::chrono::system_clock::now());
-}
+GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 
 void GrpcServer::SetServing(bool serving) {
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
@@ -36,7 +34,8 @@ std::atomic<int>& InFlightCalls() {
 }
 
 void GrpcServer::Shutdown(absl::Duration deadline) {
-  if (!server_) return;
+  if (!server_ || shut_down_) return;
+  shut_down_ = true;
   SetServing(false);
   const absl::Time end = absl::Now() + deadline;
   while (InFlightCalls().load() > 0 && absl::Now() < end) absl::SleepFor(absl::Milliseconds(10));

@@ -46,6 +46,7 @@ class GrpcServer {
   std::unique_ptr<grpc::Server> server_;
   int port_;
   std::vector<std::string> health_names_;
+  bool shut_down_ = false;
 };
 
 class GrpcServerBuilder {

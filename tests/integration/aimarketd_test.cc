@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <pqxx/pqxx>
 
@@ -89,6 +90,41 @@ Health::ServingStatus CheckHealth(int port, const std::string& service) {
   return ::testing::AssertionFailure() << "not SERVING after " << timeout << ":\n" << p.output();
 }
 
+// Asks the server reflection service (grpc.reflection.v1alpha) to list the services and returns the
+// raw response: the names appear in it verbatim (protobuf strings are not encoded).
+std::string ListServicesByReflection(int port) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto step = [&](int id) { return cq.Next(&tag, &ok) && ok && tag == reinterpret_cast<void*>(id); };
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (!step(1)) return "";
+  // ServerReflectionRequest{list_services: "*"}: field 7, length-delimited.
+  const std::string req_bytes("\x3a\x01*", 3);
+  grpc::Slice slice(req_bytes);
+  grpc::ByteBuffer req(&slice, 1);
+  call->Write(req, reinterpret_cast<void*>(2));
+  if (!step(2)) return "";
+  grpc::ByteBuffer resp;
+  call->Read(&resp, reinterpret_cast<void*>(3));
+  if (!step(3)) return "";
+  call->WritesDone(reinterpret_cast<void*>(4));
+  step(4);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  cq.Next(&tag, &ok);
+  std::vector<grpc::Slice> slices;
+  resp.Dump(&slices);
+  std::string out;
+  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
 class AimarketdTest : public ::testing::Test {
  protected:
   // A fresh database, migrated by `aimarketd migrate`, and the environment every process gets.
@@ -133,6 +169,12 @@ TEST_F(AimarketdTest, AllServicesInOneProcessReportServing) {
   }
   EXPECT_EQ(CheckHealth(ports.grpc, "aimarket.router.v1.RouterService"), Health::SERVING);
   EXPECT_EQ(CheckHealth(ports.grpc, "no-such-service"), Health::UNKNOWN);  // NOT_FOUND from the server
+  const std::string listed = ListServicesByReflection(ports.grpc);
+  for (const char* svc : {"aimarket.router.v1.RouterService", "aimarket.provider.v1.ProviderService",
+                          "aimarket.team.v1.TeamService", "aimarket.team.v1.AuthService",
+                          "aimarket.usage.v1.MeteringService", "grpc.health.v1.Health"}) {
+    EXPECT_THAT(listed, HasSubstr(svc));
+  }
 
   const std::string base = absl::StrCat("http://127.0.0.1:", ports.http);
   EXPECT_EQ(testing::HttpRequest("GET", base + "/healthz").status, 200);

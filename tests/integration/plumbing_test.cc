@@ -1,0 +1,273 @@
+// The call plumbing on real ports: a service's C++ API served over gRPC and called through its gRPC
+// client (unary and streaming, errors with ErrorInfo, cancellation), draining of the gRPC and HTTP
+// servers with calls in flight.
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/grpc/server.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/edge/http_server.h"
+#include "services/router/router_api.h"
+#include "services/router/router_grpc.h"
+#include "tests/util/process.h"
+
+namespace aimarket {
+namespace {
+
+using ::aimarket::status::IsOk;
+using ::aimarket::status::StatusIs;
+using ::testing::ElementsAre;
+
+// A RouterApi whose behaviour each test scripts.
+class FakeRouter final : public router::RouterApi {
+ public:
+  int events_to_send = 3;
+  absl::Status final_status = absl::OkStatus();
+  bool stream_until_cancelled = false;
+  absl::Duration list_delay = absl::ZeroDuration();
+  std::atomic<bool> saw_cancel{false};
+  std::string seen_authorization;
+  std::string seen_request_id;
+
+  ~FakeRouter() override {
+    for (auto& t : threads_) t.join();
+  }
+
+  void Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
+            rpc::StreamObserver<common::v1::ChatEvent>& observer) override {
+    seen_authorization = ctx.authorization;
+    seen_request_id = ctx.request_id;
+    const std::string model = req.model();
+    threads_.emplace_back([this, ctx, model, &observer] {
+      for (int i = 0; stream_until_cancelled || i < events_to_send; ++i) {
+        if (ctx.cancellation->IsCancelled()) {
+          saw_cancel = true;
+          observer.OnComplete(absl::CancelledError("client went away"));
+          return;
+        }
+        common::v1::ChatEvent ev;
+        ev.set_id("chatcmpl-1");
+        ev.set_model(model);
+        ev.add_choices()->set_content(absl::StrCat("tok", i));
+        observer.OnEvent(ev);
+        absl::SleepFor(absl::Milliseconds(stream_until_cancelled ? 20 : 1));
+      }
+      observer.OnComplete(final_status);
+    });
+  }
+
+  absl::StatusOr<router::v1::ListModelsResponse> ListModels(const rpc::CallContext& ctx,
+                                                            const router::v1::ListModelsRequest&) override {
+    seen_authorization = ctx.authorization;
+    absl::SleepFor(list_delay);
+    router::v1::ListModelsResponse resp;
+    resp.add_models()->set_id("m");
+    return resp;
+  }
+
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext&, const common::v1::EmbedRequest&) override {
+    return status::Error(absl::StatusCode::kResourceExhausted, "TEAM_RATE_LIMITED", "slow down")
+        .RetryAfter(absl::Seconds(7))
+        .Param("model");
+  }
+
+ private:
+  std::vector<std::thread> threads_;
+};
+
+// Collects a stream's events and waits for its completion.
+class Collector final : public rpc::StreamObserver<common::v1::ChatEvent> {
+ public:
+  void OnEvent(const common::v1::ChatEvent& ev) override {
+    absl::MutexLock lock(&mu_);
+    contents_.push_back(ev.choices(0).content());
+  }
+  void OnComplete(const absl::Status& s) override {
+    status_ = s;
+    done_.Notify();
+  }
+  bool Wait(absl::Duration d) { return done_.WaitForNotificationWithTimeout(d); }
+  std::vector<std::string> contents() {
+    absl::MutexLock lock(&mu_);
+    return contents_;
+  }
+  size_t count() {
+    absl::MutexLock lock(&mu_);
+    return contents_.size();
+  }
+  absl::Status status_;
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> contents_;
+  absl::Notification done_;
+};
+
+class PlumbingTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    service_ = router::NewRouterGrpcService(fake_);
+    grpcutil::GrpcServerBuilder b("127.0.0.1:0");
+    b.AddService(service_.get(), {"router"});
+    auto server = std::move(b).Start();
+    ASSERT_THAT(server, IsOk());
+    server_ = std::move(*server);
+    server_->SetServing(true);
+    // Param: true = over loopback TCP, false = gRPC's in-process channel.
+    channel_ = GetParam() ? grpcutil::MakeChannel(absl::StrCat("127.0.0.1:", server_->port()))
+                          : server_->InProcessChannel();
+    client_ = router::NewRouterGrpcClient(channel_);
+  }
+
+  FakeRouter fake_;
+  std::unique_ptr<grpc::Service> service_;
+  std::unique_ptr<grpcutil::GrpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<router::RouterApi> client_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Channels, PlumbingTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Tcp" : "InProcess"; });
+
+TEST_P(PlumbingTest, UnaryCarriesMetadataAndErrorInfo) {
+  rpc::CallContext ctx;
+  ctx.authorization = "Bearer k1";
+  auto models = client_->ListModels(ctx, {});
+  ASSERT_THAT(models, IsOk());
+  EXPECT_EQ(models->models(0).id(), "m");
+  EXPECT_EQ(fake_.seen_authorization, "Bearer k1");
+
+  auto embed = client_->Embed(ctx, {});
+  EXPECT_THAT(embed, StatusIs(absl::StatusCode::kResourceExhausted));
+  auto info = status::GetErrorInfo(embed.status());
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), "TEAM_RATE_LIMITED");
+  EXPECT_EQ(info->retry_after().seconds(), 7);
+  EXPECT_EQ(info->param(), "model");
+}
+
+TEST_P(PlumbingTest, StreamDeliversEveryEventInOrder) {
+  fake_.events_to_send = 200;
+  rpc::CallContext ctx;
+  ctx.authorization = "Bearer k2";
+  ctx.request_id = "req_test";
+  common::v1::ChatRequest req;
+  req.set_model("gpt-x");
+  Collector c;
+  client_->Chat(ctx, req, c);
+  ASSERT_TRUE(c.Wait(absl::Seconds(30)));
+  EXPECT_THAT(c.status_, IsOk());
+  std::vector<std::string> got = c.contents();
+  ASSERT_EQ(got.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(got[i], absl::StrCat("tok", i));
+  EXPECT_EQ(fake_.seen_authorization, "Bearer k2");
+  EXPECT_EQ(fake_.seen_request_id, "req_test");
+}
+
+TEST_P(PlumbingTest, StreamErrorAfterEventsKeepsItsReason) {
+  fake_.events_to_send = 2;
+  fake_.final_status =
+      status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED", "upstream went away").HttpStatus(502);
+  common::v1::ChatRequest req;
+  Collector c;
+  client_->Chat({}, req, c);
+  ASSERT_TRUE(c.Wait(absl::Seconds(30)));
+  EXPECT_EQ(c.count(), 2u);
+  EXPECT_THAT(c.status_, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(status::GetErrorInfo(c.status_)->http_status(), 502);
+}
+
+TEST_P(PlumbingTest, CancellingTheCallerCancelsTheService) {
+  fake_.stream_until_cancelled = true;
+  rpc::CallContext ctx;
+  common::v1::ChatRequest req;
+  Collector c;
+  client_->Chat(ctx, req, c);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (c.count() < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_GE(c.count(), 3u);
+  const absl::Time cancelled_at = absl::Now();
+  ctx.cancellation->Cancel();
+  ASSERT_TRUE(c.Wait(absl::Seconds(10)));
+  EXPECT_THAT(c.status_, StatusIs(absl::StatusCode::kCancelled));
+  while (!fake_.saw_cancel && absl::Now() < cancelled_at + absl::Seconds(5)) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_TRUE(fake_.saw_cancel.load());
+  EXPECT_LT(absl::Now() - cancelled_at, absl::Seconds(5));
+}
+
+TEST_P(PlumbingTest, ShutdownLetsCallsInFlightFinish) {
+  fake_.list_delay = absl::Milliseconds(500);
+  absl::StatusOr<router::v1::ListModelsResponse> result;
+  std::thread caller([&] { result = client_->ListModels({}, {}); });
+  absl::SleepFor(absl::Milliseconds(150));
+  const absl::Time start = absl::Now();
+  server_->Shutdown(absl::Seconds(10));
+  caller.join();
+  EXPECT_THAT(result, IsOk());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));  // It did not sit out the whole deadline.
+  // After the drain nothing is served.
+  EXPECT_FALSE(client_->ListModels({}, {}).ok());
+}
+
+TEST(HttpServerTest, DrainAnswersInFlightRequestsThenRefuses) {
+  std::vector<std::thread> answerers;
+  absl::Mutex mu;
+  auto server = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0", .io_threads = 2},
+      [&](edge::HttpRequest req, std::shared_ptr<edge::ResponseWriter> writer) {
+        absl::MutexLock lock(&mu);
+        answerers.emplace_back([req = std::move(req), writer] {
+          absl::SleepFor(absl::Milliseconds(400));
+          edge::HttpResponse r;
+          r.body = absl::StrCat(R"({"path":")", req.target, R"("})");
+          writer->Send(std::move(r));
+        });
+      });
+  ASSERT_THAT(server, IsOk());
+  const std::string url = absl::StrCat("http://127.0.0.1:", (*server)->port(), "/slow");
+  testing::HttpResult result;
+  std::thread client([&] { result = testing::HttpRequest("GET", url); });
+  absl::SleepFor(absl::Milliseconds(150));
+  (*server)->Shutdown(absl::Seconds(10));
+  client.join();
+  EXPECT_EQ(result.status, 200) << result.error;
+  EXPECT_EQ(result.body, R"({"path":"/slow"})");
+  EXPECT_EQ(result.headers["connection"], "close");
+  EXPECT_FALSE(testing::HttpRequest("GET", url).error.empty());  // Refused.
+  absl::MutexLock lock(&mu);
+  for (auto& t : answerers) t.join();
+}
+
+TEST(HttpServerTest, KeepAliveAndBodyLimit) {
+  auto server = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0", .io_threads = 1, .max_body_bytes = 100},
+      [](edge::HttpRequest req, std::shared_ptr<edge::ResponseWriter> writer) {
+        edge::HttpResponse r;
+        r.body = absl::StrCat(R"({"len":)", req.body.size(), "}");
+        writer->Send(std::move(r));
+      });
+  ASSERT_THAT(server, IsOk());
+  const std::string url = absl::StrCat("http://127.0.0.1:", (*server)->port(), "/x");
+  EXPECT_EQ(testing::HttpRequest("POST", url, {}, std::string(100, 'a')).body, R"({"len":100})");
+  testing::HttpResult big = testing::HttpRequest("POST", url, {}, std::string(101, 'a'));
+  EXPECT_EQ(big.status, 413);
+  EXPECT_THAT(big.body, ::testing::HasSubstr(R"("code":"request_too_large")"));
+  // A handler that never answers still gets a response (500), never a hang.
+  auto silent = edge::HttpServer::Start({.listen = "127.0.0.1:0"},
+                                        [](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter>) {});
+  ASSERT_THAT(silent, IsOk());
+  EXPECT_EQ(testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", (*silent)->port(), "/")).status, 500);
+}
+
+}  // namespace
+}  // namespace aimarket
