@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "absl/strings/str_cat.h"
+
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -89,7 +91,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"log: {level: chatty}\n", "log.level", "debug"},
         BadCase{"models:\n  - {name: m, deployments: []}\n", "models[0].deployments", "at least one"},
         BadCase{"edge: [\n", "malformed YAML", "line"},
-        BadCase{"- a\n- b\n", "config", "expected a mapping"}));
+        BadCase{"- a\n- b\n", "config", "expected a mapping"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) { return absl::StrCat("Case", info.index); });
 
 TEST(ConfigTest, LoadFileNamesTheFile) {
   EXPECT_THAT(LoadConfigFile("/nonexistent/aimarket.yaml"), StatusIs(absl::StatusCode::kNotFound));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -44,7 +45,11 @@ std::string ErrorJson(absl::string_view message, absl::string_view code) {
 class HttpServer::Impl {
  public:
   Impl(const Options& options, HttpHandler handler)
-      : options_(options), handler_(std::move(handler)), ioc_(options.io_threads), acceptor_(ioc_) {}
+      : options_(options),
+        handler_(std::move(handler)),
+        ioc_(options.io_threads),
+        work_(net::make_work_guard(ioc_)),
+        acceptor_(ioc_) {}
 
   absl::Status Listen();
   void Run();
@@ -67,6 +72,9 @@ class HttpServer::Impl {
   const Options options_;
   const HttpHandler handler_;
   net::io_context ioc_;
+  // Keeps the I/O threads running while no socket operation is pending (a handler answering from
+  // another thread during a drain, after the acceptor closed).
+  net::executor_work_guard<net::io_context::executor_type> work_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
@@ -290,6 +298,7 @@ void HttpServer::Impl::Shutdown(absl::Duration deadline) {
     log::Warn("drain deadline passed; closing connections with requests in flight",
               {{"in_flight", in_flight_.load()}});
   }
+  work_.reset();
   ioc_.stop();
   for (std::thread& t : threads_) t.join();
   threads_.clear();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -215,8 +216,10 @@ TEST_P(PlumbingTest, ShutdownLetsCallsInFlightFinish) {
   caller.join();
   EXPECT_THAT(result, IsOk());
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));  // It did not sit out the whole deadline.
-  // After the drain nothing is served.
-  EXPECT_FALSE(client_->ListModels({}, {}).ok());
+  // After the drain nothing is served (over TCP; an in-process channel must not outlive its server).
+  if (GetParam()) {
+    EXPECT_FALSE(client_->ListModels({}, {}).ok());
+  }
 }
 
 TEST(HttpServerTest, DrainAnswersInFlightRequestsThenRefuses) {
