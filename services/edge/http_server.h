@@ -37,6 +37,9 @@ class HttpServer {
   int port() const;
   // Stops accepting, answers requests that are in flight (with "Connection: close"), waits up to
   // `deadline` for them, then closes every connection and stops the I/O threads. Idempotent.
+  // TODO(aimarket): a ResponseWriter still held by a handler after the server is destroyed must
+  // not post to the dead io_context; the streaming edge (next issue) makes writers check a
+  // shared liveness flag.
   void Shutdown(absl::Duration deadline);
 
   class Impl;
