@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/json/json_escape.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -52,29 +53,6 @@ bool IsSecretKey(absl::string_view key) {
   return false;
 }
 
-void AppendJsonString(std::string& out, absl::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 }  // namespace
 
 bool SetLevel(absl::string_view level) {
@@ -90,24 +68,24 @@ void SetProcessName(absl::string_view name) { ProcessName() = std::string(name);
 
 std::string Format(Level level, absl::string_view msg, Fields fields) {
   std::string out = absl::StrCat(R"("level":")", LevelName(level), R"(","msg":)");
-  AppendJsonString(out, msg);
+  json::AppendQuoted(out, msg);
   bool has_service = false;
   for (const Field& f : fields) {
     if (f.key == "service") has_service = true;
     out.push_back(',');
-    AppendJsonString(out, f.key);
+    json::AppendQuoted(out, f.key);
     out.push_back(':');
     if (IsSecretKey(f.key)) {
       out += "\"[redacted]\"";
     } else if (f.quoted) {
-      AppendJsonString(out, f.value);
+      json::AppendQuoted(out, f.value);
     } else {
       out += f.value;
     }
   }
   if (!has_service) {
     out += R"(,"service":)";
-    AppendJsonString(out, ProcessName());
+    json::AppendQuoted(out, ProcessName());
   }
   out.push_back('}');
   return out;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/json/json_escape.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/status/grpc_status.h"
@@ -25,8 +26,8 @@ HttpResponse Json(int status, std::string body) {
 }
 
 std::string ModelJson(const router::v1::Model& m) {
-  return absl::StrCat(R"({"id":)", JsonQuote(m.id()), R"(,"object":"model","created":)", m.created(),
-                      R"(,"owned_by":)", JsonQuote(m.owned_by()), "}");
+  return absl::StrCat(R"({"id":)", json::Quote(m.id()), R"(,"object":"model","created":)", m.created(),
+                      R"(,"owned_by":)", json::Quote(m.owned_by()), "}");
 }
 
 HttpResponse MethodNotAllowed(const HttpRequest& req, absl::string_view allow) {
@@ -63,7 +64,7 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
     } else if (absl::Status ready = readiness_(); ready.ok()) {
       resp = Json(200, R"({"status":"ready"})");
     } else {
-      resp = Json(503, absl::StrCat(R"({"status":"not ready","detail":)", JsonQuote(ready.message()), "}"));
+      resp = Json(503, absl::StrCat(R"({"status":"not ready","detail":)", json::Quote(ready.message()), "}"));
     }
   } else if (path == "/metrics") {
     route = "metrics";

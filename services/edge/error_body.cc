@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/json/json_escape.h"
 #include "common/status/grpc_status.h"
 
 namespace aimarket::edge {
@@ -39,39 +40,15 @@ absl::string_view OpenAiErrorType(int http_status) {
   }
 }
 
-std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
 HttpResponse ErrorResponse(const absl::Status& s) {
   HttpResponse r;
   r.status = HttpStatusFor(s);
   const auto info = status::GetErrorInfo(s);
   const std::string type = info && !info->type().empty() ? info->type() : std::string(OpenAiErrorType(r.status));
-  const std::string param = info && !info->param().empty() ? JsonQuote(info->param()) : "null";
+  const std::string param = info && !info->param().empty() ? json::Quote(info->param()) : "null";
   const std::string code =
-      info && !info->reason().empty() ? JsonQuote(absl::AsciiStrToLower(info->reason())) : "null";
-  r.body = absl::StrCat(R"({"error":{"message":)", JsonQuote(s.message()), R"(,"type":)", JsonQuote(type),
+      info && !info->reason().empty() ? json::Quote(absl::AsciiStrToLower(info->reason())) : "null";
+  r.body = absl::StrCat(R"({"error":{"message":)", json::Quote(s.message()), R"(,"type":)", json::Quote(type),
                         R"(,"param":)", param, R"(,"code":)", code, "}}");
   if (info && info->has_retry_after()) {
     const double seconds = info->retry_after().seconds() + info->retry_after().nanos() / 1e9;

@@ -20,7 +20,4 @@ absl::string_view OpenAiErrorType(int http_status);
 // A complete error response for `s` (which must not be OK).
 HttpResponse ErrorResponse(const absl::Status& s);
 
-// A JSON string literal for `s`, quotes included.
-std::string JsonQuote(absl::string_view s);
-
 }  // namespace aimarket::edge
