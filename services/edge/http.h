@@ -42,11 +42,23 @@ struct HttpResponse {
   std::string content_type = "application/json";
 };
 
-// Thread-safe. Send() must be called once; a writer dropped without a response answers 500.
+// How a handler answers, from any thread. Exactly one of: Send() once, or StartStream() followed by
+// Write()s and End(). A writer dropped without a response answers 500 (or ends a started stream).
+// Thread-safe.
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
+  // A complete response (Content-Length).
   virtual void Send(HttpResponse response) = 0;
+  // Starts a chunked response with `head`'s status, headers and content type; its body is ignored.
+  virtual void StartStream(HttpResponse head) = 0;
+  // Appends to the stream. Returns false once the client is gone (the data is dropped).
+  virtual bool Write(std::string data) = 0;
+  // Ends the stream.
+  virtual void End() = 0;
+  // Runs `fn` once, on an I/O thread, if the client disconnects before the response is complete
+  // (at once if it already has). It must be short and must not call back into the writer.
+  virtual void OnDisconnect(std::function<void()> fn) = 0;
 };
 
 // Called on an I/O thread for every complete request. It may answer at once or later from any

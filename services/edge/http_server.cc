@@ -1,6 +1,8 @@
 #include "services/edge/http_server.h"
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -18,6 +20,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
 
@@ -42,6 +45,13 @@ std::string ErrorJson(absl::string_view message, absl::string_view code) {
 
 }  // namespace
 
+// Guards posting to the io_context from writers held by other threads: closed (under its lock)
+// before the io_context is destroyed, so a late writer never touches a dead io_context.
+struct Gate {
+  absl::Mutex mu;
+  bool open ABSL_GUARDED_BY(mu) = true;
+};
+
 class HttpServer::Impl {
  public:
   Impl(const Options& options, HttpHandler handler)
@@ -49,7 +59,12 @@ class HttpServer::Impl {
         handler_(std::move(handler)),
         ioc_(options.io_threads),
         work_(net::make_work_guard(ioc_)),
-        acceptor_(ioc_) {}
+        acceptor_(ioc_),
+        gate_(std::make_shared<Gate>()) {}
+  ~Impl() {
+    absl::MutexLock lock(&gate_->mu);
+    gate_->open = false;
+  }
 
   absl::Status Listen();
   void Run();
@@ -57,6 +72,7 @@ class HttpServer::Impl {
 
   const Options& options() const { return options_; }
   const HttpHandler& handler() const { return handler_; }
+  const std::shared_ptr<Gate>& gate() const { return gate_; }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
   void BeginRequest() { in_flight_.fetch_add(1); }
   void EndRequest() {
@@ -76,6 +92,7 @@ class HttpServer::Impl {
   // another thread during a drain, after the acceptor closed).
   net::executor_work_guard<net::io_context::executor_type> work_;
   tcp::acceptor acceptor_;
+  std::shared_ptr<Gate> gate_;
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};
@@ -86,7 +103,15 @@ class HttpServer::Impl {
 
 namespace {
 
-// One connection. Lives as long as an asynchronous operation or a ResponseWriter holds it.
+std::string StatusLine(int status, unsigned version) {
+  const auto reason = http::obsolete_reason(static_cast<http::status>(status));
+  return absl::StrCat(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", status, " ",
+                      absl::string_view(reason.data(), reason.size()), "\r\n");
+}
+
+// One connection, driven on its strand. It stays alive through its pending asynchronous
+// operations: while a handler works, a read watches the socket, so that a client that goes away
+// is noticed at once (and the handler told through OnDisconnect).
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {}
@@ -99,15 +124,75 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::DoRead, shared_from_this()));
   }
 
-  // Any thread.
-  void Send(HttpResponse response) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), r = std::move(response)]() mutable {
-      self->DoWrite(std::move(r));
-    });
+  // --- Called through SessionWriter on the strand.
+  void DoSend(HttpResponse r) {
+    if (state_ != State::kHandling) return;
+    const bool keep = keep_alive_ && !server_.draining();
+    std::string out = StatusLine(r.status, version_);
+    absl::StrAppend(&out, "Server: aimarket\r\nContent-Type: ", r.content_type, "\r\nContent-Length: ",
+                    r.body.size(), "\r\n", keep ? "" : "Connection: close\r\n");
+    for (const auto& [k, v] : r.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
+    out += "\r\n";
+    out += r.body;
+    close_after_ = !keep;
+    Queue(std::move(out));
+    Complete();
+  }
+
+  void DoStartStream(HttpResponse r) {
+    if (state_ != State::kHandling || streaming_) return;
+    streaming_ = true;
+    // HTTP/1.0 has no chunked encoding: the stream ends when the connection closes.
+    chunked_ = version_ != 10;
+    const bool keep = chunked_ && keep_alive_ && !server_.draining();
+    std::string out = StatusLine(r.status, version_);
+    absl::StrAppend(&out, "Server: aimarket\r\nContent-Type: ", r.content_type, "\r\n",
+                    chunked_ ? "Transfer-Encoding: chunked\r\n" : "", keep ? "" : "Connection: close\r\n");
+    for (const auto& [k, v] : r.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
+    out += "\r\n";
+    close_after_ = !keep;
+    Queue(std::move(out));
+  }
+
+  void DoWriteChunk(std::string data) {
+    if (state_ != State::kHandling || !streaming_ || data.empty()) return;
+    if (chunked_) {
+      std::string out = absl::StrCat(absl::Hex(data.size()), "\r\n");
+      out += data;
+      out += "\r\n";
+      Queue(std::move(out));
+    } else {
+      Queue(std::move(data));
+    }
+  }
+
+  void DoEnd() {
+    if (state_ != State::kHandling || !streaming_) return;
+    if (chunked_) Queue("0\r\n\r\n");
+    Complete();
+  }
+
+  void DoOnDisconnect(std::function<void()> fn) {
+    if (disconnected_) {
+      fn();
+    } else {
+      on_disconnect_ = std::move(fn);
+    }
+  }
+
+  bool gone() const { return gone_.load(std::memory_order_relaxed); }
+  bool streaming() const { return streaming_; }
+
+  template <typename F>
+  void Post(F&& f) {
+    net::post(stream_.get_executor(), std::forward<F>(f));
   }
 
  private:
+  enum class State { kReading, kHandling, kFlushing, kClosed };
+
   void DoRead() {
+    state_ = State::kReading;
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(server_.options().max_body_bytes));
     parser_->header_limit(64 * 1024);
@@ -128,18 +213,27 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == net::error::connection_reset || ec == net::error::operation_aborted) {
       return DoClose();
     }
+    keep_alive_ = false;
+    version_ = 11;
+    state_ = State::kHandling;
+    server_.BeginRequest();
+    in_request_ = true;
+    HttpResponse r;
     if (ec == http::error::body_limit) {
-      return DoReject(413, ErrorJson(absl::StrCat("Request body too large: the limit is ",
-                                                  server_.options().max_body_bytes, " bytes."),
-                                     "request_too_large"));
+      r.status = 413;
+      r.body = ErrorJson(absl::StrCat("Request body too large: the limit is ", server_.options().max_body_bytes,
+                                      " bytes."),
+                         "request_too_large");
+    } else if (ec == http::error::header_limit) {
+      r.status = 431;
+      r.body = ErrorJson("Request headers too large.", "");
+    } else if (ec.category() == beast::http::make_error_code(http::error::bad_target).category()) {
+      r.status = 400;
+      r.body = ErrorJson("Malformed HTTP request.", "");
+    } else {
+      return DoClose();
     }
-    if (ec == http::error::header_limit) {
-      return DoReject(431, ErrorJson("Request headers too large.", ""));
-    }
-    if (ec.category() == beast::http::make_error_code(http::error::bad_target).category()) {
-      return DoReject(400, ErrorJson("Malformed HTTP request.", ""));
-    }
-    DoClose();
+    DoSend(std::move(r));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
@@ -154,88 +248,223 @@ class Session : public std::enable_shared_from_this<Session> {
     r.target = std::string(req.target());
     r.headers.reserve(8);
     for (const auto& field : req) {
-      r.headers.emplace_back(absl::AsciiStrToLower(absl::string_view(field.name_string().data(), field.name_string().size())),
-                             std::string(field.value()));
+      r.headers.emplace_back(
+          absl::AsciiStrToLower(absl::string_view(field.name_string().data(), field.name_string().size())),
+          std::string(field.value()));
     }
     r.body = std::move(req.body());
     r.peer = peer_;
+    state_ = State::kHandling;
+    streaming_ = false;
     server_.BeginRequest();
     in_request_ = true;
+    Watch();
     server_.handler()(std::move(r), MakeWriter());
   }
 
-  std::shared_ptr<ResponseWriter> MakeWriter();
-
-  void DoReject(int status, std::string body) {
-    keep_alive_ = false;
-    version_ = 11;
-    HttpResponse r;
-    r.status = status;
-    r.body = std::move(body);
-    DoWrite(std::move(r));
+  // Reads while the handler works: an error means the client went away; data is a pipelined next
+  // request, kept in buffer_ for the parser.
+  void Watch() {
+    if (watching_ || pipelined_) return;
+    watching_ = true;
+    stream_.async_read_some(buffer_.prepare(4096),
+                            beast::bind_front_handler(&Session::OnWatch, shared_from_this()));
   }
 
-  void DoWrite(HttpResponse r) {
-    res_.emplace(static_cast<http::status>(r.status), version_);
-    res_->set(http::field::server, "aimarket");
-    res_->set(http::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res_->set(k, v);
-    res_->body() = std::move(r.body);
-    res_->keep_alive(keep_alive_ && !server_.draining());
-    res_->prepare_payload();
-    http::async_write(stream_, *res_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  void OnWatch(beast::error_code ec, std::size_t n) {
+    watching_ = false;
+    // Cancelled by us once the response was out: go back to reading requests, with timeouts.
+    if (ec == net::error::operation_aborted && state_ == State::kReading) return DoRead();
+    if (ec) {
+      Disconnected();
+      return DoClose();
+    }
+    buffer_.commit(n);
+    pipelined_ = true;
+    // A handler still working keeps this session alive through its writer until it answers.
+    if (state_ == State::kHandling || state_ == State::kFlushing) self_ = shared_from_this();
+    if (state_ == State::kReading) NextRequest();
+  }
+
+  void Disconnected() {
+    if (disconnected_) return;
+    disconnected_ = true;
+    gone_ = true;
+    if (on_disconnect_) {
+      auto fn = std::move(on_disconnect_);
+      on_disconnect_ = nullptr;
+      fn();
+    }
+  }
+
+  void Queue(std::string data) {
+    if (disconnected_) return;
+    out_.push_back(std::move(data));
+    if (!writing_) WriteNext();
+  }
+
+  void WriteNext() {
+    writing_ = true;
+    net::async_write(stream_, net::buffer(out_.front()),
+                     beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, std::size_t) {
-    const bool keep = res_->keep_alive();
-    res_.reset();
+    writing_ = false;
+    out_.pop_front();
+    if (ec) {
+      out_.clear();
+      Disconnected();
+      if (state_ == State::kFlushing) FinishRequest();
+      return DoClose();
+    }
+    if (!out_.empty()) return WriteNext();
+    if (state_ == State::kFlushing) {
+      FinishRequest();
+      if (close_after_) return DoClose();
+      state_ = State::kReading;
+      if (pipelined_) return NextRequest();
+      if (!watching_) return DoRead();
+      // The watch read is still pending; cancel it (OnWatch then reads the next request with the
+      // idle timeout, which a read started before it was set would not honour).
+      beast::error_code cancel_ec;
+      stream_.socket().cancel(cancel_ec);
+    }
+  }
+
+  // The response is fully queued.
+  void Complete() {
+    state_ = State::kFlushing;
+    if (!writing_ && out_.empty()) OnWriteDoneIdle();
+  }
+
+  void OnWriteDoneIdle() {
+    FinishRequest();
+    if (close_after_ || disconnected_) return DoClose();
+    state_ = State::kReading;
+    if (pipelined_) return NextRequest();
+    if (!watching_) return DoRead();
+    beast::error_code cancel_ec;
+    stream_.socket().cancel(cancel_ec);
+  }
+
+  void FinishRequest() {
     if (in_request_) {
       in_request_ = false;
+      on_disconnect_ = nullptr;
+      self_.reset();
       server_.EndRequest();
     }
-    if (ec || !keep) return DoClose();
+  }
+
+  void NextRequest() {
+    pipelined_ = false;
     DoRead();
   }
 
   void DoClose() {
+    if (state_ == State::kClosed) return;
+    FinishRequest();
+    state_ = State::kClosed;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
   }
+
+  std::shared_ptr<ResponseWriter> MakeWriter();
 
   beast::tcp_stream stream_;
   HttpServer::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::optional<http::response<http::string_body>> res_;
+  std::deque<std::string> out_;
   std::string peer_;
+  std::function<void()> on_disconnect_;
+  std::shared_ptr<Session> self_;
+  std::atomic<bool> gone_{false};
+  State state_ = State::kReading;
   bool first_request_ = true;
   bool keep_alive_ = true;
+  bool close_after_ = false;
   bool in_request_ = false;
+  bool streaming_ = false;
+  bool chunked_ = true;
+  bool writing_ = false;
+  bool watching_ = false;
+  bool pipelined_ = false;
+  bool disconnected_ = false;
   unsigned version_ = 11;
 };
 
+// The handler's handle on a session. Holds it weakly: the session lives through its own I/O, and
+// a writer outliving the server (or the connection) only finds nothing to write to.
 class SessionWriter final : public ResponseWriter {
  public:
-  explicit SessionWriter(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+  SessionWriter(std::weak_ptr<Session> session, std::shared_ptr<Gate> gate)
+      : session_(std::move(session)), gate_(std::move(gate)) {}
+
   ~SessionWriter() override {
-    if (!sent_.exchange(true)) {
+    const int state = state_.exchange(kDone);
+    if (state == kNew) {
       HttpResponse r;
       r.status = 500;
       r.body = ErrorJson("The server failed to answer the request.", "");
-      session_->Send(std::move(r));
+      Post([r = std::move(r)](Session& s) mutable { s.DoSend(std::move(r)); });
+    } else if (state == kStreaming) {
+      Post([](Session& s) { s.DoEnd(); });
     }
   }
+
   void Send(HttpResponse response) override {
-    if (sent_.exchange(true)) return;
-    session_->Send(std::move(response));
+    int expected = kNew;
+    if (!state_.compare_exchange_strong(expected, kDone)) return;
+    Post([r = std::move(response)](Session& s) mutable { s.DoSend(std::move(r)); });
+  }
+
+  void StartStream(HttpResponse head) override {
+    int expected = kNew;
+    if (!state_.compare_exchange_strong(expected, kStreaming)) return;
+    Post([r = std::move(head)](Session& s) mutable { s.DoStartStream(std::move(r)); });
+  }
+
+  bool Write(std::string data) override {
+    if (state_.load() != kStreaming) return false;
+    return Post([d = std::move(data)](Session& s) mutable { s.DoWriteChunk(std::move(d)); });
+  }
+
+  void End() override {
+    int expected = kStreaming;
+    if (!state_.compare_exchange_strong(expected, kDone)) return;
+    Post([](Session& s) { s.DoEnd(); });
+  }
+
+  void OnDisconnect(std::function<void()> fn) override {
+    Post([fn = std::move(fn)](Session& s) mutable { s.DoOnDisconnect(std::move(fn)); });
   }
 
  private:
-  std::shared_ptr<Session> session_;
-  std::atomic<bool> sent_{false};
+  enum { kNew, kStreaming, kDone };
+
+  // Runs `f` on the session's strand. False if the session or the server is gone.
+  template <typename F>
+  bool Post(F&& f) {
+    absl::ReaderMutexLock lock(&gate_->mu);
+    if (!gate_->open) return false;
+    std::shared_ptr<Session> s = session_.lock();
+    if (!s || s->gone()) return false;
+    Session* raw = s.get();
+    raw->Post([s = std::move(s), f = std::forward<F>(f)]() mutable { f(*s); });
+    return true;
+  }
+
+  std::weak_ptr<Session> session_;
+  std::shared_ptr<Gate> gate_;
+  std::atomic<int> state_{kNew};
 };
 
-std::shared_ptr<ResponseWriter> Session::MakeWriter() { return std::make_shared<SessionWriter>(shared_from_this()); }
+std::shared_ptr<ResponseWriter> Session::MakeWriter() {
+  return std::make_shared<SessionWriter>(weak_from_this(), server_.gate());
+}
 
 }  // namespace
 

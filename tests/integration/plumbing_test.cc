@@ -2,6 +2,11 @@
 // client (unary and streaming, errors with ErrorInfo, cancellation), draining of the gRPC and HTTP
 // servers with calls in flight.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -270,6 +275,54 @@ TEST(HttpServerTest, KeepAliveAndBodyLimit) {
                                         [](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter>) {});
   ASSERT_THAT(silent, IsOk());
   EXPECT_EQ(testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", (*silent)->port(), "/")).status, 500);
+}
+
+TEST(HttpServerTest, StreamsChunksAndNoticesADisconnectingClient) {
+  absl::Notification disconnected;
+  std::vector<std::thread> streamers;
+  absl::Mutex mu;
+  auto server = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0", .io_threads = 2},
+      [&](edge::HttpRequest req, std::shared_ptr<edge::ResponseWriter> writer) {
+        edge::HttpResponse head;
+        head.content_type = "text/event-stream";
+        writer->StartStream(std::move(head));
+        const bool forever = req.target == "/forever";
+        writer->OnDisconnect([&disconnected] { disconnected.Notify(); });
+        absl::MutexLock lock(&mu);
+        streamers.emplace_back([writer, forever] {
+          for (int i = 0; forever || i < 5; ++i) {
+            if (!writer->Write(absl::StrCat("data: ", i, "\n\n"))) return;  // Client gone.
+            absl::SleepFor(absl::Milliseconds(forever ? 20 : 1));
+          }
+          writer->End();
+        });
+      });
+  ASSERT_THAT(server, IsOk());
+  const int port = (*server)->port();
+  testing::HttpResult r = testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", port, "/five"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n");
+  EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
+
+  // A raw client that reads the start of an endless stream, then hangs up.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string req = "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  char buf[256];
+  ASSERT_GT(read(fd, buf, sizeof(buf)), 0);
+  const absl::Time closed_at = absl::Now();
+  close(fd);
+  EXPECT_TRUE(disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - closed_at, absl::Seconds(1));
+  (*server)->Shutdown(absl::Seconds(5));
+  absl::MutexLock lock(&mu);
+  for (auto& t : streamers) t.join();
 }
 
 }  // namespace
