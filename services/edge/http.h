@@ -56,6 +56,9 @@ class ResponseWriter {
   virtual bool Write(std::string data) = 0;
   // Ends the stream.
   virtual void End() = 0;
+  // Drops the connection without completing the response (a stream then ends without its last
+  // chunk): for tests and mock upstreams that simulate a failure.
+  virtual void Abort() = 0;
   // Runs `fn` once, on an I/O thread, if the client disconnects before the response is complete
   // (at once if it already has). It must be short and must not call back into the writer.
   virtual void OnDisconnect(std::function<void()> fn) = 0;

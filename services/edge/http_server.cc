@@ -172,6 +172,11 @@ class Session : public std::enable_shared_from_this<Session> {
     Complete();
   }
 
+  void DoAbort() {
+    if (state_ != State::kHandling) return;
+    DoClose();
+  }
+
   void DoOnDisconnect(std::function<void()> fn) {
     if (disconnected_) {
       fn();
@@ -436,6 +441,11 @@ class SessionWriter final : public ResponseWriter {
     int expected = kStreaming;
     if (!state_.compare_exchange_strong(expected, kDone)) return;
     Post([](Session& s) { s.DoEnd(); });
+  }
+
+  void Abort() override {
+    if (state_.exchange(kDone) == kDone) return;
+    Post([](Session& s) { s.DoAbort(); });
   }
 
   void OnDisconnect(std::function<void()> fn) override {

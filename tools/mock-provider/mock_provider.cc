@@ -1,0 +1,397 @@
+// mock-provider: a fast mock LLM upstream. See README.md beside this file.
+
+#include <signal.h>
+
+#include <atomic>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/json/json_escape.h"
+#include "rapidjson/document.h"
+#include "services/edge/http_server.h"
+
+namespace aimarket::mock {
+namespace {
+
+using edge::HttpRequest;
+using edge::HttpResponse;
+using edge::ResponseWriter;
+
+struct Fixture {
+  std::string provider;
+  std::string name;
+  std::string method;
+  std::string path;
+  int status = 200;
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool streamed = false;
+};
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Loads every <dir>/<provider>/manifest.json.
+std::vector<Fixture> LoadFixtures(const std::string& dir) {
+  std::vector<Fixture> out;
+  if (dir.empty() || !std::filesystem::exists(dir)) return out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const auto manifest_path = entry.path() / "manifest.json";
+    if (!std::filesystem::exists(manifest_path)) continue;
+    rapidjson::Document doc;
+    const std::string text = ReadFile(manifest_path);
+    if (doc.Parse(text.data(), text.size()).HasParseError() || !doc.HasMember("fixtures")) continue;
+    const std::string provider = entry.path().filename().string();
+    for (const auto& f : doc["fixtures"].GetArray()) {
+      if (!f.HasMember("name") || !f.HasMember("response")) continue;
+      Fixture fx;
+      fx.provider = provider;
+      fx.name = f["name"].GetString();
+      fx.method = f.HasMember("method") ? f["method"].GetString() : "POST";
+      fx.path = f.HasMember("path") ? f["path"].GetString() : "";
+      fx.status = f.HasMember("status") ? f["status"].GetInt() : 200;
+      fx.content_type = f.HasMember("content_type") ? f["content_type"].GetString() : "application/json";
+      if (f.HasMember("headers") && f["headers"].IsObject()) {
+        for (const auto& h : f["headers"].GetObject()) fx.headers.emplace_back(h.name.GetString(), h.value.GetString());
+      }
+      const std::string response = f["response"].GetString();
+      fx.body = ReadFile(entry.path() / response);
+      fx.streamed = absl::EndsWith(response, ".sse") || absl::EndsWith(response, ".ndjson");
+      out.push_back(std::move(fx));
+    }
+  }
+  return out;
+}
+
+struct Options {
+  int tokens = 8;
+  int chunks = 0;
+  int delay_ms = 0;
+  int status = 200;
+  std::string retry_after;
+  int fail_after = -1;
+  int chunk_bytes = 61;
+  bool echo = false;
+};
+
+void ParseOptions(absl::string_view query, Options& o) {
+  for (absl::string_view kv : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    int v = 0;
+    const bool num = absl::SimpleAtoi(p.second, &v);
+    if (p.first == "tokens" && num) o.tokens = v;
+    else if (p.first == "chunks" && num) o.chunks = v;
+    else if (p.first == "delay_ms" && num) o.delay_ms = v;
+    else if (p.first == "status" && num) o.status = v;
+    else if (p.first == "retry_after") o.retry_after = std::string(p.second);
+    else if (p.first == "fail_after" && num) o.fail_after = v;
+    else if (p.first == "chunk_bytes" && num && v > 0) o.chunk_bytes = v;
+    else if (p.first == "echo") o.echo = p.second == "1";
+  }
+}
+
+class MockProvider {
+ public:
+  explicit MockProvider(std::vector<Fixture> fixtures) : fixtures_(std::move(fixtures)) {}
+
+  void Handle(HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    const absl::string_view path = req.Path();
+    if (absl::StartsWith(path, "/__mock/")) return Admin(req, *w);
+    Record(req);
+
+    rapidjson::Document body;
+    if (!req.body.empty()) body.Parse(req.body.data(), req.body.size());
+    std::string model;
+    if (body.IsObject() && body.HasMember("model") && body["model"].IsString()) model = body["model"].GetString();
+    // Gemini and friends put the model in the path: ".../models/fixture/x:generateContent".
+    if (model.empty()) {
+      const size_t at = path.find("/models/");
+      if (at != absl::string_view::npos) {
+        absl::string_view m = path.substr(at + 8);
+        m = m.substr(0, m.find(':'));
+        model = std::string(m);
+      }
+    }
+    std::string selector = model;
+    if (absl::string_view h = req.Header("x-mock"); !h.empty()) selector = absl::StrCat(model, "?", h);
+    const size_t q = selector.find('?');
+    Options opts;
+    if (q != std::string::npos) ParseOptions(absl::string_view(selector).substr(q + 1), opts);
+    const std::string name = selector.substr(0, q);
+
+    if (absl::StartsWith(name, "fixture/")) return ReplayFixture(name.substr(8), path, opts, std::move(w));
+    const bool stream = body.IsObject() && body.HasMember("stream") && body["stream"].IsBool() && body["stream"].GetBool();
+    bool include_usage = false;
+    if (body.IsObject() && body.HasMember("stream_options") && body["stream_options"].IsObject()) {
+      const auto& so = body["stream_options"];
+      include_usage = so.HasMember("include_usage") && so["include_usage"].IsBool() && so["include_usage"].GetBool();
+    }
+    Synthesize(body, model, opts, stream, include_usage, std::move(w));
+  }
+
+ private:
+  void Admin(const HttpRequest& req, ResponseWriter& w) {
+    HttpResponse r;
+    if (req.Path() == "/__mock/requests" && req.method == "DELETE") {
+      absl::MutexLock lock(&mu_);
+      recorded_.clear();
+      r.body = "{}";
+    } else if (req.Path() == "/__mock/requests") {
+      absl::MutexLock lock(&mu_);
+      r.body = "[";
+      for (size_t i = 0; i < recorded_.size(); ++i) {
+        if (i > 0) r.body += ",";
+        r.body += recorded_[i];
+      }
+      r.body += "]";
+    } else if (req.Path() == "/__mock/stats") {
+      r.body = absl::StrCat(R"({"requests":)", requests_.load(), R"(,"streams_started":)", streams_started_.load(),
+                            R"(,"streams_completed":)", streams_completed_.load(), R"(,"client_disconnects":)",
+                            client_disconnects_.load(), "}");
+    } else {
+      r.status = 404;
+      r.body = R"({"error":"unknown mock endpoint"})";
+    }
+    w.Send(std::move(r));
+  }
+
+  void Record(const HttpRequest& req) {
+    std::string j = absl::StrCat(R"({"method":)", json::Quote(req.method), R"(,"path":)", json::Quote(req.target),
+                                 R"(,"headers":{)");
+    bool first = true;
+    for (const auto& [k, v] : req.headers) {
+      absl::StrAppend(&j, first ? "" : ",", json::Quote(k), ":", json::Quote(v));
+      first = false;
+    }
+    absl::StrAppend(&j, R"(},"body":)", json::Quote(req.body), "}");
+    absl::MutexLock lock(&mu_);
+    recorded_.push_back(std::move(j));
+    while (recorded_.size() > 100) recorded_.pop_front();
+  }
+
+  const Fixture* FindFixture(absl::string_view name, absl::string_view path) const {
+    // "provider/name" picks exactly; a bare name prefers the provider whose path matches.
+    std::string provider;
+    std::string fname(name);
+    if (size_t slash = name.find('/'); slash != absl::string_view::npos) {
+      provider = std::string(name.substr(0, slash));
+      fname = std::string(name.substr(slash + 1));
+    }
+    const Fixture* fallback = nullptr;
+    for (const Fixture& f : fixtures_) {
+      if (f.name != fname || (!provider.empty() && f.provider != provider)) continue;
+      if (!provider.empty()) return &f;
+      const absl::string_view fpath = absl::string_view(f.path).substr(0, f.path.find('?'));
+      if (absl::EndsWith(path, fpath) || absl::EndsWith(fpath, path)) return &f;
+      if (fallback == nullptr || f.provider == "openai") fallback = &f;
+    }
+    return fallback;
+  }
+
+  void ReplayFixture(absl::string_view name, absl::string_view path, const Options& opts,
+                     std::shared_ptr<ResponseWriter> w) {
+    const Fixture* f = FindFixture(name, path);
+    if (f == nullptr) {
+      HttpResponse r;
+      r.status = 404;
+      r.body = absl::StrCat(R"({"error":{"message":"mock-provider: no fixture )", name,
+                            R"(","type":"invalid_request_error","param":null,"code":null}})");
+      return w->Send(std::move(r));
+    }
+    HttpResponse r;
+    r.status = f->status;
+    r.content_type = f->content_type;
+    r.headers = f->headers;
+    if (!f->streamed) {
+      r.body = f->body;
+      return w->Send(std::move(r));
+    }
+    streams_started_.fetch_add(1);
+    w->OnDisconnect([this] { client_disconnects_.fetch_add(1); });
+    w->StartStream(std::move(r));
+    // Written in small pieces, so that events (and multi-byte characters) split across reads.
+    const std::string& b = f->body;
+    std::thread([this, w, &b, opts] {
+      int pieces = 0;
+      for (size_t at = 0; at < b.size(); at += opts.chunk_bytes) {
+        if (opts.fail_after >= 0 && pieces++ >= opts.fail_after) return w->Abort();
+        if (opts.delay_ms > 0) absl::SleepFor(absl::Milliseconds(opts.delay_ms));
+        if (!w->Write(b.substr(at, opts.chunk_bytes))) return;
+      }
+      w->End();
+      streams_completed_.fetch_add(1);
+    }).detach();
+  }
+
+  static std::string LastUserMessage(const rapidjson::Document& body) {
+    if (!body.IsObject() || !body.HasMember("messages") || !body["messages"].IsArray()) return "";
+    std::string last;
+    for (const auto& m : body["messages"].GetArray()) {
+      if (m.IsObject() && m.HasMember("role") && m["role"].IsString() && std::string(m["role"].GetString()) == "user" &&
+          m.HasMember("content") && m["content"].IsString()) {
+        last = m["content"].GetString();
+      }
+    }
+    return last;
+  }
+
+  void Synthesize(const rapidjson::Document& body, const std::string& model, const Options& opts, bool stream,
+                  bool include_usage, std::shared_ptr<ResponseWriter> w) {
+    if (opts.status != 200) {
+      HttpResponse r;
+      r.status = opts.status;
+      if (!opts.retry_after.empty()) r.headers.emplace_back("retry-after", opts.retry_after);
+      const char* type = opts.status == 429 ? "requests" : opts.status >= 500 ? "server_error" : "invalid_request_error";
+      r.body = absl::StrCat(R"({"error":{"message":"mock-provider: status )", opts.status, R"(","type":")", type,
+                            R"(","param":null,"code":null}})");
+      if (opts.delay_ms > 0) absl::SleepFor(absl::Milliseconds(opts.delay_ms));
+      return w->Send(std::move(r));
+    }
+    std::vector<std::string> words;
+    if (opts.echo) {
+      words = absl::StrSplit(LastUserMessage(body), ' ');
+    } else {
+      for (int i = 0; i < opts.tokens; ++i) words.push_back(absl::StrCat(i == 0 ? "" : " ", "tok", i));
+    }
+    if (opts.echo) {
+      for (size_t i = 1; i < words.size(); ++i) words[i] = " " + words[i];
+    }
+    const int64_t prompt_tokens = static_cast<int64_t>(body.IsObject() ? 1 + LastUserMessage(body).size() / 4 : 1);
+    const int64_t completion_tokens = static_cast<int64_t>(words.size());
+    const std::string id = absl::StrCat("chatcmpl-mock", next_id_.fetch_add(1));
+    const int64_t created = absl::ToUnixSeconds(absl::Now());
+    const std::string usage = absl::StrCat(R"({"prompt_tokens":)", prompt_tokens, R"(,"completion_tokens":)",
+                                           completion_tokens, R"(,"total_tokens":)", prompt_tokens + completion_tokens,
+                                           "}");
+    const std::string head = absl::StrCat(R"({"id":")", id, R"(","object":)");
+    if (!stream) {
+      std::string text;
+      for (const auto& wd : words) text += wd;
+      HttpResponse r;
+      r.body = absl::StrCat(head, R"("chat.completion","created":)", created, R"(,"model":)", json::Quote(model),
+                            R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)", json::Quote(text),
+                            R"(,"refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":)", usage,
+                            R"(,"system_fingerprint":"fp_mock"})");
+      if (opts.delay_ms > 0) {
+        std::thread([w, r = std::move(r), d = opts.delay_ms]() mutable {
+          absl::SleepFor(absl::Milliseconds(d));
+          w->Send(std::move(r));
+        }).detach();
+        return;
+      }
+      return w->Send(std::move(r));
+    }
+    // Group the words into `chunks` content chunks.
+    const int nchunks = std::max(1, opts.chunks > 0 ? opts.chunks : static_cast<int>(words.size()));
+    std::vector<std::string> pieces(nchunks);
+    for (size_t i = 0; i < words.size(); ++i) pieces[i * nchunks / std::max<size_t>(1, words.size())] += words[i];
+    const std::string chunk_head = absl::StrCat("data: ", head, R"("chat.completion.chunk","created":)", created,
+                                                R"(,"model":)", json::Quote(model),
+                                                R"(,"system_fingerprint":"fp_mock","choices":[{"index":0,"delta":)");
+    std::vector<std::string> events;
+    events.push_back(absl::StrCat(chunk_head, R"({"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}])",
+                                  include_usage ? R"(,"usage":null)" : "", "}\n\n"));
+    for (const std::string& p : pieces) {
+      events.push_back(absl::StrCat(chunk_head, R"({"content":)", json::Quote(p), R"(},"logprobs":null,"finish_reason":null}])",
+                                    include_usage ? R"(,"usage":null)" : "", "}\n\n"));
+    }
+    events.push_back(absl::StrCat(chunk_head, R"({},"logprobs":null,"finish_reason":"stop"}])",
+                                  include_usage ? R"(,"usage":null)" : "", "}\n\n"));
+    if (include_usage) {
+      events.push_back(absl::StrCat("data: ", head, R"("chat.completion.chunk","created":)", created, R"(,"model":)",
+                                    json::Quote(model), R"(,"system_fingerprint":"fp_mock","choices":[],"usage":)", usage,
+                                    "}\n\n"));
+    }
+    events.push_back("data: [DONE]\n\n");
+    HttpResponse r;
+    r.content_type = "text/event-stream; charset=utf-8";
+    streams_started_.fetch_add(1);
+    w->OnDisconnect([this] { client_disconnects_.fetch_add(1); });
+    w->StartStream(std::move(r));
+    if (opts.delay_ms == 0 && opts.fail_after < 0) {
+      for (std::string& e : events) w->Write(std::move(e));
+      w->End();
+      streams_completed_.fetch_add(1);
+      return;
+    }
+    std::thread([this, w, events = std::move(events), opts]() mutable {
+      for (size_t i = 0; i < events.size(); ++i) {
+        if (opts.fail_after >= 0 && static_cast<int>(i) >= opts.fail_after) return w->Abort();
+        if (opts.delay_ms > 0) absl::SleepFor(absl::Milliseconds(opts.delay_ms));
+        if (!w->Write(std::move(events[i]))) return;
+      }
+      w->End();
+      streams_completed_.fetch_add(1);
+    }).detach();
+  }
+
+  const std::vector<Fixture> fixtures_;
+  absl::Mutex mu_;
+  std::deque<std::string> recorded_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> requests_{0}, streams_started_{0}, streams_completed_{0}, client_disconnects_{0};
+  std::atomic<int64_t> next_id_{1};
+};
+
+}  // namespace
+}  // namespace aimarket::mock
+
+int main(int argc, char** argv) {
+  std::string listen = "127.0.0.1:9999";
+  std::string fixtures;
+  int threads = 1;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (absl::ConsumePrefix(&a, "--listen=")) {
+      listen = std::string(a);
+    } else if (absl::ConsumePrefix(&a, "--fixtures=")) {
+      fixtures = std::string(a);
+    } else if (absl::ConsumePrefix(&a, "--threads=")) {
+      if (!absl::SimpleAtoi(a, &threads)) threads = 1;
+    } else {
+      std::cerr << "usage: mock-provider --listen=HOST:PORT [--fixtures=DIR] [--threads=N]\n";
+      return 2;
+    }
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto mock = std::make_unique<aimarket::mock::MockProvider>(aimarket::mock::LoadFixtures(fixtures));
+  auto server = aimarket::edge::HttpServer::Start(
+      {.listen = listen, .io_threads = threads, .max_body_bytes = 64 << 20},
+      [m = mock.get()](aimarket::edge::HttpRequest r, std::shared_ptr<aimarket::edge::ResponseWriter> w) {
+        m->Handle(std::move(r), std::move(w));
+      });
+  if (!server.ok()) {
+    std::cerr << "mock-provider: " << server.status() << "\n";
+    return 1;
+  }
+  std::cout << "mock-provider listening on port " << (*server)->port() << std::endl;
+  int sig = 0;
+  sigwait(&set, &sig);
+  (*server)->Shutdown(absl::Seconds(2));
+  return 0;
+}
