@@ -153,18 +153,19 @@ grpc::ServerWriteReactor<Event>* ServeStream(grpc::CallbackServerContext* ctx, c
 }
 
 // Client side of a server-streaming RPC: forwards events to `observer` and completes it once.
-// The request and the observer must outlive OnComplete. Cancelling the CallContext cancels the
-// call. Deletes itself when done.
+// It owns the request; the observer must outlive OnComplete. Cancelling the CallContext cancels
+// the call. Deletes itself when done.
 template <typename Req, typename Event>
 class ClientStreamReactor final : public grpc::ClientReadReactor<Event> {
  public:
-  ClientStreamReactor(const rpc::CallContext& cc, const std::string& internal_token,
+  ClientStreamReactor(const rpc::CallContext& cc, const std::string& internal_token, Req request,
                       rpc::StreamObserver<Event>& observer)
-      : observer_(observer), cancellation_(cc.cancellation) {
+      : request_(std::move(request)), observer_(observer), cancellation_(cc.cancellation) {
     ApplyToClientContext(cc, internal_token, ctx_);
   }
 
   grpc::ClientContext* context() { return &ctx_; }
+  const Req* request() const { return &request_; }
 
   // Call after the stub's async() method has bound this reactor.
   void Start() {
@@ -187,6 +188,7 @@ class ClientStreamReactor final : public grpc::ClientReadReactor<Event> {
 
  private:
   grpc::ClientContext ctx_;
+  const Req request_;
   Event event_;
   rpc::StreamObserver<Event>& observer_;
   std::shared_ptr<rpc::Cancellation> cancellation_;

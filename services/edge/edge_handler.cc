@@ -10,6 +10,7 @@
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/status/grpc_status.h"
+#include "services/edge/chat_request_parser.h"
 #include "services/edge/edge_metrics.h"
 #include "services/edge/error_body.h"
 
@@ -38,6 +39,99 @@ HttpResponse MethodNotAllowed(const HttpRequest& req, absl::string_view allow) {
   r.headers.emplace_back("allow", std::string(allow));
   return r;
 }
+
+// One chat completion in flight: receives the router's events and writes them as one JSON body or
+// as SSE, exactly as OpenAI does. Deletes itself when the router completes.
+class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
+ public:
+  ChatExchange(common::v1::ChatRequest req, rpc::CallContext ctx, std::shared_ptr<ResponseWriter> writer,
+               absl::Time start)
+      : req_(std::move(req)), ctx_(std::move(ctx)), writer_(std::move(writer)), start_(start) {}
+
+  const common::v1::ChatRequest& request() const { return req_; }
+  const rpc::CallContext& context() const { return ctx_; }
+
+  void OnEvent(const common::v1::ChatEvent& ev) override {
+    upstream_us_ = ev.upstream_us();
+    if (!req_.stream()) {
+      if (ev.completion()) body_ = ev.raw_json();
+      return;
+    }
+    if (!started_) {
+      started_ = true;
+      HttpResponse head;
+      head.content_type = "text/event-stream; charset=utf-8";
+      head.headers = Headers();
+      head.headers.emplace_back("cache-control", "no-cache");
+      writer_->StartStream(std::move(head));
+    }
+    // The usage chunk (choices: []) was asked for by the gateway for metering; the client gets it
+    // only when it asked too.
+    if (!req_.include_usage() && ev.has_usage() && ev.choices_size() == 0 &&
+        ev.raw_json().find("\"choices\":[]") != std::string::npos) {
+      return;
+    }
+    std::string out;
+    out.reserve(ev.raw_json().size() + 8);
+    out += "data: ";
+    out += ev.raw_json();
+    out += "\n\n";
+    writer_->Write(std::move(out));
+  }
+
+  void OnComplete(const absl::Status& status) override {
+    int http_status = 200;
+    if (req_.stream() && started_) {
+      if (status.ok()) {
+        writer_->Write("data: [DONE]\n\n");
+      } else {
+        // Once the stream has started, an error can only go out as a last event.
+        HttpResponse err = ErrorResponse(status);
+        writer_->Write(absl::StrCat("data: ", err.body, "\n\n"));
+        http_status = err.status;
+      }
+      writer_->End();
+    } else if (status.ok() && req_.stream()) {
+      HttpResponse head;
+      head.content_type = "text/event-stream; charset=utf-8";
+      head.headers = Headers();
+      writer_->StartStream(std::move(head));
+      writer_->Write("data: [DONE]\n\n");
+      writer_->End();
+    } else if (status.ok() && !body_.empty()) {
+      HttpResponse r;
+      r.body = std::move(body_);
+      r.headers = Headers();
+      writer_->Send(std::move(r));
+    } else {
+      HttpResponse r = ErrorResponse(
+          status.ok() ? status::Error(absl::StatusCode::kInternal, "EMPTY_UPSTREAM_ANSWER", "The upstream sent no answer.")
+                            .status()
+                      : status);
+      for (auto& h : Headers()) r.headers.push_back(std::move(h));
+      http_status = r.status;
+      writer_->Send(std::move(r));
+    }
+    EdgeMetrics::Get().CountRequest("chat_completions", http_status);
+    delete this;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> Headers() {
+    const absl::Duration inside = absl::Now() - start_ - absl::Microseconds(upstream_us_);
+    EdgeMetrics::Get().ObserveOverhead(std::max(0.0, absl::ToDoubleSeconds(inside)));
+    return {{"x-request-id", ctx_.request_id},
+            {"x-aimarket-overhead-ms", absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside)))}};
+  }
+
+  common::v1::ChatRequest req_;
+  rpc::CallContext ctx_;
+  std::shared_ptr<ResponseWriter> writer_;
+  const absl::Time start_;
+  int64_t upstream_us_ = 0;
+  bool started_ = false;
+  std::string body_;
+};
 
 }  // namespace
 
@@ -74,6 +168,13 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
     } else {
       resp = MethodNotAllowed(req, "GET");
     }
+  } else if (path == "/v1/chat/completions" || path == "/v1/chat/completions/stream") {
+    if (req.method != "POST") {
+      resp = MethodNotAllowed(req, "POST");
+      route = "chat_completions";
+    } else {
+      return Chat(std::move(req), std::move(writer), std::move(ctx), start, path != "/v1/chat/completions");
+    }
   } else if (path == "/v1/models" || absl::StartsWith(path, kModelsPrefix)) {
     route = "models";
     absl::string_view model = path == "/v1/models" ? absl::string_view() : path.substr(kModelsPrefix.size());
@@ -102,6 +203,28 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
                               {"route", route},
                               {"status", resp.status}});
   writer->Send(std::move(resp));
+}
+
+void EdgeHandler::Chat(HttpRequest req, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
+                       absl::Time start, bool force_stream) {
+  const absl::string_view client_id = req.Header("x-request-id");
+  if (!client_id.empty()) {
+    log::Debug("chat request", {{"request_id", ctx.request_id}, {"client_request_id", client_id}});
+  }
+  absl::StatusOr<common::v1::ChatRequest> parsed = ParseChatRequest(std::move(req.body));
+  if (!parsed.ok()) {
+    HttpResponse r = ErrorResponse(parsed.status());
+    r.headers.emplace_back("x-request-id", ctx.request_id);
+    EdgeMetrics::Get().CountRequest("chat_completions", r.status);
+    return writer->Send(std::move(r));
+  }
+  if (force_stream) parsed->set_stream(true);
+  parsed->set_request_id(ctx.request_id);
+  parsed->set_client_request_id(std::string(client_id));
+  // A client that goes away cancels the whole chain, up to the upstream connection.
+  writer->OnDisconnect([c = ctx.cancellation] { c->Cancel(); });
+  auto* exchange = new ChatExchange(*std::move(parsed), std::move(ctx), std::move(writer), start);
+  router_.Chat(exchange->context(), exchange->request(), *exchange);
 }
 
 HttpResponse EdgeHandler::Models(const HttpRequest&, const rpc::CallContext& ctx, absl::string_view model) {

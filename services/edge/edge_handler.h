@@ -6,6 +6,8 @@
 //   GET /healthz            liveness: 200 while the process runs
 //   GET /readyz             readiness: 200 when every service this process needs is SERVING
 //   GET /metrics            Prometheus exposition of the process
+//   POST /v1/chat/completions         OpenAI chat completions, JSON or SSE (`stream`)
+//   POST /v1/chat/completions/stream  the same, always streamed
 //   GET /v1/models          OpenAI's model list, from the router's catalog
 //   GET /v1/models/{model}  one model object
 // Anything else: 404 (unknown path) or 405 (known path, wrong method) in OpenAI's error format.
@@ -14,6 +16,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "services/edge/http.h"
 #include "services/router/router_api.h"
 
@@ -29,6 +32,8 @@ class EdgeHandler {
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
 
  private:
+  void Chat(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start,
+            bool force_stream);
   HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx, absl::string_view model);
 
   router::RouterApi& router_;

@@ -1,31 +1,47 @@
 #include "services/provider_adapter/provider_adapter.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status/grpc_status.h"
+#include "services/provider_adapter/providers/builtin_providers.h"
 
 namespace aimarket::provider {
-namespace {
 
-absl::Status NotBuiltYet(absl::string_view rpc) {
-  return absl::UnimplementedError(absl::StrCat("ProviderService.", rpc, " is not implemented yet"));
+ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
+    : config_(config), http_(NewCurlHttpClient()) {
+  for (const config::v1::ProviderConfig& p : config.providers()) {
+    std::unique_ptr<Provider> provider = NewBuiltinProvider(p, *http_);
+    if (provider) providers_[p.name()] = std::move(provider);
+  }
 }
 
-}  // namespace
+ProviderAdapter::~ProviderAdapter() {
+  // The HTTP client first: it completes calls in flight while the providers still exist.
+  http_.reset();
+}
 
-ProviderAdapter::ProviderAdapter(const config::v1::Config& config) : config_(config) {}
-
-void ProviderAdapter::Generate(rpc::CallContext, const v1::GenerateRequest&,
+void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target, const common::v1::ChatRequest& req,
                                rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  observer.OnComplete(NotBuiltYet("Generate"));
+  auto it = providers_.find(target.provider());
+  if (it == providers_.end()) {
+    const bool configured = std::any_of(config_.providers().begin(), config_.providers().end(),
+                                        [&](const auto& p) { return p.name() == target.provider(); });
+    observer.OnComplete(
+        configured ? status::Error(absl::StatusCode::kUnimplemented, "PROVIDER_NOT_SUPPORTED",
+                                   absl::StrCat("provider ", target.provider(), ": its wire format is not supported yet"))
+                   : status::Error(absl::StatusCode::kInternal, "UNKNOWN_PROVIDER",
+                                   absl::StrCat("no provider named ", target.provider())));
+    return;
+  }
+  it->second->Generate(ctx, target.model(), req, observer);
 }
 
 absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext&, const v1::EmbedRequest&) {
-  return NotBuiltYet("Embed");
+  return absl::UnimplementedError("ProviderService.Embed is not implemented yet");
 }
 
 absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(const rpc::CallContext&,
                                                                      const v1::CheckHealthRequest&) {
-  (void)config_;
-  return NotBuiltYet("CheckHealth");
+  return absl::UnimplementedError("ProviderService.CheckHealth is not implemented yet");
 }
 
 }  // namespace aimarket::provider

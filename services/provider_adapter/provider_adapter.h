@@ -1,28 +1,38 @@
 #pragma once
 
-// provider-adapter's logic: one adapter per provider wire format, outbound HTTPS, provider health.
-// Never sees gRPC.
+// provider-adapter's logic: one adapter per provider wire format (registered in
+// builtin_providers.cc), outbound HTTP on libcurl's multi interface. Never sees gRPC.
 //
-// Not built yet: the adapters arrive with the OpenAI-compatible edge and provider-adapter issues;
-// until then every RPC answers UNIMPLEMENTED.
+// Built so far: the `openai` and `openai-compatible` formats. Providers of the other types answer
+// UNIMPLEMENTED until their adapters land.
+
+#include <map>
+#include <memory>
+#include <string>
 
 #include "aimarket/config/v1/config.pb.h"
+#include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/provider_api.h"
+#include "services/provider_adapter/providers/provider.h"
 
 namespace aimarket::provider {
 
 class ProviderAdapter final : public ProviderApi {
  public:
+  // One Provider per `config.providers` entry. `config` outlives the adapter.
   explicit ProviderAdapter(const config::v1::Config& config);
+  ~ProviderAdapter() override;
 
-  void Generate(rpc::CallContext ctx, const v1::GenerateRequest& req,
+  void Generate(rpc::CallContext ctx, const v1::Target& target, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req) override;
   absl::StatusOr<v1::CheckHealthResponse> CheckHealth(const rpc::CallContext& ctx,
                                                       const v1::CheckHealthRequest& req) override;
 
  private:
-  const config::v1::Config& config_;  // Not owned; outlives the service.
+  const config::v1::Config& config_;
+  std::unique_ptr<HttpClient> http_;
+  std::map<std::string, std::unique_ptr<Provider>> providers_;  // By config name.
 };
 
 }  // namespace aimarket::provider

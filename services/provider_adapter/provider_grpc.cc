@@ -21,7 +21,7 @@ class ProviderServiceShim final : public v1::ProviderService::CallbackService {
     return grpcutil::ServeStream<v1::GenerateRequest, common::v1::ChatEvent>(
         ctx, req,
         [this](rpc::CallContext cc, const v1::GenerateRequest& r, rpc::StreamObserver<common::v1::ChatEvent>& o) {
-          api_.Generate(std::move(cc), r, o);
+          api_.Generate(std::move(cc), r.target(), r.request(), o);
         },
         &internal_token_);
   }
@@ -49,11 +49,14 @@ class ProviderGrpcClient final : public ProviderApi {
   ProviderGrpcClient(std::shared_ptr<grpc::Channel> channel, std::string internal_token)
       : stub_(v1::ProviderService::NewStub(channel)), internal_token_(std::move(internal_token)) {}
 
-  void Generate(rpc::CallContext cc, const v1::GenerateRequest& req,
+  void Generate(rpc::CallContext cc, const v1::Target& target, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override {
-    auto* reactor =
-        new grpcutil::ClientStreamReactor<v1::GenerateRequest, common::v1::ChatEvent>(cc, internal_token_, observer);
-    stub_->async()->Generate(reactor->context(), &req, reactor);
+    v1::GenerateRequest greq;
+    *greq.mutable_target() = target;
+    *greq.mutable_request() = req;
+    auto* reactor = new grpcutil::ClientStreamReactor<v1::GenerateRequest, common::v1::ChatEvent>(
+        cc, internal_token_, std::move(greq), observer);
+    stub_->async()->Generate(reactor->context(), reactor->request(), reactor);
     reactor->Start();
   }
   absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& cc, const v1::EmbedRequest& req) override {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log/log.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 
@@ -13,7 +14,83 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
       team_(team),
       metering_(metering),
       provider_(provider),
-      created_(absl::ToUnixSeconds(absl::Now())) {}
+      created_(absl::ToUnixSeconds(absl::Now())) {
+  for (const config::v1::ModelConfig& m : config_.models()) catalog_[m.name()] = &m;
+}
+
+namespace {
+
+// Whether a failed attempt may move on to the next deployment: the upstream could not be reached,
+// was rate limited, overloaded or failed (5xx), or timed out.
+bool Retryable(const absl::Status& s) {
+  if (auto info = status::GetErrorInfo(s); info && info->http_status() != 0) {
+    return info->http_status() == 429 || info->http_status() >= 500;
+  }
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// One Chat call: the attempts over the model's deployments. Deletes itself when done.
+class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
+ public:
+  ChatCall(rpc::CallContext ctx, const common::v1::ChatRequest& req, const config::v1::ModelConfig& model,
+           provider::ProviderApi& provider, rpc::StreamObserver<common::v1::ChatEvent>& client)
+      : ctx_(std::move(ctx)), req_(req), model_(model), provider_(provider), client_(client) {}
+
+  void Next() {
+    const config::v1::DeploymentConfig& d = model_.deployments(attempt_);
+    target_.set_provider(d.provider());
+    target_.set_model(d.model());
+    provider_.Generate(ctx_, target_, req_, *this);
+  }
+
+  void OnEvent(const common::v1::ChatEvent& event) override {
+    started_ = true;
+    client_.OnEvent(event);
+  }
+
+  void OnComplete(const absl::Status& status) override {
+    if (!status.ok() && !started_ && Retryable(status) && !ctx_.cancellation->IsCancelled() &&
+        attempt_ + 1 < model_.deployments_size()) {
+      log::Warn("deployment failed; trying the next one",
+                {{"request_id", ctx_.request_id},
+                 {"provider", target_.provider()},
+                 {"code", absl::StatusCodeToString(status.code())}});
+      ++attempt_;
+      Next();
+      return;
+    }
+    absl::Status result = status;
+    if (auto info = status::GetErrorInfo(status); !started_ && info && info->reason() == "UPSTREAM_UNREACHABLE") {
+      result = status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+                             absl::StrCat("No deployment of the model '", model_.name(), "' could be reached (",
+                                          model_.deployments_size(), " tried); last error: ", status.message()));
+    }
+    rpc::StreamObserver<common::v1::ChatEvent>& client = client_;
+    delete this;
+    client.OnComplete(result);
+  }
+
+ private:
+  rpc::CallContext ctx_;
+  const common::v1::ChatRequest& req_;
+  const config::v1::ModelConfig& model_;
+  provider::ProviderApi& provider_;
+  rpc::StreamObserver<common::v1::ChatEvent>& client_;
+  provider::v1::Target target_;
+  int attempt_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace
 
 absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContext& ctx) {
   team::v1::AuthenticateRequest req;
@@ -22,16 +99,28 @@ absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContex
   return std::move(*resp.mutable_principal());
 }
 
-void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest&,
+void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
                   rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   absl::StatusOr<common::v1::Principal> principal = Authenticate(ctx);
   if (!principal.ok()) {
     observer.OnComplete(principal.status());
     return;
   }
+  auto it = catalog_.find(req.model());
+  if (it == catalog_.end()) {
+    observer.OnComplete(
+        status::Error(absl::StatusCode::kNotFound, "MODEL_NOT_FOUND",
+                      absl::StrCat("The model '", req.model(), "' does not exist or you do not have access to it."))
+            .Param("model"));
+    return;
+  }
+  if (it->second->deployments().empty()) {
+    observer.OnComplete(status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+                                      absl::StrCat("No deployment is available for the model '", req.model(), "'.")));
+    return;
+  }
   (void)metering_;
-  (void)provider_;
-  observer.OnComplete(absl::UnimplementedError("RouterService.Chat is not implemented yet"));
+  (new ChatCall(std::move(ctx), req, *it->second, provider_, observer))->Next();
 }
 
 absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext& ctx,

@@ -4,9 +4,12 @@
 // from the config, and (as later issues add them) admission, routing, failover and settlement.
 // Never sees gRPC: its peers are injected as their C++ APIs, in process or remote.
 //
-// Built so far: authentication and ListModels. Chat and Embed authenticate the caller, then
-// answer UNIMPLEMENTED until the OpenAI-compatible edge issue.
+// Chat: authenticate, find the model in the catalog (NOT_FOUND MODEL_NOT_FOUND otherwise), then
+// stream from provider-adapter, trying the model's deployments in order: on a connection error, a
+// 429 or a 5xx before the first event has gone back to the caller, the next deployment is tried;
+// after that an error ends the stream. Embed authenticates, then answers UNIMPLEMENTED.
 
+#include <map>
 #include <string>
 
 #include "absl/time/time.h"
@@ -39,6 +42,7 @@ class Router final : public RouterApi {
   usage::MeteringApi& metering_;
   provider::ProviderApi& provider_;
   const int64_t created_;  // Unix seconds reported as every model's `created`.
+  std::map<std::string, const config::v1::ModelConfig*> catalog_;  // By public name.
 };
 
 }  // namespace aimarket::router

@@ -49,8 +49,8 @@ class RouterGrpcClient final : public RouterApi {
   void Chat(rpc::CallContext cc, const common::v1::ChatRequest& req,
             rpc::StreamObserver<common::v1::ChatEvent>& observer) override {
     auto* reactor = new grpcutil::ClientStreamReactor<common::v1::ChatRequest, common::v1::ChatEvent>(
-        cc, /*internal_token=*/"", observer);
-    stub_->async()->Chat(reactor->context(), &req, reactor);
+        cc, /*internal_token=*/"", req, observer);
+    stub_->async()->Chat(reactor->context(), reactor->request(), reactor);
     reactor->Start();
   }
   absl::StatusOr<v1::ListModelsResponse> ListModels(const rpc::CallContext& cc,

@@ -67,8 +67,8 @@ class MeteringGrpcClient final : public MeteringApi {
   void ExportUsage(rpc::CallContext cc, const v1::ExportUsageRequest& req,
                    rpc::StreamObserver<v1::ExportUsageChunk>& observer) override {
     auto* reactor = new grpcutil::ClientStreamReactor<v1::ExportUsageRequest, v1::ExportUsageChunk>(
-        cc, internal_token_, observer);
-    stub_->async()->ExportUsage(reactor->context(), &req, reactor);
+        cc, internal_token_, req, observer);
+    stub_->async()->ExportUsage(reactor->context(), reactor->request(), reactor);
     reactor->Start();
   }
 

@@ -1,0 +1,66 @@
+#pragma once
+
+// Outbound HTTP for provider adapters. One interface so that adapters never see libcurl, and tests
+// could inject another transport.
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace aimarket::provider {
+
+struct HttpCallRequest {
+  std::string method = "POST";
+  std::string url;
+  // "Name: value" lines.
+  std::vector<std::string> headers;
+  std::string body;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // Until the response's first byte.
+  absl::Duration first_byte_timeout = absl::Seconds(60);
+  // Longest silence between two reads of the body.
+  absl::Duration idle_timeout = absl::Seconds(60);
+};
+
+// Receives one call's response. The methods are called in order, never concurrently, on the
+// client's I/O thread: OnHeaders once (unless the call fails before), OnData for each piece of the
+// body, OnComplete exactly once, last. They must not block.
+class HttpCallHandler {
+ public:
+  virtual ~HttpCallHandler() = default;
+  // `headers` names are lower case.
+  virtual void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  virtual void OnData(absl::string_view data) = 0;
+  // OK when the whole body arrived; UNAVAILABLE (reason UPSTREAM_UNREACHABLE or
+  // UPSTREAM_DISCONNECTED) on a connection failure, DEADLINE_EXCEEDED (UPSTREAM_TIMEOUT) on a
+  // timeout, CANCELLED after Cancel().
+  virtual void OnComplete(const absl::Status& status) = 0;
+};
+
+// A call in flight. Cancel() aborts it (closing its connection); OnComplete follows with CANCELLED
+// unless the call had completed already.
+class HttpCall {
+ public:
+  virtual ~HttpCall() = default;
+  virtual void Cancel() = 0;
+};
+
+// Thread-safe.
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  // `handler` must stay alive until its OnComplete returns.
+  virtual std::shared_ptr<HttpCall> Start(HttpCallRequest request, HttpCallHandler& handler) = 0;
+};
+
+// libcurl's multi interface on one I/O thread: connection reuse across calls, HTTP/2 when the
+// server offers it (multiplexed), TLS verification, the proxy environment variables
+// (https_proxy, no_proxy, ...), and the three timeouts.
+std::unique_ptr<HttpClient> NewCurlHttpClient();
+
+}  // namespace aimarket::provider

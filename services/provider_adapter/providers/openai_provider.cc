@@ -1,0 +1,506 @@
+#include "services/provider_adapter/providers/openai_provider.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/config/config.h"
+#include "common/status/grpc_status.h"
+#include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "services/provider_adapter/http/sse_parser.h"
+
+namespace aimarket::provider {
+namespace {
+
+using rapidjson::Document;
+using rapidjson::Value;
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void WriteString(Writer& w, const std::string& s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+
+// Writes a JSON text that is already serialized (tool parameters, tool_choice) as a value.
+void WriteRaw(Writer& w, const std::string& json) {
+  Document d;
+  if (d.Parse(json.data(), json.size()).HasParseError()) {
+    WriteString(w, json);
+  } else {
+    d.Accept(w);
+  }
+}
+
+void WriteMessage(Writer& w, const common::v1::ChatMessage& m) {
+  w.StartObject();
+  w.Key("role");
+  WriteString(w, m.role());
+  w.Key("content");
+  if (m.parts_size() > 0) {
+    w.StartArray();
+    for (const auto& p : m.parts()) {
+      w.StartObject();
+      if (p.has_image_url()) {
+        w.Key("type");
+        w.String("image_url");
+        w.Key("image_url");
+        w.StartObject();
+        w.Key("url");
+        WriteString(w, p.image_url().url());
+        if (!p.image_url().detail().empty()) {
+          w.Key("detail");
+          WriteString(w, p.image_url().detail());
+        }
+        w.EndObject();
+      } else {
+        w.Key("type");
+        w.String("text");
+        w.Key("text");
+        WriteString(w, p.text());
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  } else if (m.content().empty() && m.tool_calls_size() > 0) {
+    w.Null();
+  } else {
+    WriteString(w, m.content());
+  }
+  if (!m.name().empty()) {
+    w.Key("name");
+    WriteString(w, m.name());
+  }
+  if (!m.tool_call_id().empty()) {
+    w.Key("tool_call_id");
+    WriteString(w, m.tool_call_id());
+  }
+  if (m.tool_calls_size() > 0) {
+    w.Key("tool_calls");
+    w.StartArray();
+    for (const auto& tc : m.tool_calls()) {
+      w.StartObject();
+      w.Key("id");
+      WriteString(w, tc.id());
+      w.Key("type");
+      w.String("function");
+      w.Key("function");
+      w.StartObject();
+      w.Key("name");
+      WriteString(w, tc.name());
+      w.Key("arguments");
+      WriteString(w, tc.arguments());
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
+// Serializes a request that came without the client's JSON (an internal gRPC caller).
+std::string FromStructured(const common::v1::ChatRequest& req, const std::string& model) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  w.Key("model");
+  WriteString(w, model);
+  w.Key("messages");
+  w.StartArray();
+  for (const auto& m : req.messages()) WriteMessage(w, m);
+  w.EndArray();
+  if (req.has_temperature()) {
+    w.Key("temperature");
+    w.Double(req.temperature());
+  }
+  if (req.has_top_p()) {
+    w.Key("top_p");
+    w.Double(req.top_p());
+  }
+  if (req.has_max_tokens()) {
+    w.Key("max_completion_tokens");
+    w.Int64(req.max_tokens());
+  }
+  if (req.n() > 1) {
+    w.Key("n");
+    w.Int(req.n());
+  }
+  if (req.stop_size() > 0) {
+    w.Key("stop");
+    w.StartArray();
+    for (const auto& s : req.stop()) WriteString(w, s);
+    w.EndArray();
+  }
+  if (req.has_seed()) {
+    w.Key("seed");
+    w.Int64(req.seed());
+  }
+  if (req.has_presence_penalty()) {
+    w.Key("presence_penalty");
+    w.Double(req.presence_penalty());
+  }
+  if (req.has_frequency_penalty()) {
+    w.Key("frequency_penalty");
+    w.Double(req.frequency_penalty());
+  }
+  if (req.logprobs()) {
+    w.Key("logprobs");
+    w.Bool(true);
+    if (req.top_logprobs() > 0) {
+      w.Key("top_logprobs");
+      w.Int(req.top_logprobs());
+    }
+  }
+  if (req.tools_size() > 0) {
+    w.Key("tools");
+    w.StartArray();
+    for (const auto& t : req.tools()) {
+      w.StartObject();
+      w.Key("type");
+      w.String("function");
+      w.Key("function");
+      w.StartObject();
+      w.Key("name");
+      WriteString(w, t.name());
+      if (!t.description().empty()) {
+        w.Key("description");
+        WriteString(w, t.description());
+      }
+      if (!t.parameters_json().empty()) {
+        w.Key("parameters");
+        WriteRaw(w, t.parameters_json());
+      }
+      if (t.strict()) {
+        w.Key("strict");
+        w.Bool(true);
+      }
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (!req.tool_choice_json().empty()) {
+    w.Key("tool_choice");
+    WriteRaw(w, req.tool_choice_json());
+  }
+  if (req.has_parallel_tool_calls()) {
+    w.Key("parallel_tool_calls");
+    w.Bool(req.parallel_tool_calls());
+  }
+  if (!req.response_format().type().empty()) {
+    w.Key("response_format");
+    w.StartObject();
+    w.Key("type");
+    WriteString(w, req.response_format().type());
+    if (req.response_format().type() == "json_schema") {
+      w.Key("json_schema");
+      w.StartObject();
+      w.Key("name");
+      WriteString(w, req.response_format().schema_name().empty() ? "response" : req.response_format().schema_name());
+      w.Key("schema");
+      WriteRaw(w, req.response_format().schema_json());
+      if (req.response_format().strict()) {
+        w.Key("strict");
+        w.Bool(true);
+      }
+      w.EndObject();
+    }
+    w.EndObject();
+  }
+  if (!req.user().empty()) {
+    w.Key("user");
+    WriteString(w, req.user());
+  }
+  w.Key("stream");
+  w.Bool(req.stream());
+  if (req.stream()) {
+    w.Key("stream_options");
+    w.StartObject();
+    w.Key("include_usage");
+    w.Bool(true);
+    w.EndObject();
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+void SetMember(Document& d, const char* key, Value v) {
+  auto& alloc = d.GetAllocator();
+  auto it = d.FindMember(key);
+  if (it != d.MemberEnd()) {
+    it->value = std::move(v);
+  } else {
+    d.AddMember(Value(key, alloc), std::move(v), alloc);
+  }
+}
+
+void ParseUsage(const Value& u, common::v1::Usage& out) {
+  auto num = [&u](const char* k) -> int64_t {
+    auto it = u.FindMember(k);
+    return it != u.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : 0;
+  };
+  out.set_prompt_tokens(num("prompt_tokens"));
+  out.set_completion_tokens(num("completion_tokens"));
+  out.set_total_tokens(num("total_tokens"));
+  if (auto d = u.FindMember("prompt_tokens_details"); d != u.MemberEnd() && d->value.IsObject()) {
+    auto c = d->value.FindMember("cached_tokens");
+    if (c != d->value.MemberEnd() && c->value.IsInt64()) out.set_cached_tokens(c->value.GetInt64());
+  }
+  if (auto d = u.FindMember("completion_tokens_details"); d != u.MemberEnd() && d->value.IsObject()) {
+    auto r = d->value.FindMember("reasoning_tokens");
+    if (r != d->value.MemberEnd() && r->value.IsInt64()) out.set_reasoning_tokens(r->value.GetInt64());
+  }
+}
+
+// Fills the structured fields the gateway needs (usage, finish reasons) from an OpenAI object.
+void Annotate(const Value& obj, common::v1::ChatEvent& ev) {
+  if (auto u = obj.FindMember("usage"); u != obj.MemberEnd() && u->value.IsObject()) {
+    ParseUsage(u->value, *ev.mutable_usage());
+  }
+  if (auto c = obj.FindMember("choices"); c != obj.MemberEnd() && c->value.IsArray()) {
+    for (const auto& choice : c->value.GetArray()) {
+      if (!choice.IsObject()) continue;
+      auto f = choice.FindMember("finish_reason");
+      if (f == choice.MemberEnd() || !f->value.IsString()) continue;
+      common::v1::ChoiceDelta& d = *ev.add_choices();
+      auto i = choice.FindMember("index");
+      d.set_index(i != choice.MemberEnd() && i->value.IsInt() ? i->value.GetInt() : 0);
+      d.set_finish_reason(f->value.GetString());
+    }
+  }
+  if (auto m = obj.FindMember("model"); m != obj.MemberEnd() && m->value.IsString()) ev.set_model(m->value.GetString());
+  if (auto id = obj.FindMember("id"); id != obj.MemberEnd() && id->value.IsString()) ev.set_id(id->value.GetString());
+}
+
+absl::StatusCode CodeForHttp(int status) {
+  switch (status) {
+    case 400: case 413: case 422: return absl::StatusCode::kInvalidArgument;
+    case 401: return absl::StatusCode::kUnauthenticated;
+    case 403: return absl::StatusCode::kPermissionDenied;
+    case 404: return absl::StatusCode::kNotFound;
+    case 408: case 504: return absl::StatusCode::kDeadlineExceeded;
+    case 409: return absl::StatusCode::kAborted;
+    case 429: return absl::StatusCode::kResourceExhausted;
+    case 500: return absl::StatusCode::kInternal;
+    default: return status >= 500 ? absl::StatusCode::kUnavailable : absl::StatusCode::kInvalidArgument;
+  }
+}
+
+// An error object {"message","type","param","code"} (OpenAI's, inside "error") as a status.
+absl::Status ErrorFromObject(absl::string_view provider, int http_status, const Value& e, absl::string_view retry_after) {
+  auto str = [&e](const char* k) -> std::string {
+    auto it = e.FindMember(k);
+    return it != e.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+  };
+  std::string message = str("message");
+  if (message.empty()) message = absl::StrCat("upstream ", provider, " failed with HTTP ", http_status);
+  const int mapped = http_status == 529 ? 503 : http_status == 422 ? 400 : http_status;
+  std::string code = str("code");
+  if (code.empty()) {
+    code = http_status == 429 ? "rate_limit_exceeded" : http_status >= 500 ? "upstream_error" : "";
+  }
+  status::Error err(CodeForHttp(http_status), absl::AsciiStrToUpper(code), message);
+  err.HttpStatus(mapped).Domain(absl::StrCat("provider.", provider));
+  if (std::string type = str("type"); !type.empty()) err.Type(type);
+  if (std::string param = str("param"); !param.empty()) err.Param(param);
+  double seconds = 0;
+  if (!retry_after.empty() && absl::SimpleAtod(retry_after, &seconds) && seconds >= 0) {
+    err.RetryAfter(absl::Milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000))));
+  }
+  return err;
+}
+
+class OpenAiCall final : public HttpCallHandler {
+ public:
+  OpenAiCall(const rpc::CallContext& ctx, std::string provider, bool strict_done,
+             rpc::StreamObserver<common::v1::ChatEvent>& observer, bool stream)
+      : cancellation_(ctx.cancellation),
+        provider_(std::move(provider)),
+        strict_done_(strict_done),
+        observer_(observer),
+        stream_(stream),
+        parser_([this](absl::string_view, absl::string_view data) { OnSse(data); }) {}
+
+  void Start(HttpClient& http, HttpCallRequest req) {
+    // OnComplete may run on the client's thread before Start returns; it waits for this lock.
+    absl::MutexLock lock(&start_mu_);
+    sent_ = absl::Now();
+    call_ = http.Start(std::move(req), *this);
+    cancel_id_ = cancellation_->OnCancel([call = call_] { call->Cancel(); });
+  }
+
+  void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+    status_ = status;
+    for (const auto& [k, v] : headers) {
+      if (k == "retry-after") retry_after_ = v;
+    }
+  }
+
+  void OnData(absl::string_view data) override {
+    if (status_ < 200 || status_ >= 300 || !stream_) {
+      if (body_.size() < (16u << 20)) body_.append(data.data(), data.size());
+      return;
+    }
+    if (error_.ok()) parser_.Feed(data);
+  }
+
+  void OnComplete(const absl::Status& transport) override {
+    { absl::MutexLock lock(&start_mu_); }
+    absl::Status result = transport;
+    if (result.ok()) {
+      if (status_ < 200 || status_ >= 300) {
+        result = UpstreamHttpError(provider_, status_, body_, retry_after_);
+      } else if (stream_) {
+        parser_.Finish();
+        result = error_;
+        if (result.ok() && !done_ && strict_done_) {
+          result = status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+                                 absl::StrCat("the ", provider_, " stream ended without [DONE]"))
+                       .HttpStatus(502);
+        }
+      } else {
+        result = EmitCompletion();
+      }
+    }
+    cancellation_->RemoveCallback(cancel_id_);
+    rpc::StreamObserver<common::v1::ChatEvent>& observer = observer_;
+    delete this;
+    observer.OnComplete(result);
+  }
+
+ private:
+  void OnSse(absl::string_view data) {
+    if (!error_.ok() || done_) return;
+    if (data == "[DONE]") {
+      done_ = true;
+      return;
+    }
+    Document d;
+    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
+      error_ = status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
+                             absl::StrCat("the ", provider_, " stream sent an event that is not a JSON object"))
+                   .HttpStatus(502);
+      return;
+    }
+    if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
+      int http = 500;
+      if (auto c = e->value.FindMember("code"); c != e->value.MemberEnd() && c->value.IsInt()) http = c->value.GetInt();
+      error_ = ErrorFromObject(provider_, http, e->value, "");
+      return;
+    }
+    common::v1::ChatEvent ev;
+    ev.set_raw_json(std::string(data));
+    Annotate(d, ev);
+    ev.set_upstream_us(absl::ToInt64Microseconds(absl::Now() - sent_));
+    observer_.OnEvent(ev);
+  }
+
+  absl::Status EmitCompletion() {
+    Document d;
+    if (d.Parse(body_.data(), body_.size()).HasParseError() || !d.IsObject()) {
+      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
+                           absl::StrCat("the ", provider_, " answer is not a JSON object"))
+          .HttpStatus(502);
+    }
+    common::v1::ChatEvent ev;
+    Annotate(d, ev);
+    ev.set_completion(true);
+    ev.set_raw_json(std::move(body_));
+    ev.set_upstream_us(absl::ToInt64Microseconds(absl::Now() - sent_));
+    observer_.OnEvent(ev);
+    return absl::OkStatus();
+  }
+
+  absl::Mutex start_mu_;
+  std::shared_ptr<rpc::Cancellation> cancellation_;
+  const std::string provider_;
+  const bool strict_done_;
+  rpc::StreamObserver<common::v1::ChatEvent>& observer_;
+  const bool stream_;
+  SseParser parser_;
+  std::shared_ptr<HttpCall> call_;
+  int cancel_id_ = 0;
+  absl::Time sent_;
+  int status_ = 0;
+  std::string retry_after_;
+  std::string body_;
+  bool done_ = false;
+  absl::Status error_;
+};
+
+}  // namespace
+
+std::string BuildOpenAiBody(const common::v1::ChatRequest& req, const std::string& upstream_model) {
+  if (req.original_json().empty()) return FromStructured(req, upstream_model);
+  Document d;
+  if (d.Parse(req.original_json().data(), req.original_json().size()).HasParseError() || !d.IsObject()) {
+    return FromStructured(req, upstream_model);
+  }
+  auto& alloc = d.GetAllocator();
+  SetMember(d, "model", Value(upstream_model.data(), static_cast<rapidjson::SizeType>(upstream_model.size()), alloc));
+  SetMember(d, "stream", Value(req.stream()));
+  if (req.stream()) {
+    auto so = d.FindMember("stream_options");
+    if (so == d.MemberEnd() || !so->value.IsObject()) {
+      Value o(rapidjson::kObjectType);
+      o.AddMember("include_usage", true, alloc);
+      SetMember(d, "stream_options", std::move(o));
+    } else if (auto iu = so->value.FindMember("include_usage"); iu != so->value.MemberEnd()) {
+      iu->value = Value(true);
+    } else {
+      so->value.AddMember("include_usage", true, alloc);
+    }
+  } else if (d.HasMember("stream_options")) {
+    d.RemoveMember("stream_options");  // OpenAI rejects stream_options without stream.
+  }
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  d.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+absl::Status UpstreamHttpError(absl::string_view provider, int http_status, absl::string_view body,
+                               absl::string_view retry_after) {
+  Document d;
+  if (!d.Parse(body.data(), body.size()).HasParseError() && d.IsObject()) {
+    if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
+      return ErrorFromObject(provider, http_status, e->value, retry_after);
+    }
+  }
+  Value empty(rapidjson::kObjectType);
+  return ErrorFromObject(provider, http_status, empty, retry_after);
+}
+
+OpenAiProvider::OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http)
+    : config_(config), http_(http), strict_done_(config.type() == config::v1::PROVIDER_TYPE_OPENAI) {
+  std::string base = config.base_url();
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  url_ = absl::StrCat(base, "/chat/completions");
+  if (!config.api_key_env().empty()) {
+    if (const char* key = std::getenv(config.api_key_env().c_str()); key != nullptr && *key != '\0') {
+      auth_header_ = absl::StrCat("Authorization: Bearer ", key);
+    }
+  }
+}
+
+void OpenAiProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                              const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+  HttpCallRequest http;
+  http.url = url_;
+  http.body = BuildOpenAiBody(req, upstream_model);
+  http.headers.push_back("Content-Type: application/json");
+  http.headers.push_back(req.stream() ? "Accept: text/event-stream" : "Accept: application/json");
+  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  if (!req.request_id().empty()) http.headers.push_back(absl::StrCat("X-Request-Id: ", req.request_id()));
+  http.connect_timeout = config::ToDuration(config_.connect_timeout());
+  http.first_byte_timeout = config::ToDuration(config_.first_byte_timeout());
+  http.idle_timeout = config::ToDuration(config_.idle_timeout());
+  auto* call = new OpenAiCall(ctx, config_.name(), strict_done_, observer, req.stream());
+  call->Start(http_, std::move(http));
+}
+
+}  // namespace aimarket::provider
