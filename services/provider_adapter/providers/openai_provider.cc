@@ -299,11 +299,8 @@ absl::Status ErrorFromObject(absl::string_view provider, int http_status, const 
   std::string message = str("message");
   if (message.empty()) message = absl::StrCat("upstream ", provider, " failed with HTTP ", http_status);
   const int mapped = http_status == 529 ? 503 : http_status == 422 ? 400 : http_status;
-  std::string code = str("code");
-  if (code.empty()) {
-    code = http_status == 429 ? "rate_limit_exceeded" : http_status >= 500 ? "upstream_error" : "";
-  }
-  status::Error err(CodeForHttp(http_status), absl::AsciiStrToUpper(code), message);
+  // The upstream's code as it is (null stays null): the edge writes the reason back lower-cased.
+  status::Error err(CodeForHttp(http_status), absl::AsciiStrToUpper(str("code")), message);
   err.HttpStatus(mapped).Domain(absl::StrCat("provider.", provider));
   if (std::string type = str("type"); !type.empty()) err.Type(type);
   if (std::string param = str("param"); !param.empty()) err.Param(param);

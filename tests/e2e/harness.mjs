@@ -1,0 +1,102 @@
+// Starts the real parts for an end-to-end test: a fresh database on the test Postgres, the mock
+// provider, and aimarketd with all services, on free ports. Paths come from ctest's environment.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const BIN = process.env.AIMARKET_BIN_DIR;
+export const SOURCE = process.env.AIMARKET_SOURCE_DIR;
+export const FIXTURES = path.join(SOURCE, 'tests/testdata/providers');
+export const ADMIN_KEY = 'sk-aim-e2e-admin-key-0123456789';
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function waitFor(url, proc, what) {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}:\n${proc.output}`);
+    try {
+      const r = await fetch(url);
+      if (r.status < 500) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not become ready:\n${proc.output}`);
+}
+
+function start(cmd, args, env) {
+  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  p.output = '';
+  p.stdout.on('data', (d) => (p.output += d));
+  p.stderr.on('data', (d) => (p.output += d));
+  return p;
+}
+
+// models: [{name, deployments: [{provider, model}]}]; the provider "mock" is the mock provider.
+export async function startGateway(models) {
+  const adminDsn = process.env.AIMARKET_TEST_PG_DSN;
+  if (!adminDsn) throw new Error('AIMARKET_TEST_PG_DSN is not set; run tools/dev test');
+  const dbName = `aimarket_e2e_${process.pid}_${Date.now()}`;
+  execFileSync('psql', [adminDsn, '-qc', `CREATE DATABASE ${dbName}`]);
+  const dsn = `${adminDsn} dbname=${dbName}`;
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'aimarket-e2e-'));
+  const mockPort = await freePort();
+  const mock = start(path.join(BIN, 'mock-provider'), [`--listen=127.0.0.1:${mockPort}`, `--fixtures=${FIXTURES}`], {});
+  await waitFor(`http://127.0.0.1:${mockPort}/__mock/stats`, mock, 'mock-provider');
+
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const yaml = [
+    `server: {grpc_listen: "127.0.0.1:${grpcPort}", drain_timeout: 5s}`,
+    `edge: {listen: "127.0.0.1:${httpPort}", io_threads: 2}`,
+    'providers:',
+    `  - {name: mock, type: openai, base_url: "http://127.0.0.1:${mockPort}/v1", first_byte_timeout: 10s, idle_timeout: 10s}`,
+    '  - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}',
+    'models:',
+    ...models.map(
+      (m) =>
+        `  - {name: ${JSON.stringify(m.name)}, deployments: [${m.deployments
+          .map((d) => `{provider: ${d.provider}, model: ${JSON.stringify(d.model)}}`)
+          .join(', ')}]}`,
+    ),
+  ].join('\n');
+  const config = path.join(dir, 'aimarket.yaml');
+  writeFileSync(config, yaml);
+  const env = { AIMARKET_PG_DSN: dsn, AIMARKET_ADMIN_KEY: ADMIN_KEY, AIMARKET_INTERNAL_TOKEN: 'e2e-internal-token' };
+  execFileSync(path.join(BIN, 'aimarketd'), ['migrate', `--config=${config}`], { env: { ...process.env, ...env } });
+  const gw = start(path.join(BIN, 'aimarketd'), [`--config=${config}`], env);
+  await waitFor(`http://127.0.0.1:${httpPort}/readyz`, gw, 'aimarketd');
+
+  return {
+    baseURL: `http://127.0.0.1:${httpPort}/v1`,
+    mockURL: `http://127.0.0.1:${mockPort}`,
+    async stop() {
+      for (const p of [gw, mock]) p.kill('SIGTERM');
+      await Promise.all([gw, mock].map((p) => (p.exitCode !== null ? null : new Promise((r) => p.on('exit', r)))));
+      rmSync(dir, { recursive: true, force: true });
+      try {
+        execFileSync('psql', [adminDsn, '-qc', `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`]);
+      } catch {}
+      if (gw.exitCode !== 0) throw new Error(`aimarketd exited with ${gw.exitCode}:\n${gw.output}`);
+    },
+  };
+}
+
+export function manifest(provider) {
+  return JSON.parse(readFileSync(path.join(FIXTURES, provider, 'manifest.json'), 'utf8'));
+}
+
+export function fixtureText(provider, file) {
+  return readFileSync(path.join(FIXTURES, provider, file), 'utf8');
+}
