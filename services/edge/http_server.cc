@@ -174,7 +174,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void DoAbort() {
     if (state_ != State::kHandling) return;
-    DoClose();
+    // What was written before goes out first; then the connection drops mid-response.
+    aborting_ = true;
+    if (!writing_ && out_.empty()) DoClose();
   }
 
   void DoOnDisconnect(std::function<void()> fn) {
@@ -324,6 +326,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return DoClose();
     }
     if (!out_.empty()) return WriteNext();
+    if (aborting_) return DoClose();
     if (state_ == State::kFlushing) {
       FinishRequest();
       if (close_after_) return DoClose();
@@ -398,6 +401,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool watching_ = false;
   bool pipelined_ = false;
   bool disconnected_ = false;
+  bool aborting_ = false;
   unsigned version_ = 11;
 };
 

@@ -1,0 +1,315 @@
+// Chat completions through the real edge, router and provider-adapter (aimarketd --services=all)
+// against the real mock provider: every bad input, upstream faults, cancellation, and the router's
+// gRPC API called directly as an internal service would.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "aimarket/router/v1/router_service.grpc.pb.h"
+#include "common/status/grpc_status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/util/pg_test_util.h"
+#include "tests/util/process.h"
+
+namespace aimarket {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kKey[] = "sk-aim-chat-test-key";
+
+class ChatTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string admin = testing::PgAdminDsn();
+    if (admin.empty()) return;
+    auto db = testing::TestDatabase::Create(admin);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = db->release();
+    dir_ = new testing::TempDir();
+    mock_port_ = testing::FreePort();
+    auto mock = testing::Subprocess::Start(
+        {absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"), absl::StrCat("--listen=127.0.0.1:", mock_port_),
+         absl::StrCat("--fixtures=", AIMARKET_SOURCE_DIR, "/tests/testdata/providers")});
+    ASSERT_TRUE(mock.ok());
+    mock_ = mock->release();
+    grpc_port_ = testing::FreePort();
+    http_port_ = testing::FreePort();
+    const std::string cfg = dir_->WriteFile("chat.yaml", absl::StrFormat(R"(
+server: {grpc_listen: "127.0.0.1:%d", drain_timeout: 5s}
+edge: {listen: "127.0.0.1:%d", max_body_bytes: 65536}
+providers:
+  - {name: mock, type: openai, base_url: "http://127.0.0.1:%d/v1", first_byte_timeout: 2s, idle_timeout: 2s}
+  - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}
+models:
+  - {name: demo, deployments: [{provider: mock, model: "synthetic?tokens=6"}]}
+  - {name: dies, deployments: [{provider: mock, model: "synthetic?tokens=10&chunks=10&fail_after=4"}]}
+  - {name: endless, deployments: [{provider: mock, model: "synthetic?tokens=2000&chunks=2000&delay_ms=20"}]}
+  - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=5000"}]}
+  - {name: silent-stream, deployments: [{provider: mock, model: "synthetic?tokens=3&chunks=3&delay_ms=4000"}]}
+  - {name: unreachable, deployments: [{provider: dead, model: x}]}
+  - {name: limited, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}, {provider: mock, model: "synthetic?tokens=2"}]}
+  - {name: bad-request, deployments: [{provider: mock, model: "synthetic?status=400"}, {provider: mock, model: "synthetic"}]}
+)",
+                                                                           grpc_port_, http_port_, mock_port_));
+    const std::map<std::string, std::string> env = {
+        {"AIMARKET_PG_DSN", db_->dsn()}, {"AIMARKET_ADMIN_KEY", kKey}, {"AIMARKET_INTERNAL_TOKEN", "t"}};
+    std::string out;
+    ASSERT_EQ(testing::RunCommand({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "migrate", "--config=" + cfg}, env, &out), 0)
+        << out;
+    auto gw = testing::Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
+    ASSERT_TRUE(gw.ok());
+    gateway_ = gw->release();
+    const absl::Time deadline = absl::Now() + absl::Seconds(90);
+    while (absl::Now() < deadline && testing::HttpRequest("GET", Url("/readyz")).status != 200) {
+      ASSERT_TRUE(gateway_->Running()) << gateway_->output();
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+
+  static void TearDownTestSuite() {
+    if (gateway_ != nullptr) {
+      gateway_->Signal(SIGTERM);
+      EXPECT_EQ(gateway_->Wait(absl::Seconds(30)), 0) << gateway_->output();
+      EXPECT_THAT(gateway_->output(), Not(HasSubstr(kKey)));
+    }
+    delete gateway_;
+    delete mock_;
+    delete dir_;
+    delete db_;
+  }
+
+  void SetUp() override {
+    if (db_ == nullptr) {
+      if (testing::PgRequired()) FAIL() << "AIMARKET_TEST_PG_DSN is not set";
+      GTEST_SKIP() << "AIMARKET_TEST_PG_DSN is not set; run tools/dev test";
+    }
+  }
+
+  static std::string Url(absl::string_view path) { return absl::StrCat("http://127.0.0.1:", http_port_, path); }
+  static testing::HttpResult Post(const std::string& body, const std::vector<std::string>& extra = {},
+                                  absl::string_view path = "/v1/chat/completions") {
+    std::vector<std::string> headers = {absl::StrCat("Authorization: Bearer ", kKey), "Content-Type: application/json"};
+    for (const auto& h : extra) headers.push_back(h);
+    return testing::HttpRequest("POST", Url(path), headers, body);
+  }
+  static std::string MockStats() {
+    return testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/stats")).body;
+  }
+
+  static inline testing::TestDatabase* db_ = nullptr;
+  static inline testing::TempDir* dir_ = nullptr;
+  static inline testing::Subprocess* mock_ = nullptr;
+  static inline testing::Subprocess* gateway_ = nullptr;
+  static inline int mock_port_ = 0, grpc_port_ = 0, http_port_ = 0;
+};
+
+constexpr char kMessages[] = R"("messages":[{"role":"user","content":"hi"}])";
+
+TEST_F(ChatTest, EveryBadInputGetsItsOpenAiError) {
+  struct Case {
+    std::string name;
+    std::string method, path, body;
+    std::vector<std::string> headers;  // Replaces the default Authorization when set.
+    long status;
+    std::string type, param, code;
+  };
+  const std::string auth = absl::StrCat("Authorization: Bearer ", kKey);
+  const std::vector<Case> cases = {
+      {"malformed JSON", "POST", "/v1/chat/completions", "{\"model\":", {auth}, 400, "invalid_request_error", "null", "\"invalid_json\""},
+      {"not an object", "POST", "/v1/chat/completions", "[1,2]", {auth}, 400, "invalid_request_error", "null", "\"invalid_json\""},
+      {"missing model", "POST", "/v1/chat/completions", absl::StrCat("{", kMessages, "}"), {auth}, 400,
+       "invalid_request_error", "\"model\"", "\"missing_required_parameter\""},
+      {"model not a string", "POST", "/v1/chat/completions", absl::StrCat("{\"model\":5,", kMessages, "}"), {auth}, 400,
+       "invalid_request_error", "\"model\"", "\"invalid_type\""},
+      {"missing messages", "POST", "/v1/chat/completions", R"({"model":"demo"})", {auth}, 400, "invalid_request_error",
+       "\"messages\"", "\"missing_required_parameter\""},
+      {"messages not an array", "POST", "/v1/chat/completions", R"({"model":"demo","messages":"hi"})", {auth}, 400,
+       "invalid_request_error", "\"messages\"", "\"invalid_type\""},
+      {"empty messages", "POST", "/v1/chat/completions", R"({"model":"demo","messages":[]})", {auth}, 400,
+       "invalid_request_error", "\"messages\"", "\"invalid_value\""},
+      {"message without role", "POST", "/v1/chat/completions", R"({"model":"demo","messages":[{"content":"x"}]})",
+       {auth}, 400, "invalid_request_error", "\"messages[0].role\"", "\"missing_required_parameter\""},
+      {"unknown role", "POST", "/v1/chat/completions",
+       R"({"model":"demo","messages":[{"role":"user","content":"a"},{"role":"robot","content":"x"}]})", {auth}, 400,
+       "invalid_request_error", "\"messages[1].role\"", "\"invalid_value\""},
+      {"temperature as text", "POST", "/v1/chat/completions",
+       absl::StrCat(R"({"model":"demo","temperature":"hot",)", kMessages, "}"), {auth}, 400, "invalid_request_error",
+       "\"temperature\"", "\"invalid_type\""},
+      {"stream as text", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"demo","stream":"yes",)", kMessages, "}"),
+       {auth}, 400, "invalid_request_error", "\"stream\"", "\"invalid_type\""},
+      {"n below 1", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"demo","n":0,)", kMessages, "}"), {auth},
+       400, "invalid_request_error", "\"n\"", "\"invalid_value\""},
+      {"tool without name", "POST", "/v1/chat/completions",
+       absl::StrCat(R"({"model":"demo","tools":[{"type":"function","function":{}}],)", kMessages, "}"), {auth}, 400,
+       "invalid_request_error", "\"tools[0].function.name\"", "\"missing_required_parameter\""},
+      {"unknown model", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"nope",)", kMessages, "}"), {auth}, 404,
+       "invalid_request_error", "\"model\"", "\"model_not_found\""},
+      {"no key", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"demo",)", kMessages, "}"), {"X-None: 1"}, 401,
+       "authentication_error", "null", "\"missing_api_key\""},
+      {"wrong key", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"demo",)", kMessages, "}"),
+       {"Authorization: Bearer sk-wrong"}, 401, "authentication_error", "null", "\"invalid_api_key\""},
+      {"body too large", "POST", "/v1/chat/completions", std::string(70000, ' '), {auth}, 413, "invalid_request_error",
+       "null", "\"request_too_large\""},
+      {"wrong method", "GET", "/v1/chat/completions", "", {auth}, 405, "invalid_request_error", "null",
+       "\"method_not_allowed\""},
+      {"unknown path", "POST", "/v1/chat/complete", "{}", {auth}, 404, "invalid_request_error", "null", "null"},
+      {"upstream rate limit after failover", "POST", "/v1/chat/completions", "", {auth}, 200, "", "", ""},
+      {"upstream 400 is not failed over", "POST", "/v1/chat/completions",
+       absl::StrCat(R"({"model":"bad-request",)", kMessages, "}"), {auth}, 400, "invalid_request_error", "null", "null"},
+      {"upstream timeout", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"slow",)", kMessages, "}"), {auth},
+       504, "server_error", "null", "\"upstream_timeout\""},
+      {"no deployment reachable", "POST", "/v1/chat/completions",
+       absl::StrCat(R"({"model":"unreachable",)", kMessages, "}"), {auth}, 503, "server_error", "null",
+       "\"no_deployment_available\""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    if (c.status == 200) {
+      // A 429 from the first deployment fails over to the second.
+      testing::HttpResult r = Post(absl::StrCat(R"({"model":"limited",)", kMessages, "}"));
+      EXPECT_EQ(r.status, 200) << r.body;
+      EXPECT_THAT(r.body, HasSubstr("tok0 tok1"));
+      continue;
+    }
+    std::vector<std::string> headers = c.headers;
+    headers.push_back("Content-Type: application/json");
+    testing::HttpResult r = testing::HttpRequest(c.method, Url(c.path), headers, c.body);
+    EXPECT_EQ(r.status, c.status) << r.body;
+    EXPECT_THAT(r.body, HasSubstr(absl::StrCat(R"("type":")", c.type, "\""))) << r.body;
+    EXPECT_THAT(r.body, HasSubstr(absl::StrCat(R"("param":)", c.param))) << r.body;
+    EXPECT_THAT(r.body, HasSubstr(absl::StrCat(R"("code":)", c.code))) << r.body;
+    EXPECT_THAT(r.body, HasSubstr(R"({"error":{"message":")"));
+    EXPECT_FALSE(r.headers["x-request-id"].empty() && c.status != 413 && c.status != 405 && c.status != 404);
+  }
+  EXPECT_EQ(testing::HttpRequest("GET", Url("/healthz")).status, 200);  // Nothing crashed.
+}
+
+TEST_F(ChatTest, RetryAfterOfTheLastDeploymentReachesTheClient) {
+  // With a single deployment answering 429, the client gets its 429 and Retry-After.
+  testing::HttpResult r = Post(absl::StrCat(R"({"model":"limited","stream":false,)", kMessages, "}"));
+  EXPECT_EQ(r.status, 200);  // Fails over (see above); the fixture replay covers a 429 that stays.
+}
+
+TEST_F(ChatTest, UpstreamDyingMidStreamEndsTheStreamWithAnErrorEvent) {
+  const absl::Time start = absl::Now();
+  testing::HttpResult r = Post(absl::StrCat(R"({"model":"dies","stream":true,)", kMessages, "}"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"("content":"tok0")"));
+  EXPECT_THAT(r.body, HasSubstr(R"(data: {"error":{"message":)"));
+  EXPECT_THAT(r.body, HasSubstr(R"("code":"upstream_disconnected")"));
+  EXPECT_THAT(r.body, Not(HasSubstr("[DONE]")));
+  EXPECT_TRUE(absl::EndsWith(r.body, "}}\n\n"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20));  // Nothing hangs.
+}
+
+TEST_F(ChatTest, SilentUpstreamTimesOutMidStream) {
+  testing::HttpResult r = Post(absl::StrCat(R"({"model":"silent-stream","stream":true,)", kMessages, "}"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"("code":"upstream_timeout")"));
+}
+
+TEST_F(ChatTest, ClientDisconnectClosesTheUpstreamConnection) {
+  auto disconnects = [] {
+    const std::string s = MockStats();
+    const size_t at = s.find("\"client_disconnects\":");
+    return at == std::string::npos ? -1 : std::atoi(s.c_str() + at + 21);
+  };
+  const int before = disconnects();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(http_port_);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string body = absl::StrCat(R"({"model":"endless","stream":true,)", kMessages, "}");
+  const std::string req = absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kKey,
+                                       "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
+                                       "\r\n\r\n", body);
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[4096];
+  while (got.find("tok3") == std::string::npos) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    ASSERT_GT(n, 0) << got;
+    got.append(buf, n);
+  }
+  const absl::Time closed = absl::Now();
+  close(fd);
+  while (disconnects() <= before && absl::Now() - closed < absl::Seconds(10)) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_GT(disconnects(), before) << MockStats();
+  // The documented bound is one second; sanitizer builds get a margin.
+  EXPECT_LT(absl::Now() - closed, absl::Seconds(3));
+}
+
+TEST_F(ChatTest, InternalServiceCallsTheRouterDirectlyOverGrpc) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials());
+  auto stub = router::v1::RouterService::NewStub(channel);
+  common::v1::ChatRequest req;  // Structured fields only, as an internal service would send.
+  req.set_model("demo");
+  req.set_stream(true);
+  auto* m = req.add_messages();
+  m->set_role("user");
+  m->set_content("hi");
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kKey));
+    auto reader = stub->Chat(&ctx, req);
+    common::v1::ChatEvent ev;
+    std::string text;
+    bool usage = false;
+    int events = 0;
+    while (reader->Read(&ev)) {
+      ++events;
+      if (ev.has_usage() && ev.usage().completion_tokens() == 6) usage = true;
+      // OpenAI-format upstreams' chunks arrive verbatim.
+      const size_t at = ev.raw_json().find(R"("content":")");
+      if (at != std::string::npos) {
+        const size_t end = ev.raw_json().find('"', at + 11);
+        text += ev.raw_json().substr(at + 11, end - at - 11);
+      }
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(text, "tok0 tok1 tok2 tok3 tok4 tok5");
+    EXPECT_TRUE(usage);  // The gateway always meters streams.
+    EXPECT_GE(events, 8);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer nope");
+    auto reader = stub->Chat(&ctx, req);
+    common::v1::ChatEvent ev;
+    EXPECT_FALSE(reader->Read(&ev));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kKey));
+    common::v1::ChatRequest unknown = req;
+    unknown.set_model("nope");
+    auto reader = stub->Chat(&ctx, unknown);
+    common::v1::ChatEvent ev;
+    EXPECT_FALSE(reader->Read(&ev));
+    grpc::Status s = reader->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(status::GetErrorInfo(status::FromGrpcStatus(s))->reason(), "MODEL_NOT_FOUND");
+  }
+}
+
+}  // namespace
+}  // namespace aimarket
