@@ -64,6 +64,7 @@ models:
   - {name: silent-stream, deployments: [{provider: mock, model: "synthetic?tokens=3&chunks=3&delay_ms=4000"}]}
   - {name: unreachable, deployments: [{provider: dead, model: x}]}
   - {name: limited, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}, {provider: mock, model: "synthetic?tokens=2"}]}
+  - {name: limited-only, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}]}
   - {name: bad-request, deployments: [{provider: mock, model: "synthetic?status=400"}, {provider: mock, model: "synthetic"}]}
 )",
                                                                            grpc_port_, http_port_, mock_port_));
@@ -201,9 +202,14 @@ TEST_F(ChatTest, EveryBadInputGetsItsOpenAiError) {
 }
 
 TEST_F(ChatTest, RetryAfterOfTheLastDeploymentReachesTheClient) {
-  // With a single deployment answering 429, the client gets its 429 and Retry-After.
-  testing::HttpResult r = Post(absl::StrCat(R"({"model":"limited","stream":false,)", kMessages, "}"));
-  EXPECT_EQ(r.status, 200);  // Fails over (see above); the fixture replay covers a 429 that stays.
+  // With no deployment left to fail over to, the client gets the upstream's 429 and Retry-After,
+  // plain and streamed (the stream had not started, so it is a plain HTTP error too).
+  for (const char* stream : {"false", "true"}) {
+    testing::HttpResult r = Post(absl::StrCat(R"({"model":"limited-only","stream":)", stream, ",", kMessages, "}"));
+    EXPECT_EQ(r.status, 429) << r.body;
+    EXPECT_EQ(r.headers["retry-after"], "7");
+    EXPECT_THAT(r.body, HasSubstr(R"("type":"requests")"));
+  }
 }
 
 TEST_F(ChatTest, UpstreamDyingMidStreamEndsTheStreamWithAnErrorEvent) {

@@ -146,7 +146,8 @@ class MockProvider {
       const auto& so = body["stream_options"];
       include_usage = so.HasMember("include_usage") && so["include_usage"].IsBool() && so["include_usage"].GetBool();
     }
-    Synthesize(body, model, opts, stream, include_usage, std::move(w));
+    // Answers name the model without its options ("synthetic?tokens=5" answers as "synthetic").
+    Synthesize(body, model.substr(0, model.find('?')), opts, stream, include_usage, std::move(w));
   }
 
  private:

@@ -65,9 +65,10 @@ void SseParser::Dispatch() {
 
 std::string SseParser::Finish() {
   if (!buf_.empty()) {
-    std::string last = std::move(buf_);
-    buf_.clear();
-    if (absl::StartsWith(last, "data") || absl::StartsWith(last, "event")) {
+    std::string last;
+    last.swap(buf_);
+    const absl::string_view view = last;
+    if (absl::StartsWith(view, "data") || absl::StartsWith(view, "event")) {
       Line(last);
     } else {
       if (!unframed_.empty()) unframed_.push_back('\n');
