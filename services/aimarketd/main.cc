@@ -6,6 +6,7 @@
 //   aimarketd migrate --config=aimarket.yaml
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <iostream>
@@ -312,6 +313,13 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A gateway holds two sockets per open stream (client and upstream): allow as many descriptors
+  // as the hard limit permits.
+  rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   const aimarket::Flags flags = aimarket::ParseFlags(argc, argv);
   absl::StatusOr<aimarket::config::v1::Config> config = aimarket::config::LoadConfigFile(flags.config);

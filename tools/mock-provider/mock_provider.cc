@@ -1,6 +1,7 @@
 // mock-provider: a fast mock LLM upstream. See README.md beside this file.
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <deque>
@@ -379,6 +380,11 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   auto mock = std::make_unique<aimarket::mock::MockProvider>(aimarket::mock::LoadFixtures(fixtures));
   auto server = aimarket::edge::HttpServer::Start(
