@@ -297,7 +297,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (disconnected_) return;
     disconnected_ = true;
     gone_ = true;
-    if (on_disconnect_) {
+    // Only a handler still at work has something to cancel: once the response is fully queued, a
+    // client closing (even before our last write completed) is the normal end of the exchange.
+    if (on_disconnect_ && state_ == State::kHandling) {
       auto fn = std::move(on_disconnect_);
       on_disconnect_ = nullptr;
       fn();

@@ -9,12 +9,13 @@
 namespace aimarket::router {
 
 Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::MeteringApi& metering,
-               provider::ProviderApi& provider)
+               provider::ProviderApi& provider, time::Clock& clock)
     : config_(config),
       team_(team),
       metering_(metering),
       provider_(provider),
-      created_(absl::ToUnixSeconds(absl::Now())) {
+      created_(absl::ToUnixSeconds(absl::Now())),
+      principals_(clock, kPrincipalTtl) {
   for (const config::v1::ModelConfig& m : config_.models()) catalog_[m.name()] = &m;
 }
 
@@ -95,7 +96,11 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
 absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContext& ctx) {
   team::v1::AuthenticateRequest req;
   req.set_api_key(ctx.ApiKey());
+  if (!req.api_key().empty()) {
+    if (std::optional<common::v1::Principal> cached = principals_.Get(req.api_key())) return *std::move(cached);
+  }
   AIM_ASSIGN_OR_RETURN(team::v1::AuthenticateResponse resp, team_.Authenticate(ctx, req));
+  principals_.Put(req.api_key(), resp.principal());
   return std::move(*resp.mutable_principal());
 }
 

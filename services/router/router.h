@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/provider_api.h"
+#include "services/router/principal_cache.h"
 #include "services/router/router_api.h"
 #include "services/team_management/team_api.h"
 #include "services/usage_metering/metering_api.h"
@@ -23,9 +24,13 @@ namespace aimarket::router {
 
 class Router final : public RouterApi {
  public:
+  // How long an authenticated key is trusted without asking team-management again: the bound
+  // within which a revoked key or a changed setting takes effect.
+  static constexpr absl::Duration kPrincipalTtl = absl::Seconds(2);
+
   // Nothing is owned; everything outlives the router.
   Router(const config::v1::Config& config, team::TeamApi& team, usage::MeteringApi& metering,
-         provider::ProviderApi& provider);
+         provider::ProviderApi& provider, time::Clock& clock = time::RealClock::Get());
 
   void Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
             rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
@@ -43,6 +48,7 @@ class Router final : public RouterApi {
   provider::ProviderApi& provider_;
   const int64_t created_;  // Unix seconds reported as every model's `created`.
   std::map<std::string, const config::v1::ModelConfig*> catalog_;  // By public name.
+  PrincipalCache principals_;
 };
 
 }  // namespace aimarket::router

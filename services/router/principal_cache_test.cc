@@ -1,0 +1,36 @@
+#include "services/router/principal_cache.h"
+
+#include "common/time/fake_clock.h"
+#include "gtest/gtest.h"
+
+namespace aimarket::router {
+namespace {
+
+TEST(PrincipalCacheTest, EntriesExpireAfterTheTtl) {
+  time::FakeClock clock(absl::FromUnixSeconds(100));
+  PrincipalCache cache(clock, absl::Seconds(2));
+  EXPECT_FALSE(cache.Get("k").has_value());
+  common::v1::Principal p;
+  p.set_key_id("key-1");
+  cache.Put("k", p);
+  ASSERT_TRUE(cache.Get("k").has_value());
+  EXPECT_EQ(cache.Get("k")->key_id(), "key-1");
+  clock.Advance(absl::Milliseconds(1999));
+  EXPECT_TRUE(cache.Get("k").has_value());
+  clock.Advance(absl::Milliseconds(1));
+  EXPECT_FALSE(cache.Get("k").has_value());  // A revoked key stops working within the TTL.
+  EXPECT_FALSE(cache.Get("other").has_value());
+}
+
+TEST(PrincipalCacheTest, IsBounded) {
+  time::FakeClock clock;
+  PrincipalCache cache(clock, absl::Seconds(2), /*max_entries=*/2);
+  cache.Put("a", {});
+  cache.Put("b", {});
+  cache.Put("c", {});
+  EXPECT_TRUE(cache.Get("c").has_value());
+  EXPECT_FALSE(cache.Get("a").has_value());
+}
+
+}  // namespace
+}  // namespace aimarket::router
