@@ -3,6 +3,7 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <vector>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -25,7 +26,6 @@ class Transfer final : public HttpCall, public std::enable_shared_from_this<Tran
   Transfer(CurlHttpClient& client, HttpCallRequest req, HttpCallHandler& handler)
       : client_(client), req_(std::move(req)), handler_(handler) {}
   ~Transfer() override {
-    if (easy_ != nullptr) curl_easy_cleanup(easy_);
     if (headers_ != nullptr) curl_slist_free_all(headers_);
   }
   void Cancel() override;
@@ -60,9 +60,12 @@ class CurlHttpClient final : public HttpClient {
     loop_.join();
     for (auto& [easy, t] : active_) {
       curl_multi_remove_handle(multi_, easy);
+      curl_easy_cleanup(easy);
+      t->easy_ = nullptr;
       t->handler_.OnComplete(absl::CancelledError("HTTP client shut down"));
     }
     active_.clear();
+    for (CURL* e : idle_) curl_easy_cleanup(e);
     curl_multi_cleanup(multi_);
   }
 
@@ -119,7 +122,16 @@ class CurlHttpClient final : public HttpClient {
   }
 
   void Add(const std::shared_ptr<Transfer>& t) {
-    CURL* e = curl_easy_init();
+    // Easy handles are recycled (curl_easy_reset keeps their buffers and caches); connections live
+    // in the multi handle's pool either way.
+    CURL* e = nullptr;
+    if (!idle_.empty()) {
+      e = idle_.back();
+      idle_.pop_back();
+      curl_easy_reset(e);
+    } else {
+      e = curl_easy_init();
+    }
     t->easy_ = e;
     const HttpCallRequest& r = t->req_;
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
@@ -157,6 +169,14 @@ class CurlHttpClient final : public HttpClient {
     curl_multi_remove_handle(multi_, e);
     if (status.ok()) DeliverHeaders(*t);
     t->handler_.OnComplete(status);
+    // The handle is reused by a later call; the Transfer (which a caller may still hold to cancel)
+    // forgets it.
+    t->easy_ = nullptr;
+    if (idle_.size() < 256) {
+      idle_.push_back(e);
+    } else {
+      curl_easy_cleanup(e);
+    }
   }
 
   static absl::Status FromCurl(CURLcode code, const Transfer& t) {
@@ -222,7 +242,11 @@ class CurlHttpClient final : public HttpClient {
         if (it == active_.end()) continue;
         Finish(msg->easy_handle, FromCurl(msg->data.result, *it->second));
       }
-      CheckTimeouts();
+      // Timeouts have a granularity of 50 ms; checking them on every wake-up would cost O(calls).
+      if (const absl::Time now = absl::Now(); now - last_timeout_check_ >= absl::Milliseconds(50)) {
+        last_timeout_check_ = now;
+        CheckTimeouts();
+      }
       int fds = 0;
       curl_multi_poll(multi_, nullptr, 0, active_.empty() ? 1000 : 100, &fds);
     }
@@ -231,10 +255,12 @@ class CurlHttpClient final : public HttpClient {
   CURLM* multi_ = nullptr;
   std::thread loop_;
   std::atomic<bool> stop_{false};
+  absl::Time last_timeout_check_ = absl::InfinitePast();
   absl::Mutex mu_;
   std::deque<std::shared_ptr<Transfer>> pending_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<Transfer>> cancels_ ABSL_GUARDED_BY(mu_);
   std::map<CURL*, std::shared_ptr<Transfer>> active_;  // Loop thread only.
+  std::vector<CURL*> idle_;                             // Loop thread only.
 };
 
 void Transfer::Cancel() { client_.RequestCancel(shared_from_this()); }
