@@ -1,4 +1,11 @@
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
 
 #include <atomic>
 #include <deque>
@@ -51,12 +58,24 @@ class CurlHttpClient final : public HttpClient {
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 2048L);
+    // Event-driven: curl tells us which sockets to watch and when to call it back, so a wake-up
+    // costs O(sockets with activity), not O(all connections) as curl_multi_poll would.
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &OnSocket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &OnTimer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
     loop_ = std::thread([this] { Loop(); });
   }
 
   ~CurlHttpClient() override {
     stop_ = true;
-    curl_multi_wakeup(multi_);
+    Wake();
     loop_.join();
     for (auto& [easy, t] : active_) {
       curl_multi_remove_handle(multi_, easy);
@@ -67,6 +86,8 @@ class CurlHttpClient final : public HttpClient {
     active_.clear();
     for (CURL* e : idle_) curl_easy_cleanup(e);
     curl_multi_cleanup(multi_);
+    close(wake_);
+    close(epoll_);
   }
 
   std::shared_ptr<HttpCall> Start(HttpCallRequest request, HttpCallHandler& handler) override {
@@ -75,7 +96,7 @@ class CurlHttpClient final : public HttpClient {
       absl::MutexLock lock(&mu_);
       pending_.push_back(t);
     }
-    curl_multi_wakeup(multi_);
+    Wake();
     return t;
   }
 
@@ -84,10 +105,37 @@ class CurlHttpClient final : public HttpClient {
       absl::MutexLock lock(&mu_);
       cancels_.push_back(std::move(t));
     }
-    curl_multi_wakeup(multi_);
+    Wake();
   }
 
  private:
+  void Wake() {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_, &one, sizeof(one));
+  }
+
+  static int OnSocket(CURL*, curl_socket_t s, int what, void* user, void*) {
+    auto* self = static_cast<CurlHttpClient*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      if (self->watched_.erase(s) > 0) epoll_ctl(self->epoll_, EPOLL_CTL_DEL, s, nullptr);
+      return 0;
+    }
+    epoll_event ev{};
+    ev.events = ((what & CURL_POLL_IN) != 0 ? uint32_t{EPOLLIN} : 0u) | ((what & CURL_POLL_OUT) != 0 ? uint32_t{EPOLLOUT} : 0u);
+    ev.data.fd = s;
+    const bool known = !self->watched_.insert(s).second;
+    if (epoll_ctl(self->epoll_, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0 && errno == ENOENT) {
+      epoll_ctl(self->epoll_, EPOLL_CTL_ADD, s, &ev);  // curl reused a descriptor number.
+    }
+    return 0;
+  }
+
+  static int OnTimer(CURLM*, long timeout_ms, void* user) {
+    auto* self = static_cast<CurlHttpClient*>(user);
+    self->timer_ = timeout_ms < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Milliseconds(timeout_ms);
+    return 0;
+  }
+
   static size_t OnHeaderLine(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
     absl::string_view line(data, size * n);
@@ -221,8 +269,39 @@ class CurlHttpClient final : public HttpClient {
     for (auto& [e, s] : expired) Finish(e, s);
   }
 
+  void Drain() {
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      auto it = active_.find(msg->easy_handle);
+      if (it == active_.end()) continue;
+      Finish(msg->easy_handle, FromCurl(msg->data.result, *it->second));
+    }
+  }
+
   void Loop() {
+    epoll_event events[64];
+    int running = 0;
     while (!stop_) {
+      int wait_ms = 1000;
+      if (timer_ != absl::InfiniteFuture()) {
+        wait_ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(timer_ - absl::Now()), 0, 1000));
+      }
+      if (!active_.empty()) wait_ms = std::min(wait_ms, 50);  // Our own timeouts.
+      const int n = epoll_wait(epoll_, events, 64, wait_ms);
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == wake_) {
+          uint64_t count;
+          [[maybe_unused]] ssize_t r = read(wake_, &count, sizeof(count));
+          continue;
+        }
+        int mask = 0;
+        if (events[i].events & EPOLLIN) mask |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(multi_, fd, mask, &running);
+      }
       std::deque<std::shared_ptr<Transfer>> pending, cancels;
       {
         absl::MutexLock lock(&mu_);
@@ -233,28 +312,26 @@ class CurlHttpClient final : public HttpClient {
       for (auto& t : cancels) {
         if (t->easy_ != nullptr) Finish(t->easy_, absl::CancelledError("cancelled by the caller"));
       }
-      int running = 0;
-      curl_multi_perform(multi_, &running);
-      int queued = 0;
-      while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        auto it = active_.find(msg->easy_handle);
-        if (it == active_.end()) continue;
-        Finish(msg->easy_handle, FromCurl(msg->data.result, *it->second));
+      if (!pending.empty() || (timer_ != absl::InfiniteFuture() && absl::Now() >= timer_)) {
+        timer_ = absl::InfiniteFuture();
+        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
       }
+      Drain();
       // Timeouts have a granularity of 50 ms; checking them on every wake-up would cost O(calls).
       if (const absl::Time now = absl::Now(); now - last_timeout_check_ >= absl::Milliseconds(50)) {
         last_timeout_check_ = now;
         CheckTimeouts();
       }
-      int fds = 0;
-      curl_multi_poll(multi_, nullptr, 0, active_.empty() ? 1000 : 100, &fds);
     }
   }
 
   CURLM* multi_ = nullptr;
   std::thread loop_;
   std::atomic<bool> stop_{false};
+  int epoll_ = -1;
+  int wake_ = -1;
+  absl::Time timer_ = absl::InfiniteFuture();  // When curl wants to be called back; loop thread only.
+  std::set<curl_socket_t> watched_;            // Sockets registered with epoll; loop thread only.
   absl::Time last_timeout_check_ = absl::InfinitePast();
   absl::Mutex mu_;
   std::deque<std::shared_ptr<Transfer>> pending_ ABSL_GUARDED_BY(mu_);
