@@ -5,8 +5,6 @@
 //   aimarketd --config=aimarket.yaml [--services=all|edge,router,...]
 //   aimarketd migrate --config=aimarket.yaml
 
-#include <signal.h>
-#include <sys/resource.h>
 
 #include <cstdio>
 #include <iostream>
@@ -29,6 +27,7 @@
 #include "common/grpc/server.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
+#include "common/process/process.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/edge/edge_handler.h"
 #include "services/edge/http_server.h"
@@ -287,12 +286,7 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
                         {"metrics_port", metrics_server ? metrics_server->port() : 0}});
 
   // Wait for SIGTERM or SIGINT (blocked in every thread; see main()).
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
+  const int sig = process::WaitForShutdownSignal();
   const absl::Duration drain = config::ToDuration(c.server().drain_timeout());
   log::Info("draining", {{"signal", sig}, {"deadline_ms", static_cast<long long>(absl::ToInt64Milliseconds(drain))}});
   (*grpc_server)->SetServing(false);
@@ -306,21 +300,9 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
 }  // namespace aimarket
 
 int main(int argc, char** argv) {
-  // Block the shutdown signals before any thread starts, so that every thread inherits the mask and
-  // only the main thread's sigwait() receives them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  // A gateway holds two sockets per open stream (client and upstream): allow as many descriptors
-  // as the hard limit permits.
-  rlimit files;
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
+  // Before any thread starts: shutdown signals blocked (only the main thread waits for them),
+  // SIGPIPE ignored, the descriptor limit raised.
+  aimarket::process::Prepare();
 
 #ifdef NDEBUG
   // Abseil's mutex deadlock detection builds a lock graph on every acquisition; optimized builds

@@ -2,10 +2,7 @@
 // against the real mock provider: every bad input, upstream faults, cancellation, and the router's
 // gRPC API called directly as an internal service would.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
@@ -237,12 +234,8 @@ TEST_F(ChatTest, ClientDisconnectClosesTheUpstreamConnection) {
     return at == std::string::npos ? -1 : std::atoi(s.c_str() + at + 21);
   };
   const int before = disconnects();
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(http_port_);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int fd = testing::ConnectLoopback(http_port_);
+  ASSERT_GE(fd, 0);
   const std::string body = absl::StrCat(R"({"model":"endless","stream":true,)", kMessages, "}");
   const std::string req = absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kKey,
                                        "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),

@@ -2,9 +2,6 @@
 // client (unary and streaming, errors with ErrorInfo, cancellation), draining of the gRPC and HTTP
 // servers with calls in flight.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -306,12 +303,8 @@ TEST(HttpServerTest, StreamsChunksAndNoticesADisconnectingClient) {
   EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
 
   // A raw client that reads the start of an endless stream, then hangs up.
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int fd = testing::ConnectLoopback(port);
+  ASSERT_GE(fd, 0);
   const std::string req = "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
   char buf[256];

@@ -50,6 +50,9 @@ int RunCommand(const std::vector<std::string>& argv, const std::map<std::string,
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 
+// A connected TCP socket to 127.0.0.1:port, or -1.
+int ConnectLoopback(int port);
+
 // A temporary directory, removed with its contents on destruction.
 class TempDir {
  public:

@@ -1,7 +1,5 @@
 // mock-provider: a fast mock LLM upstream. See README.md beside this file.
 
-#include <signal.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <deque>
@@ -22,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/json/json_escape.h"
+#include "common/process/process.h"
 #include "rapidjson/document.h"
 #include "services/edge/http_server.h"
 
@@ -374,17 +373,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  rlimit files;
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
+  aimarket::process::Prepare();
 
   auto mock = std::make_unique<aimarket::mock::MockProvider>(aimarket::mock::LoadFixtures(fixtures));
   auto server = aimarket::edge::HttpServer::Start(
@@ -397,8 +386,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "mock-provider listening on port " << (*server)->port() << std::endl;
-  int sig = 0;
-  sigwait(&set, &sig);
+  aimarket::process::WaitForShutdownSignal();
   (*server)->Shutdown(absl::Seconds(2));
   return 0;
 }
