@@ -109,7 +109,9 @@ class CurlHttpClient final : public HttpClient {
   }
 
  private:
+  // Coalesced: while a wake-up is pending, further calls cost no system call.
   void Wake() {
+    if (wake_pending_.exchange(true)) return;
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(wake_, &one, sizeof(one));
   }
@@ -294,6 +296,7 @@ class CurlHttpClient final : public HttpClient {
         if (fd == wake_) {
           uint64_t count;
           [[maybe_unused]] ssize_t r = read(wake_, &count, sizeof(count));
+          wake_pending_ = false;  // Before the queues are taken below: a later Start wakes again.
           continue;
         }
         int mask = 0;
@@ -328,6 +331,7 @@ class CurlHttpClient final : public HttpClient {
   CURLM* multi_ = nullptr;
   std::thread loop_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> wake_pending_{false};
   int epoll_ = -1;
   int wake_ = -1;
   absl::Time timer_ = absl::InfiniteFuture();  // When curl wants to be called back; loop thread only.
