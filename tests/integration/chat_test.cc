@@ -256,6 +256,17 @@ TEST_F(ChatTest, ClientDisconnectClosesTheUpstreamConnection) {
   EXPECT_LT(absl::Now() - closed, absl::Seconds(3));
 }
 
+TEST_F(ChatTest, MockPicksFixturesByHeaderAndRecordsRequests) {
+  const std::string mock = absl::StrCat("http://127.0.0.1:", mock_port_);
+  testing::HttpResult r = testing::HttpRequest("POST", mock + "/v1/chat/completions",
+                                               {"x-mock-fixture: openai/tool_call", "Content-Type: application/json"},
+                                               R"({"model":"whatever","messages":[]})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("GetWeatherArgs"));
+  testing::HttpResult seen = testing::HttpRequest("GET", mock + "/__mock/requests");
+  EXPECT_THAT(seen.body, HasSubstr(R"(\"model\":\"whatever\")"));
+}
+
 TEST_F(ChatTest, InternalServiceCallsTheRouterDirectlyOverGrpc) {
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials());
   auto stub = router::v1::RouterService::NewStub(channel);

@@ -133,7 +133,9 @@ class MockProvider {
       }
     }
     std::string selector = model;
-    if (absl::string_view h = req.Header("x-mock"); !h.empty()) selector = absl::StrCat(model, "?", h);
+    // A header may pick the fixture instead of the model name: many fixtures share one path.
+    if (absl::string_view f = req.Header("x-mock-fixture"); !f.empty()) selector = absl::StrCat("fixture/", f);
+    if (absl::string_view h = req.Header("x-mock"); !h.empty()) selector = absl::StrCat(selector, "?", h);
     const size_t q = selector.find('?');
     Options opts;
     if (q != std::string::npos) ParseOptions(absl::string_view(selector).substr(q + 1), opts);
