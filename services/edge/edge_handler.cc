@@ -57,14 +57,7 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
       if (ev.completion()) body_ = ev.raw_json();
       return;
     }
-    if (!started_) {
-      started_ = true;
-      HttpResponse head;
-      head.content_type = "text/event-stream; charset=utf-8";
-      head.headers = Headers();
-      head.headers.emplace_back("cache-control", "no-cache");
-      writer_->StartStream(std::move(head));
-    }
+    if (!started_) StartSse();
     // The usage chunk (choices: []) was asked for by the gateway for metering; the client gets it
     // only when it asked too.
     if (!req_.include_usage() && ev.has_usage() && ev.choices_size() == 0 &&
@@ -92,10 +85,7 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
       }
       writer_->End();
     } else if (status.ok() && req_.stream()) {
-      HttpResponse head;
-      head.content_type = "text/event-stream; charset=utf-8";
-      head.headers = Headers();
-      writer_->StartStream(std::move(head));
+      StartSse();
       writer_->Write("data: [DONE]\n\n");
       writer_->End();
     } else if (status.ok() && !body_.empty()) {
@@ -117,6 +107,15 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
   }
 
  private:
+  void StartSse() {
+    started_ = true;
+    HttpResponse head;
+    head.content_type = "text/event-stream; charset=utf-8";
+    head.headers = Headers();
+    head.headers.emplace_back("cache-control", "no-cache");
+    writer_->StartStream(std::move(head));
+  }
+
   std::vector<std::pair<std::string, std::string>> Headers() {
     const absl::Duration inside = absl::Now() - start_ - absl::Microseconds(upstream_us_);
     EdgeMetrics::Get().ObserveOverhead(std::max(0.0, absl::ToDoubleSeconds(inside)));

@@ -16,7 +16,7 @@ namespace aimarket::edge {
 class EdgeMetrics {
  public:
   static EdgeMetrics& Get();
-  // aimarket_edge_requests_total{route, code}
+  // aimarket_edge_requests_total{route, code}. `route` must be a string literal (it keys a cache).
   void CountRequest(absl::string_view route, int http_status);
   // aimarket_edge_overhead_seconds: time spent inside aimarket, excluding the upstream.
   void ObserveOverhead(double seconds);

@@ -128,13 +128,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void DoSend(HttpResponse r) {
     if (state_ != State::kHandling) return;
     const bool keep = keep_alive_ && !server_.draining();
-    std::string out = StatusLine(r.status, version_);
-    absl::StrAppend(&out, "Server: aimarket\r\nContent-Type: ", r.content_type, "\r\nContent-Length: ",
-                    r.body.size(), "\r\n", keep ? "" : "Connection: close\r\n");
-    for (const auto& [k, v] : r.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
-    out += "\r\n";
+    std::string out = Head(r, absl::StrCat("Content-Length: ", r.body.size(), "\r\n"), keep);
     out += r.body;
-    close_after_ = !keep;
     Queue(std::move(out));
     Complete();
   }
@@ -145,22 +140,13 @@ class Session : public std::enable_shared_from_this<Session> {
     // HTTP/1.0 has no chunked encoding: the stream ends when the connection closes.
     chunked_ = version_ != 10;
     const bool keep = chunked_ && keep_alive_ && !server_.draining();
-    std::string out = StatusLine(r.status, version_);
-    absl::StrAppend(&out, "Server: aimarket\r\nContent-Type: ", r.content_type, "\r\n",
-                    chunked_ ? "Transfer-Encoding: chunked\r\n" : "", keep ? "" : "Connection: close\r\n");
-    for (const auto& [k, v] : r.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
-    out += "\r\n";
-    close_after_ = !keep;
-    Queue(std::move(out));
+    Queue(Head(r, chunked_ ? "Transfer-Encoding: chunked\r\n" : "", keep));
   }
 
   void DoWriteChunk(std::string data) {
     if (state_ != State::kHandling || !streaming_ || data.empty()) return;
     if (chunked_) {
-      std::string out = absl::StrCat(absl::Hex(data.size()), "\r\n");
-      out += data;
-      out += "\r\n";
-      Queue(std::move(out));
+      Queue(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"));
     } else {
       Queue(std::move(data));
     }
@@ -197,6 +183,18 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   enum class State { kReading, kHandling, kFlushing, kClosed };
+
+  // The status line and headers of `r`, with the body framing header `framing`; decides whether the
+  // connection stays open after this response.
+  std::string Head(const HttpResponse& r, absl::string_view framing, bool keep) {
+    close_after_ = !keep;
+    std::string out = StatusLine(r.status, version_);
+    absl::StrAppend(&out, "Server: aimarket\r\nContent-Type: ", r.content_type, "\r\n", framing,
+                    keep ? "" : "Connection: close\r\n");
+    for (const auto& [k, v] : r.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
+    out += "\r\n";
+    return out;
+  }
 
   void DoRead() {
     state_ = State::kReading;
@@ -337,31 +335,24 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!out_.empty()) return WriteNext();
     if (aborting_) return DoClose();
-    if (state_ == State::kFlushing) {
-      FinishRequest();
-      if (close_after_) return DoClose();
-      state_ = State::kReading;
-      if (pipelined_) return NextRequest();
-      if (!watching_) return DoRead();
-      // The watch read is still pending; cancel it (OnWatch then reads the next request with the
-      // idle timeout, which a read started before it was set would not honour).
-      beast::error_code cancel_ec;
-      stream_.socket().cancel(cancel_ec);
-    }
+    if (state_ == State::kFlushing) ResponseDone();
   }
 
   // The response is fully queued.
   void Complete() {
     state_ = State::kFlushing;
-    if (!writing_ && out_.empty()) OnWriteDoneIdle();
+    if (!writing_ && out_.empty()) ResponseDone();
   }
 
-  void OnWriteDoneIdle() {
+  // The response is fully written: on to the next request, or close.
+  void ResponseDone() {
     FinishRequest();
     if (close_after_ || disconnected_) return DoClose();
     state_ = State::kReading;
     if (pipelined_) return NextRequest();
     if (!watching_) return DoRead();
+    // The watch is still pending; cancel it (OnWatch then reads the next request with the idle
+    // timeout, which a wait started before it was set would not honour).
     beast::error_code cancel_ec;
     stream_.socket().cancel(cancel_ec);
   }
