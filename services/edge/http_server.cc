@@ -13,7 +13,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -22,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "common/io/loop.h"
 #include "common/log/log.h"
 
 namespace aimarket::edge {
@@ -57,9 +57,8 @@ class HttpServer::Impl {
   Impl(const Options& options, HttpHandler handler)
       : options_(options),
         handler_(std::move(handler)),
-        ioc_(options.io_threads),
-        work_(net::make_work_guard(ioc_)),
-        acceptor_(ioc_),
+        loops_(MakeLoops(options.io_threads)),
+        acceptor_(*loops_.front().ioc),
         gate_(std::make_shared<Gate>()) {}
   ~Impl() {
     absl::MutexLock lock(&gate_->mu);
@@ -87,10 +86,26 @@ class HttpServer::Impl {
 
   const Options options_;
   const HttpHandler handler_;
-  net::io_context ioc_;
-  // Keeps the I/O threads running while no socket operation is pending (a handler answering from
-  // another thread during a drain, after the acceptor closed).
-  net::executor_work_guard<net::io_context::executor_type> work_;
+  // One io_context per I/O thread, each run by its thread alone (marked as its io::LoopThread):
+  // a connection lives on one loop, and what its requests start elsewhere (the provider-adapter's
+  // upstream calls, in the all-in-one process) can stay on that thread.
+  struct Loop {
+    std::unique_ptr<net::io_context> ioc;
+    // Keeps the thread running while no socket operation is pending (a handler answering from
+    // another thread during a drain, after the acceptor closed).
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  };
+  static std::vector<Loop> MakeLoops(int n) {
+    std::vector<Loop> loops(std::max(1, n));
+    for (Loop& l : loops) {
+      l.ioc = std::make_unique<net::io_context>(1);
+      l.work.emplace(net::make_work_guard(*l.ioc));
+    }
+    return loops;
+  }
+
+  std::vector<Loop> loops_;
+  size_t next_loop_ = 0;
   tcp::acceptor acceptor_;
   std::shared_ptr<Gate> gate_;
   std::vector<std::thread> threads_;
@@ -109,7 +124,7 @@ std::string StatusLine(int status, unsigned version) {
                       absl::string_view(reason.data(), reason.size()), "\r\n");
 }
 
-// One connection, driven on its strand. It stays alive through its pending asynchronous
+// One connection, driven on its loop's thread. It stays alive through its pending asynchronous
 // operations: while a handler works, a read watches the socket, so that a client that goes away
 // is noticed at once (and the handler told through OnDisconnect).
 class Session : public std::enable_shared_from_this<Session> {
@@ -124,7 +139,7 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::DoRead, shared_from_this()));
   }
 
-  // --- Called through SessionWriter on the strand.
+  // --- Called through SessionWriter on the loop's thread.
   void DoSend(HttpResponse r) {
     if (state_ != State::kHandling) return;
     const bool keep = keep_alive_ && !server_.draining();
@@ -460,7 +475,7 @@ class SessionWriter final : public ResponseWriter {
  private:
   enum { kNew, kStreaming, kDone };
 
-  // Runs `f` on the session's strand. False if the session or the server is gone.
+  // Runs `f` on the session's loop thread. False if the session or the server is gone.
   template <typename F>
   bool Post(F&& f) {
     absl::ReaderMutexLock lock(&gate_->mu);
@@ -493,7 +508,7 @@ absl::Status HttpServer::Impl::Listen() {
     return absl::InvalidArgumentError(absl::StrCat("edge.listen: invalid address \"", listen, "\""));
   }
   beast::error_code ec;
-  tcp::resolver resolver(ioc_);
+  tcp::resolver resolver(*loops_.front().ioc);
   auto results = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, ec);
   if (ec || results.empty()) {
     return absl::UnavailableError(absl::StrCat("cannot resolve ", listen, ": ", ec.message()));
@@ -510,12 +525,19 @@ absl::Status HttpServer::Impl::Listen() {
 
 void HttpServer::Impl::Run() {
   DoAccept();
-  threads_.reserve(options_.io_threads);
-  for (int i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  threads_.reserve(loops_.size());
+  for (Loop& l : loops_) {
+    threads_.emplace_back([ioc = l.ioc.get()] {
+      io::LoopThread mark(*ioc);
+      ioc->run();
+    });
+  }
 }
 
 void HttpServer::Impl::DoAccept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  // New connections go round-robin over the loops.
+  net::io_context& loop = *loops_[next_loop_++ % loops_.size()].ioc;
+  acceptor_.async_accept(loop.get_executor(), [this](beast::error_code ec, tcp::socket socket) {
     if (!acceptor_.is_open()) return;
     if (!ec) std::make_shared<Session>(std::move(socket), *this)->Start();
     DoAccept();
@@ -542,8 +564,10 @@ void HttpServer::Impl::Shutdown(absl::Duration deadline) {
     log::Warn("drain deadline passed; closing connections with requests in flight",
               {{"in_flight", in_flight_.load()}});
   }
-  work_.reset();
-  ioc_.stop();
+  for (Loop& l : loops_) {
+    l.work.reset();
+    l.ioc->stop();
+  }
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }

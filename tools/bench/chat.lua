@@ -7,6 +7,16 @@ wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "none")
 wrk.body = '{"model":"' .. model .. '","stream":' .. tostring(stream) ..
   ',"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello in five words."}]}'
 
+-- BENCH_DELAY_MS: each connection waits about this long before each request, so that the offered
+-- load is about connections x 1000 / (delay + latency) requests a second instead of "as fast as
+-- possible". The pause is drawn uniformly from [0, 2 x delay] so that the connections do not fire
+-- in step (which would measure bursts of simultaneous requests, not a steady rate).
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause and pause > 0 then
+  math.randomseed(os.time())
+  delay = function() return math.random(0, 2 * pause) end
+end
+
 local non200 = 0
 response = function(status, headers, body)
   if status ~= 200 then non200 = non200 + 1 end

@@ -1,17 +1,22 @@
 #include <curl/curl.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <set>
-
+#include <chrono>
 #include <atomic>
-#include <deque>
 #include <map>
-#include <vector>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
@@ -19,27 +24,41 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/io/loop.h"
 #include "common/status/grpc_status.h"
 #include "services/provider_adapter/http/http_client.h"
 
 namespace aimarket::provider {
 namespace {
 
-class CurlHttpClient;
+namespace net = boost::asio;
 
-// One transfer. Owned by the loop while active; the caller holds a handle to cancel it.
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+class CurlLoop;
+
+// Lets a thread that is not the loop's post to it, until the loop shuts down.
+struct LoopGate {
+  absl::Mutex mu;
+  net::io_context* loop ABSL_GUARDED_BY(mu) = nullptr;
+};
+
+// One transfer. Owned by its loop while active; the caller holds a handle to cancel it.
 class Transfer final : public HttpCall, public std::enable_shared_from_this<Transfer> {
  public:
-  Transfer(CurlHttpClient& client, HttpCallRequest req, HttpCallHandler& handler)
-      : client_(client), req_(std::move(req)), handler_(handler) {}
+  Transfer(HttpCallRequest req, HttpCallHandler& handler) : req_(std::move(req)), handler_(handler) {}
   ~Transfer() override {
     if (headers_ != nullptr) curl_slist_free_all(headers_);
   }
   void Cancel() override;
 
-  CurlHttpClient& client_;
   HttpCallRequest req_;
   HttpCallHandler& handler_;
+  CurlLoop* loop_ = nullptr;
+  std::shared_ptr<LoopGate> gate_;
   CURL* easy_ = nullptr;
   curl_slist* headers_ = nullptr;
   std::vector<std::pair<std::string, std::string>> response_headers_;
@@ -47,95 +66,239 @@ class Transfer final : public HttpCall, public std::enable_shared_from_this<Tran
   bool body_started_ = false;
   absl::Time started_ = absl::InfinitePast();
   absl::Time last_activity_ = absl::InfinitePast();
-  absl::Status timeout_;  // Set when the loop aborts the transfer for a timeout.
   char error_[CURL_ERROR_SIZE] = {0};
 };
 
-class CurlHttpClient final : public HttpClient {
+// A libcurl multi handle driven by one io_context (an Asio service, so there is exactly one per
+// io_context and it goes away with it). Used only on the thread that runs that io_context: curl
+// tells us which sockets to watch and when to call it back (curl_multi_socket_action), and the
+// io_context's reactor does the watching, beside whatever else that thread serves.
+class CurlLoop final : public net::execution_context::service {
  public:
-  CurlHttpClient() {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+  static inline net::execution_context::id id;
+
+  explicit CurlLoop(net::execution_context& context)
+      : net::execution_context::service(context),
+        ioc_(static_cast<net::io_context&>(context)),
+        gate_(std::make_shared<LoopGate>()) {
+    GlobalInit();
+    curl_timer_.emplace(ioc_);
+    timeout_timer_.emplace(ioc_);
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 2048L);
-    // Event-driven: curl tells us which sockets to watch and when to call it back, so a wake-up
-    // costs O(sockets with activity), not O(all connections) as curl_multi_poll would.
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &OnSocket);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &OnTimer);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-    epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = wake_;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
-    loop_ = std::thread([this] { Loop(); });
+    absl::MutexLock lock(&gate_->mu);
+    gate_->loop = &ioc_;
   }
 
-  ~CurlHttpClient() override {
-    stop_ = true;
-    Wake();
-    loop_.join();
-    for (auto& [easy, t] : active_) {
-      curl_multi_remove_handle(multi_, easy);
-      curl_easy_cleanup(easy);
-      t->easy_ = nullptr;
-      t->handler_.OnComplete(absl::CancelledError("HTTP client shut down"));
+  // The loop of `ioc`, created on first use. Only `ioc`'s thread may call the loop's methods.
+  static CurlLoop& Of(net::io_context& ioc) { return net::use_service<CurlLoop>(static_cast<net::execution_context&>(ioc)); }
+
+  const std::shared_ptr<LoopGate>& gate() const { return gate_; }
+
+  void Add(const std::shared_ptr<Transfer>& t) {
+    // Easy handles are recycled with the options that never change (resetting and setting them
+    // all again costs more than the rest of a call's set-up); connections live in the multi
+    // handle's pool either way.
+    CURL* e = nullptr;
+    if (!idle_.empty()) {
+      e = idle_.back();
+      idle_.pop_back();
+    } else {
+      e = curl_easy_init();
+      curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+      curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+      curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+      curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+      curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeaderLine);
+      curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnBody);
+      curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &OnCloseSocket);
+      curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
     }
-    active_.clear();
+    t->easy_ = e;
+    const HttpCallRequest& r = t->req_;
+    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    if (r.method == "POST") {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, nullptr);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    } else {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method == "GET" ? nullptr : r.method.c_str());
+      if (!r.body.empty()) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      }
+    }
+    for (const std::string& h : r.headers) t->headers_ = curl_slist_append(t->headers_, h.c_str());
+    t->headers_ = curl_slist_append(t->headers_, "Expect:");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers_);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(r.connect_timeout)));
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_);
+    t->started_ = t->last_activity_ = absl::Now();
+    active_[e] = t;
+    // curl starts the transfer from its timer callback (a zero timeout), never inside this call,
+    // so a handler is never called back before Start() has returned.
+    curl_multi_add_handle(multi_, e);
+    if (active_.size() == 1) ArmTimeoutCheck();
+  }
+
+  void Cancel(const std::shared_ptr<Transfer>& t) {
+    if (t->easy_ != nullptr && t->loop_ == this) Finish(t->easy_, absl::CancelledError("cancelled by the caller"));
+  }
+
+  // The io_context is going away: calls in flight complete as cancelled, sockets are handed back
+  // to curl (which closes them), and no thread may post here any more.
+  void shutdown() override {
+    {
+      absl::MutexLock lock(&gate_->mu);
+      gate_->loop = nullptr;
+    }
+    while (!active_.empty()) Finish(active_.begin()->first, absl::CancelledError("HTTP client shut down"));
     for (CURL* e : idle_) curl_easy_cleanup(e);
-    curl_multi_cleanup(multi_);
-    close(wake_);
-    close(epoll_);
-  }
-
-  std::shared_ptr<HttpCall> Start(HttpCallRequest request, HttpCallHandler& handler) override {
-    auto t = std::make_shared<Transfer>(*this, std::move(request), handler);
-    {
-      absl::MutexLock lock(&mu_);
-      pending_.push_back(t);
-    }
-    Wake();
-    return t;
-  }
-
-  void RequestCancel(std::shared_ptr<Transfer> t) {
-    {
-      absl::MutexLock lock(&mu_);
-      cancels_.push_back(std::move(t));
-    }
-    Wake();
+    idle_.clear();
+    curl_multi_cleanup(multi_);  // Reports every socket as removed.
+    multi_ = nullptr;
+    for (auto& [fd, w] : watches_) w->sd.release();
+    watches_.clear();
+    curl_timer_.reset();
+    timeout_timer_.reset();
   }
 
  private:
-  // Coalesced: while a wake-up is pending, further calls cost no system call.
-  void Wake() {
-    if (wake_pending_.exchange(true)) return;
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_, &one, sizeof(one));
-  }
+  // A socket curl asked us to watch, registered with the io_context's reactor. The descriptor
+  // stays curl's: it is released from the reactor when curl closes it.
+  struct Watch {
+    Watch(net::io_context& ioc, curl_socket_t fd, uint64_t id) : sd(ioc, fd), id(id) {}
+    net::posix::stream_descriptor sd;
+    uint64_t id;
+    int want = 0;
+    bool reading = false;
+    bool writing = false;
+  };
 
   static int OnSocket(CURL*, curl_socket_t s, int what, void* user, void*) {
-    auto* self = static_cast<CurlHttpClient*>(user);
+    auto* self = static_cast<CurlLoop*>(user);
     if (what == CURL_POLL_REMOVE) {
-      if (self->watched_.erase(s) > 0) epoll_ctl(self->epoll_, EPOLL_CTL_DEL, s, nullptr);
+      // Usually a connection going back to curl's pool, to be used by the next call: it stays
+      // registered with the reactor (unregistering and registering again would cost two system
+      // calls per call) until curl closes it (OnCloseSocket).
+      if (auto it = self->watches_.find(s); it != self->watches_.end()) it->second->want = 0;
       return 0;
     }
-    epoll_event ev{};
-    ev.events = ((what & CURL_POLL_IN) != 0 ? uint32_t{EPOLLIN} : 0u) | ((what & CURL_POLL_OUT) != 0 ? uint32_t{EPOLLOUT} : 0u);
-    ev.data.fd = s;
-    const bool known = !self->watched_.insert(s).second;
-    if (epoll_ctl(self->epoll_, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0 && errno == ENOENT) {
-      epoll_ctl(self->epoll_, EPOLL_CTL_ADD, s, &ev);  // curl reused a descriptor number.
+    std::unique_ptr<Watch>& w = self->watches_[s];
+    if (w == nullptr) w = std::make_unique<Watch>(self->ioc_, s, ++self->next_watch_id_);
+    w->want = what;
+    self->Arm(s, *w);
+    return 0;
+  }
+
+  static int OnCloseSocket(void* user, curl_socket_t s) {
+    static_cast<CurlLoop*>(user)->Unwatch(s);
+    return close(s);
+  }
+
+  void Unwatch(curl_socket_t s) {
+    auto it = watches_.find(s);
+    if (it == watches_.end()) return;
+    it->second->sd.release();  // Pending waits complete as aborted and find no watch.
+    watches_.erase(it);
+  }
+
+  void Arm(curl_socket_t s, Watch& w) {
+    if ((w.want & CURL_POLL_IN) != 0 && !w.reading) {
+      w.reading = true;
+      w.sd.async_wait(net::posix::descriptor_base::wait_read,
+                      [this, s, id = w.id](const boost::system::error_code& ec) { OnReady(s, id, CURL_CSELECT_IN, ec); });
+    }
+    if ((w.want & CURL_POLL_OUT) != 0 && !w.writing) {
+      w.writing = true;
+      w.sd.async_wait(net::posix::descriptor_base::wait_write,
+                      [this, s, id = w.id](const boost::system::error_code& ec) { OnReady(s, id, CURL_CSELECT_OUT, ec); });
+    }
+  }
+
+  void OnReady(curl_socket_t s, uint64_t id, int mask, const boost::system::error_code& ec) {
+    auto it = watches_.find(s);
+    if (it == watches_.end() || it->second->id != id) return;  // Removed (or the number reused).
+    (mask == CURL_CSELECT_IN ? it->second->reading : it->second->writing) = false;
+    if (ec == net::error::operation_aborted) return;
+    int running = 0;
+    curl_multi_socket_action(multi_, s, ec ? CURL_CSELECT_ERR : mask, &running);
+    Drain();
+    // curl may have removed the socket, or changed what it waits for, meanwhile.
+    it = watches_.find(s);
+    if (it != watches_.end() && it->second->id == id) Arm(s, *it->second);
+  }
+
+  // curl asks for a call back after `timeout_ms` (0: as soon as possible; -1: never) and moves
+  // that time on almost every call. Re-arming an Asio timer each time would cost a timerfd system
+  // call per request, so: "as soon as possible" is a post, and the timer is only moved earlier,
+  // never later; when it fires early it simply re-arms for the time curl wants now.
+  static int OnTimer(CURLM*, long timeout_ms, void* user) {
+    auto* self = static_cast<CurlLoop*>(user);
+    if (timeout_ms < 0) {
+      self->curl_due_ = std::chrono::steady_clock::time_point::max();
+    } else if (timeout_ms == 0) {
+      self->curl_due_ = std::chrono::steady_clock::time_point::max();
+      if (!self->kick_posted_) {
+        self->kick_posted_ = true;
+        net::post(self->ioc_, [self] {
+          self->kick_posted_ = false;
+          self->OnCurlTimeout();
+        });
+      }
+    } else {
+      self->curl_due_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+      self->ArmCurlTimer();
     }
     return 0;
   }
 
-  static int OnTimer(CURLM*, long timeout_ms, void* user) {
-    auto* self = static_cast<CurlHttpClient*>(user);
-    self->timer_ = timeout_ms < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Milliseconds(timeout_ms);
-    return 0;
+  void ArmCurlTimer() {
+    if (curl_timer_ == std::nullopt || curl_due_ == std::chrono::steady_clock::time_point::max()) return;
+    if (curl_timer_armed_ && curl_timer_->expiry() <= curl_due_) return;
+    curl_timer_armed_ = true;
+    curl_timer_->expires_at(curl_due_);
+    curl_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec == net::error::operation_aborted) return;  // Moved earlier; that wait is pending.
+      curl_timer_armed_ = false;
+      if (std::chrono::steady_clock::now() >= curl_due_) {
+        curl_due_ = std::chrono::steady_clock::time_point::max();
+        OnCurlTimeout();
+      }
+      ArmCurlTimer();
+    });
+  }
+
+  void OnCurlTimeout() {
+    if (multi_ == nullptr) return;
+    int running = 0;
+    curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    Drain();
+  }
+
+  // Our own timeouts (first byte, silence) have a granularity of 50 ms; the check runs while
+  // transfers are active.
+  void ArmTimeoutCheck() {
+    if (timeout_check_armed_ || timeout_timer_ == std::nullopt) return;
+    timeout_check_armed_ = true;
+    timeout_timer_->expires_after(std::chrono::milliseconds(50));
+    timeout_timer_->async_wait([this](const boost::system::error_code& ec) {
+      timeout_check_armed_ = false;
+      if (ec) return;
+      CheckTimeouts();
+      if (!active_.empty()) ArmTimeoutCheck();
+    });
   }
 
   static size_t OnHeaderLine(char* data, size_t size, size_t n, void* user) {
@@ -171,46 +334,6 @@ class CurlHttpClient final : public HttpClient {
     return size * n;
   }
 
-  void Add(const std::shared_ptr<Transfer>& t) {
-    // Easy handles are recycled (curl_easy_reset keeps their buffers and caches); connections live
-    // in the multi handle's pool either way.
-    CURL* e = nullptr;
-    if (!idle_.empty()) {
-      e = idle_.back();
-      idle_.pop_back();
-      curl_easy_reset(e);
-    } else {
-      e = curl_easy_init();
-    }
-    t->easy_ = e;
-    const HttpCallRequest& r = t->req_;
-    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-    if (r.method == "POST" || !r.body.empty()) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-    }
-    for (const std::string& h : r.headers) t->headers_ = curl_slist_append(t->headers_, h.c_str());
-    t->headers_ = curl_slist_append(t->headers_, "Expect:");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers_);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(r.connect_timeout)));
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeaderLine);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnBody);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_);
-    t->started_ = t->last_activity_ = absl::Now();
-    active_[e] = t;
-    curl_multi_add_handle(multi_, e);
-  }
-
   void Finish(CURL* e, const absl::Status& status) {
     auto it = active_.find(e);
     if (it == active_.end()) return;
@@ -218,15 +341,22 @@ class CurlHttpClient final : public HttpClient {
     active_.erase(it);
     curl_multi_remove_handle(multi_, e);
     if (status.ok()) DeliverHeaders(*t);
-    t->handler_.OnComplete(status);
     // The handle is reused by a later call; the Transfer (which a caller may still hold to cancel)
-    // forgets it.
+    // forgets it first, since the handler may start that later call.
     t->easy_ = nullptr;
-    if (idle_.size() < 256) {
+    if (idle_.size() < 256 && multi_ != nullptr) {
+      // Nothing of the finished call may stay reachable from the idle handle.
+      curl_easy_setopt(e, CURLOPT_HTTPHEADER, nullptr);
+      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nullptr);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, nullptr);
+      curl_easy_setopt(e, CURLOPT_HEADERDATA, nullptr);
+      curl_easy_setopt(e, CURLOPT_WRITEDATA, nullptr);
+      curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
       idle_.push_back(e);
     } else {
       curl_easy_cleanup(e);
     }
+    t->handler_.OnComplete(status);
   }
 
   static absl::Status FromCurl(CURLcode code, const Transfer& t) {
@@ -275,76 +405,80 @@ class CurlHttpClient final : public HttpClient {
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
       if (msg->msg != CURLMSG_DONE) continue;
-      auto it = active_.find(msg->easy_handle);
+      CURL* e = msg->easy_handle;
+      const CURLcode result = msg->data.result;
+      auto it = active_.find(e);
       if (it == active_.end()) continue;
-      Finish(msg->easy_handle, FromCurl(msg->data.result, *it->second));
+      Finish(e, FromCurl(result, *it->second));
     }
   }
 
-  void Loop() {
-    epoll_event events[64];
-    int running = 0;
-    while (!stop_) {
-      int wait_ms = 1000;
-      if (timer_ != absl::InfiniteFuture()) {
-        wait_ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(timer_ - absl::Now()), 0, 1000));
-      }
-      if (!active_.empty()) wait_ms = std::min(wait_ms, 50);  // Our own timeouts.
-      const int n = epoll_wait(epoll_, events, 64, wait_ms);
-      for (int i = 0; i < n; ++i) {
-        const int fd = events[i].data.fd;
-        if (fd == wake_) {
-          uint64_t count;
-          [[maybe_unused]] ssize_t r = read(wake_, &count, sizeof(count));
-          wake_pending_ = false;  // Before the queues are taken below: a later Start wakes again.
-          continue;
-        }
-        int mask = 0;
-        if (events[i].events & EPOLLIN) mask |= CURL_CSELECT_IN;
-        if (events[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
-        if (events[i].events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(multi_, fd, mask, &running);
-      }
-      std::deque<std::shared_ptr<Transfer>> pending, cancels;
-      {
-        absl::MutexLock lock(&mu_);
-        pending.swap(pending_);
-        cancels.swap(cancels_);
-      }
-      for (auto& t : pending) Add(t);
-      for (auto& t : cancels) {
-        if (t->easy_ != nullptr) Finish(t->easy_, absl::CancelledError("cancelled by the caller"));
-      }
-      if (!pending.empty() || (timer_ != absl::InfiniteFuture() && absl::Now() >= timer_)) {
-        timer_ = absl::InfiniteFuture();
-        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-      }
-      Drain();
-      // Timeouts have a granularity of 50 ms; checking them on every wake-up would cost O(calls).
-      if (const absl::Time now = absl::Now(); now - last_timeout_check_ >= absl::Milliseconds(50)) {
-        last_timeout_check_ = now;
-        CheckTimeouts();
-      }
-    }
-  }
-
+  net::io_context& ioc_;
+  std::shared_ptr<LoopGate> gate_;
   CURLM* multi_ = nullptr;
-  std::thread loop_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> wake_pending_{false};
-  int epoll_ = -1;
-  int wake_ = -1;
-  absl::Time timer_ = absl::InfiniteFuture();  // When curl wants to be called back; loop thread only.
-  std::set<curl_socket_t> watched_;            // Sockets registered with epoll; loop thread only.
-  absl::Time last_timeout_check_ = absl::InfinitePast();
-  absl::Mutex mu_;
-  std::deque<std::shared_ptr<Transfer>> pending_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::shared_ptr<Transfer>> cancels_ ABSL_GUARDED_BY(mu_);
-  std::map<CURL*, std::shared_ptr<Transfer>> active_;  // Loop thread only.
-  std::vector<CURL*> idle_;                             // Loop thread only.
+  std::optional<net::steady_timer> curl_timer_;  // When curl wants to be called back.
+  std::chrono::steady_clock::time_point curl_due_ = std::chrono::steady_clock::time_point::max();
+  bool curl_timer_armed_ = false;
+  bool kick_posted_ = false;
+  std::optional<net::steady_timer> timeout_timer_;  // Our own timeouts.
+  bool timeout_check_armed_ = false;
+  uint64_t next_watch_id_ = 0;
+  std::unordered_map<curl_socket_t, std::unique_ptr<Watch>> watches_;
+  std::map<CURL*, std::shared_ptr<Transfer>> active_;
+  std::vector<CURL*> idle_;
 };
 
-void Transfer::Cancel() { client_.RequestCancel(shared_from_this()); }
+void Transfer::Cancel() {
+  // Always through the loop, even from its own thread: the caller may be inside a callback of
+  // this very transfer, or hold a lock its OnComplete takes.
+  absl::MutexLock lock(&gate_->mu);
+  if (gate_->loop == nullptr) return;
+  net::post(*gate_->loop, [t = shared_from_this()] { t->loop_->Cancel(t); });
+}
+
+class CurlHttpClient final : public HttpClient {
+ public:
+  CurlHttpClient() : own_(std::make_unique<net::io_context>(1)), work_(net::make_work_guard(*own_)) {
+    GlobalInit();
+    own_gate_ = CurlLoop::Of(*own_).gate();
+    thread_ = std::thread([this] {
+      io::LoopThread mark(*own_);
+      own_->run();
+    });
+  }
+
+  ~CurlHttpClient() override {
+    // Calls started before this point are added first (posts run in order), then the loop stops;
+    // destroying its io_context completes whatever is still in flight as cancelled.
+    work_.reset();
+    net::post(*own_, [this] { own_->stop(); });
+    thread_.join();
+    own_.reset();
+  }
+
+  std::shared_ptr<HttpCall> Start(HttpCallRequest request, HttpCallHandler& handler) override {
+    auto t = std::make_shared<Transfer>(std::move(request), handler);
+    // On a thread that runs a loop of its own (the edge's I/O threads in the all-in-one process,
+    // or this client's thread when a handler fails over), the call stays on that thread.
+    if (net::io_context* here = io::CurrentLoop(); here != nullptr) {
+      CurlLoop& loop = CurlLoop::Of(*here);
+      t->loop_ = &loop;
+      t->gate_ = loop.gate();
+      loop.Add(t);
+      return t;
+    }
+    t->loop_ = &CurlLoop::Of(*own_);
+    t->gate_ = own_gate_;
+    net::post(*own_, [t] { t->loop_->Add(t); });
+    return t;
+  }
+
+ private:
+  std::unique_ptr<net::io_context> own_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::shared_ptr<LoopGate> own_gate_;
+  std::thread thread_;
+};
 
 }  // namespace
 

@@ -28,8 +28,9 @@ struct HttpCallRequest {
 };
 
 // Receives one call's response. The methods are called in order, never concurrently, on the
-// client's I/O thread: OnHeaders once (unless the call fails before), OnData for each piece of the
-// body, OnComplete exactly once, last. They must not block.
+// thread of the loop that runs the call (see Start): OnHeaders once (unless the call fails
+// before), OnData for each piece of the body, OnComplete exactly once, last, and never from
+// within Start. They must not block.
 class HttpCallHandler {
  public:
   virtual ~HttpCallHandler() = default;
@@ -54,11 +55,13 @@ class HttpCall {
 class HttpClient {
  public:
   virtual ~HttpClient() = default;
-  // `handler` must stay alive until its OnComplete returns.
+  // `handler` must stay alive until its OnComplete returns. Called on a thread that runs an
+  // event loop of its own (io::CurrentLoop(): the edge's I/O threads), the call runs on that
+  // loop, so the request never changes threads; from any other thread, on the client's thread.
   virtual std::shared_ptr<HttpCall> Start(HttpCallRequest request, HttpCallHandler& handler) = 0;
 };
 
-// libcurl's multi interface on one I/O thread: connection reuse across calls, HTTP/2 when the
+// libcurl's multi interface, one multi handle per event loop: connection reuse across calls, HTTP/2 when the
 // server offers it (multiplexed), TLS verification, the proxy environment variables
 // (https_proxy, no_proxy, ...), and the three timeouts.
 std::unique_ptr<HttpClient> NewCurlHttpClient();

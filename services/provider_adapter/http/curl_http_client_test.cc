@@ -1,0 +1,238 @@
+// The libcurl client against a real HTTP server on a loopback port (the edge's own server), on
+// both kinds of loop: a caller's loop thread (as the edge's I/O threads in the all-in-one process)
+// and the client's own thread.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/io/loop.h"
+#include "gtest/gtest.h"
+#include "services/edge/http_server.h"
+#include "services/provider_adapter/http/http_client.h"
+
+namespace aimarket::provider {
+namespace {
+
+namespace net = boost::asio;
+
+// Answers GET /size/N with N bytes, and never answers /hang.
+class Upstream {
+ public:
+  Upstream() {
+    edge::HttpServer::Options opts;
+    server_ = *edge::HttpServer::Start(opts, [this](edge::HttpRequest r, std::shared_ptr<edge::ResponseWriter> w) {
+      absl::string_view path = r.Path();
+      if (path == "/hang") {
+        hanging_.push_back(std::move(w));  // Keeps the response open.
+        return;
+      }
+      int64_t n = 0;
+      if (absl::ConsumePrefix(&path, "/size/") && absl::SimpleAtoi(path, &n)) {
+        edge::HttpResponse resp;
+        resp.content_type = "application/octet-stream";
+        resp.body.resize(n);
+        for (int64_t i = 0; i < n; ++i) resp.body[i] = static_cast<char>('a' + i % 26);
+        w->Send(std::move(resp));
+        return;
+      }
+      edge::HttpResponse not_found;
+      not_found.status = 404;
+      w->Send(std::move(not_found));
+    });
+  }
+  std::string Url(absl::string_view path) const { return absl::StrCat("http://127.0.0.1:", server_->port(), path); }
+
+ private:
+  std::vector<std::shared_ptr<edge::ResponseWriter>> hanging_;  // Only touched on the server's one I/O thread.
+  std::unique_ptr<edge::HttpServer> server_;
+};
+
+// Records a call and the threads its callbacks ran on.
+class Recorder final : public HttpCallHandler {
+ public:
+  void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>&) override {
+    status_ = status;
+    Note();
+  }
+  void OnData(absl::string_view data) override {
+    body_.append(data.data(), data.size());
+    Note();
+  }
+  void OnComplete(const absl::Status& status) override {
+    result_ = status;
+    Note();
+    done_.Notify();
+  }
+  bool Wait() { return done_.WaitForNotificationWithTimeout(absl::Seconds(20)); }
+
+  int status_ = 0;
+  std::string body_;
+  absl::Status result_;
+  std::thread::id first_thread_;
+  bool one_thread_ = true;
+
+ private:
+  void Note() {
+    if (first_thread_ == std::thread::id()) first_thread_ = std::this_thread::get_id();
+    if (first_thread_ != std::this_thread::get_id()) one_thread_ = false;
+  }
+  absl::Notification done_;
+};
+
+// An io_context run by one thread that is marked as its loop thread, like an edge I/O thread.
+class CallerLoop {
+ public:
+  CallerLoop() : ioc_(std::make_unique<net::io_context>(1)), work_(net::make_work_guard(*ioc_)) {
+    thread_ = std::thread([this] {
+      io::LoopThread mark(*ioc_);
+      id_ = std::this_thread::get_id();
+      started_.Notify();
+      ioc_->run();
+    });
+    started_.WaitForNotification();
+  }
+  ~CallerLoop() { Stop(); }
+  // Runs `f` on the loop thread and waits for it.
+  template <typename F>
+  void Run(F f) {
+    absl::Notification ran;
+    net::post(*ioc_, [&] {
+      f();
+      ran.Notify();
+    });
+    ran.WaitForNotification();
+  }
+  // Stops the thread and destroys the io_context (and what runs on it).
+  void Stop() {
+    if (ioc_ == nullptr) return;
+    work_.reset();
+    ioc_->stop();
+    thread_.join();
+    ioc_.reset();
+  }
+  std::thread::id id() const { return id_; }
+
+ private:
+  std::unique_ptr<net::io_context> ioc_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::thread::id id_;
+  absl::Notification started_;
+};
+
+HttpCallRequest Get(std::string url) {
+  HttpCallRequest r;
+  r.method = "GET";
+  r.url = std::move(url);
+  return r;
+}
+
+TEST(CurlHttpClientTest, CallFromALoopThreadStaysOnThatThread) {
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  // Several calls in a row reuse the pooled connection that stays registered with the loop.
+  for (int i = 0; i < 3; ++i) {
+    Recorder rec;
+    std::shared_ptr<HttpCall> call;
+    loop.Run([&] { call = client->Start(Get(upstream.Url("/size/1000")), rec); });
+    ASSERT_TRUE(rec.Wait());
+    EXPECT_TRUE(rec.result_.ok()) << rec.result_;
+    EXPECT_EQ(rec.status_, 200);
+    EXPECT_EQ(rec.body_.size(), 1000u);
+    EXPECT_TRUE(rec.one_thread_);
+    EXPECT_EQ(rec.first_thread_, loop.id());
+  }
+}
+
+TEST(CurlHttpClientTest, CallFromAnyOtherThreadRunsOnTheClientsThread) {
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  Recorder rec;
+  auto call = client->Start(Get(upstream.Url("/size/10")), rec);
+  ASSERT_TRUE(rec.Wait());
+  EXPECT_TRUE(rec.result_.ok()) << rec.result_;
+  EXPECT_EQ(rec.body_, "abcdefghij");
+  EXPECT_NE(rec.first_thread_, std::this_thread::get_id());
+}
+
+TEST(CurlHttpClientTest, LargeBodyArrivesWhole) {
+  // Many reads per readiness event: a wait re-armed on a socket that still holds data must fire.
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  Recorder rec;
+  std::shared_ptr<HttpCall> call;
+  loop.Run([&] { call = client->Start(Get(upstream.Url("/size/5000000")), rec); });
+  ASSERT_TRUE(rec.Wait());
+  EXPECT_TRUE(rec.result_.ok()) << rec.result_;
+  ASSERT_EQ(rec.body_.size(), 5000000u);
+  for (size_t i = 0; i < rec.body_.size(); i += 4099) ASSERT_EQ(rec.body_[i], static_cast<char>('a' + i % 26)) << i;
+}
+
+TEST(CurlHttpClientTest, CancelFromAnotherThread) {
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  Recorder rec;
+  std::shared_ptr<HttpCall> call;
+  loop.Run([&] { call = client->Start(Get(upstream.Url("/hang")), rec); });
+  absl::SleepFor(absl::Milliseconds(100));
+  call->Cancel();
+  ASSERT_TRUE(rec.Wait());
+  EXPECT_EQ(rec.result_.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(rec.first_thread_, loop.id());
+}
+
+TEST(CurlHttpClientTest, FirstByteTimeout) {
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  Recorder rec;
+  HttpCallRequest req = Get(upstream.Url("/hang"));
+  req.first_byte_timeout = absl::Milliseconds(200);
+  std::shared_ptr<HttpCall> call;
+  loop.Run([&] { call = client->Start(std::move(req), rec); });
+  ASSERT_TRUE(rec.Wait());
+  EXPECT_EQ(rec.result_.code(), absl::StatusCode::kDeadlineExceeded) << rec.result_;
+}
+
+TEST(CurlHttpClientTest, LoopGoingAwayCompletesItsCallsAsCancelled) {
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  Recorder rec;
+  std::shared_ptr<HttpCall> call;
+  loop.Run([&] { call = client->Start(Get(upstream.Url("/hang")), rec); });
+  absl::SleepFor(absl::Milliseconds(50));
+  loop.Stop();
+  ASSERT_TRUE(rec.Wait());
+  EXPECT_EQ(rec.result_.code(), absl::StatusCode::kCancelled);
+  call->Cancel();  // The loop is gone: nothing to do, and nothing may crash.
+}
+
+TEST(CurlHttpClientTest, RefusedConnectionIsUnreachable) {
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  Recorder rec;
+  std::shared_ptr<HttpCall> call;
+  // Port 1 on loopback: nothing listens there.
+  loop.Run([&] { call = client->Start(Get("http://127.0.0.1:1/x"), rec); });
+  ASSERT_TRUE(rec.Wait());
+  EXPECT_EQ(rec.result_.code(), absl::StatusCode::kUnavailable) << rec.result_;
+}
+
+}  // namespace
+}  // namespace aimarket::provider
