@@ -13,6 +13,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -124,8 +125,8 @@ std::string StatusLine(int status, unsigned version) {
                       absl::string_view(reason.data(), reason.size()), "\r\n");
 }
 
-// One connection, driven on its loop's thread. It stays alive through its pending asynchronous
-// operations: while a handler works, a read watches the socket, so that a client that goes away
+// One connection, driven on its strand (on its loop's thread). It stays alive through its pending
+// asynchronous operations: while a handler works, a read watches the socket, so that a client that goes away
 // is noticed at once (and the handler told through OnDisconnect).
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -139,7 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::DoRead, shared_from_this()));
   }
 
-  // --- Called through SessionWriter on the loop's thread.
+  // --- Called through SessionWriter on the strand.
   void DoSend(HttpResponse r) {
     if (state_ != State::kHandling) return;
     const bool keep = keep_alive_ && !server_.draining();
@@ -475,7 +476,7 @@ class SessionWriter final : public ResponseWriter {
  private:
   enum { kNew, kStreaming, kDone };
 
-  // Runs `f` on the session's loop thread. False if the session or the server is gone.
+  // Runs `f` on the session's strand. False if the session or the server is gone.
   template <typename F>
   bool Post(F&& f) {
     absl::ReaderMutexLock lock(&gate_->mu);
@@ -535,9 +536,12 @@ void HttpServer::Impl::Run() {
 }
 
 void HttpServer::Impl::DoAccept() {
-  // New connections go round-robin over the loops.
+  // New connections go round-robin over the loops. Each session still gets a strand on its loop:
+  // a writer may be used from several threads in turn (a handler starts a stream on the loop
+  // thread, a worker writes the rest), and only a strand keeps their posts in the order they were
+  // made (the loop thread's own posts wait in a thread-private queue, others' do not).
   net::io_context& loop = *loops_[next_loop_++ % loops_.size()].ioc;
-  acceptor_.async_accept(loop.get_executor(), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(net::make_strand(loop), [this](beast::error_code ec, tcp::socket socket) {
     if (!acceptor_.is_open()) return;
     if (!ec) std::make_shared<Session>(std::move(socket), *this)->Start();
     DoAccept();

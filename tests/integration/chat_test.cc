@@ -53,18 +53,20 @@ edge: {listen: "127.0.0.1:%d", max_body_bytes: 65536}
 providers:
   - {name: mock, type: openai, base_url: "http://127.0.0.1:%d/v1", first_byte_timeout: 2s, idle_timeout: 2s}
   - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}
+  - {name: mock-short-idle, type: openai, base_url: "http://127.0.0.1:%d/v1", first_byte_timeout: 10s, idle_timeout: 1s}
 models:
   - {name: demo, deployments: [{provider: mock, model: "synthetic?tokens=6"}]}
   - {name: dies, deployments: [{provider: mock, model: "synthetic?tokens=10&chunks=10&fail_after=4"}]}
   - {name: endless, deployments: [{provider: mock, model: "synthetic?tokens=2000&chunks=2000&delay_ms=20"}]}
   - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=5000"}]}
-  - {name: silent-stream, deployments: [{provider: mock, model: "synthetic?tokens=3&chunks=3&delay_ms=4000"}]}
+  - {name: silent-stream, deployments: [{provider: mock-short-idle, model: "synthetic?tokens=3&chunks=3&delay_ms=1500"}]}
+  - {name: silent-start, deployments: [{provider: mock, model: "synthetic?tokens=3&chunks=3&delay_ms=4000"}]}
   - {name: unreachable, deployments: [{provider: dead, model: x}]}
   - {name: limited, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}, {provider: mock, model: "synthetic?tokens=2"}]}
   - {name: limited-only, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}]}
   - {name: bad-request, deployments: [{provider: mock, model: "synthetic?status=400"}, {provider: mock, model: "synthetic"}]}
 )",
-                                                                           grpc_port_, http_port_, mock_port_));
+                                                                           grpc_port_, http_port_, mock_port_, mock_port_));
     const std::map<std::string, std::string> env = {
         {"AIMARKET_PG_DSN", db_->dsn()}, {"AIMARKET_ADMIN_KEY", kKey}, {"AIMARKET_INTERNAL_TOKEN", "t"}};
     std::string out;
@@ -222,8 +224,19 @@ TEST_F(ChatTest, UpstreamDyingMidStreamEndsTheStreamWithAnErrorEvent) {
 }
 
 TEST_F(ChatTest, SilentUpstreamTimesOutMidStream) {
+  // The first event comes after 1.5 s (within the first-byte timeout), the next would come 1.5 s
+  // later: the idle timeout (1 s) ends the stream with an error event.
   testing::HttpResult r = Post(absl::StrCat(R"({"model":"silent-stream","stream":true,)", kMessages, "}"));
   EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"("code":"upstream_timeout")"));
+  EXPECT_THAT(r.body, HasSubstr(R"("role":"assistant")"));  // The first event went out.
+}
+
+TEST_F(ChatTest, UpstreamThatSendsOnlyHeadersTimesOutBeforeTheStream) {
+  // Headers at once, the first event only after 4 s: the first-byte timeout (2 s) counts until the
+  // first byte of the body, so the client gets a 504 rather than a stream that hangs.
+  testing::HttpResult r = Post(absl::StrCat(R"({"model":"silent-start","stream":true,)", kMessages, "}"));
+  EXPECT_EQ(r.status, 504);
   EXPECT_THAT(r.body, HasSubstr(R"("code":"upstream_timeout")"));
 }
 

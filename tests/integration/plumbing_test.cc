@@ -274,6 +274,42 @@ TEST(HttpServerTest, KeepAliveAndBodyLimit) {
   EXPECT_EQ(testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", (*silent)->port(), "/")).status, 500);
 }
 
+TEST(HttpServerTest, WritesFromSeveralThreadsKeepTheirOrder) {
+  // The handler starts the stream and writes on the I/O thread, a worker writes the rest at once:
+  // the response must hold every piece in the order the calls were made.
+  std::vector<std::thread> workers;
+  absl::Mutex mu;
+  auto server = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0", .io_threads = 2},
+      [&](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter> writer) {
+        edge::HttpResponse head;
+        head.content_type = "text/plain";
+        writer->StartStream(std::move(head));
+        writer->Write("a;");
+        {
+          absl::MutexLock lock(&mu);
+          workers.emplace_back([writer] {
+            for (int i = 0; i < 200; ++i) writer->Write(absl::StrCat(i, ";"));
+            writer->End();
+          });
+        }
+        // The worker's first writes are made while the handler still runs.
+        absl::SleepFor(absl::Milliseconds(2));
+      });
+  ASSERT_THAT(server, IsOk());
+  std::string expected = "a;";
+  for (int i = 0; i < 200; ++i) absl::StrAppend(&expected, i, ";");
+  const std::string url = absl::StrCat("http://127.0.0.1:", (*server)->port(), "/");
+  for (int round = 0; round < 30; ++round) {
+    testing::HttpResult r = testing::HttpRequest("GET", url);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(r.body, expected) << "round " << round;
+  }
+  (*server)->Shutdown(absl::Seconds(5));
+  absl::MutexLock lock(&mu);
+  for (auto& t : workers) t.join();
+}
+
 TEST(HttpServerTest, StreamsChunksAndNoticesADisconnectingClient) {
   absl::Notification disconnected;
   std::vector<std::thread> streamers;

@@ -149,7 +149,7 @@ class CurlLoop final : public net::execution_context::service {
     // curl starts the transfer from its timer callback (a zero timeout), never inside this call,
     // so a handler is never called back before Start() has returned.
     curl_multi_add_handle(multi_, e);
-    if (active_.size() == 1) ArmTimeoutCheck();
+    ArmTimeoutCheck(Deadline(*t));
   }
 
   void Cancel(const std::shared_ptr<Transfer>& t) {
@@ -287,18 +287,32 @@ class CurlLoop final : public net::execution_context::service {
     Drain();
   }
 
-  // Our own timeouts (first byte, silence) have a granularity of 50 ms; the check runs while
-  // transfers are active.
-  void ArmTimeoutCheck() {
-    if (timeout_check_armed_ || timeout_timer_ == std::nullopt) return;
+  // Our own timeouts (first byte, silence). One timer, armed for the earliest deadline and only
+  // ever moved earlier (a new call's deadline is nearly always later than the armed one, so a call
+  // costs no timer system call); when it fires it ends what has expired and re-arms for the next.
+  // Until the first byte of the body (a streaming upstream sends its headers at once, and its first
+  // event when the model has produced something), then between reads.
+  static absl::Time Deadline(const Transfer& t) {
+    return t.body_started_ ? t.last_activity_ + t.req_.idle_timeout : t.started_ + t.req_.first_byte_timeout;
+  }
+
+  void ArmTimeoutCheck(absl::Time due) {
+    if (timeout_timer_ == std::nullopt || (timeout_check_armed_ && timeout_due_ <= due)) return;
     timeout_check_armed_ = true;
-    timeout_timer_->expires_after(std::chrono::milliseconds(50));
+    timeout_due_ = due;
+    const absl::Duration wait = std::max(absl::ZeroDuration(), due - absl::Now()) + absl::Milliseconds(1);
+    timeout_timer_->expires_after(absl::ToChronoMicroseconds(wait));
     timeout_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec == net::error::operation_aborted) return;  // Moved earlier; that wait is pending.
       timeout_check_armed_ = false;
-      if (ec) return;
       CheckTimeouts();
-      if (!active_.empty()) ArmTimeoutCheck();
     });
+  }
+
+  // A call moves from waiting for its first body byte to the silence deadline.
+  void OnFirstByte(Transfer& t) {
+    if (t.body_started_) return;
+    ArmTimeoutCheck(absl::Now() + t.req_.idle_timeout);
   }
 
   static size_t OnHeaderLine(char* data, size_t size, size_t n, void* user) {
@@ -327,6 +341,7 @@ class CurlLoop final : public net::execution_context::service {
 
   static size_t OnBody(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
+    t->loop_->OnFirstByte(*t);
     t->last_activity_ = absl::Now();
     t->body_started_ = true;
     DeliverHeaders(*t);
@@ -386,19 +401,23 @@ class CurlLoop final : public net::execution_context::service {
   void CheckTimeouts() {
     const absl::Time now = absl::Now();
     std::vector<std::pair<CURL*, absl::Status>> expired;
+    absl::Time next = absl::InfiniteFuture();
     for (auto& [e, t] : active_) {
-      const HttpCallRequest& r = t->req_;
-      if (!t->body_started_ && t->response_headers_.empty() && now - t->started_ > r.first_byte_timeout) {
-        expired.emplace_back(e, status::Error(absl::StatusCode::kDeadlineExceeded, "UPSTREAM_TIMEOUT",
-                                              absl::StrCat("no answer from the upstream within ",
-                                                           absl::FormatDuration(r.first_byte_timeout))));
-      } else if (t->body_started_ && now - t->last_activity_ > r.idle_timeout) {
-        expired.emplace_back(e, status::Error(absl::StatusCode::kDeadlineExceeded, "UPSTREAM_TIMEOUT",
-                                              absl::StrCat("the upstream went silent for ",
-                                                           absl::FormatDuration(r.idle_timeout))));
+      const absl::Time due = Deadline(*t);
+      if (due > now) {
+        next = std::min(next, due);
+        continue;
       }
+      const HttpCallRequest& r = t->req_;
+      const bool waiting = !t->body_started_;
+      expired.emplace_back(
+          e, status::Error(absl::StatusCode::kDeadlineExceeded, "UPSTREAM_TIMEOUT",
+                           waiting ? absl::StrCat("no answer from the upstream within ",
+                                                  absl::FormatDuration(r.first_byte_timeout))
+                                   : absl::StrCat("the upstream went silent for ", absl::FormatDuration(r.idle_timeout))));
     }
     for (auto& [e, s] : expired) Finish(e, s);
+    if (next != absl::InfiniteFuture()) ArmTimeoutCheck(next);
   }
 
   void Drain() {
@@ -422,6 +441,7 @@ class CurlLoop final : public net::execution_context::service {
   bool kick_posted_ = false;
   std::optional<net::steady_timer> timeout_timer_;  // Our own timeouts.
   bool timeout_check_armed_ = false;
+  absl::Time timeout_due_ = absl::InfiniteFuture();
   uint64_t next_watch_id_ = 0;
   std::unordered_map<curl_socket_t, std::unique_ptr<Watch>> watches_;
   std::map<CURL*, std::shared_ptr<Transfer>> active_;

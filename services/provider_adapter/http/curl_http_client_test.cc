@@ -34,6 +34,14 @@ class Upstream {
     edge::HttpServer::Options opts;
     server_ = *edge::HttpServer::Start(opts, [this](edge::HttpRequest r, std::shared_ptr<edge::ResponseWriter> w) {
       absl::string_view path = r.Path();
+      if (path == "/stall") {  // Starts a body, then goes silent.
+        edge::HttpResponse head;
+        head.content_type = "text/event-stream";
+        w->StartStream(std::move(head));
+        w->Write("data: {}\n\n");
+        hanging_.push_back(std::move(w));
+        return;
+      }
       if (path == "/hang") {
         hanging_.push_back(std::move(w));  // Keeps the response open.
         return;
@@ -207,6 +215,23 @@ TEST(CurlHttpClientTest, FirstByteTimeout) {
   loop.Run([&] { call = client->Start(std::move(req), rec); });
   ASSERT_TRUE(rec.Wait());
   EXPECT_EQ(rec.result_.code(), absl::StatusCode::kDeadlineExceeded) << rec.result_;
+}
+
+TEST(CurlHttpClientTest, SilenceAfterTheFirstByteTimesOut) {
+  // The idle deadline (200 ms) is far earlier than the first-byte one (60 s) armed at the start.
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  Recorder rec;
+  HttpCallRequest req = Get(upstream.Url("/stall"));
+  req.idle_timeout = absl::Milliseconds(200);
+  const absl::Time start = absl::Now();
+  std::shared_ptr<HttpCall> call;
+  loop.Run([&] { call = client->Start(std::move(req), rec); });
+  ASSERT_TRUE(rec.Wait());
+  EXPECT_EQ(rec.result_.code(), absl::StatusCode::kDeadlineExceeded) << rec.result_;
+  EXPECT_EQ(rec.body_, "data: {}\n\n");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
 TEST(CurlHttpClientTest, LoopGoingAwayCompletesItsCallsAsCancelled) {

@@ -21,7 +21,8 @@ struct HttpCallRequest {
   std::vector<std::string> headers;
   std::string body;
   absl::Duration connect_timeout = absl::Seconds(5);
-  // Until the response's first byte.
+  // Until the first byte of the response body (headers alone do not count: a streaming upstream
+  // sends them at once, and its first event only when the model has produced something).
   absl::Duration first_byte_timeout = absl::Seconds(60);
   // Longest silence between two reads of the body.
   absl::Duration idle_timeout = absl::Seconds(60);
