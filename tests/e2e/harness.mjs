@@ -44,7 +44,9 @@ function start(cmd, args, env) {
 }
 
 // models: [{name, deployments: [{provider, model}]}]; the provider "mock" is the mock provider.
-export async function startGateway(models) {
+// options.providers: more provider entries (YAML flow maps as objects); "@MOCK@" in a base_url
+// becomes the mock's address. options.env: more environment for aimarketd (API keys).
+export async function startGateway(models, options = {}) {
   const adminDsn = process.env.AIMARKET_TEST_PG_DSN;
   if (!adminDsn) throw new Error('AIMARKET_TEST_PG_DSN is not set; run tools/dev test');
   const dbName = `aimarket_e2e_${process.pid}_${Date.now()}`;
@@ -63,6 +65,12 @@ export async function startGateway(models) {
     'providers:',
     `  - {name: mock, type: openai, base_url: "http://127.0.0.1:${mockPort}/v1", first_byte_timeout: 10s, idle_timeout: 10s}`,
     '  - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}',
+    ...(options.providers ?? []).map(
+      (p) =>
+        `  - {${Object.entries(p)
+          .map(([k, v]) => `${k}: ${JSON.stringify(String(v).replace('@MOCK@', `http://127.0.0.1:${mockPort}`))}`)
+          .join(', ')}}`,
+    ),
     'models:',
     ...models.map(
       (m) =>
@@ -73,7 +81,12 @@ export async function startGateway(models) {
   ].join('\n');
   const config = path.join(dir, 'aimarket.yaml');
   writeFileSync(config, yaml);
-  const env = { AIMARKET_PG_DSN: dsn, AIMARKET_ADMIN_KEY: ADMIN_KEY, AIMARKET_INTERNAL_TOKEN: 'e2e-internal-token' };
+  const env = {
+    AIMARKET_PG_DSN: dsn,
+    AIMARKET_ADMIN_KEY: ADMIN_KEY,
+    AIMARKET_INTERNAL_TOKEN: 'e2e-internal-token',
+    ...(options.env ?? {}),
+  };
   execFileSync(path.join(BIN, 'aimarketd'), ['migrate', `--config=${config}`], { env: { ...process.env, ...env } });
   const gw = start(path.join(BIN, 'aimarketd'), [`--config=${config}`], env);
   await waitFor(`http://127.0.0.1:${httpPort}/readyz`, gw, 'aimarketd');

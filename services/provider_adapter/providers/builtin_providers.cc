@@ -1,5 +1,6 @@
 #include "services/provider_adapter/providers/builtin_providers.h"
 
+#include "services/provider_adapter/providers/anthropic_provider.h"
 #include "services/provider_adapter/providers/openai_provider.h"
 
 namespace aimarket::provider {
@@ -9,8 +10,10 @@ std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& c
     case config::v1::PROVIDER_TYPE_OPENAI:
     case config::v1::PROVIDER_TYPE_OPENAI_COMPATIBLE:
       return std::make_unique<OpenAiProvider>(config, http);
+    case config::v1::PROVIDER_TYPE_ANTHROPIC:
+      return std::make_unique<AnthropicProvider>(config, http);
     default:
-      return nullptr;  // anthropic, gemini, cohere, huggingface, ollama: next issue.
+      return nullptr;  // gemini, cohere, huggingface, ollama: not yet.
   }
 }
 

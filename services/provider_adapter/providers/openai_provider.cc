@@ -8,14 +8,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
 #include "common/status/grpc_status.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "services/provider_adapter/http/sse_parser.h"
+#include "services/provider_adapter/providers/translate_util.h"
+#include "services/provider_adapter/providers/upstream_call.h"
 
 namespace aimarket::provider {
 namespace {
@@ -276,20 +276,6 @@ void Annotate(const Value& obj, common::v1::ChatEvent& ev) {
   if (auto id = obj.FindMember("id"); id != obj.MemberEnd() && id->value.IsString()) ev.set_id(id->value.GetString());
 }
 
-absl::StatusCode CodeForHttp(int status) {
-  switch (status) {
-    case 400: case 413: case 422: return absl::StatusCode::kInvalidArgument;
-    case 401: return absl::StatusCode::kUnauthenticated;
-    case 403: return absl::StatusCode::kPermissionDenied;
-    case 404: return absl::StatusCode::kNotFound;
-    case 408: case 504: return absl::StatusCode::kDeadlineExceeded;
-    case 409: return absl::StatusCode::kAborted;
-    case 429: return absl::StatusCode::kResourceExhausted;
-    case 500: return absl::StatusCode::kInternal;
-    default: return status >= 500 ? absl::StatusCode::kUnavailable : absl::StatusCode::kInvalidArgument;
-  }
-}
-
 // An error object {"message","type","param","code"} (OpenAI's, inside "error") as a status.
 absl::Status ErrorFromObject(absl::string_view provider, int http_status, const Value& e, absl::string_view retry_after) {
   auto str = [&e](const char* k) -> std::string {
@@ -311,94 +297,48 @@ absl::Status ErrorFromObject(absl::string_view provider, int http_status, const 
   return err;
 }
 
-class OpenAiCall final : public HttpCallHandler {
+// OpenAI's answer is already in OpenAI's shape: each chunk goes out verbatim, with usage and finish
+// reasons read beside it.
+class OpenAiTranslator final : public Translator {
  public:
-  OpenAiCall(const rpc::CallContext& ctx, std::string provider, bool strict_done,
-             rpc::StreamObserver<common::v1::ChatEvent>& observer, bool stream)
-      : cancellation_(ctx.cancellation),
-        provider_(std::move(provider)),
-        strict_done_(strict_done),
-        observer_(observer),
-        stream_(stream),
-        parser_([this](absl::string_view, absl::string_view data) { OnSse(data); }) {}
+  OpenAiTranslator(std::string provider, bool strict_done) : provider_(std::move(provider)), strict_done_(strict_done) {}
 
-  void Start(HttpClient& http, HttpCallRequest req) {
-    // OnComplete may run on the client's thread before Start returns; it waits for this lock.
-    absl::MutexLock lock(&start_mu_);
-    sent_ = absl::Now();
-    call_ = http.Start(std::move(req), *this);
-    cancel_id_ = cancellation_->OnCancel([call = call_] { call->Cancel(); });
-  }
-
-  void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
-    status_ = status;
-    for (const auto& [k, v] : headers) {
-      if (k == "retry-after") retry_after_ = v;
-    }
-  }
-
-  void OnData(absl::string_view data) override {
-    if (status_ < 200 || status_ >= 300 || !stream_) {
-      if (body_.size() < (16u << 20)) body_.append(data.data(), data.size());
-      return;
-    }
-    if (error_.ok()) parser_.Feed(data);
-  }
-
-  void OnComplete(const absl::Status& transport) override {
-    { absl::MutexLock lock(&start_mu_); }
-    absl::Status result = transport;
-    if (result.ok()) {
-      if (status_ < 200 || status_ >= 300) {
-        result = UpstreamHttpError(provider_, status_, body_, retry_after_);
-      } else if (stream_) {
-        parser_.Finish();
-        result = error_;
-        if (result.ok() && !done_ && strict_done_) {
-          result = status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
-                                 absl::StrCat("the ", provider_, " stream ended without [DONE]"))
-                       .HttpStatus(502);
-        }
-      } else {
-        result = EmitCompletion();
-      }
-    }
-    cancellation_->RemoveCallback(cancel_id_);
-    rpc::StreamObserver<common::v1::ChatEvent>& observer = observer_;
-    delete this;
-    observer.OnComplete(result);
-  }
-
- private:
-  void OnSse(absl::string_view data) {
-    if (!error_.ok() || done_) return;
+  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& out) override {
+    if (done_) return absl::OkStatus();
     if (data == "[DONE]") {
       done_ = true;
-      return;
+      return absl::OkStatus();
     }
     Document d;
     if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
-      error_ = status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
-                             absl::StrCat("the ", provider_, " stream sent an event that is not a JSON object"))
-                   .HttpStatus(502);
-      return;
+      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
+                           absl::StrCat("the ", provider_, " stream sent an event that is not a JSON object"))
+          .HttpStatus(502);
     }
     if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
       int http = 500;
       if (auto c = e->value.FindMember("code"); c != e->value.MemberEnd() && c->value.IsInt()) http = c->value.GetInt();
-      error_ = ErrorFromObject(provider_, http, e->value, "");
-      return;
+      return ErrorFromObject(provider_, http, e->value, "");
     }
     common::v1::ChatEvent ev;
     ev.set_raw_json(std::string(data));
     Annotate(d, ev);
-    ev.set_upstream_us(absl::ToInt64Microseconds(absl::Now() - sent_));
-    observer_.OnEvent(ev);
+    out.Emit(std::move(ev));
+    return absl::OkStatus();
   }
 
-  absl::Status EmitCompletion() {
+  absl::Status OnEnd(absl::string_view, EventSink&) override {
+    if (!done_ && strict_done_) {
+      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+                           absl::StrCat("the ", provider_, " stream ended without [DONE]"))
+          .HttpStatus(502);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status OnBody(std::string body, EventSink& out) override {
     Document d;
-    if (d.Parse(body_.data(), body_.size()).HasParseError() || !d.IsObject()) {
+    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
       return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
                            absl::StrCat("the ", provider_, " answer is not a JSON object"))
           .HttpStatus(502);
@@ -406,27 +346,19 @@ class OpenAiCall final : public HttpCallHandler {
     common::v1::ChatEvent ev;
     Annotate(d, ev);
     ev.set_completion(true);
-    ev.set_raw_json(std::move(body_));
-    ev.set_upstream_us(absl::ToInt64Microseconds(absl::Now() - sent_));
-    observer_.OnEvent(ev);
+    ev.set_raw_json(std::move(body));
+    out.Emit(std::move(ev));
     return absl::OkStatus();
   }
 
-  absl::Mutex start_mu_;
-  std::shared_ptr<rpc::Cancellation> cancellation_;
+  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+    return UpstreamHttpError(provider_, http_status, body, retry_after);
+  }
+
+ private:
   const std::string provider_;
   const bool strict_done_;
-  rpc::StreamObserver<common::v1::ChatEvent>& observer_;
-  const bool stream_;
-  SseParser parser_;
-  std::shared_ptr<HttpCall> call_;
-  int cancel_id_ = 0;
-  absl::Time sent_;
-  int status_ = 0;
-  std::string retry_after_;
-  std::string body_;
   bool done_ = false;
-  absl::Status error_;
 };
 
 }  // namespace
@@ -496,8 +428,8 @@ void OpenAiProvider::Generate(const rpc::CallContext& ctx, const std::string& up
   http.connect_timeout = config::ToDuration(config_.connect_timeout());
   http.first_byte_timeout = config::ToDuration(config_.first_byte_timeout());
   http.idle_timeout = config::ToDuration(config_.idle_timeout());
-  auto* call = new OpenAiCall(ctx, config_.name(), strict_done_, observer, req.stream());
-  call->Start(http_, std::move(http));
+  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OpenAiTranslator>(config_.name(), strict_done_),
+                    Framing::kSse, req.stream(), observer);
 }
 
 }  // namespace aimarket::provider

@@ -1,0 +1,551 @@
+#include "services/provider_adapter/providers/anthropic_provider.h"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+#include "services/provider_adapter/providers/openai_output.h"
+#include "services/provider_adapter/providers/translate_util.h"
+#include "services/provider_adapter/providers/upstream_call.h"
+
+namespace aimarket::provider {
+namespace {
+
+constexpr absl::string_view kProvider = "anthropic";
+
+using rapidjson::Document;
+using rapidjson::Value;
+
+// One message on the wire: its role and content blocks, each already serialized; a message that
+// is one plain text goes out as a string.
+struct WireMessage {
+  std::string role;
+  std::vector<std::string> blocks;
+  std::string text;  // When `blocks` is empty.
+  bool plain = false;
+};
+
+std::string TextBlock(absl::string_view text) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "type");
+  WriteStr(w, "text");
+  WriteKey(w, "text");
+  WriteStr(w, text);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+absl::StatusOr<std::string> ImageBlock(const common::v1::ImageUrl& image, const std::string& param) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "type");
+  WriteStr(w, "image");
+  WriteKey(w, "source");
+  w.StartObject();
+  if (std::optional<DataUrl> data = ParseDataUrl(image.url()); data.has_value()) {
+    WriteKey(w, "type");
+    WriteStr(w, "base64");
+    WriteKey(w, "media_type");
+    WriteStr(w, data->mime_type);
+    WriteKey(w, "data");
+    WriteStr(w, data->base64);
+  } else if (absl::StartsWith(image.url(), "https://") || absl::StartsWith(image.url(), "http://")) {
+    WriteKey(w, "type");
+    WriteStr(w, "url");
+    WriteKey(w, "url");
+    WriteStr(w, image.url());
+  } else {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                         absl::StrCat("Invalid value for '", param,
+                                      "': expected a data: URL (base64) or an http(s) URL."))
+        .Param(param);
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// A message's content as blocks (text and images).
+absl::Status AppendContent(const common::v1::ChatMessage& m, const std::string& param, WireMessage& out) {
+  if (m.parts().empty()) {
+    if (!m.content().empty()) out.blocks.push_back(TextBlock(m.content()));
+    return absl::OkStatus();
+  }
+  int i = 0;
+  for (const common::v1::ContentPart& p : m.parts()) {
+    const std::string pp = absl::StrCat(param, ".content[", i++, "]");
+    if (p.has_text()) {
+      out.blocks.push_back(TextBlock(p.text()));
+    } else if (p.has_image_url()) {
+      AIM_ASSIGN_OR_RETURN(std::string block, ImageBlock(p.image_url(), pp + ".image_url.url"));
+      out.blocks.push_back(std::move(block));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string ToolResultBlock(const common::v1::ChatMessage& m) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "type");
+  WriteStr(w, "tool_result");
+  WriteKey(w, "tool_use_id");
+  WriteStr(w, m.tool_call_id());
+  WriteKey(w, "content");
+  WriteStr(w, MessageText(m, "\n"));
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Appends `next` to the conversation, merging it into the last message when the roles match
+// (the API expects user and assistant turns to alternate).
+void Push(std::vector<WireMessage>& out, WireMessage next) {
+  if (!out.empty() && out.back().role == next.role) {
+    WireMessage& last = out.back();
+    if (last.plain) {
+      last.blocks.push_back(TextBlock(last.text));
+      last.plain = false;
+    }
+    if (next.plain) next.blocks.push_back(TextBlock(next.text));
+    for (std::string& b : next.blocks) last.blocks.push_back(std::move(b));
+    return;
+  }
+  out.push_back(std::move(next));
+}
+
+absl::Status WriteToolChoice(JsonWriter& w, const common::v1::ChatRequest& req) {
+  const bool no_parallel = req.has_parallel_tool_calls() && !req.parallel_tool_calls();
+  if (req.tool_choice_json().empty() && !no_parallel) return absl::OkStatus();
+  std::string type = "auto";
+  std::string name;
+  if (!req.tool_choice_json().empty()) {
+    Document d;
+    d.Parse(req.tool_choice_json().data(), req.tool_choice_json().size());
+    if (d.IsString()) {
+      const std::string choice = d.GetString();
+      if (choice == "required") {
+        type = "any";
+      } else if (choice == "none") {
+        type = "none";
+      } else if (choice != "auto") {
+        return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                             "Invalid value for 'tool_choice': expected none, auto, required or a function.")
+            .Param("tool_choice");
+      }
+    } else if (const Value* fn = Member(d, "function"); fn != nullptr && Member(*fn, "name") != nullptr) {
+      type = "tool";
+      name = StringOr(*fn, "name");
+    } else {
+      return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                           "Invalid value for 'tool_choice': expected none, auto, required or a function.")
+          .Param("tool_choice");
+    }
+  }
+  WriteKey(w, "tool_choice");
+  w.StartObject();
+  WriteKey(w, "type");
+  WriteStr(w, type);
+  if (!name.empty()) {
+    WriteKey(w, "name");
+    WriteStr(w, name);
+  }
+  if (no_parallel && type != "none") {
+    WriteKey(w, "disable_parallel_tool_use");
+    w.Bool(true);
+  }
+  w.EndObject();
+  return absl::OkStatus();
+}
+
+// The finish reason for a stop_reason.
+std::string FinishReason(absl::string_view stop_reason) {
+  if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") return "length";
+  if (stop_reason == "tool_use") return "tool_calls";
+  if (stop_reason == "refusal") return "content_filter";
+  return "stop";  // end_turn, stop_sequence, pause_turn, and any later addition.
+}
+
+// Anthropic's usage object, read into `out` (fields absent keep their value: message_delta
+// repeats only some of them).
+void ReadUsage(const Value& u, common::v1::Usage& out, int64_t& input, int64_t& cache_write, int64_t& cache_read) {
+  if (!u.IsObject()) return;
+  input = IntOr(u, "input_tokens", input);
+  cache_write = IntOr(u, "cache_creation_input_tokens", cache_write);
+  cache_read = IntOr(u, "cache_read_input_tokens", cache_read);
+  out.set_completion_tokens(IntOr(u, "output_tokens", out.completion_tokens()));
+  out.set_prompt_tokens(input + cache_write + cache_read);
+  out.set_cached_tokens(cache_read);
+  out.set_total_tokens(out.prompt_tokens() + out.completion_tokens());
+}
+
+// An Anthropic error object ({"type","message"}) seen inside a stream.
+absl::Status StreamError(const Value& e) {
+  const std::string type = StringOr(e, "type");
+  int status = 500;
+  if (type == "overloaded_error") status = 529;
+  else if (type == "rate_limit_error") status = 429;
+  else if (type == "invalid_request_error") status = 400;
+  else if (type == "authentication_error") status = 401;
+  else if (type == "permission_error") status = 403;
+  else if (type == "not_found_error") status = 404;
+  else if (type == "request_too_large") status = 413;
+  else if (type == "timeout_error") status = 504;
+  else if (type == "billing_error") status = 402;
+  return UpstreamFailure(kProvider, status, StringOr(e, "message"), "");
+}
+
+class AnthropicTranslator final : public Translator {
+ public:
+  AnthropicTranslator(std::string model, std::string json_tool)
+      : out_("", std::move(model), absl::ToUnixSeconds(absl::Now())), json_tool_(std::move(json_tool)) {}
+
+  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
+    Document d;
+    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
+      return BadResponse(kProvider, "a stream event that is not a JSON object");
+    }
+    const std::string type = StringOr(d, "type");
+    if (type == "message_start") {
+      const Value* m = Member(d, "message");
+      if (m == nullptr) return BadResponse(kProvider, "message_start without a message");
+      out_.set_id(StringOr(*m, "id", NewCompletionId()));
+      if (std::string model = StringOr(*m, "model"); !model.empty()) out_.set_model(std::move(model));
+      if (const Value* u = Member(*m, "usage")) ReadUsage(*u, usage_, input_, cache_write_, cache_read_);
+      sink.Emit(out_.Role());
+    } else if (type == "content_block_start") {
+      const Value* block = Member(d, "content_block");
+      if (block == nullptr) return absl::OkStatus();
+      const int index = static_cast<int>(IntOr(d, "index", -1));
+      if (StringOr(*block, "type") == "tool_use") {
+        const std::string name = StringOr(*block, "name");
+        if (!json_tool_.empty() && name == json_tool_) {
+          json_blocks_.insert(index);
+          return absl::OkStatus();
+        }
+        const int k = next_tool_++;
+        tools_[index] = Tool{k, false};
+        sink.Emit(out_.ToolCallStart(k, StringOr(*block, "id", NewToolCallId()), name, ""));
+      }
+    } else if (type == "content_block_delta") {
+      const Value* delta = Member(d, "delta");
+      if (delta == nullptr) return absl::OkStatus();
+      const int index = static_cast<int>(IntOr(d, "index", -1));
+      const std::string dtype = StringOr(*delta, "type");
+      if (dtype == "text_delta") {
+        const std::string text = StringOr(*delta, "text");
+        if (!text.empty()) sink.Emit(out_.Content(text));
+      } else if (dtype == "input_json_delta") {
+        const std::string part = StringOr(*delta, "partial_json");
+        if (part.empty()) return absl::OkStatus();
+        if (json_blocks_.contains(index)) {
+          sink.Emit(out_.Content(part));
+        } else if (auto it = tools_.find(index); it != tools_.end()) {
+          it->second.has_arguments = true;
+          sink.Emit(out_.ToolCallArguments(it->second.k, part));
+        }
+      }
+      // thinking_delta, signature_delta, citations_delta: not part of the OpenAI answer.
+    } else if (type == "content_block_stop") {
+      const int index = static_cast<int>(IntOr(d, "index", -1));
+      if (auto it = tools_.find(index); it != tools_.end() && !it->second.has_arguments) {
+        it->second.has_arguments = true;
+        sink.Emit(out_.ToolCallArguments(it->second.k, "{}"));  // A tool without input.
+      }
+    } else if (type == "message_delta") {
+      if (const Value* u = Member(d, "usage")) ReadUsage(*u, usage_, input_, cache_write_, cache_read_);
+      const Value* delta = Member(d, "delta");
+      const std::string stop = delta != nullptr ? StringOr(*delta, "stop_reason") : "";
+      if (!stop.empty() && !finished_) {
+        finished_ = true;
+        std::string reason = FinishReason(stop);
+        if (reason == "tool_calls" && next_tool_ == 0) reason = "stop";  // Only the emulated JSON tool.
+        sink.Emit(out_.Finish(reason));
+      }
+    } else if (type == "message_stop") {
+      stopped_ = true;
+      sink.Emit(out_.UsageChunk(usage_));
+    } else if (type == "error") {
+      const Value* e = Member(d, "error");
+      return StreamError(e != nullptr ? *e : d);
+    }
+    // ping and event types added later: ignored.
+    return absl::OkStatus();
+  }
+
+  absl::Status OnEnd(absl::string_view, EventSink& sink) override {
+    if (stopped_) return absl::OkStatus();
+    if (finished_) {
+      sink.Emit(out_.UsageChunk(usage_));
+      return absl::OkStatus();
+    }
+    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+                         "the anthropic stream ended before message_stop")
+        .HttpStatus(502);
+  }
+
+  absl::Status OnBody(std::string body, EventSink& sink) override {
+    Document d;
+    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
+      return BadResponse(kProvider, "an answer that is not a JSON object");
+    }
+    Completion c;
+    c.id = StringOr(d, "id", NewCompletionId());
+    c.model = StringOr(d, "model", out_.model());
+    c.created = absl::ToUnixSeconds(absl::Now());
+    if (const Value* content = Member(d, "content"); content != nullptr && content->IsArray()) {
+      for (const Value& block : content->GetArray()) {
+        const std::string type = StringOr(block, "type");
+        if (type == "text") {
+          c.content += StringOr(block, "text");
+        } else if (type == "tool_use") {
+          const Value* input = Member(block, "input");
+          std::string args = input != nullptr && input->IsObject() ? ToJson(*input) : "{}";
+          if (!json_tool_.empty() && StringOr(block, "name") == json_tool_) {
+            c.content += args;
+            continue;
+          }
+          common::v1::ToolCall& t = c.tool_calls.emplace_back();
+          t.set_index(static_cast<int>(c.tool_calls.size()) - 1);
+          t.set_id(StringOr(block, "id", NewToolCallId()));
+          t.set_type("function");
+          t.set_name(StringOr(block, "name"));
+          t.set_arguments(std::move(args));
+        }
+      }
+    }
+    c.finish_reason = FinishReason(StringOr(d, "stop_reason"));
+    if (c.finish_reason == "tool_calls" && c.tool_calls.empty()) c.finish_reason = "stop";
+    if (const Value* u = Member(d, "usage")) {
+      int64_t input = 0, cache_write = 0, cache_read = 0;
+      ReadUsage(*u, c.usage, input, cache_write, cache_read);
+      c.has_usage = true;
+    }
+    sink.Emit(RenderCompletion(c));
+    return absl::OkStatus();
+  }
+
+  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+    Document d;
+    std::string message;
+    if (!d.Parse(body.data(), body.size()).HasParseError()) {
+      if (const Value* e = Member(d, "error")) message = StringOr(*e, "message");
+    }
+    return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
+  }
+
+ private:
+  struct Tool {
+    int k;  // The OpenAI tool-call index: the ordinal among tool_use blocks.
+    bool has_arguments;
+  };
+
+  ChunkWriter out_;
+  const std::string json_tool_;
+  std::map<int, Tool> tools_;  // By Anthropic block index.
+  std::set<int> json_blocks_;
+  int next_tool_ = 0;
+  common::v1::Usage usage_;
+  int64_t input_ = 0, cache_write_ = 0, cache_read_ = 0;
+  bool finished_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatRequest& req,
+                                                       const std::string& upstream_model) {
+  if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one choice; send n = 1 or leave it out");
+  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "it does not return log probabilities");
+
+  std::vector<std::string> system;
+  std::vector<WireMessage> messages;
+  int i = 0;
+  for (const common::v1::ChatMessage& m : req.messages()) {
+    const std::string param = absl::StrCat("messages[", i++, "]");
+    const std::string& role = m.role();
+    if (role == "system" || role == "developer") {
+      system.push_back(MessageText(m, "\n"));
+      continue;
+    }
+    WireMessage wm;
+    if (role == "tool" || role == "function") {
+      wm.role = "user";
+      wm.blocks.push_back(ToolResultBlock(m));
+    } else {
+      wm.role = role == "assistant" ? "assistant" : "user";
+      const bool only_text = m.parts().empty() && m.tool_calls().empty();
+      if (only_text) {
+        wm.plain = true;
+        wm.text = m.content();
+        if (wm.text.empty() && wm.role == "assistant") continue;  // An empty assistant turn says nothing.
+      } else {
+        AIM_RETURN_IF_ERROR(AppendContent(m, param, wm));
+      }
+      int j = 0;
+      for (const common::v1::ToolCall& t : m.tool_calls()) {
+        const std::string tp = absl::StrCat(param, ".tool_calls[", j++, "]");
+        AIM_ASSIGN_OR_RETURN(std::string input, ArgumentsObject(t.arguments(), tp + ".function.arguments"));
+        rapidjson::StringBuffer buf;
+        JsonWriter w(buf);
+        w.StartObject();
+        WriteKey(w, "type");
+        WriteStr(w, "tool_use");
+        WriteKey(w, "id");
+        WriteStr(w, t.id().empty() ? NewToolCallId() : t.id());
+        WriteKey(w, "name");
+        WriteStr(w, t.name());
+        WriteKey(w, "input");
+        WriteRawJson(w, input);
+        w.EndObject();
+        wm.blocks.emplace_back(buf.GetString(), buf.GetSize());
+      }
+    }
+    Push(messages, std::move(wm));
+  }
+  if (messages.empty()) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                         "Invalid value for 'messages': the anthropic provider needs at least one user or "
+                         "assistant message besides the system prompt.")
+        .Param("messages");
+  }
+
+  AnthropicRequest out;
+  const common::v1::ResponseFormat& rf = req.response_format();
+  const bool json_mode = rf.type() == "json_object" || rf.type() == "json_schema";
+  if (json_mode && !req.tools().empty()) {
+    return Unsupported(kProvider, "response_format",
+                       "it is emulated with a forced tool, which cannot be combined with 'tools'");
+  }
+  if (json_mode) out.json_tool = rf.schema_name().empty() ? "json_response" : rf.schema_name();
+
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "model");
+  WriteStr(w, upstream_model);
+  WriteKey(w, "max_tokens");
+  w.Int64(req.has_max_tokens() ? req.max_tokens() : AnthropicProvider::kDefaultMaxTokens);
+  if (!system.empty()) {
+    WriteKey(w, "system");
+    WriteStr(w, absl::StrJoin(system, "\n\n"));
+  }
+  WriteKey(w, "messages");
+  w.StartArray();
+  for (const WireMessage& m : messages) {
+    w.StartObject();
+    WriteKey(w, "role");
+    WriteStr(w, m.role);
+    WriteKey(w, "content");
+    if (m.plain) {
+      WriteStr(w, m.text);
+    } else {
+      w.StartArray();
+      for (const std::string& b : m.blocks) w.RawValue(b.data(), b.size(), rapidjson::kObjectType);
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  if (req.has_temperature()) {
+    WriteKey(w, "temperature");
+    w.Double(std::min(req.temperature(), 1.0));  // Anthropic's range is 0-1; OpenAI's 0-2.
+  }
+  if (req.has_top_p()) {
+    WriteKey(w, "top_p");
+    w.Double(req.top_p());
+  }
+  if (!req.stop().empty()) {
+    WriteKey(w, "stop_sequences");
+    w.StartArray();
+    for (const std::string& s : req.stop()) WriteStr(w, s);
+    w.EndArray();
+  }
+  if (!req.tools().empty() || json_mode) {
+    WriteKey(w, "tools");
+    w.StartArray();
+    for (const common::v1::Tool& t : req.tools()) {
+      w.StartObject();
+      WriteKey(w, "name");
+      WriteStr(w, t.name());
+      WriteKey(w, "description");
+      WriteStr(w, t.description());
+      WriteKey(w, "input_schema");
+      WriteRawJson(w, t.parameters_json(), R"({"type":"object","properties":{}})");
+      w.EndObject();
+    }
+    if (json_mode) {
+      w.StartObject();
+      WriteKey(w, "name");
+      WriteStr(w, out.json_tool);
+      WriteKey(w, "description");
+      WriteStr(w, "Answer with a JSON object as this tool's input.");
+      WriteKey(w, "input_schema");
+      WriteRawJson(w, rf.type() == "json_schema" ? rf.schema_json() : "", R"({"type":"object"})");
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (json_mode) {
+    WriteKey(w, "tool_choice");
+    w.StartObject();
+    WriteKey(w, "type");
+    WriteStr(w, "tool");
+    WriteKey(w, "name");
+    WriteStr(w, out.json_tool);
+    w.EndObject();
+  } else {
+    AIM_RETURN_IF_ERROR(WriteToolChoice(w, req));
+  }
+  if (!req.user().empty()) {
+    WriteKey(w, "metadata");
+    w.StartObject();
+    WriteKey(w, "user_id");
+    WriteStr(w, req.user());
+    w.EndObject();
+  }
+  if (req.stream()) {
+    WriteKey(w, "stream");
+    w.Bool(true);
+  }
+  w.EndObject();
+  out.body.assign(buf.GetString(), buf.GetSize());
+  return out;
+}
+
+AnthropicProvider::AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http)
+    : config_(config),
+      http_(http),
+      url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(), "/v1/messages")) {
+  if (std::string key = ApiKeyFromEnv(config); !key.empty()) key_header_ = absl::StrCat("x-api-key: ", key);
+}
+
+void AnthropicProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                                 const common::v1::ChatRequest& req,
+                                 rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+  absl::StatusOr<AnthropicRequest> built = BuildAnthropicRequest(req, upstream_model);
+  if (!built.ok()) {
+    observer.OnComplete(built.status());
+    return;
+  }
+  HttpCallRequest http = JsonPost(config_, req, url_, std::move(built->body));
+  http.headers.push_back("anthropic-version: 2023-06-01");
+  if (!key_header_.empty()) http.headers.push_back(key_header_);
+  StartUpstreamCall(http_, std::move(http), ctx,
+                    std::make_unique<AnthropicTranslator>(upstream_model, std::move(built->json_tool)), Framing::kSse,
+                    req.stream(), observer);
+}
+
+}  // namespace aimarket::provider

@@ -1,0 +1,57 @@
+#pragma once
+
+// Anthropic's Messages API (POST {base_url}/v1/messages, `x-api-key`, `anthropic-version:
+// 2023-06-01`). What maps, what is emulated and what is refused is listed in docs/providers.md;
+// in short:
+//
+// Requests: system and developer messages → `system`; images as base64 or URL sources; assistant
+// tool calls → `tool_use` blocks (arguments parsed into `input`); consecutive tool results → one
+// user message of `tool_result` blocks; consecutive messages of one role merged; `max_tokens`
+// required (kDefaultMaxTokens when the client sends none); temperature clamped to 0–1; `stop` →
+// `stop_sequences`; tools, tool_choice and parallel_tool_calls mapped; `user` →
+// `metadata.user_id`; `response_format` json_object / json_schema emulated with a forced tool whose
+// input is returned as the message content. `n` > 1 and `logprobs` are refused (400); `seed`,
+// the penalties and `logit_bias` are dropped.
+//
+// Responses and streams: text, tool calls (ids kept, `{}` for empty input), finish reasons
+// (end_turn/stop_sequence/pause_turn → stop, max_tokens → length, tool_use → tool_calls, refusal
+// → content_filter), usage with cache reads as cached tokens, `event: error` mid-stream → an
+// error event; unknown events and thinking blocks are ignored.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+#include "aimarket/config/v1/config.pb.h"
+#include "services/provider_adapter/http/http_client.h"
+#include "services/provider_adapter/providers/provider.h"
+
+namespace aimarket::provider {
+
+class AnthropicProvider final : public Provider {
+ public:
+  static constexpr int kDefaultMaxTokens = 4096;
+  static constexpr const char* kDefaultBaseUrl = "https://api.anthropic.com";
+
+  AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+                rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
+
+ private:
+  const config::v1::ProviderConfig config_;
+  HttpClient& http_;
+  std::string url_;
+  std::string key_header_;
+};
+
+// The Messages API body for `req`, and the name of the tool that emulates response_format (empty
+// if none). Exposed for tests.
+struct AnthropicRequest {
+  std::string body;
+  std::string json_tool;
+};
+absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatRequest& req,
+                                                       const std::string& upstream_model);
+
+}  // namespace aimarket::provider

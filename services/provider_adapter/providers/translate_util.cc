@@ -1,0 +1,184 @@
+#include "services/provider_adapter/providers/translate_util.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/config/config.h"
+#include "common/status/grpc_status.h"
+
+namespace aimarket::provider {
+
+using rapidjson::Value;
+
+const Value* Member(const Value& obj, const char* key) {
+  if (!obj.IsObject()) return nullptr;
+  auto it = obj.FindMember(key);
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string StringOr(const Value& obj, const char* key, absl::string_view fallback) {
+  const Value* v = Member(obj, key);
+  return v != nullptr && v->IsString() ? std::string(v->GetString(), v->GetStringLength()) : std::string(fallback);
+}
+
+int64_t IntOr(const Value& obj, const char* key, int64_t fallback) {
+  const Value* v = Member(obj, key);
+  if (v == nullptr) return fallback;
+  if (v->IsInt64()) return v->GetInt64();
+  if (v->IsNumber()) return static_cast<int64_t>(v->GetDouble());
+  return fallback;
+}
+
+std::string ToJson(const Value& v) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+void WriteStr(JsonWriter& w, absl::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+
+void WriteKey(JsonWriter& w, absl::string_view s) { w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+
+void WriteRawJson(JsonWriter& w, absl::string_view json, absl::string_view fallback) {
+  rapidjson::Document d;
+  if (json.empty() || d.Parse(json.data(), json.size()).HasParseError()) {
+    d.Parse(fallback.data(), fallback.size());
+  }
+  d.Accept(w);
+}
+
+std::string MessageText(const common::v1::ChatMessage& m, absl::string_view separator) {
+  if (m.parts().empty()) return m.content();
+  std::string out;
+  bool first = true;
+  for (const common::v1::ContentPart& p : m.parts()) {
+    if (!p.has_text()) continue;
+    if (!first) absl::StrAppend(&out, separator);
+    absl::StrAppend(&out, p.text());
+    first = false;
+  }
+  return out;
+}
+
+std::optional<DataUrl> ParseDataUrl(absl::string_view url) {
+  if (!absl::ConsumePrefix(&url, "data:")) return std::nullopt;
+  const size_t comma = url.find(',');
+  if (comma == absl::string_view::npos) return std::nullopt;
+  absl::string_view meta = url.substr(0, comma);
+  if (!absl::ConsumeSuffix(&meta, ";base64")) return std::nullopt;
+  return DataUrl{std::string(meta), std::string(url.substr(comma + 1))};
+}
+
+std::map<std::string, std::string> ToolNamesById(const common::v1::ChatRequest& req) {
+  std::map<std::string, std::string> names;
+  for (const common::v1::ChatMessage& m : req.messages()) {
+    for (const common::v1::ToolCall& t : m.tool_calls()) {
+      if (!t.id().empty()) names[t.id()] = t.name();
+    }
+  }
+  return names;
+}
+
+absl::Status Unsupported(absl::string_view provider, absl::string_view param, absl::string_view why) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "UNSUPPORTED_PARAMETER",
+                       absl::StrCat("'", param, "' is not supported by the ", provider, " provider: ", why))
+      .Param(param);
+}
+
+absl::StatusOr<std::string> ArgumentsObject(absl::string_view arguments, absl::string_view param) {
+  if (absl::StripAsciiWhitespace(arguments).empty()) return std::string("{}");
+  rapidjson::Document d;
+  if (d.Parse(arguments.data(), arguments.size()).HasParseError() || !d.IsObject()) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                         absl::StrCat("Invalid value for '", param, "': the arguments must be a JSON object."))
+        .Param(param);
+  }
+  return ToJson(d);
+}
+
+std::string JoinUrl(absl::string_view base, absl::string_view path) {
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+  return absl::StrCat(base, path);
+}
+
+std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config) {
+  if (config.api_key_env().empty()) return "";
+  const char* key = std::getenv(config.api_key_env().c_str());
+  return key == nullptr ? "" : key;
+}
+
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
+                         std::string body, absl::string_view stream_accept) {
+  HttpCallRequest http;
+  http.url = std::move(url);
+  http.body = std::move(body);
+  http.headers.push_back("Content-Type: application/json");
+  http.headers.push_back(absl::StrCat("Accept: ", req.stream() ? stream_accept : "application/json"));
+  if (!req.request_id().empty()) http.headers.push_back(absl::StrCat("X-Request-Id: ", req.request_id()));
+  http.connect_timeout = config::ToDuration(config.connect_timeout());
+  http.first_byte_timeout = config::ToDuration(config.first_byte_timeout());
+  http.idle_timeout = config::ToDuration(config.idle_timeout());
+  return http;
+}
+
+absl::StatusCode CodeForHttp(int status) {
+  switch (status) {
+    case 400: case 413: case 422: return absl::StatusCode::kInvalidArgument;
+    case 401: return absl::StatusCode::kUnauthenticated;
+    case 403: return absl::StatusCode::kPermissionDenied;
+    case 404: return absl::StatusCode::kNotFound;
+    case 408: case 504: return absl::StatusCode::kDeadlineExceeded;
+    case 409: return absl::StatusCode::kAborted;
+    case 429: return absl::StatusCode::kResourceExhausted;
+    case 500: return absl::StatusCode::kInternal;
+    default: return status >= 500 ? absl::StatusCode::kUnavailable : absl::StatusCode::kInvalidArgument;
+  }
+}
+
+absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, std::string message,
+                             absl::string_view retry_after, std::optional<int> client_status) {
+  int status = client_status.value_or(upstream_status);
+  if (!client_status.has_value()) {
+    // Statuses the OpenAI SDKs do not know become the standard ones they map to.
+    if (upstream_status == 422) status = 400;
+    if (upstream_status == 498) status = 401;
+    if (upstream_status == 529) status = 503;
+    if (upstream_status == 424 || upstream_status == 499 || upstream_status == 501) status = 500;
+  }
+  const char* type = "invalid_request_error";
+  const char* code = "";
+  switch (status) {
+    case 401: type = "authentication_error"; code = "INVALID_API_KEY"; break;
+    case 402: type = "insufficient_quota"; code = "INSUFFICIENT_QUOTA"; break;
+    case 403: type = "permission_error"; break;
+    case 404: type = "not_found_error"; code = "MODEL_NOT_FOUND"; break;
+    case 413: code = "REQUEST_TOO_LARGE"; break;
+    case 429: type = "rate_limit_error"; code = "RATE_LIMIT_EXCEEDED"; break;
+    case 503: type = "server_error"; code = "OVERLOADED"; break;
+    case 504: type = "server_error"; code = "TIMEOUT"; break;
+    default:
+      if (status >= 500) type = "server_error";
+  }
+  if (message.empty()) message = absl::StrCat("upstream ", provider, " failed with HTTP ", upstream_status);
+  status::Error err(CodeForHttp(status), code, message);
+  err.HttpStatus(status).Type(type).Domain(absl::StrCat("provider.", provider));
+  double seconds = 0;
+  if (!retry_after.empty() && absl::SimpleAtod(retry_after, &seconds) && seconds >= 0) {
+    err.RetryAfter(absl::Milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000))));
+  }
+  return err;
+}
+
+absl::Status BadResponse(absl::string_view provider, absl::string_view what) {
+  return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
+                       absl::StrCat("the ", provider, " upstream sent ", what))
+      .HttpStatus(502);
+}
+
+}  // namespace aimarket::provider

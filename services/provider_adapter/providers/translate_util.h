@@ -1,0 +1,84 @@
+#pragma once
+
+// Pieces every translating adapter needs: reading provider JSON without trusting its shape,
+// the upstream-error table (docs/providers.md), data: URLs, tool-call id → name lookups, and the
+// 400 that names a request field a provider cannot honour.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "aimarket/common/v1/chat.pb.h"
+#include "aimarket/config/v1/config.pb.h"
+#include "rapidjson/document.h"
+#include "services/provider_adapter/http/http_client.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+namespace aimarket::provider {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// --- Reading JSON of unknown shape.
+const rapidjson::Value* Member(const rapidjson::Value& obj, const char* key);  // null unless obj is an object with key
+std::string StringOr(const rapidjson::Value& obj, const char* key, absl::string_view fallback = "");
+int64_t IntOr(const rapidjson::Value& obj, const char* key, int64_t fallback = 0);
+std::string ToJson(const rapidjson::Value& v);
+
+// --- Writing JSON.
+void WriteStr(JsonWriter& w, absl::string_view s);
+void WriteKey(JsonWriter& w, absl::string_view s);
+// A JSON text that is already serialized (tool parameters, schemas), written as a value; `fallback`
+// (a JSON text) if it does not parse.
+void WriteRawJson(JsonWriter& w, absl::string_view json, absl::string_view fallback = "{}");
+
+// --- Requests.
+// The text of a message: its string content, or its text parts joined.
+std::string MessageText(const common::v1::ChatMessage& m, absl::string_view separator = "");
+
+struct DataUrl {
+  std::string mime_type;
+  std::string base64;
+};
+// "data:<mime>;base64,<data>", or nullopt.
+std::optional<DataUrl> ParseDataUrl(absl::string_view url);
+
+// tool_call id → function name, from the assistant messages of a conversation (Gemini and Ollama
+// name a tool result by its function, OpenAI by the call's id).
+std::map<std::string, std::string> ToolNamesById(const common::v1::ChatRequest& req);
+
+// A 400 for a request field this provider cannot honour: `param` names it.
+absl::Status Unsupported(absl::string_view provider, absl::string_view param, absl::string_view why);
+
+// A tool call's `arguments` (a JSON string) as an object, for providers that take an object; a 400
+// naming `param` if it is not a JSON object ("" counts as {}).
+absl::StatusOr<std::string> ArgumentsObject(absl::string_view arguments, absl::string_view param);
+
+// --- Upstream requests.
+// `base` (trailing slashes dropped) + `path`.
+std::string JoinUrl(absl::string_view base, absl::string_view path);
+// The API key in the environment variable the config names, or "".
+std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config);
+// A POST of `body` to `url` with the config's timeouts, JSON content type, the Accept header for
+// `req.stream()` (`stream_accept`: the streamed media type) and the gateway's request id.
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
+                         std::string body, absl::string_view stream_accept = "text/event-stream");
+
+// --- Responses.
+// An upstream's HTTP failure as the status the edge turns into OpenAI's error body, following the
+// table in docs/providers.md: the client sees `client_status` (529 → 503, 422 → 400, ...) with the
+// matching OpenAI type and code; `message` is the provider's own.
+absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, std::string message,
+                             absl::string_view retry_after, std::optional<int> client_status = std::nullopt);
+
+// The gRPC code for an HTTP status (400 → INVALID_ARGUMENT, 429 → RESOURCE_EXHAUSTED, ...).
+absl::StatusCode CodeForHttp(int status);
+
+// An upstream answer that is not what its format promises.
+absl::Status BadResponse(absl::string_view provider, absl::string_view what);
+
+}  // namespace aimarket::provider

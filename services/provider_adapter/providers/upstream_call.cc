@@ -1,0 +1,132 @@
+#include "services/provider_adapter/providers/upstream_call.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "services/provider_adapter/http/sse_parser.h"
+
+namespace aimarket::provider {
+namespace {
+
+constexpr size_t kMaxBody = 16u << 20;
+
+class UpstreamCall final : public HttpCallHandler, public EventSink {
+ public:
+  UpstreamCall(const rpc::CallContext& ctx, std::unique_ptr<Translator> translator, Framing framing, bool stream,
+               rpc::StreamObserver<common::v1::ChatEvent>& observer)
+      : cancellation_(ctx.cancellation),
+        translator_(std::move(translator)),
+        framing_(framing),
+        stream_(stream),
+        observer_(observer),
+        parser_([this](absl::string_view name, absl::string_view data) { Piece(name, data); }) {}
+
+  void Start(HttpClient& http, HttpCallRequest req) {
+    // OnComplete may run on another thread before Start returns; it waits for this lock.
+    absl::MutexLock lock(&start_mu_);
+    sent_ = absl::Now();
+    call_ = http.Start(std::move(req), *this);
+    cancel_id_ = cancellation_->OnCancel([call = call_] { call->Cancel(); });
+  }
+
+  void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+    status_ = status;
+    for (const auto& [k, v] : headers) {
+      if (k == "retry-after") retry_after_ = v;
+    }
+  }
+
+  void OnData(absl::string_view data) override {
+    if (!Ok() || !stream_) {
+      if (body_.size() < kMaxBody) body_.append(data.data(), std::min(data.size(), kMaxBody - body_.size()));
+      return;
+    }
+    if (!error_.ok()) return;
+    if (framing_ == Framing::kSse) {
+      parser_.Feed(data);
+      return;
+    }
+    // NDJSON: complete lines only, so that neither an object nor a UTF-8 character is cut.
+    line_.append(data.data(), data.size());
+    size_t start = 0;
+    for (size_t nl = line_.find('\n'); nl != std::string::npos; nl = line_.find('\n', start)) {
+      Line(absl::string_view(line_).substr(start, nl - start));
+      start = nl + 1;
+      if (!error_.ok()) break;
+    }
+    line_.erase(0, start);
+  }
+
+  void OnComplete(const absl::Status& transport) override {
+    { absl::MutexLock lock(&start_mu_); }
+    absl::Status result = transport;
+    if (result.ok()) {
+      if (!Ok()) {
+        result = translator_->OnHttpError(status_, body_, retry_after_);
+      } else if (stream_) {
+        std::string unframed;
+        if (framing_ == Framing::kSse) {
+          unframed = parser_.Finish();
+        } else if (error_.ok() && !line_.empty()) {
+          Line(line_);
+        }
+        result = error_.ok() ? translator_->OnEnd(unframed, *this) : error_;
+      } else {
+        result = translator_->OnBody(std::move(body_), *this);
+      }
+    }
+    cancellation_->RemoveCallback(cancel_id_);
+    rpc::StreamObserver<common::v1::ChatEvent>& observer = observer_;
+    delete this;
+    observer.OnComplete(result);
+  }
+
+  void Emit(common::v1::ChatEvent event) override {
+    event.set_upstream_us(absl::ToInt64Microseconds(absl::Now() - sent_));
+    observer_.OnEvent(event);
+  }
+
+ private:
+  bool Ok() const { return status_ >= 200 && status_ < 300; }
+
+  void Piece(absl::string_view name, absl::string_view data) {
+    if (!error_.ok()) return;
+    error_ = translator_->OnEvent(name, data, *this);
+  }
+
+  void Line(absl::string_view line) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (!line.empty()) Piece("", line);
+  }
+
+  absl::Mutex start_mu_;
+  std::shared_ptr<rpc::Cancellation> cancellation_;
+  std::unique_ptr<Translator> translator_;
+  const Framing framing_;
+  const bool stream_;
+  rpc::StreamObserver<common::v1::ChatEvent>& observer_;
+  SseParser parser_;
+  std::shared_ptr<HttpCall> call_;
+  int cancel_id_ = 0;
+  absl::Time sent_;
+  int status_ = 0;
+  std::string retry_after_;
+  std::string body_;
+  std::string line_;
+  absl::Status error_;
+};
+
+}  // namespace
+
+void StartUpstreamCall(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx,
+                       std::unique_ptr<Translator> translator, Framing framing, bool stream,
+                       rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+  auto* call = new UpstreamCall(ctx, std::move(translator), framing, stream, observer);
+  call->Start(http, std::move(request));
+}
+
+}  // namespace aimarket::provider

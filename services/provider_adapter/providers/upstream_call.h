@@ -1,0 +1,58 @@
+#pragma once
+
+// One upstream HTTP call of a provider adapter, whatever the wire format: it frames the response
+// (SSE events, NDJSON lines, or one body), hands each piece to the adapter's Translator, and
+// streams the OpenAI-shaped events the translator emits to the caller. Transport failures,
+// timeouts, cancellation and the call's lifetime are handled here once for every adapter.
+//
+//   StartUpstreamCall(http, std::move(request), ctx, std::make_unique<MyTranslator>(...),
+//                     Framing::kSse, req.stream(), observer);
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "aimarket/common/v1/chat.pb.h"
+#include "common/rpc/call_context.h"
+#include "services/provider_adapter/http/http_client.h"
+
+namespace aimarket::provider {
+
+// How a streamed 2xx body is cut into pieces for Translator::OnEvent.
+enum class Framing {
+  kSse,     // text/event-stream: events with an optional name (see SseParser)
+  kNdjson,  // one JSON object per line (Ollama)
+};
+
+// Where a translator puts its OpenAI-shaped events.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void Emit(common::v1::ChatEvent event) = 0;
+};
+
+// The per-call half of an adapter: turns the upstream's answer into OpenAI's. Called on one
+// thread, in order. A non-OK status from OnEvent ends the call with it (later events are dropped).
+class Translator {
+ public:
+  virtual ~Translator() = default;
+  // Streamed 2xx: one SSE event (`name` is its `event:` field, maybe empty) or one NDJSON line.
+  virtual absl::Status OnEvent(absl::string_view name, absl::string_view data, EventSink& out) = 0;
+  // Streamed 2xx, the body ended cleanly. `unframed` holds lines outside the SSE grammar (a bare
+  // JSON error object some providers append to a stream). The result is the call's result: an
+  // error if the stream ended before its end event.
+  virtual absl::Status OnEnd(absl::string_view unframed, EventSink& out) = 0;
+  // Non-streamed 2xx: the whole body.
+  virtual absl::Status OnBody(std::string body, EventSink& out) = 0;
+  // Any non-2xx answer, as the status to end the call with.
+  virtual absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) = 0;
+};
+
+// Starts the call. `observer` gets the events and exactly one OnComplete; it must outlive it.
+// Cancelling ctx.cancellation closes the upstream connection.
+void StartUpstreamCall(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx,
+                       std::unique_ptr<Translator> translator, Framing framing, bool stream,
+                       rpc::StreamObserver<common::v1::ChatEvent>& observer);
+
+}  // namespace aimarket::provider
