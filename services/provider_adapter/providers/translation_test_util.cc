@@ -127,6 +127,13 @@ Folded Replay(Provider& provider, FakeHttp& http, const common::v1::ChatRequest&
   return f;
 }
 
+Folded WithoutIds(Folded f) {
+  for (ToolCallSeen& t : f.tool_calls) {
+    if (!t.id.empty()) t.id = "<id>";
+  }
+  return f;
+}
+
 std::string Fixture(const std::string& provider, const std::string& file) {
   std::ifstream in(absl::StrCat(AIMARKET_SOURCE_DIR, "/tests/testdata/providers/", provider, "/", file), std::ios::binary);
   std::stringstream ss;

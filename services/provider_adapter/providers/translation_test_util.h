@@ -50,6 +50,10 @@ struct Folded {
 };
 std::ostream& operator<<(std::ostream& os, const Folded& f);
 
+// `f` with every non-empty tool-call id replaced by "<id>": for providers whose ids aimarket makes
+// (random), so that two runs compare equal.
+Folded WithoutIds(Folded f);
+
 // Runs `provider.Generate` for `req` against a fake upstream that answers `status` with `body`,
 // delivered in pieces cut at `cuts` (ascending offsets). `request` (if not null) receives the
 // upstream request the adapter made.

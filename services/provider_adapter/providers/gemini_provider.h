@@ -1,0 +1,61 @@
+#pragma once
+
+// Google's Gemini API (POST {base_url}/v1beta/models/{model}:generateContent, and
+// :streamGenerateContent?alt=sse for streams; `x-goog-api-key`). docs/providers.md has the table;
+// in short:
+//
+// Requests: system and developer messages → `systemInstruction`; user and assistant turns →
+// `contents` (roles user and model) with text, images (`inlineData` from data: URLs, `fileData`
+// for http(s) URLs) and `functionCall` parts; tool results → `functionResponse` parts named by
+// looking the tool_call_id up in the conversation (a result that is not a JSON object is wrapped
+// as {"result": ...}), consecutive results in one turn; sampling → `generationConfig`
+// (temperature, topP, maxOutputTokens, stopSequences (at most 5), seed, the penalties,
+// candidateCount 1); `response_format` → `responseMimeType` application/json with the JSON schema
+// reduced to the subset Gemini's `responseSchema` accepts (see ReduceSchemaForGemini); tools and
+// their parameters reduced the same way; tool_choice → functionCallingConfig (AUTO, NONE, ANY,
+// ANY + allowedFunctionNames). `n` > 1 and `logprobs` are refused (400); `user`,
+// `parallel_tool_calls` and `logit_bias` are dropped.
+//
+// Responses and streams: text (thought parts dropped, counted as reasoning tokens), function
+// calls with ids made here (Gemini sends none) and "{}" for calls without arguments, STOP with
+// calls → tool_calls, MAX_TOKENS → length, SAFETY / RECITATION / a blocked prompt →
+// content_filter, usage from the last usageMetadata, the bare JSON error Gemini appends to a failing
+// stream → an error event; errors follow google.rpc.Status (an invalid API key, which Gemini
+// reports as 400, is a 401; RetryInfo → Retry-After).
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "aimarket/config/v1/config.pb.h"
+#include "services/provider_adapter/http/http_client.h"
+#include "services/provider_adapter/providers/provider.h"
+
+namespace aimarket::provider {
+
+class GeminiProvider final : public Provider {
+ public:
+  static constexpr const char* kDefaultBaseUrl = "https://generativelanguage.googleapis.com";
+
+  GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+                rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
+
+ private:
+  const config::v1::ProviderConfig config_;
+  HttpClient& http_;
+  std::string base_;
+  std::string key_header_;
+};
+
+// The generateContent body for `req`. Exposed for tests.
+absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req);
+
+// A JSON Schema reduced to what Gemini's OpenAPI-style Schema accepts: local $refs inlined,
+// ["T", "null"] types turned into T + nullable, const into a one-value enum, and every keyword
+// outside type, format, description, nullable, enum, items, properties, required, anyOf,
+// minItems, maxItems, minimum, maximum, minLength, maxLength, pattern, title, propertyOrdering
+// dropped (additionalProperties, $schema, strict, default, examples, ...).
+std::string ReduceSchemaForGemini(const std::string& schema_json);
+
+}  // namespace aimarket::provider
