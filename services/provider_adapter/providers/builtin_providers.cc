@@ -1,6 +1,7 @@
 #include "services/provider_adapter/providers/builtin_providers.h"
 
 #include "services/provider_adapter/providers/anthropic_provider.h"
+#include "services/provider_adapter/providers/cohere_provider.h"
 #include "services/provider_adapter/providers/gemini_provider.h"
 #include "services/provider_adapter/providers/openai_provider.h"
 
@@ -15,8 +16,10 @@ std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& c
       return std::make_unique<AnthropicProvider>(config, http);
     case config::v1::PROVIDER_TYPE_GEMINI:
       return std::make_unique<GeminiProvider>(config, http);
+    case config::v1::PROVIDER_TYPE_COHERE:
+      return std::make_unique<CohereProvider>(config, http);
     default:
-      return nullptr;  // cohere, huggingface, ollama: not yet.
+      return nullptr;  // huggingface, ollama: not yet.
   }
 }
 
