@@ -18,6 +18,8 @@ const suites = readdirSync(dir)
   .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')));
 
 const modelName = (provider, c) => `cf-${provider}-${c.fixture}`;
+// A suite's fixtures folder: its own name unless it says otherwise (Ollama's OpenAI route).
+const folder = (s) => s.fixtures ?? s.provider;
 
 let gw;
 let client;
@@ -27,12 +29,17 @@ before(async () => {
   const models = [];
   const env = {};
   for (const s of suites) {
-    providers.push({ name: `mock-${s.provider}`, type: s.config.type, base_url: '@MOCK@', api_key_env: s.config.api_key_env });
+    providers.push({
+      name: `mock-${s.provider}`,
+      type: s.config.type,
+      base_url: `@MOCK@${s.config.base_path ?? ''}`,
+      api_key_env: s.config.api_key_env,
+    });
     env[s.config.api_key_env] = s.config.api_key;
     for (const c of s.cases) {
       models.push({
         name: modelName(s.provider, c),
-        deployments: [{ provider: `mock-${s.provider}`, model: `fixture/${s.provider}/${c.fixture}` }],
+        deployments: [{ provider: `mock-${s.provider}`, model: `fixture/${folder(s)}/${c.fixture}` }],
       });
     }
   }
@@ -181,15 +188,15 @@ for (const s of suites) {
       const up = await lastUpstreamRequest();
       const u = c.upstream;
       assert.equal(up.method, u.method);
-      assert.equal(up.path.split('?')[0], u.path.replace('{model}', `fixture/${s.provider}/${c.fixture}`));
+      assert.equal(up.path.split('?')[0], u.path.replace('{model}', `fixture/${folder(s)}/${c.fixture}`));
       for (const [k, v] of Object.entries(u.headers ?? {})) assert.equal(up.headers[k], v, `header ${k}`);
       for (const q of u.query ?? []) assert.ok(up.path.includes(q), `query ${q} in ${up.path}`);
       const body = JSON.parse(up.body);
       if (u.body) {
-        const expected = JSON.parse(fixtureText(s.provider, u.body));
+        const expected = JSON.parse(fixtureText(folder(s), u.body));
         assert.deepEqual(without(body, u.ignore), without(expected, u.ignore));
       }
-      if (u.body_model !== false && 'model' in body) assert.equal(body.model, `fixture/${s.provider}/${c.fixture}`);
+      if (u.body_model !== false && 'model' in body) assert.equal(body.model, `fixture/${folder(s)}/${c.fixture}`);
     });
   }
 }

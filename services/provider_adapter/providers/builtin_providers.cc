@@ -3,6 +3,7 @@
 #include "services/provider_adapter/providers/anthropic_provider.h"
 #include "services/provider_adapter/providers/cohere_provider.h"
 #include "services/provider_adapter/providers/gemini_provider.h"
+#include "services/provider_adapter/providers/ollama_provider.h"
 #include "services/provider_adapter/providers/openai_provider.h"
 
 namespace aimarket::provider {
@@ -18,8 +19,10 @@ std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& c
       return std::make_unique<GeminiProvider>(config, http);
     case config::v1::PROVIDER_TYPE_COHERE:
       return std::make_unique<CohereProvider>(config, http);
+    case config::v1::PROVIDER_TYPE_OLLAMA:
+      return std::make_unique<OllamaProvider>(config, http);
     default:
-      return nullptr;  // huggingface, ollama: not yet.
+      return nullptr;  // huggingface: not yet.
   }
 }
 

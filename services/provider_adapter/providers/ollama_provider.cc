@@ -1,0 +1,318 @@
+#include "services/provider_adapter/providers/ollama_provider.h"
+
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+#include "services/provider_adapter/providers/openai_output.h"
+#include "services/provider_adapter/providers/translate_util.h"
+#include "services/provider_adapter/providers/upstream_call.h"
+
+namespace aimarket::provider {
+namespace {
+
+constexpr absl::string_view kProvider = "ollama";
+
+using rapidjson::Document;
+using rapidjson::Value;
+
+void ReadUsage(const Value& d, common::v1::Usage& out) {
+  // Both counts are omitted when zero (a fully cached prompt).
+  out.set_prompt_tokens(IntOr(d, "prompt_eval_count"));
+  out.set_completion_tokens(IntOr(d, "eval_count"));
+  out.set_total_tokens(out.prompt_tokens() + out.completion_tokens());
+}
+
+std::string FinishReason(absl::string_view done_reason, bool calls) {
+  if (done_reason == "length") return "length";
+  return calls ? "tool_calls" : "stop";  // stop, load, unload
+}
+
+absl::Status LineError(const Value& d) {
+  const Value* e = Member(d, "error");
+  std::string message = e != nullptr && e->IsString() ? e->GetString() : (e != nullptr ? ToJson(*e) : "");
+  return UpstreamFailure(kProvider, 500, std::move(message), "");
+}
+
+class OllamaTranslator final : public Translator {
+ public:
+  explicit OllamaTranslator(std::string model)
+      : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+
+  absl::Status OnEvent(absl::string_view, absl::string_view line, EventSink& sink) override {
+    Document d;
+    if (d.Parse(line.data(), line.size()).HasParseError() || !d.IsObject()) {
+      return BadResponse(kProvider, "a line that is not a JSON object");
+    }
+    if (Member(d, "error") != nullptr) return LineError(d);
+    if (!started_) {
+      started_ = true;
+      if (std::string m = StringOr(d, "model"); !m.empty()) out_.set_model(std::move(m));
+      sink.Emit(out_.Role());
+    }
+    if (const Value* m = Member(d, "message")) {
+      if (std::string text = StringOr(*m, "content"); !text.empty()) sink.Emit(out_.Content(text));
+      if (const Value* calls = Member(*m, "tool_calls"); calls != nullptr && calls->IsArray()) {
+        for (const Value& call : calls->GetArray()) {
+          const Value* fn = Member(call, "function");
+          if (fn == nullptr) continue;
+          sink.Emit(out_.ToolCallStart(calls_++, StringOr(call, "id", NewToolCallId()), StringOr(*fn, "name"),
+                                       Arguments(*fn)));
+        }
+      }
+    }
+    if (const Value* done = Member(d, "done"); done != nullptr && done->IsBool() && done->GetBool()) {
+      done_ = true;
+      sink.Emit(out_.Finish(FinishReason(StringOr(d, "done_reason"), calls_ > 0)));
+      common::v1::Usage usage;
+      ReadUsage(d, usage);
+      sink.Emit(out_.UsageChunk(usage));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status OnEnd(absl::string_view, EventSink&) override {
+    if (done_) return absl::OkStatus();
+    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+                         "the ollama stream ended before its done line")
+        .HttpStatus(502);
+  }
+
+  absl::Status OnBody(std::string body, EventSink& sink) override {
+    Document d;
+    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
+      return BadResponse(kProvider, "an answer that is not a JSON object");
+    }
+    if (Member(d, "error") != nullptr) return LineError(d);
+    Completion c;
+    c.id = out_.id();
+    c.model = StringOr(d, "model", out_.model());
+    c.created = absl::ToUnixSeconds(absl::Now());
+    if (const Value* m = Member(d, "message")) {
+      c.content = StringOr(*m, "content");
+      if (const Value* calls = Member(*m, "tool_calls"); calls != nullptr && calls->IsArray()) {
+        for (const Value& call : calls->GetArray()) {
+          const Value* fn = Member(call, "function");
+          if (fn == nullptr) continue;
+          common::v1::ToolCall& t = c.tool_calls.emplace_back();
+          t.set_index(static_cast<int>(c.tool_calls.size()) - 1);
+          t.set_id(StringOr(call, "id", NewToolCallId()));
+          t.set_type("function");
+          t.set_name(StringOr(*fn, "name"));
+          t.set_arguments(Arguments(*fn));
+        }
+      }
+    }
+    c.finish_reason = FinishReason(StringOr(d, "done_reason"), !c.tool_calls.empty());
+    ReadUsage(d, c.usage);
+    c.has_usage = true;
+    sink.Emit(RenderCompletion(c));
+    return absl::OkStatus();
+  }
+
+  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+    Document d;
+    std::string message;
+    if (!d.Parse(body.data(), body.size()).HasParseError()) {
+      if (const Value* e = Member(d, "error")) message = e->IsString() ? e->GetString() : StringOr(*e, "message");
+    }
+    return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
+  }
+
+ private:
+  // Arguments arrive as an object (older servers: sometimes a JSON string).
+  static std::string Arguments(const Value& fn) {
+    const Value* a = Member(fn, "arguments");
+    if (a == nullptr) return "{}";
+    if (a->IsString()) return a->GetStringLength() == 0 ? "{}" : std::string(a->GetString(), a->GetStringLength());
+    return ToJson(*a);
+  }
+
+  ChunkWriter out_;
+  bool started_ = false;
+  bool done_ = false;
+  int calls_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, const std::string& upstream_model) {
+  if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one answer; send n = 1 or leave it out");
+  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
+  bool send_tools = !req.tools().empty();
+  if (!req.tool_choice_json().empty()) {
+    Document d;
+    d.Parse(req.tool_choice_json().data(), req.tool_choice_json().size());
+    if (d.IsString() && std::string(d.GetString()) == "none") {
+      send_tools = false;  // No tools offered: none can be called.
+    } else if (!d.IsString() || std::string(d.GetString()) != "auto") {
+      return Unsupported(kProvider, "tool_choice", "it cannot be made to call a tool; use auto or none");
+    }
+  }
+  const std::map<std::string, std::string> names = ToolNamesById(req);
+
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "model");
+  WriteStr(w, upstream_model);
+  WriteKey(w, "messages");
+  w.StartArray();
+  int i = 0;
+  for (const common::v1::ChatMessage& m : req.messages()) {
+    const std::string param = absl::StrCat("messages[", i++, "]");
+    w.StartObject();
+    std::string role = m.role();
+    if (role == "developer") role = "system";
+    if (role == "function") role = "tool";
+    WriteKey(w, "role");
+    WriteStr(w, role);
+    WriteKey(w, "content");
+    WriteStr(w, MessageText(m, "\n"));
+    std::vector<std::string> images;
+    int j = 0;
+    for (const common::v1::ContentPart& p : m.parts()) {
+      const std::string pp = absl::StrCat(param, ".content[", j++, "].image_url.url");
+      if (!p.has_image_url()) continue;
+      std::optional<DataUrl> data = ParseDataUrl(p.image_url().url());
+      if (!data.has_value()) {
+        return Unsupported(kProvider, pp,
+                           "it needs the image's bytes; send a data: URL (aimarket does not fetch remote images)");
+      }
+      images.push_back(std::move(data->base64));
+    }
+    if (!images.empty()) {
+      WriteKey(w, "images");
+      w.StartArray();
+      for (const std::string& img : images) WriteStr(w, img);
+      w.EndArray();
+    }
+    if (!m.tool_calls().empty()) {
+      WriteKey(w, "tool_calls");
+      w.StartArray();
+      int k = 0;
+      for (const common::v1::ToolCall& t : m.tool_calls()) {
+        const std::string tp = absl::StrCat(param, ".tool_calls[", k++, "].function.arguments");
+        AIM_ASSIGN_OR_RETURN(std::string args, ArgumentsObject(t.arguments(), tp));
+        w.StartObject();
+        WriteKey(w, "function");
+        w.StartObject();
+        WriteKey(w, "name");
+        WriteStr(w, t.name());
+        WriteKey(w, "arguments");
+        WriteRawJson(w, args);
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+    if (role == "tool") {
+      auto name = names.find(m.tool_call_id());
+      if (name != names.end()) {
+        WriteKey(w, "tool_name");
+        WriteStr(w, name->second);
+      }
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  if (send_tools) {
+    WriteKey(w, "tools");
+    w.StartArray();
+    for (const common::v1::Tool& t : req.tools()) {
+      w.StartObject();
+      WriteKey(w, "type");
+      WriteStr(w, "function");
+      WriteKey(w, "function");
+      w.StartObject();
+      WriteKey(w, "name");
+      WriteStr(w, t.name());
+      if (!t.description().empty()) {
+        WriteKey(w, "description");
+        WriteStr(w, t.description());
+      }
+      WriteKey(w, "parameters");
+      WriteRawJson(w, t.parameters_json(), R"({"type":"object","properties":{}})");
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  const common::v1::ResponseFormat& rf = req.response_format();
+  if (rf.type() == "json_object" || (rf.type() == "json_schema" && rf.schema_json().empty())) {
+    WriteKey(w, "format");
+    WriteStr(w, "json");
+  } else if (rf.type() == "json_schema") {
+    WriteKey(w, "format");
+    WriteRawJson(w, rf.schema_json());
+  }
+  WriteKey(w, "stream");
+  w.Bool(req.stream());
+  const bool options = req.has_temperature() || req.has_top_p() || req.has_max_tokens() || !req.stop().empty() ||
+                       req.has_seed() || req.has_frequency_penalty() || req.has_presence_penalty();
+  if (options) {
+    WriteKey(w, "options");
+    w.StartObject();
+    if (req.has_temperature()) {
+      WriteKey(w, "temperature");
+      w.Double(req.temperature());
+    }
+    if (req.has_top_p()) {
+      WriteKey(w, "top_p");
+      w.Double(req.top_p());
+    }
+    if (req.has_max_tokens()) {
+      WriteKey(w, "num_predict");
+      w.Int64(req.max_tokens());
+    }
+    if (!req.stop().empty()) {
+      WriteKey(w, "stop");
+      w.StartArray();
+      for (const std::string& s : req.stop()) WriteStr(w, s);
+      w.EndArray();
+    }
+    if (req.has_seed()) {
+      WriteKey(w, "seed");
+      w.Int64(req.seed());
+    }
+    if (req.has_frequency_penalty()) {
+      WriteKey(w, "frequency_penalty");
+      w.Double(req.frequency_penalty());
+    }
+    if (req.has_presence_penalty()) {
+      WriteKey(w, "presence_penalty");
+      w.Double(req.presence_penalty());
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+OllamaProvider::OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http)
+    : config_(config),
+      http_(http),
+      url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(), "/api/chat")) {
+  if (std::string key = ApiKeyFromEnv(config); !key.empty()) auth_header_ = absl::StrCat("Authorization: Bearer ", key);
+}
+
+void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                              const common::v1::ChatRequest& req,
+                              rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+  absl::StatusOr<std::string> body = BuildOllamaBody(req, upstream_model);
+  if (!body.ok()) {
+    observer.OnComplete(body.status());
+    return;
+  }
+  HttpCallRequest http = JsonPost(config_, req, url_, *std::move(body), "application/x-ndjson");
+  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OllamaTranslator>(upstream_model), Framing::kNdjson,
+                    req.stream(), observer);
+}
+
+}  // namespace aimarket::provider

@@ -1,0 +1,47 @@
+#pragma once
+
+// Ollama's native chat API (POST {base_url}/api/chat, NDJSON streams; no key unless the config
+// names one, sent as a bearer token for Ollama behind a proxy). Ollama's own OpenAI-compatible
+// route is the `openai-compatible` type. docs/providers.md has the table; in short:
+//
+// Requests: roles as they are, content as one string (text parts joined), images as base64 in
+// `images` (data: URLs; an http(s) URL is refused with a 400 naming it: Ollama needs the bytes and
+// aimarket does not fetch remote images), assistant tool calls with object arguments, tool results
+// named by `tool_name` (looked up from the call's id), sampling in `options` (temperature, top_p,
+// num_predict, stop, seed, the penalties), response_format → `format` ("json" or the schema),
+// `stream` always explicit. tool_choice "none" sends no tools; "required" or a named function,
+// `n` > 1 and `logprobs` are refused (400); `user` and `parallel_tool_calls` are dropped.
+//
+// Responses and streams: content (thinking dropped), tool calls (whole, in one line; Ollama's id
+// kept or one made), done_reason stop → stop (tool_calls when calls came), length → length, usage
+// from prompt_eval_count / eval_count (absent means 0), a last {"error": ...} line → an error event.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "aimarket/config/v1/config.pb.h"
+#include "services/provider_adapter/http/http_client.h"
+#include "services/provider_adapter/providers/provider.h"
+
+namespace aimarket::provider {
+
+class OllamaProvider final : public Provider {
+ public:
+  static constexpr const char* kDefaultBaseUrl = "http://localhost:11434";
+
+  OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+                rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
+
+ private:
+  const config::v1::ProviderConfig config_;
+  HttpClient& http_;
+  std::string url_;
+  std::string auth_header_;
+};
+
+// The /api/chat body for `req`. Exposed for tests.
+absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, const std::string& upstream_model);
+
+}  // namespace aimarket::provider
