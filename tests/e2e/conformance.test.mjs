@@ -34,6 +34,7 @@ before(async () => {
       type: s.config.type,
       base_url: `@MOCK@${s.config.base_path ?? ''}`,
       api_key_env: s.config.api_key_env,
+      ...(s.config.api ? { api: s.config.api } : {}),
     });
     env[s.config.api_key_env] = s.config.api_key;
     for (const c of s.cases) {

@@ -142,6 +142,12 @@ class MockProvider {
     const std::string name = selector.substr(0, q);
 
     if (absl::StartsWith(name, "fixture/")) return ReplayFixture(name.substr(8), path, opts, std::move(w));
+    // No model to go by (TGI's /generate): the one fixture whose method and path match, if there is one.
+    if (name.empty()) {
+      if (const Fixture* only = OnlyFixtureFor(req.method, path); only != nullptr) {
+        return ReplayFixture(absl::StrCat(only->provider, "/", only->name), path, opts, std::move(w));
+      }
+    }
     const bool stream = body.IsObject() && body.HasMember("stream") && body["stream"].IsBool() && body["stream"].GetBool();
     bool include_usage = false;
     if (body.IsObject() && body.HasMember("stream_options") && body["stream_options"].IsObject()) {
@@ -209,6 +215,16 @@ class MockProvider {
       if (fallback == nullptr || f.provider == "openai") fallback = &f;
     }
     return fallback;
+  }
+
+  const Fixture* OnlyFixtureFor(absl::string_view method, absl::string_view path) const {
+    const Fixture* found = nullptr;
+    for (const Fixture& f : fixtures_) {
+      if (f.method != method || absl::string_view(f.path).substr(0, f.path.find('?')) != path) continue;
+      if (found != nullptr) return nullptr;
+      found = &f;
+    }
+    return found;
   }
 
   void ReplayFixture(absl::string_view name, absl::string_view path, const Options& opts,

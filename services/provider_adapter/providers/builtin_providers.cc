@@ -3,6 +3,7 @@
 #include "services/provider_adapter/providers/anthropic_provider.h"
 #include "services/provider_adapter/providers/cohere_provider.h"
 #include "services/provider_adapter/providers/gemini_provider.h"
+#include "services/provider_adapter/providers/huggingface_provider.h"
 #include "services/provider_adapter/providers/ollama_provider.h"
 #include "services/provider_adapter/providers/openai_provider.h"
 
@@ -21,8 +22,10 @@ std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& c
       return std::make_unique<CohereProvider>(config, http);
     case config::v1::PROVIDER_TYPE_OLLAMA:
       return std::make_unique<OllamaProvider>(config, http);
+    case config::v1::PROVIDER_TYPE_HUGGINGFACE:
+      return std::make_unique<HuggingFaceProvider>(config, http);
     default:
-      return nullptr;  // huggingface: not yet.
+      return nullptr;
   }
 }
 

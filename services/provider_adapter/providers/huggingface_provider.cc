@@ -1,0 +1,407 @@
+#include "services/provider_adapter/providers/huggingface_provider.h"
+
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+#include "services/provider_adapter/providers/openai_output.h"
+#include "services/provider_adapter/providers/openai_provider.h"
+#include "services/provider_adapter/providers/translate_util.h"
+#include "services/provider_adapter/providers/upstream_call.h"
+
+namespace aimarket::provider {
+namespace {
+
+constexpr absl::string_view kProvider = "huggingface";
+
+using rapidjson::Document;
+using rapidjson::Value;
+
+void SetMember(Document& d, const char* key, Value v) {
+  auto& alloc = d.GetAllocator();
+  if (auto it = d.FindMember(key); it != d.MemberEnd()) {
+    it->value = std::move(v);
+  } else {
+    d.AddMember(Value(key, alloc), std::move(v), alloc);
+  }
+}
+
+// Arguments as the JSON string OpenAI uses (TGI before 3.1 sent an object).
+std::string ArgumentsText(const Value& fn) {
+  const Value* a = Member(fn, "arguments");
+  if (a == nullptr || a->IsNull()) return "";
+  if (a->IsString()) return std::string(a->GetString(), a->GetStringLength());
+  return ToJson(*a);
+}
+
+void ReadUsage(const Value& u, common::v1::Usage& out) {
+  out.set_prompt_tokens(IntOr(u, "prompt_tokens"));
+  out.set_completion_tokens(IntOr(u, "completion_tokens"));
+  out.set_total_tokens(IntOr(u, "total_tokens", out.prompt_tokens() + out.completion_tokens()));
+  if (const Value* d = Member(u, "prompt_tokens_details")) out.set_cached_tokens(IntOr(*d, "cached_tokens"));
+  if (const Value* d = Member(u, "completion_tokens_details")) out.set_reasoning_tokens(IntOr(*d, "reasoning_tokens"));
+}
+
+// TGI's and the router's error bodies: {"error": "text", "error_type"}, or OpenAI's object.
+absl::Status HfError(int http_status, const Value* e, absl::string_view retry_after) {
+  std::string message;
+  if (e != nullptr && e->IsString()) {
+    message.assign(e->GetString(), e->GetStringLength());
+  } else if (e != nullptr && e->IsObject()) {
+    message = StringOr(*e, "message");
+    http_status = static_cast<int>(IntOr(*e, "http_status_code", http_status));
+  }
+  return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
+}
+
+std::string Finish(absl::string_view reason, bool calls) {
+  if (reason == "length") return "length";
+  if (reason == "content_filter") return "content_filter";
+  if (calls) return "tool_calls";  // TGI says "stop" after a tool call.
+  return "stop";                   // stop, eos_token, stop_sequence, tool_calls without calls
+}
+
+// An OpenAI-shaped answer (TGI's chat route, the router) rebuilt with TGI's quirks fixed.
+class ChatTranslator final : public Translator {
+ public:
+  explicit ChatTranslator(std::string model)
+      : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+
+  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
+    if (data == "[DONE]") {
+      done_ = true;
+      return absl::OkStatus();
+    }
+    Document d;
+    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
+      return BadResponse(kProvider, "a stream event that is not a JSON object");
+    }
+    if (const Value* e = Member(d, "error")) return HfError(500, e, "");
+    if (!started_) {
+      started_ = true;
+      if (std::string id = StringOr(d, "id"); !id.empty()) out_.set_id(std::move(id));
+      if (std::string m = StringOr(d, "model"); !m.empty()) out_.set_model(std::move(m));
+      sink.Emit(out_.Role());
+    }
+    if (const Value* u = Member(d, "usage"); u != nullptr && u->IsObject()) {
+      ReadUsage(*u, usage_);
+      has_usage_ = true;
+    }
+    const Value* choices = Member(d, "choices");
+    if (choices == nullptr || !choices->IsArray() || choices->Empty()) return absl::OkStatus();
+    const Value& c = (*choices)[0];
+    if (const Value* delta = Member(c, "delta")) {
+      if (std::string text = StringOr(*delta, "content"); !text.empty()) sink.Emit(out_.Content(text));
+      if (const Value* calls = Member(*delta, "tool_calls"); calls != nullptr && calls->IsArray()) {
+        for (const Value& call : calls->GetArray()) {
+          const int index = static_cast<int>(IntOr(call, "index", 0));
+          const Value* fn = Member(call, "function");
+          const std::string args = fn != nullptr ? ArgumentsText(*fn) : "";
+          if (!ids_.contains(index)) {
+            ids_[index] = UniqueId(StringOr(call, "id"));
+            sink.Emit(out_.ToolCallStart(index, ids_[index], fn != nullptr ? StringOr(*fn, "name") : "", args));
+          } else if (!args.empty()) {
+            sink.Emit(out_.ToolCallArguments(index, args));
+          }
+        }
+      }
+    }
+    if (std::string reason = StringOr(c, "finish_reason"); !reason.empty() && !finished_) {
+      finished_ = true;
+      sink.Emit(out_.Finish(Finish(reason, !ids_.empty())));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status OnEnd(absl::string_view, EventSink& sink) override {
+    if (!started_) {
+      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED", "the huggingface stream was empty")
+          .HttpStatus(502);
+    }
+    if (!finished_) {
+      // TGI's tool streams may end without a finish chunk; a text stream without one was cut off.
+      if (ids_.empty() && !done_) {
+        return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+                             "the huggingface stream ended without a finish reason")
+            .HttpStatus(502);
+      }
+      sink.Emit(out_.Finish(ids_.empty() ? "stop" : "tool_calls"));
+    }
+    if (has_usage_) sink.Emit(out_.UsageChunk(usage_));
+    return absl::OkStatus();
+  }
+
+  absl::Status OnBody(std::string body, EventSink& sink) override {
+    Document d;
+    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
+      return BadResponse(kProvider, "an answer that is not a JSON object");
+    }
+    if (const Value* e = Member(d, "error")) return HfError(500, e, "");
+    Completion c;
+    c.id = StringOr(d, "id");
+    if (c.id.empty()) c.id = out_.id();
+    c.model = StringOr(d, "model", out_.model());
+    c.created = IntOr(d, "created", absl::ToUnixSeconds(absl::Now()));
+    std::string reason;
+    if (const Value* choices = Member(d, "choices"); choices != nullptr && choices->IsArray() && !choices->Empty()) {
+      const Value& choice = (*choices)[0];
+      reason = StringOr(choice, "finish_reason");
+      if (const Value* m = Member(choice, "message")) {
+        c.content = StringOr(*m, "content");
+        c.refusal = StringOr(*m, "refusal");
+        if (const Value* calls = Member(*m, "tool_calls"); calls != nullptr && calls->IsArray()) {
+          for (const Value& call : calls->GetArray()) {
+            const Value* fn = Member(call, "function");
+            common::v1::ToolCall& t = c.tool_calls.emplace_back();
+            t.set_index(static_cast<int>(c.tool_calls.size()) - 1);
+            t.set_id(UniqueId(StringOr(call, "id")));
+            t.set_type("function");
+            t.set_name(fn != nullptr ? StringOr(*fn, "name") : "");
+            std::string args = fn != nullptr ? ArgumentsText(*fn) : "";
+            t.set_arguments(args.empty() ? "{}" : std::move(args));
+          }
+        }
+      }
+    }
+    c.finish_reason = Finish(reason, !c.tool_calls.empty());
+    if (const Value* u = Member(d, "usage"); u != nullptr && u->IsObject()) {
+      ReadUsage(*u, c.usage);
+      c.has_usage = true;
+    }
+    sink.Emit(RenderCompletion(c));
+    return absl::OkStatus();
+  }
+
+  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+    Document d;
+    if (!d.Parse(body.data(), body.size()).HasParseError()) {
+      if (const Value* e = Member(d, "error")) {
+        if (e->IsObject() && Member(*e, "type") != nullptr) {
+          return UpstreamHttpError(kProvider, http_status, body, retry_after);  // OpenAI's own shape.
+        }
+        return HfError(http_status, e, retry_after);
+      }
+    }
+    return UpstreamFailure(kProvider, http_status, "", retry_after);
+  }
+
+ private:
+  // The upstream's id unless it is missing or one already used (TGI numbers every call "0").
+  std::string UniqueId(const std::string& id) {
+    if (id.empty() || id.size() < 4 || !used_.insert(id).second) return NewToolCallId();
+    return id;
+  }
+
+  ChunkWriter out_;
+  std::map<int, std::string> ids_;  // Tool-call index → the id the client sees.
+  std::set<std::string> used_;
+  common::v1::Usage usage_;
+  bool has_usage_ = false;
+  bool started_ = false;
+  bool finished_ = false;
+  bool done_ = false;
+};
+
+// TGI's native /generate and /generate_stream.
+class GenerateTranslator final : public Translator {
+ public:
+  explicit GenerateTranslator(std::string model)
+      : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+
+  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
+    Document d;
+    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
+      return BadResponse(kProvider, "a stream event that is not a JSON object");
+    }
+    if (const Value* e = Member(d, "error")) return HfError(500, e, "");
+    if (!started_) {
+      started_ = true;
+      sink.Emit(out_.Role());
+    }
+    if (const Value* token = Member(d, "token")) {
+      const Value* special = Member(*token, "special");
+      const bool skip = special != nullptr && special->IsBool() && special->GetBool();
+      if (std::string text = StringOr(*token, "text"); !skip && !text.empty()) sink.Emit(out_.Content(text));
+    }
+    if (const Value* details = Member(d, "details"); details != nullptr && details->IsObject()) {
+      finished_ = true;
+      sink.Emit(out_.Finish(Finish(StringOr(*details, "finish_reason"), false)));
+      common::v1::Usage usage;
+      usage.set_prompt_tokens(IntOr(*details, "input_length"));
+      usage.set_completion_tokens(IntOr(*details, "generated_tokens"));
+      usage.set_total_tokens(usage.prompt_tokens() + usage.completion_tokens());
+      sink.Emit(out_.UsageChunk(usage));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status OnEnd(absl::string_view, EventSink&) override {
+    if (finished_) return absl::OkStatus();
+    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+                         "the generate_stream ended before its details")
+        .HttpStatus(502);
+  }
+
+  absl::Status OnBody(std::string body, EventSink& sink) override {
+    Document d;
+    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
+      return BadResponse(kProvider, "an answer that is not a JSON object");
+    }
+    Completion c;
+    c.id = out_.id();
+    c.model = out_.model();
+    c.created = absl::ToUnixSeconds(absl::Now());
+    c.content = StringOr(d, "generated_text");
+    c.finish_reason = "stop";
+    if (const Value* details = Member(d, "details"); details != nullptr && details->IsObject()) {
+      c.finish_reason = Finish(StringOr(*details, "finish_reason"), false);
+      const Value* prefill = Member(*details, "prefill");
+      c.usage.set_prompt_tokens(IntOr(*details, "input_length",
+                                      prefill != nullptr && prefill->IsArray() ? prefill->Size() : 0));
+      c.usage.set_completion_tokens(IntOr(*details, "generated_tokens"));
+      c.usage.set_total_tokens(c.usage.prompt_tokens() + c.usage.completion_tokens());
+      c.has_usage = true;
+    }
+    sink.Emit(RenderCompletion(c));
+    return absl::OkStatus();
+  }
+
+  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+    Document d;
+    if (!d.Parse(body.data(), body.size()).HasParseError()) return HfError(http_status, Member(d, "error"), retry_after);
+    return UpstreamFailure(kProvider, http_status, "", retry_after);
+  }
+
+ private:
+  ChunkWriter out_;
+  bool started_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req, const std::string& upstream_model,
+                                            bool tgi) {
+  if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one choice; send n = 1 or leave it out");
+  const std::string openai = BuildOpenAiBody(req, upstream_model);
+  Document d;
+  d.Parse(openai.data(), openai.size());
+  auto& alloc = d.GetAllocator();
+  if (auto it = d.FindMember("max_completion_tokens"); it != d.MemberEnd()) {
+    Value v(it->value, alloc);
+    d.RemoveMember("max_completion_tokens");
+    if (!d.HasMember("max_tokens")) d.AddMember("max_tokens", v, alloc);
+  }
+  if (tgi) {
+    const common::v1::ResponseFormat& rf = req.response_format();
+    if (rf.type() == "json_object" || rf.type() == "json_schema") {
+      Document schema;
+      const std::string text = rf.type() == "json_schema" && !rf.schema_json().empty() ? rf.schema_json()
+                                                                                     : R"({"type":"object"})";
+      schema.Parse(text.data(), text.size());
+      Value grammar(rapidjson::kObjectType);
+      grammar.AddMember("type", "json", alloc);
+      grammar.AddMember("value", Value(schema, alloc), alloc);
+      SetMember(d, "response_format", std::move(grammar));
+    } else if (rf.type() == "text") {
+      d.RemoveMember("response_format");
+    }
+  }
+  return ToJson(d);
+}
+
+absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& req) {
+  if (!req.tools().empty()) return Unsupported(kProvider, "tools", "TGI's generate API has no tools; use api: tgi");
+  if (!req.response_format().type().empty() && req.response_format().type() != "text") {
+    return Unsupported(kProvider, "response_format", "TGI's generate API is used without a grammar; use api: tgi");
+  }
+  if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one generation");
+  std::vector<std::string> texts;
+  int i = 0;
+  for (const common::v1::ChatMessage& m : req.messages()) {
+    for (const common::v1::ContentPart& p : m.parts()) {
+      if (p.has_image_url()) {
+        return Unsupported(kProvider, absl::StrCat("messages[", i, "].content"), "TGI's generate API takes text only");
+      }
+    }
+    ++i;
+    if (std::string t = MessageText(m, "\n"); !t.empty()) texts.push_back(std::move(t));
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "inputs");
+  WriteStr(w, absl::StrJoin(texts, "\n\n"));
+  WriteKey(w, "parameters");
+  w.StartObject();
+  if (req.has_max_tokens()) {
+    WriteKey(w, "max_new_tokens");
+    w.Int64(req.max_tokens());
+  }
+  if (req.has_temperature() && req.temperature() > 0) {  // TGI rejects 0; 0 means greedy, its default.
+    WriteKey(w, "temperature");
+    w.Double(req.temperature());
+  }
+  if (req.has_top_p() && req.top_p() > 0 && req.top_p() < 1) {
+    WriteKey(w, "top_p");
+    w.Double(req.top_p());
+  }
+  if (!req.stop().empty()) {
+    WriteKey(w, "stop");
+    w.StartArray();
+    for (const std::string& s : req.stop()) WriteStr(w, s);
+    w.EndArray();
+  }
+  if (req.has_seed()) {
+    WriteKey(w, "seed");
+    w.Int64(req.seed());
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+HuggingFaceProvider::HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http)
+    : config_(config), http_(http), base_(config.base_url().empty() ? kRouterBaseUrl : config.base_url()) {
+  if (config.api() == "generate") {
+    api_ = Api::kGenerate;
+  } else if (config.api() == "tgi") {
+    api_ = Api::kTgi;
+  } else if (config.api() == "router" || absl::StrContains(base_, "router.huggingface.co")) {
+    api_ = Api::kRouter;
+  } else {
+    api_ = Api::kTgi;
+  }
+  if (std::string key = ApiKeyFromEnv(config); !key.empty()) auth_header_ = absl::StrCat("Authorization: Bearer ", key);
+}
+
+void HuggingFaceProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                                   const common::v1::ChatRequest& req,
+                                   rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+  const bool generate = api_ == Api::kGenerate;
+  absl::StatusOr<std::string> body =
+      generate ? BuildTgiGenerateBody(req) : BuildHfChatBody(req, upstream_model, api_ == Api::kTgi);
+  if (!body.ok()) {
+    observer.OnComplete(body.status());
+    return;
+  }
+  const std::string path = generate ? (req.stream() ? "/generate_stream" : "/generate") : "/v1/chat/completions";
+  HttpCallRequest http = JsonPost(config_, req, JoinUrl(base_, path), *std::move(body));
+  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  std::unique_ptr<Translator> translator;
+  if (generate) {
+    translator = std::make_unique<GenerateTranslator>(upstream_model);
+  } else {
+    translator = std::make_unique<ChatTranslator>(upstream_model);
+  }
+  StartUpstreamCall(http_, std::move(http), ctx, std::move(translator), Framing::kSse, req.stream(), observer);
+}
+
+}  // namespace aimarket::provider
