@@ -1,0 +1,202 @@
+// Cohere, Ollama and Hugging Face: their streams cut anywhere, and the quirks their fixtures do
+// not show.
+
+#include <set>
+
+#include "common/status/grpc_status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rapidjson/document.h"
+#include "services/provider_adapter/providers/cohere_provider.h"
+#include "services/provider_adapter/providers/huggingface_provider.h"
+#include "services/provider_adapter/providers/ollama_provider.h"
+#include "services/provider_adapter/providers/translation_test_util.h"
+
+namespace aimarket::provider {
+namespace {
+
+using testing::FakeHttp;
+using testing::Fixture;
+using testing::Folded;
+using testing::Replay;
+using testing::WithoutIds;
+
+config::v1::ProviderConfig Config(config::v1::ProviderType type, const std::string& api = "") {
+  config::v1::ProviderConfig c;
+  c.set_name("up");
+  c.set_type(type);
+  c.set_base_url("http://upstream.test");
+  c.set_api(api);
+  return c;
+}
+
+common::v1::ChatRequest UserSays(const std::string& text, bool stream) {
+  common::v1::ChatRequest req;
+  req.set_stream(stream);
+  auto* m = req.add_messages();
+  m->set_role("user");
+  m->set_content(text);
+  return req;
+}
+
+rapidjson::Document Parse(const std::string& s) {
+  rapidjson::Document d;
+  d.Parse(s.c_str());
+  return d;
+}
+
+void ExpectEverySplitTheSame(Provider& p, FakeHttp& http, const std::string& body) {
+  const common::v1::ChatRequest req = UserSays("hi", true);
+  const Folded whole = WithoutIds(Replay(p, http, req, body));
+  ASSERT_TRUE(whole.status.ok()) << whole;
+  std::set<size_t> cuts;
+  for (size_t cut = 1; cut < std::min<size_t>(body.size(), 1200); ++cut) cuts.insert(cut);
+  for (size_t i = 0; i < body.size(); ++i) {
+    if ((static_cast<unsigned char>(body[i]) & 0x80) != 0) cuts.insert(i);
+  }
+  for (size_t cut : cuts) ASSERT_EQ(WithoutIds(Replay(p, http, req, body, {cut})), whole) << "cut at " << cut;
+}
+
+TEST(CohereTranslationTest, StreamsSurviveEverySplit) {
+  FakeHttp http;
+  CohereProvider p(Config(config::v1::PROVIDER_TYPE_COHERE), http);
+  for (const char* f : {"chat_stream.sse", "tool_call_stream.sse"}) {
+    SCOPED_TRACE(f);
+    ExpectEverySplitTheSame(p, http, Fixture("cohere", f));
+  }
+}
+
+TEST(CohereTranslationTest, ErrorFinishIsAnErrorNotAStop) {
+  FakeHttp http;
+  CohereProvider p(Config(config::v1::PROVIDER_TYPE_COHERE), http);
+  Folded f = Replay(p, http, UserSays("hi", true),
+                    "event: message-start\ndata: {\"type\":\"message-start\",\"id\":\"x\"}\n\n"
+                    "event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":"
+                    "{\"content\":{\"text\":\"Hi\"}}}}\n\n"
+                    "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\","
+                    "\"error\":\"model crashed\"}}\n\ndata: [DONE]\n\n");
+  EXPECT_EQ(f.content, "Hi");
+  EXPECT_EQ(f.finish_reason, "");
+  EXPECT_FALSE(f.status.ok());
+  EXPECT_EQ(f.status.message(), "model crashed");
+}
+
+TEST(CohereRequestTest, NamedToolChoiceOffersOnlyThatToolAsRequired) {
+  common::v1::ChatRequest req = UserSays("hi", false);
+  req.add_tools()->set_name("a");
+  req.add_tools()->set_name("b");
+  req.set_tool_choice_json(R"({"type":"function","function":{"name":"b"}})");
+  req.set_top_p(1.0);
+  req.set_temperature(1.5);
+  rapidjson::Document d = Parse(*BuildCohereBody(req, "command-r"));
+  EXPECT_STREQ(d["tool_choice"].GetString(), "REQUIRED");
+  ASSERT_EQ(d["tools"].Size(), 1u);
+  EXPECT_STREQ(d["tools"][0]["function"]["name"].GetString(), "b");
+  EXPECT_DOUBLE_EQ(d["p"].GetDouble(), 0.99);
+  EXPECT_DOUBLE_EQ(d["temperature"].GetDouble(), 1.0);
+}
+
+TEST(OllamaTranslationTest, NdjsonSurvivesEverySplit) {
+  FakeHttp http;
+  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  for (const char* f : {"chat_stream.ndjson", "tool_call_stream.ndjson"}) {
+    SCOPED_TRACE(f);
+    ExpectEverySplitTheSame(p, http, Fixture("ollama", f));
+  }
+}
+
+TEST(OllamaTranslationTest, ErrorLineEndsTheStream) {
+  FakeHttp http;
+  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  Folded f = Replay(p, http, UserSays("hi", true), Fixture("ollama", "error_mid_stream.ndjson"));
+  EXPECT_FALSE(f.status.ok());
+  EXPECT_EQ(f.status.message(), "an error was encountered while running the model");
+  EXPECT_EQ(f.finish_reason, "");
+}
+
+TEST(OllamaRequestTest, ToolResultsAreNamedAndRemoteImagesRefused) {
+  common::v1::ChatRequest req = UserSays("time?", false);
+  auto* a = req.add_messages();
+  a->set_role("assistant");
+  auto* c = a->add_tool_calls();
+  c->set_id("call_1");
+  c->set_name("now");
+  auto* r = req.add_messages();
+  r->set_role("tool");
+  r->set_tool_call_id("call_1");
+  r->set_content("noon");
+  rapidjson::Document d = Parse(*BuildOllamaBody(req, "llama3.2"));
+  EXPECT_TRUE(d["messages"][1]["tool_calls"][0]["function"]["arguments"].IsObject());
+  EXPECT_STREQ(d["messages"][2]["tool_name"].GetString(), "now");
+  EXPECT_FALSE(d["stream"].GetBool());  // Always explicit: Ollama streams by default.
+
+  common::v1::ChatRequest img = UserSays("", false);
+  img.mutable_messages(0)->add_parts()->mutable_image_url()->set_url("https://example.com/a.png");
+  EXPECT_EQ(status::GetErrorInfo(BuildOllamaBody(img, "m").status())->param(), "messages[0].content[0].image_url.url");
+  common::v1::ChatRequest inline_img = UserSays("", false);
+  inline_img.mutable_messages(0)->add_parts()->mutable_image_url()->set_url("data:image/png;base64,AAAA");
+  EXPECT_STREQ(Parse(*BuildOllamaBody(inline_img, "m"))["messages"][0]["images"][0].GetString(), "AAAA");
+}
+
+TEST(HuggingFaceTranslationTest, TgiStreamsSurviveEverySplit) {
+  FakeHttp http;
+  HuggingFaceProvider tgi(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
+  for (const char* f : {"tgi_chat_stream.sse", "tgi_tool_call_stream.sse"}) {
+    SCOPED_TRACE(f);
+    ExpectEverySplitTheSame(tgi, http, Fixture("huggingface", f));
+  }
+  HuggingFaceProvider generate(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "generate"), http);
+  ExpectEverySplitTheSame(generate, http, Fixture("huggingface", "tgi_generate_stream.sse"));
+}
+
+TEST(HuggingFaceTranslationTest, RepeatedToolCallIdsBecomeUniqueAndAFinishIsAdded) {
+  // Two calls, both "0" (TGI), and no finish chunk before [DONE].
+  const std::string body =
+      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":"
+      "[{\"index\":0,\"id\":\"0\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"{\"}}]},"
+      "\"finish_reason\":null}]}\n\n"
+      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"0\","
+      "\"function\":{\"name\":null,\"arguments\":\"}\"}}]},\"finish_reason\":null}]}\n\n"
+      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"0\","
+      "\"function\":{\"name\":\"b\",\"arguments\":{\"x\":1}}}]},\"finish_reason\":null}]}\n\n"
+      "data:[DONE]\n\n";
+  FakeHttp http;
+  HuggingFaceProvider p(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
+  Folded f = Replay(p, http, UserSays("hi", true), body);
+  ASSERT_TRUE(f.status.ok()) << f;
+  ASSERT_EQ(f.tool_calls.size(), 2u);
+  EXPECT_NE(f.tool_calls[0].id, f.tool_calls[1].id);
+  EXPECT_NE(f.tool_calls[0].id, "0");
+  EXPECT_EQ(f.tool_calls[0].arguments, "{}");
+  EXPECT_EQ(f.tool_calls[1].arguments, R"({"x":1})");  // An object, stringified.
+  EXPECT_EQ(f.finish_reason, "tool_calls");
+}
+
+TEST(HuggingFaceTranslationTest, ErrorInsideTheStreamKeepsItsStatus) {
+  FakeHttp http;
+  HuggingFaceProvider p(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
+  Folded f = Replay(p, http, UserSays("hi", true),
+                    "data:{\"error\":{\"message\":\"Input validation error\",\"http_status_code\":422}}\n\ndata:[DONE]\n\n");
+  auto info = status::GetErrorInfo(f.status);
+  ASSERT_TRUE(info.has_value()) << f;
+  EXPECT_EQ(info->http_status(), 400);
+}
+
+TEST(HuggingFaceRequestTest, TgiGetsMaxTokensAndAGrammar) {
+  common::v1::ChatRequest req = UserSays("a person", false);
+  req.set_original_json(
+      R"({"model":"x","messages":[{"role":"user","content":"a person"}],"max_completion_tokens":50,)"
+      R"("response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object"}}}})");
+  req.mutable_response_format()->set_type("json_schema");
+  req.mutable_response_format()->set_schema_json(R"({"type":"object"})");
+  rapidjson::Document tgi = Parse(*BuildHfChatBody(req, "tgi", true));
+  EXPECT_EQ(tgi["max_tokens"].GetInt(), 50);
+  EXPECT_FALSE(tgi.HasMember("max_completion_tokens"));
+  EXPECT_STREQ(tgi["response_format"]["type"].GetString(), "json");
+  EXPECT_STREQ(tgi["response_format"]["value"]["type"].GetString(), "object");
+  rapidjson::Document router = Parse(*BuildHfChatBody(req, "org/model", false));
+  EXPECT_STREQ(router["response_format"]["type"].GetString(), "json_schema");  // The router speaks OpenAI.
+}
+
+}  // namespace
+}  // namespace aimarket::provider
