@@ -1,8 +1,10 @@
 #include "common/config/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
@@ -42,6 +44,18 @@ absl::Status CheckAddress(absl::string_view key, const std::string& addr, bool a
 
 }  // namespace
 
+const std::vector<BuiltinProvider>& BuiltinProviders() {
+  static const auto* builtins = new std::vector<BuiltinProvider>{
+      {"openai", v1::PROVIDER_TYPE_OPENAI, "https://api.openai.com/v1", "OPENAI_API_KEY"},
+      {"anthropic", v1::PROVIDER_TYPE_ANTHROPIC, "https://api.anthropic.com", "ANTHROPIC_API_KEY"},
+      {"gemini", v1::PROVIDER_TYPE_GEMINI, "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"},
+      {"cohere", v1::PROVIDER_TYPE_COHERE, "https://api.cohere.com", "CO_API_KEY"},
+      {"huggingface", v1::PROVIDER_TYPE_HUGGINGFACE, "https://router.huggingface.co", "HF_TOKEN"},
+      {"ollama", v1::PROVIDER_TYPE_OLLAMA, "http://localhost:11434", ""},
+  };
+  return *builtins;
+}
+
 absl::Duration ToDuration(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
@@ -69,7 +83,24 @@ void ApplyDefaults(v1::Config& c) {
 
   SetDefault(c.mutable_log()->mutable_level(), "info");
 
+  // Every wire format has a provider, so that the model-name prefixes (gpt-*, claude-*, ...) can
+  // route without any configuration: a type the config does not name gets the built-in one.
+  for (const BuiltinProvider& builtin : BuiltinProviders()) {
+    const bool typed = std::any_of(c.providers().begin(), c.providers().end(),
+                                   [&](const v1::ProviderConfig& p) { return p.type() == builtin.type; });
+    const bool named = std::any_of(c.providers().begin(), c.providers().end(),
+                                   [&](const v1::ProviderConfig& p) { return p.name() == builtin.name; });
+    if (typed || named) continue;
+    v1::ProviderConfig& p = *c.add_providers();
+    p.set_name(builtin.name);
+    p.set_type(builtin.type);
+    p.set_api_key_env(builtin.api_key_env);
+  }
   for (v1::ProviderConfig& p : *c.mutable_providers()) {
+    // A configured provider without base_url gets its type's; without api_key_env it sends no key.
+    for (const BuiltinProvider& builtin : BuiltinProviders()) {
+      if (p.type() == builtin.type) SetDefault(p.mutable_base_url(), builtin.base_url);
+    }
     SetDefaultDuration(p.mutable_connect_timeout(), 5);
     SetDefaultDuration(p.mutable_first_byte_timeout(), 60);
     SetDefaultDuration(p.mutable_idle_timeout(), 60);
@@ -105,6 +136,15 @@ absl::Status Validate(const v1::Config& c) {
       return Invalid(absl::StrCat(key, ".name"), absl::StrCat("duplicate provider name \"", p.name(), "\""));
     }
     if (p.type() == v1::PROVIDER_TYPE_UNSPECIFIED) return Invalid(absl::StrCat(key, ".type"), "is required");
+    if (p.base_url().empty()) return Invalid(absl::StrCat(key, ".base_url"), "is required for this type");
+    if (p.type() == v1::PROVIDER_TYPE_HUGGINGFACE) {
+      if (!p.api().empty() && p.api() != "router" && p.api() != "tgi" && p.api() != "generate") {
+        return Invalid(absl::StrCat(key, ".api"),
+                       absl::StrCat("invalid value \"", p.api(), "\"; expected router, tgi or generate"));
+      }
+    } else if (!p.api().empty()) {
+      return Invalid(absl::StrCat(key, ".api"), "is only used by huggingface providers");
+    }
     if (!absl::StartsWith(p.base_url(), "http://") && !absl::StartsWith(p.base_url(), "https://")) {
       return Invalid(absl::StrCat(key, ".base_url"),
                      absl::StrCat("invalid URL \"", p.base_url(), "\"; expected http:// or https://"));

@@ -8,6 +8,7 @@
 // fatal: aimarketd exits non-zero before serving anything.
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -33,6 +34,17 @@ absl::Status Validate(const v1::Config& config);
 // The value of the environment variable `var`, which the config key `key` names.
 // FAILED_PRECONDITION naming both when it is unset or empty (secrets fail fast).
 absl::StatusOr<std::string> RequireEnv(absl::string_view var, absl::string_view key);
+
+// The provider every wire format has unless the config names one of that type: its name, base
+// URL (also the default for a configured provider of that type) and the environment variable of
+// its API key.
+struct BuiltinProvider {
+  const char* name;
+  v1::ProviderType type;
+  const char* base_url;
+  const char* api_key_env;
+};
+const std::vector<BuiltinProvider>& BuiltinProviders();
 
 // google.protobuf.Duration -> absl::Duration.
 absl::Duration ToDuration(const google::protobuf::Duration& d);

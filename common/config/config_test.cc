@@ -51,6 +51,23 @@ TEST(ConfigTest, EmptyFileIsAllDefaults) {
   absl::StatusOr<v1::Config> c = ParseConfig("");
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->edge().listen(), "0.0.0.0:8080");
+  // Every wire format has its built-in provider.
+  ASSERT_EQ(c->providers_size(), 6);
+  EXPECT_EQ(c->providers(1).name(), "anthropic");
+  EXPECT_EQ(c->providers(1).base_url(), "https://api.anthropic.com");
+  EXPECT_EQ(c->providers(1).api_key_env(), "ANTHROPIC_API_KEY");
+  EXPECT_EQ(c->providers(5).name(), "ollama");
+  EXPECT_EQ(c->providers(5).api_key_env(), "");
+}
+
+TEST(ConfigTest, AConfiguredProviderOfATypeReplacesTheBuiltInOne) {
+  absl::StatusOr<v1::Config> c = ParseConfig("providers:\n  - {name: claude, type: anthropic}\n");
+  ASSERT_THAT(c, IsOk());
+  ASSERT_EQ(c->providers_size(), 6);
+  EXPECT_EQ(c->providers(0).name(), "claude");
+  EXPECT_EQ(c->providers(0).base_url(), "https://api.anthropic.com");  // The type's URL by default,
+  EXPECT_EQ(c->providers(0).api_key_env(), "");                        // but no key unless named.
+  for (const auto& p : c->providers()) EXPECT_NE(p.name(), "anthropic");
 }
 
 struct BadCase {
@@ -91,6 +108,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"log: {level: chatty}\n", "log.level", "debug"},
         BadCase{"models:\n  - {name: m, deployments: []}\n", "models[0].deployments", "at least one"},
         BadCase{"edge: [\n", "malformed YAML", "line"},
+        BadCase{"providers:\n  - {name: x, type: openai-compatible}\n", "providers[0].base_url", "required"},
+        BadCase{"providers:\n  - {name: h, type: huggingface, api: chat}\n", "providers[0].api", "router, tgi"},
+        BadCase{"providers:\n  - {name: o, type: openai, api: tgi}\n", "providers[0].api", "huggingface"},
         BadCase{"- a\n- b\n", "config", "expected a mapping"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return absl::StrCat("Case", info.index); });
 

@@ -1,5 +1,8 @@
 #include "services/router/router.h"
 
+#include <cstdlib>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log/log.h"
@@ -16,7 +19,59 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
       provider_(provider),
       created_(absl::ToUnixSeconds(absl::Now())),
       principals_(clock, kPrincipalTtl) {
-  for (const config::v1::ModelConfig& m : config_.models()) catalog_[m.name()] = &m;
+  for (const config::v1::ModelConfig& m : config_.models()) {
+    catalog_[m.name()] = std::make_shared<const config::v1::ModelConfig>(m);
+  }
+  struct Rule {
+    const char* prefix;
+    bool strip;
+    config::v1::ProviderType type;
+  };
+  static constexpr Rule kRules[] = {
+      {"ollama/", true, config::v1::PROVIDER_TYPE_OLLAMA},      {"huggingface/", true, config::v1::PROVIDER_TYPE_HUGGINGFACE},
+      {"gpt-", false, config::v1::PROVIDER_TYPE_OPENAI},        {"o1", false, config::v1::PROVIDER_TYPE_OPENAI},
+      {"o3", false, config::v1::PROVIDER_TYPE_OPENAI},          {"o4", false, config::v1::PROVIDER_TYPE_OPENAI},
+      {"claude-", false, config::v1::PROVIDER_TYPE_ANTHROPIC},  {"gemini-", false, config::v1::PROVIDER_TYPE_GEMINI},
+      {"command-", false, config::v1::PROVIDER_TYPE_COHERE},
+  };
+  for (const Rule& rule : kRules) {
+    PrefixRoute route{rule.prefix, rule.strip, "", ""};
+    for (const config::v1::ProviderConfig& p : config_.providers()) {
+      if (p.type() != rule.type) continue;
+      const char* key = p.api_key_env().empty() ? nullptr : std::getenv(p.api_key_env().c_str());
+      if (p.api_key_env().empty() || (key != nullptr && *key != '\0')) {
+        route.provider = p.name();
+      } else {
+        route.missing = absl::StrCat("set ", p.api_key_env(), " to route '", rule.prefix, "*' models to ", p.name());
+      }
+      break;
+    }
+    prefixes_.push_back(std::move(route));
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(const std::string& model) const {
+  if (auto it = catalog_.find(model); it != catalog_.end()) return it->second;
+  std::string hint;
+  for (const PrefixRoute& r : prefixes_) {
+    if (!absl::StartsWith(model, r.prefix) || (r.strip && model.size() == r.prefix.size())) continue;
+    if (r.provider.empty()) {
+      hint = r.missing;
+      break;
+    }
+    auto m = std::make_shared<config::v1::ModelConfig>();
+    m->set_name(model);
+    m->set_strategy("priority");
+    config::v1::DeploymentConfig& d = *m->add_deployments();
+    d.set_provider(r.provider);
+    d.set_model(r.strip ? model.substr(r.prefix.size()) : model);
+    d.set_weight(1);
+    return m;
+  }
+  return status::Error(absl::StatusCode::kNotFound, "MODEL_NOT_FOUND",
+                       absl::StrCat("The model '", model, "' does not exist or you do not have access to it.",
+                                    hint.empty() ? "" : absl::StrCat(" (", hint, ")")))
+      .Param("model");
 }
 
 namespace {
@@ -42,12 +97,13 @@ bool Retryable(const absl::Status& s) {
 // One Chat call: the attempts over the model's deployments. Deletes itself when done.
 class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
  public:
-  ChatCall(rpc::CallContext ctx, const common::v1::ChatRequest& req, const config::v1::ModelConfig& model,
-           provider::ProviderApi& provider, rpc::StreamObserver<common::v1::ChatEvent>& client)
-      : ctx_(std::move(ctx)), req_(req), model_(model), provider_(provider), client_(client) {}
+  ChatCall(rpc::CallContext ctx, const common::v1::ChatRequest& req,
+           std::shared_ptr<const config::v1::ModelConfig> model, provider::ProviderApi& provider,
+           rpc::StreamObserver<common::v1::ChatEvent>& client)
+      : ctx_(std::move(ctx)), req_(req), model_(std::move(model)), provider_(provider), client_(client) {}
 
   void Next() {
-    const config::v1::DeploymentConfig& d = model_.deployments(attempt_);
+    const config::v1::DeploymentConfig& d = model_->deployments(attempt_);
     target_.set_provider(d.provider());
     target_.set_model(d.model());
     provider_.Generate(ctx_, target_, req_, *this);
@@ -60,7 +116,7 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
 
   void OnComplete(const absl::Status& status) override {
     if (!status.ok() && !started_ && Retryable(status) && !ctx_.cancellation->IsCancelled() &&
-        attempt_ + 1 < model_.deployments_size()) {
+        attempt_ + 1 < model_->deployments_size()) {
       log::Warn("deployment failed; trying the next one",
                 {{"request_id", ctx_.request_id},
                  {"provider", target_.provider()},
@@ -72,8 +128,8 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
     absl::Status result = status;
     if (auto info = status::GetErrorInfo(status); !started_ && info && info->reason() == "UPSTREAM_UNREACHABLE") {
       result = status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
-                             absl::StrCat("No deployment of the model '", model_.name(), "' could be reached (",
-                                          model_.deployments_size(), " tried); last error: ", status.message()));
+                             absl::StrCat("No deployment of the model '", model_->name(), "' could be reached (",
+                                          model_->deployments_size(), " tried); last error: ", status.message()));
     }
     rpc::StreamObserver<common::v1::ChatEvent>& client = client_;
     delete this;
@@ -83,7 +139,7 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
  private:
   rpc::CallContext ctx_;
   const common::v1::ChatRequest& req_;
-  const config::v1::ModelConfig& model_;
+  std::shared_ptr<const config::v1::ModelConfig> model_;
   provider::ProviderApi& provider_;
   rpc::StreamObserver<common::v1::ChatEvent>& client_;
   provider::v1::Target target_;
@@ -111,21 +167,18 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
     observer.OnComplete(principal.status());
     return;
   }
-  auto it = catalog_.find(req.model());
-  if (it == catalog_.end()) {
-    observer.OnComplete(
-        status::Error(absl::StatusCode::kNotFound, "MODEL_NOT_FOUND",
-                      absl::StrCat("The model '", req.model(), "' does not exist or you do not have access to it."))
-            .Param("model"));
+  absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> model = Resolve(req.model());
+  if (!model.ok()) {
+    observer.OnComplete(model.status());
     return;
   }
-  if (it->second->deployments().empty()) {
+  if ((*model)->deployments().empty()) {
     observer.OnComplete(status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
                                       absl::StrCat("No deployment is available for the model '", req.model(), "'.")));
     return;
   }
   (void)metering_;
-  (new ChatCall(std::move(ctx), req, *it->second, provider_, observer))->Next();
+  (new ChatCall(std::move(ctx), req, *std::move(model), provider_, observer))->Next();
 }
 
 absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext& ctx,

@@ -4,13 +4,22 @@
 // from the config, and (as later issues add them) admission, routing, failover and settlement.
 // Never sees gRPC: its peers are injected as their C++ APIs, in process or remote.
 //
-// Chat: authenticate, find the model in the catalog (NOT_FOUND MODEL_NOT_FOUND otherwise), then
+// Models: the config's catalog first; then a name's prefix picks the provider of a wire format
+// (the first one of that type in the config, or the built-in one): `ollama/<model>` → Ollama,
+// `huggingface/<repo>` → Hugging Face (the prefix is dropped), `gpt-*`, `o1*`, `o3*`, `o4*` →
+// OpenAI, `claude-*` → Anthropic, `gemini-*` → Gemini, `command-*` → Cohere, as long as that
+// provider needs no key or its key's environment variable is set. Anything else is NOT_FOUND
+// MODEL_NOT_FOUND. GET /v1/models lists the catalog only.
+//
+// Chat: authenticate, resolve the model as above, then
 // stream from provider-adapter, trying the model's deployments in order: on a connection error, a
 // 429 or a 5xx before the first event has gone back to the caller, the next deployment is tried;
 // after that an error ends the stream. Embed authenticates, then answers UNIMPLEMENTED.
 
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "aimarket/config/v1/config.pb.h"
@@ -41,13 +50,23 @@ class Router final : public RouterApi {
 
  private:
   absl::StatusOr<common::v1::Principal> Authenticate(const rpc::CallContext& ctx);
+  // The catalog entry for `model`, or one made from its prefix; NOT_FOUND MODEL_NOT_FOUND.
+  absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Resolve(const std::string& model) const;
+
+  struct PrefixRoute {
+    std::string prefix;
+    bool strip;            // ollama/ and huggingface/ are not part of the upstream's name.
+    std::string provider;  // Empty when no provider of the type can serve (no key).
+    std::string missing;   // Why not, for the error.
+  };
 
   const config::v1::Config& config_;
   team::TeamApi& team_;
   usage::MeteringApi& metering_;
   provider::ProviderApi& provider_;
   const int64_t created_;  // Unix seconds reported as every model's `created`.
-  std::map<std::string, const config::v1::ModelConfig*> catalog_;  // By public name.
+  std::map<std::string, std::shared_ptr<const config::v1::ModelConfig>> catalog_;  // By public name.
+  std::vector<PrefixRoute> prefixes_;
   PrincipalCache principals_;
 };
 

@@ -54,6 +54,8 @@ providers:
   - {name: mock, type: openai, base_url: "http://127.0.0.1:%d/v1", first_byte_timeout: 2s, idle_timeout: 2s}
   - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}
   - {name: mock-short-idle, type: openai, base_url: "http://127.0.0.1:%d/v1", first_byte_timeout: 10s, idle_timeout: 1s}
+  - {name: local-ollama, type: ollama, base_url: "http://127.0.0.1:%d"}
+  - {name: keyless-claude, type: anthropic, base_url: "http://127.0.0.1:1", api_key_env: AIMARKET_TEST_NEVER_SET}
 models:
   - {name: demo, deployments: [{provider: mock, model: "synthetic?tokens=6"}]}
   - {name: dies, deployments: [{provider: mock, model: "synthetic?tokens=10&chunks=10&fail_after=4"}]}
@@ -66,7 +68,7 @@ models:
   - {name: limited-only, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}]}
   - {name: bad-request, deployments: [{provider: mock, model: "synthetic?status=400"}, {provider: mock, model: "synthetic"}]}
 )",
-                                                                           grpc_port_, http_port_, mock_port_, mock_port_));
+                                                                           grpc_port_, http_port_, mock_port_, mock_port_, mock_port_));
     const std::map<std::string, std::string> env = {
         {"AIMARKET_PG_DSN", db_->dsn()}, {"AIMARKET_ADMIN_KEY", kKey}, {"AIMARKET_INTERNAL_TOKEN", "t"}};
     std::string out;
@@ -267,6 +269,31 @@ TEST_F(ChatTest, ClientDisconnectClosesTheUpstreamConnection) {
   EXPECT_GT(disconnects(), before) << MockStats();
   // The documented bound is one second; sanitizer builds get a margin.
   EXPECT_LT(absl::Now() - closed, absl::Seconds(3));
+}
+
+TEST_F(ChatTest, ModelsOutsideTheCatalogRouteByTheirPrefix) {
+  // gpt-* → the first provider of type openai (the mock), under its own name.
+  testing::HttpResult r = Post(absl::StrCat(R"({"model":"gpt-routing-test",)", kMessages, "}"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  const std::string mock = absl::StrCat("http://127.0.0.1:", mock_port_);
+  EXPECT_THAT(testing::HttpRequest("GET", mock + "/__mock/requests").body, HasSubstr(R"(\"model\":\"gpt-routing-test\")"));
+  // ollama/<model> → the ollama provider (the mock replaying Ollama's native fixture), prefix dropped.
+  r = Post(absl::StrCat(R"({"model":"ollama/fixture/ollama/chat",)", kMessages, "}"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("Hello! How are you today?"));
+  // claude-* → the anthropic provider, whose key is not set: not found, saying why.
+  r = Post(absl::StrCat(R"({"model":"claude-sonnet-4-5",)", kMessages, "}"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr(R"("code":"model_not_found")"));
+  EXPECT_THAT(r.body, HasSubstr("AIMARKET_TEST_NEVER_SET"));
+  // No rule for it.
+  r = Post(absl::StrCat(R"({"model":"mistral-large",)", kMessages, "}"));
+  EXPECT_EQ(r.status, 404);
+  // The list shows the catalog only.
+  testing::HttpResult models =
+      testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", http_port_, "/v1/models"),
+                           {absl::StrCat("Authorization: Bearer ", kKey)});
+  EXPECT_THAT(models.body, Not(HasSubstr("gpt-routing-test")));
 }
 
 TEST_F(ChatTest, MockPicksFixturesByHeaderAndRecordsRequests) {
