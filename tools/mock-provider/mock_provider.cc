@@ -23,6 +23,7 @@
 #include "common/process/process.h"
 #include "rapidjson/document.h"
 #include "services/edge/http_server.h"
+#include "tools/mock-provider/formats.h"
 
 namespace aimarket::mock {
 namespace {
@@ -147,6 +148,10 @@ class MockProvider {
       if (const Fixture* only = OnlyFixtureFor(req.method, path); only != nullptr) {
         return ReplayFixture(absl::StrCat(only->provider, "/", only->name), path, opts, std::move(w));
       }
+    }
+    const Format format = FormatForPath(path);
+    if (format != Format::kOpenAi || !ToolToCall(format, body).empty()) {
+      return SynthesizeNative(format, path, body, model.substr(0, model.find('?')), opts, std::move(w));
     }
     const bool stream = body.IsObject() && body.HasMember("stream") && body["stream"].IsBool() && body["stream"].GetBool();
     bool include_usage = false;
@@ -342,8 +347,58 @@ class MockProvider {
                                     "}\n\n"));
     }
     events.push_back("data: [DONE]\n\n");
+    WriteEvents(std::move(w), "text/event-stream; charset=utf-8", std::move(events), opts);
+  }
+
+  // Any provider's format, for tests and benchmarks of the translating adapters.
+  void SynthesizeNative(Format format, absl::string_view path, const rapidjson::Document& body, const std::string& model,
+                        const Options& opts, std::shared_ptr<ResponseWriter> w) {
+    if (opts.status != 200) {
+      HttpResponse r;
+      r.status = opts.status;
+      if (!opts.retry_after.empty()) r.headers.emplace_back("retry-after", opts.retry_after);
+      r.body = absl::StrCat(R"({"error":{"message":"mock-provider: status )", opts.status,
+                            R"(","type":"error","param":null,"code":null}})");
+      return w->Send(std::move(r));
+    }
+    Synthetic syn;
+    syn.model = model.empty() ? "synthetic" : model;
+    syn.id = absl::StrCat("mock-", next_id_.fetch_add(1));
+    syn.tool_name = ToolToCall(format, body);
+    const std::string user = LastUserText(format, body);
+    syn.prompt_tokens = static_cast<int64_t>(1 + user.size() / 4);
+    std::vector<std::string> words;
+    if (opts.echo) {
+      words = absl::StrSplit(user, ' ');
+      for (size_t i = 1; i < words.size(); ++i) words[i] = " " + words[i];
+    } else {
+      for (int i = 0; i < opts.tokens; ++i) words.push_back(absl::StrCat(i == 0 ? "" : " ", "tok", i));
+    }
+    syn.completion_tokens = static_cast<int64_t>(words.size());
+    const int nchunks = std::max(1, opts.chunks > 0 ? opts.chunks : static_cast<int>(words.size()));
+    syn.pieces.resize(std::min<size_t>(nchunks, std::max<size_t>(1, words.size())));
+    for (size_t i = 0; i < words.size(); ++i) syn.pieces[i * syn.pieces.size() / words.size()] += words[i];
+    bool include_usage = false;
+    if (const auto so = body.IsObject() ? body.FindMember("stream_options") : body.MemberEnd();
+        body.IsObject() && so != body.MemberEnd() && so->value.IsObject() && so->value.HasMember("include_usage")) {
+      include_usage = so->value["include_usage"].IsBool() && so->value["include_usage"].GetBool();
+    }
+    const bool stream = StreamRequested(format, path, body);
+    Rendered out = Render(format, syn, stream, include_usage, absl::ToUnixSeconds(absl::Now()));
+    if (!stream) {
+      HttpResponse r;
+      r.content_type = out.content_type;
+      r.body = std::move(out.body);
+      return w->Send(std::move(r));
+    }
+    WriteEvents(std::move(w), out.content_type, std::move(out.events), opts);
+  }
+
+  // A streamed answer, one write per event, paced by the options.
+  void WriteEvents(std::shared_ptr<ResponseWriter> w, const std::string& content_type, std::vector<std::string> events,
+                   const Options& opts) {
     HttpResponse r;
-    r.content_type = "text/event-stream; charset=utf-8";
+    r.content_type = content_type;
     streams_started_.fetch_add(1);
     w->OnDisconnect([this] { client_disconnects_.fetch_add(1); });
     w->StartStream(std::move(r));

@@ -341,6 +341,14 @@ absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& 
   WriteStr(w, absl::StrJoin(texts, "\n\n"));
   WriteKey(w, "parameters");
   w.StartObject();
+  if (!req.stream()) {
+    // Without them /generate reports neither the finish reason nor the token counts (a stream's
+    // last event always carries its details).
+    WriteKey(w, "details");
+    w.Bool(true);
+    WriteKey(w, "decoder_input_details");
+    w.Bool(true);
+  }
   if (req.has_max_tokens()) {
     WriteKey(w, "max_new_tokens");
     w.Int64(req.max_tokens());
