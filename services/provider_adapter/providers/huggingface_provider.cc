@@ -290,6 +290,7 @@ class GenerateTranslator final : public Translator {
 absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req, const std::string& upstream_model,
                                             bool tgi) {
   if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one choice; send n = 1 or leave it out");
+  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
   const std::string openai = BuildOpenAiBody(req, upstream_model);
   Document d;
   d.Parse(openai.data(), openai.size());

@@ -7,8 +7,8 @@
 //
 // router and tgi (POST {base_url}/v1/chat/completions): the client's body is forwarded with
 // `model` rewritten, `max_completion_tokens` → `max_tokens` (TGI reads only the latter) and, for
-// TGI, `response_format` turned into TGI's grammar ({"type":"json","value":schema}); `n` > 1 is
-// refused (TGI parses it and ignores it). The answer is rebuilt in OpenAI's shape: TGI's empty
+// TGI, `response_format` turned into TGI's grammar ({"type":"json","value":schema}); `n` > 1
+// (TGI parses it and ignores it) and `logprobs` (not translated back) are refused. The answer is rebuilt in OpenAI's shape: TGI's empty
 // ids replaced, its tool-call id "0" (the same for every call) made unique and kept consistent
 // across a stream's chunks, `stop` with tool calls → `tool_calls`, a tool stream without a finish
 // chunk given one, arguments sent as objects stringified, errors in either of the router's forms
