@@ -1,5 +1,13 @@
 #include "services/edge/edge_handler.h"
 
+#include <deque>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+#include "services/edge/embeddings.h"
+
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -134,8 +142,51 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
 
 }  // namespace
 
+// A few threads for calls that block (an embeddings call waits for its upstream), so that no I/O
+// thread ever waits. The destructor finishes what is queued.
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+  }
+  ~WorkerPool() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    for (std::thread& t : threads_) t.join();
+  }
+  void Run(absl::AnyInvocable<void()> fn) {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(std::move(fn));
+  }
+
+ private:
+  void Work() {
+    while (true) {
+      absl::AnyInvocable<void()> fn;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](WorkerPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->stop_ || !p->queue_.empty(); }, this));
+        if (queue_.empty()) return;
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  absl::Mutex mu_;
+  std::deque<absl::AnyInvocable<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
 EdgeHandler::EdgeHandler(router::RouterApi& router, std::function<absl::Status()> readiness)
-    : router_(router), readiness_(std::move(readiness)) {}
+    : router_(router), readiness_(std::move(readiness)), workers_(std::make_unique<WorkerPool>(8)) {}
+
+EdgeHandler::~EdgeHandler() = default;
 
 void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer) {
   const absl::Time start = absl::Now();
@@ -173,6 +224,13 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
       route = "chat_completions";
     } else {
       return Chat(std::move(req), std::move(writer), std::move(ctx), start, path != "/v1/chat/completions");
+    }
+  } else if (path == "/v1/embeddings") {
+    if (req.method != "POST") {
+      resp = MethodNotAllowed(req, "POST");
+      route = "embeddings";
+    } else {
+      return Embeddings(std::move(req), std::move(writer), std::move(ctx), start);
     }
   } else if (path == "/v1/models" || absl::StartsWith(path, kModelsPrefix)) {
     route = "models";
@@ -224,6 +282,29 @@ void EdgeHandler::Chat(HttpRequest req, std::shared_ptr<ResponseWriter> writer, 
   writer->OnDisconnect([c = ctx.cancellation] { c->Cancel(); });
   auto* exchange = new ChatExchange(*std::move(parsed), std::move(ctx), std::move(writer), start);
   router_.Chat(exchange->context(), exchange->request(), *exchange);
+}
+
+void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
+                             absl::Time start) {
+  absl::StatusOr<common::v1::EmbedRequest> parsed = ParseEmbedRequest(std::move(req.body));
+  if (!parsed.ok()) {
+    HttpResponse r = ErrorResponse(parsed.status());
+    r.headers.emplace_back("x-request-id", ctx.request_id);
+    EdgeMetrics::Get().CountRequest("embeddings", r.status);
+    return writer->Send(std::move(r));
+  }
+  parsed->set_request_id(ctx.request_id);
+  writer->OnDisconnect([c = ctx.cancellation] { c->Cancel(); });
+  workers_->Run([this, req = *std::move(parsed), ctx = std::move(ctx), writer = std::move(writer), start] {
+    absl::StatusOr<common::v1::EmbedResponse> resp = router_.Embed(ctx, req);
+    HttpResponse r = resp.ok() ? Json(200, RenderEmbeddings(*resp, req.model(), req.encoding_format() == "base64"))
+                               : ErrorResponse(resp.status());
+    r.headers.emplace_back("x-request-id", ctx.request_id);
+    r.headers.emplace_back("x-aimarket-overhead-ms",
+                           absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(absl::Now() - start)));
+    EdgeMetrics::Get().CountRequest("embeddings", r.status);
+    writer->Send(std::move(r));
+  });
 }
 
 HttpResponse EdgeHandler::Models(const HttpRequest&, const rpc::CallContext& ctx, absl::string_view model) {

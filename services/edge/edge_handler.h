@@ -8,6 +8,8 @@
 //   GET /metrics            Prometheus exposition of the process
 //   POST /v1/chat/completions         OpenAI chat completions, JSON or SSE (`stream`)
 //   POST /v1/chat/completions/stream  the same, always streamed
+//   POST /v1/embeddings     OpenAI embeddings (float or base64), on a worker thread: the call
+//                           blocks until the upstream answers
 //   GET /v1/models          OpenAI's model list, from the router's catalog
 //   GET /v1/models/{model}  one model object
 // Anything else: 404 (unknown path) or 405 (known path, wrong method) in OpenAI's error format.
@@ -22,12 +24,16 @@
 
 namespace aimarket::edge {
 
+class WorkerPool;
+
 // Thread-safe; called on the HTTP server's I/O threads.
 class EdgeHandler {
  public:
   // `router` is not owned and outlives the handler. `readiness` returns OK when the process can
   // serve traffic, else a status whose message says what is missing.
   EdgeHandler(router::RouterApi& router, std::function<absl::Status()> readiness);
+  // Waits for the embeddings calls in flight.
+  ~EdgeHandler();
 
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
 
@@ -35,9 +41,11 @@ class EdgeHandler {
   void Chat(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start,
             bool force_stream);
   HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx, absl::string_view model);
+  void Embeddings(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start);
 
   router::RouterApi& router_;
   std::function<absl::Status()> readiness_;
+  std::unique_ptr<WorkerPool> workers_;
 };
 
 }  // namespace aimarket::edge

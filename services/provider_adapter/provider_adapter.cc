@@ -35,8 +35,13 @@ void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target, c
   it->second->Generate(ctx, target.model(), req, observer);
 }
 
-absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext&, const v1::EmbedRequest&) {
-  return absl::UnimplementedError("ProviderService.Embed is not implemented yet");
+absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req) {
+  auto it = providers_.find(req.target().provider());
+  if (it == providers_.end()) {
+    return status::Error(absl::StatusCode::kInternal, "UNKNOWN_PROVIDER",
+                         absl::StrCat("no provider named ", req.target().provider()));
+  }
+  return it->second->Embed(ctx, req.target().model(), req.request());
 }
 
 absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(const rpc::CallContext&,

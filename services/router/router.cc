@@ -200,9 +200,25 @@ absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext
   return resp;
 }
 
-absl::StatusOr<common::v1::EmbedResponse> Router::Embed(const rpc::CallContext& ctx, const common::v1::EmbedRequest&) {
+absl::StatusOr<common::v1::EmbedResponse> Router::Embed(const rpc::CallContext& ctx, const common::v1::EmbedRequest& req) {
   AIM_ASSIGN_OR_RETURN(common::v1::Principal principal, Authenticate(ctx));
-  return absl::UnimplementedError("RouterService.Embed is not implemented yet");
+  AIM_ASSIGN_OR_RETURN(std::shared_ptr<const config::v1::ModelConfig> model, Resolve(req.model()));
+  // The deployments in order, failing over as Chat does.
+  absl::Status last = status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+                                    absl::StrCat("No deployment is available for the model '", req.model(), "'."));
+  for (int i = 0; i < model->deployments_size(); ++i) {
+    provider::v1::EmbedRequest call;
+    call.mutable_target()->set_provider(model->deployments(i).provider());
+    call.mutable_target()->set_model(model->deployments(i).model());
+    *call.mutable_request() = req;
+    absl::StatusOr<common::v1::EmbedResponse> resp = provider_.Embed(ctx, call);
+    if (resp.ok()) return resp;
+    last = resp.status();
+    if (!Retryable(last) || ctx.cancellation->IsCancelled()) return last;
+    log::Warn("deployment failed; trying the next one",
+              {{"request_id", ctx.request_id}, {"provider", call.target().provider()}});
+  }
+  return last;
 }
 
 }  // namespace aimarket::router

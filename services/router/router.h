@@ -14,7 +14,8 @@
 // Chat: authenticate, resolve the model as above, then
 // stream from provider-adapter, trying the model's deployments in order: on a connection error, a
 // 429 or a 5xx before the first event has gone back to the caller, the next deployment is tried;
-// after that an error ends the stream. Embed authenticates, then answers UNIMPLEMENTED.
+// after that an error ends the stream. Embed resolves the model the same way and tries its
+// deployments in order with the same failover rule; it blocks until an upstream answers.
 
 #include <map>
 #include <memory>

@@ -334,6 +334,109 @@ std::string ToolToCall(Format format, const rapidjson::Document& body) {
   return answered ? "" : name;
 }
 
+namespace {
+
+std::vector<float> VectorFor(absl::string_view text, int dims) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a of the text seeds the values.
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  std::vector<float> v(dims);
+  for (int j = 0; j < dims; ++j) {
+    h = h * 6364136223846793005ull + 1442695040888963407ull;
+    v[j] = static_cast<float>(static_cast<int>((h >> 33) % 2001) - 1000) / 1000.0f;
+  }
+  return v;
+}
+
+std::string VectorJson(const std::vector<float>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i == 0 ? "" : ",", v[i]);
+  return out + "]";
+}
+
+std::vector<std::string> Texts(const Value* v) {
+  std::vector<std::string> out;
+  if (v == nullptr) return out;
+  if (v->IsString()) out.push_back(v->GetString());
+  if (v->IsArray()) {
+    for (const Value& s : v->GetArray()) out.push_back(s.IsString() ? s.GetString() : "tokens");
+  }
+  return out;
+}
+
+int Dims(const Value* v) { return v != nullptr && v->IsInt() && v->GetInt() > 0 ? v->GetInt() : 8; }
+
+}  // namespace
+
+bool RenderEmbeddings(absl::string_view path, const rapidjson::Document& body, const std::string& model,
+                      std::string& out) {
+  std::vector<std::string> texts;
+  int dims = 8;
+  enum { kOpenAi, kGemini, kCohere, kOllama, kHf } kind;
+  if (absl::EndsWith(path, "/embeddings")) {
+    kind = kOpenAi;
+    texts = Texts(Get(body, "input"));
+    dims = Dims(Get(body, "dimensions"));
+  } else if (absl::StrContains(path, ":batchEmbedContents")) {
+    kind = kGemini;
+    const Value* requests = Get(body, "requests");
+    if (requests != nullptr && requests->IsArray()) {
+      for (const Value& r : requests->GetArray()) {
+        const Value* content = Get(r, "content");
+        texts.push_back(ContentText(content != nullptr ? Get(*content, "parts") : nullptr));
+        dims = Dims(Get(r, "outputDimensionality"));
+      }
+    }
+  } else if (absl::EndsWith(path, "/v2/embed")) {
+    kind = kCohere;
+    texts = Texts(Get(body, "texts"));
+    dims = Dims(Get(body, "output_dimension"));
+  } else if (absl::EndsWith(path, "/api/embed")) {
+    kind = kOllama;
+    texts = Texts(Get(body, "input"));
+    dims = Dims(Get(body, "dimensions"));
+  } else if (absl::EndsWith(path, "/pipeline/feature-extraction")) {
+    kind = kHf;
+    texts = Texts(Get(body, "inputs"));
+  } else {
+    return false;
+  }
+  int64_t tokens = 0;
+  std::vector<std::string> vectors;
+  for (const std::string& t : texts) {
+    tokens += static_cast<int64_t>(1 + t.size() / 4);
+    vectors.push_back(VectorJson(VectorFor(t, dims)));
+  }
+  switch (kind) {
+    case kOpenAi: {
+      out = R"({"object":"list","data":[)";
+      for (size_t i = 0; i < vectors.size(); ++i) {
+        absl::StrAppend(&out, i == 0 ? "" : ",", R"({"object":"embedding","index":)", i, R"(,"embedding":)", vectors[i], "}");
+      }
+      absl::StrAppend(&out, R"(],"model":)", json::Quote(model), R"(,"usage":{"prompt_tokens":)", tokens,
+                      R"(,"total_tokens":)", tokens, "}}");
+      break;
+    }
+    case kGemini: {
+      out = R"({"embeddings":[)";
+      for (size_t i = 0; i < vectors.size(); ++i) absl::StrAppend(&out, i == 0 ? "" : ",", R"({"values":)", vectors[i], "}");
+      out += "]}";
+      break;
+    }
+    case kCohere:
+      absl::StrAppend(&out, R"({"id":"mock-embed","embeddings":{"float":[)", absl::StrJoin(vectors, ","),
+                      R"(]},"texts":[],"meta":{"billed_units":{"input_tokens":)", tokens, "}}}");
+      break;
+    case kOllama:
+      absl::StrAppend(&out, R"({"model":)", json::Quote(model), R"(,"embeddings":[)", absl::StrJoin(vectors, ","),
+                      R"(],"prompt_eval_count":)", tokens, "}");
+      break;
+    case kHf:
+      absl::StrAppend(&out, "[", absl::StrJoin(vectors, ","), "]");
+      break;
+  }
+  return true;
+}
+
 Rendered Render(Format format, const Synthetic& s, bool stream, bool include_usage, int64_t created) {
   switch (format) {
     case Format::kAnthropic: return Anthropic(s, stream);

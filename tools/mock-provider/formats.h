@@ -45,4 +45,11 @@ struct Rendered {
 
 Rendered Render(Format format, const Synthetic& s, bool stream, bool include_usage, int64_t created);
 
+// Embeddings in the format of the request's path (OpenAI …/embeddings, Gemini
+// …:batchEmbedContents, Cohere …/v2/embed, Ollama …/api/embed, Hugging Face
+// …/pipeline/feature-extraction), or false when the path is none of these. Each input gets a vector
+// of the requested dimensions (8 by default) derived from its text, so equal texts embed equally.
+bool RenderEmbeddings(absl::string_view path, const rapidjson::Document& body, const std::string& model,
+                      std::string& out);
+
 }  // namespace aimarket::mock

@@ -149,6 +149,12 @@ class MockProvider {
         return ReplayFixture(absl::StrCat(only->provider, "/", only->name), path, opts, std::move(w));
       }
     }
+    if (std::string embeddings; RenderEmbeddings(path, body, model.empty() ? "synthetic" : model.substr(0, model.find('?')),
+                                                 embeddings)) {
+      HttpResponse r;
+      r.body = std::move(embeddings);
+      return w->Send(std::move(r));
+    }
     const Format format = FormatForPath(path);
     if (format != Format::kOpenAi || !ToolToCall(format, body).empty()) {
       return SynthesizeNative(format, path, body, model.substr(0, model.find('?')), opts, std::move(w));

@@ -386,4 +386,59 @@ void CohereProvider::Generate(const rpc::CallContext& ctx, const std::string& up
                     req.stream(), observer);
 }
 
+
+// POST /v2/embed with input_type search_document and float embeddings.
+absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(const rpc::CallContext& ctx,
+                                                                const std::string& upstream_model,
+                                                                const common::v1::EmbedRequest& req) {
+  AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "model");
+  WriteStr(w, upstream_model);
+  WriteKey(w, "texts");
+  w.StartArray();
+  for (const std::string& text : req.input()) WriteStr(w, text);
+  w.EndArray();
+  WriteKey(w, "input_type");
+  WriteStr(w, "search_document");
+  WriteKey(w, "embedding_types");
+  w.StartArray();
+  WriteStr(w, "float");
+  w.EndArray();
+  if (req.dimensions() > 0) {
+    WriteKey(w, "output_dimension");
+    w.Int(req.dimensions());
+  }
+  w.EndObject();
+  const std::string url = url_.substr(0, url_.size() - std::string("/v2/chat").size()) + "/v2/embed";
+  HttpCallRequest http = JsonPost(config_, req.request_id(), url, std::string(buf.GetString(), buf.GetSize()));
+  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
+  if (answer.status < 200 || answer.status >= 300) {
+    return CohereTranslator(upstream_model).OnHttpError(answer.status, answer.body, answer.retry_after);
+  }
+  Document d;
+  const Value* list = nullptr;
+  if (!d.Parse(answer.body.data(), answer.body.size()).HasParseError()) {
+    if (const Value* e = Member(d, "embeddings")) list = e->IsObject() ? Member(*e, "float") : e;
+  }
+  if (list == nullptr || !list->IsArray()) return BadResponse(kProvider, "an embeddings answer without float embeddings");
+  common::v1::EmbedResponse resp;
+  resp.set_model(upstream_model);
+  for (const Value& v : list->GetArray()) {
+    common::v1::Embedding& out = *resp.add_data();
+    out.set_index(resp.data_size() - 1);
+    if (!ReadVector(v, out)) return BadResponse(kProvider, "an embedding that is not a list of numbers");
+  }
+  int64_t tokens = 0;
+  if (const Value* meta = Member(d, "meta")) {
+    if (const Value* billed = Member(*meta, "billed_units")) tokens = IntOr(*billed, "input_tokens");
+  }
+  resp.mutable_usage()->set_prompt_tokens(tokens);
+  resp.mutable_usage()->set_total_tokens(tokens);
+  return resp;
+}
+
 }  // namespace aimarket::provider

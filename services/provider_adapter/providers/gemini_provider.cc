@@ -610,4 +610,63 @@ void GeminiProvider::Generate(const rpc::CallContext& ctx, const std::string& up
                     req.stream(), observer);
 }
 
+
+// POST /v1beta/models/{model}:batchEmbedContents: one request per input, in order. Gemini reports
+// no token counts for embeddings, so usage is 0.
+absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(const rpc::CallContext& ctx,
+                                                                const std::string& upstream_model,
+                                                                const common::v1::EmbedRequest& req) {
+  AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "requests");
+  w.StartArray();
+  for (const std::string& text : req.input()) {
+    w.StartObject();
+    WriteKey(w, "model");
+    WriteStr(w, absl::StrCat("models/", upstream_model));
+    WriteKey(w, "content");
+    w.StartObject();
+    WriteKey(w, "parts");
+    w.StartArray();
+    w.StartObject();
+    WriteKey(w, "text");
+    WriteStr(w, text);
+    w.EndObject();
+    w.EndArray();
+    w.EndObject();
+    if (req.dimensions() > 0) {
+      WriteKey(w, "outputDimensionality");
+      w.Int(req.dimensions());
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  HttpCallRequest http =
+      JsonPost(config_, req.request_id(),
+               JoinUrl(base_, absl::StrCat("/v1beta/models/", upstream_model, ":batchEmbedContents")),
+               std::string(buf.GetString(), buf.GetSize()));
+  if (!key_header_.empty()) http.headers.push_back(key_header_);
+  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
+  if (answer.status < 200 || answer.status >= 300) {
+    return GeminiTranslator(upstream_model).OnHttpError(answer.status, answer.body, answer.retry_after);
+  }
+  Document d;
+  const Value* list = nullptr;
+  if (!d.Parse(answer.body.data(), answer.body.size()).HasParseError()) list = Member(d, "embeddings");
+  if (list == nullptr || !list->IsArray()) return BadResponse(kProvider, "an embeddings answer without embeddings");
+  common::v1::EmbedResponse resp;
+  resp.set_model(upstream_model);
+  for (const Value& e : list->GetArray()) {
+    common::v1::Embedding& out = *resp.add_data();
+    out.set_index(resp.data_size() - 1);
+    const Value* values = Member(e, "values");
+    if (values == nullptr || !ReadVector(*values, out)) return BadResponse(kProvider, "an embedding without values");
+  }
+  resp.mutable_usage();
+  return resp;
+}
+
 }  // namespace aimarket::provider

@@ -413,4 +413,62 @@ void HuggingFaceProvider::Generate(const rpc::CallContext& ctx, const std::strin
   StartUpstreamCall(http_, std::move(http), ctx, std::move(translator), Framing::kSse, req.stream(), observer);
 }
 
+
+// router: the hf-inference feature-extraction pipeline ({"inputs": [...]} → one vector per input);
+// tgi: an OpenAI-compatible /v1/embeddings (text-embeddings-inference serves it); generate: none.
+absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::CallContext& ctx,
+                                                                     const std::string& upstream_model,
+                                                                     const common::v1::EmbedRequest& req) {
+  if (api_ == Api::kGenerate) return Provider::Embed(ctx, upstream_model, req);
+  AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
+  if (api_ == Api::kRouter && req.dimensions() > 0) {
+    return Unsupported(kProvider, "dimensions", "the feature-extraction pipeline returns the model's own size");
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  std::string url;
+  if (api_ == Api::kRouter) {
+    url = JoinUrl(base_, absl::StrCat("/hf-inference/models/", upstream_model, "/pipeline/feature-extraction"));
+    WriteKey(w, "inputs");
+  } else {
+    url = JoinUrl(base_, "/v1/embeddings");
+    WriteKey(w, "model");
+    WriteStr(w, upstream_model);
+    WriteKey(w, "input");
+  }
+  w.StartArray();
+  for (const std::string& text : req.input()) WriteStr(w, text);
+  w.EndArray();
+  if (api_ == Api::kTgi) {
+    WriteKey(w, "encoding_format");
+    WriteStr(w, "float");
+    if (req.dimensions() > 0) {
+      WriteKey(w, "dimensions");
+      w.Int(req.dimensions());
+    }
+  }
+  w.EndObject();
+  HttpCallRequest http = JsonPost(config_, req.request_id(), std::move(url), std::string(buf.GetString(), buf.GetSize()));
+  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
+  if (answer.status < 200 || answer.status >= 300) {
+    return ChatTranslator(upstream_model).OnHttpError(answer.status, answer.body, answer.retry_after);
+  }
+  if (api_ == Api::kTgi) return ParseOpenAiEmbeddings(kProvider, answer.body, upstream_model);
+  Document d;
+  if (d.Parse(answer.body.data(), answer.body.size()).HasParseError() || !d.IsArray()) {
+    return BadResponse(kProvider, "a feature-extraction answer that is not a list of vectors");
+  }
+  common::v1::EmbedResponse resp;
+  resp.set_model(upstream_model);
+  for (const Value& v : d.GetArray()) {
+    common::v1::Embedding& out = *resp.add_data();
+    out.set_index(resp.data_size() - 1);
+    if (!ReadVector(v, out)) return BadResponse(kProvider, "a feature-extraction vector that is not a list of numbers");
+  }
+  resp.mutable_usage();  // The pipeline reports no token counts.
+  return resp;
+}
+
 }  // namespace aimarket::provider

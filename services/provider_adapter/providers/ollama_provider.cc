@@ -315,4 +315,47 @@ void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& up
                     req.stream(), observer);
 }
 
+
+// POST /api/embed.
+absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(const rpc::CallContext& ctx,
+                                                                const std::string& upstream_model,
+                                                                const common::v1::EmbedRequest& req) {
+  AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "model");
+  WriteStr(w, upstream_model);
+  WriteKey(w, "input");
+  w.StartArray();
+  for (const std::string& text : req.input()) WriteStr(w, text);
+  w.EndArray();
+  if (req.dimensions() > 0) {
+    WriteKey(w, "dimensions");
+    w.Int(req.dimensions());
+  }
+  w.EndObject();
+  const std::string url = url_.substr(0, url_.size() - std::string("/api/chat").size()) + "/api/embed";
+  HttpCallRequest http = JsonPost(config_, req.request_id(), url, std::string(buf.GetString(), buf.GetSize()));
+  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
+  if (answer.status < 200 || answer.status >= 300) {
+    return OllamaTranslator(upstream_model).OnHttpError(answer.status, answer.body, answer.retry_after);
+  }
+  Document d;
+  const Value* list = nullptr;
+  if (!d.Parse(answer.body.data(), answer.body.size()).HasParseError()) list = Member(d, "embeddings");
+  if (list == nullptr || !list->IsArray()) return BadResponse(kProvider, "an embeddings answer without embeddings");
+  common::v1::EmbedResponse resp;
+  resp.set_model(StringOr(d, "model", upstream_model));
+  for (const Value& v : list->GetArray()) {
+    common::v1::Embedding& out = *resp.add_data();
+    out.set_index(resp.data_size() - 1);
+    if (!ReadVector(v, out)) return BadResponse(kProvider, "an embedding that is not a list of numbers");
+  }
+  resp.mutable_usage()->set_prompt_tokens(IntOr(d, "prompt_eval_count"));
+  resp.mutable_usage()->set_total_tokens(resp.usage().prompt_tokens());
+  return resp;
+}
+
 }  // namespace aimarket::provider

@@ -33,6 +33,8 @@ class OllamaProvider final : public Provider {
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const std::string& upstream_model,
+                                                  const common::v1::EmbedRequest& req) override;
 
  private:
   const config::v1::ProviderConfig config_;

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/config/config.h"
 #include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -409,6 +410,7 @@ OpenAiProvider::OpenAiProvider(const config::v1::ProviderConfig& config, HttpCli
   std::string base = config.base_url();
   while (!base.empty() && base.back() == '/') base.pop_back();
   url_ = absl::StrCat(base, "/chat/completions");
+  embeddings_url_ = absl::StrCat(base, "/embeddings");
   if (!config.api_key_env().empty()) {
     if (const char* key = std::getenv(config.api_key_env().c_str()); key != nullptr && *key != '\0') {
       auth_header_ = absl::StrCat("Authorization: Bearer ", key);
@@ -430,6 +432,33 @@ void OpenAiProvider::Generate(const rpc::CallContext& ctx, const std::string& up
   http.idle_timeout = config::ToDuration(config_.idle_timeout());
   StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OpenAiTranslator>(config_.name(), strict_done_),
                     Framing::kSse, req.stream(), observer);
+}
+
+absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(const rpc::CallContext& ctx,
+                                                                const std::string& upstream_model,
+                                                                const common::v1::EmbedRequest& req) {
+  // The client's body (token arrays and unknown fields included), with the upstream's model and
+  // floats asked for: the edge encodes base64 itself.
+  Document d;
+  if (req.original_json().empty() ||
+      d.Parse(req.original_json().data(), req.original_json().size()).HasParseError() || !d.IsObject()) {
+    d.SetObject();
+    Value input(rapidjson::kArrayType);
+    for (const std::string& s : req.input()) input.PushBack(Value(s.c_str(), d.GetAllocator()), d.GetAllocator());
+    d.AddMember("input", std::move(input), d.GetAllocator());
+    if (req.dimensions() > 0) d.AddMember("dimensions", req.dimensions(), d.GetAllocator());
+    if (!req.user().empty()) d.AddMember("user", Value(req.user().c_str(), d.GetAllocator()), d.GetAllocator());
+  }
+  auto& alloc = d.GetAllocator();
+  SetMember(d, "model", Value(upstream_model.data(), static_cast<rapidjson::SizeType>(upstream_model.size()), alloc));
+  SetMember(d, "encoding_format", Value("float"));
+  HttpCallRequest http = JsonPost(config_, req.request_id(), embeddings_url_, ToJson(d));
+  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
+  if (answer.status < 200 || answer.status >= 300) {
+    return UpstreamHttpError(config_.name(), answer.status, answer.body, answer.retry_after);
+  }
+  return ParseOpenAiEmbeddings(config_.name(), answer.body, upstream_model);
 }
 
 }  // namespace aimarket::provider

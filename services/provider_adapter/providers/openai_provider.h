@@ -30,11 +30,14 @@ class OpenAiProvider final : public Provider {
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const std::string& upstream_model,
+                                                  const common::v1::EmbedRequest& req) override;
 
  private:
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
   std::string url_;
+  std::string embeddings_url_;
   std::string auth_header_;
   bool strict_done_;  // openai: a stream must end with [DONE]; openai-compatible servers may not.
 };

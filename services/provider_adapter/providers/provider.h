@@ -4,7 +4,9 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "aimarket/common/v1/chat.pb.h"
+#include "aimarket/common/v1/embedding.pb.h"
 #include "common/rpc/call_context.h"
 
 namespace aimarket::provider {
@@ -16,6 +18,12 @@ class Provider {
   // must outlive OnComplete. Cancelling ctx.cancellation closes the upstream connection.
   virtual void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                         const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer) = 0;
+  // Embeddings of `req.input` (floats; the edge encodes base64 itself). Blocks until the upstream
+  // answers: never call it on an event-loop thread. INVALID_ARGUMENT for a provider without an
+  // embeddings API.
+  virtual absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                          const std::string& upstream_model,
+                                                          const common::v1::EmbedRequest& req);
 };
 
 }  // namespace aimarket::provider

@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -113,17 +115,24 @@ std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config) {
   return key == nullptr ? "" : key;
 }
 
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
-                         std::string body, absl::string_view stream_accept) {
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id, std::string url,
+                         std::string body) {
   HttpCallRequest http;
   http.url = std::move(url);
   http.body = std::move(body);
   http.headers.push_back("Content-Type: application/json");
-  http.headers.push_back(absl::StrCat("Accept: ", req.stream() ? stream_accept : "application/json"));
-  if (!req.request_id().empty()) http.headers.push_back(absl::StrCat("X-Request-Id: ", req.request_id()));
+  http.headers.push_back("Accept: application/json");
+  if (!request_id.empty()) http.headers.push_back(absl::StrCat("X-Request-Id: ", request_id));
   http.connect_timeout = config::ToDuration(config.connect_timeout());
   http.first_byte_timeout = config::ToDuration(config.first_byte_timeout());
   http.idle_timeout = config::ToDuration(config.idle_timeout());
+  return http;
+}
+
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
+                         std::string body, absl::string_view stream_accept) {
+  HttpCallRequest http = JsonPost(config, req.request_id(), std::move(url), std::move(body));
+  if (req.stream()) http.headers[1] = absl::StrCat("Accept: ", stream_accept);
   return http;
 }
 
@@ -173,6 +182,59 @@ absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, st
     err.RetryAfter(absl::Milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000))));
   }
   return err;
+}
+
+bool ReadVector(const Value& v, common::v1::Embedding& out) {
+  if (!v.IsArray()) return false;
+  out.mutable_values()->Reserve(static_cast<int>(v.Size()));
+  for (const Value& x : v.GetArray()) {
+    if (!x.IsNumber()) return false;
+    out.add_values(static_cast<float>(x.GetDouble()));
+  }
+  return true;
+}
+
+absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider, absl::string_view body,
+                                                                const std::string& model) {
+  rapidjson::Document d;
+  if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
+    return BadResponse(provider, "an embeddings answer that is not a JSON object");
+  }
+  const Value* data = Member(d, "data");
+  if (data == nullptr || !data->IsArray()) return BadResponse(provider, "an embeddings answer without data");
+  common::v1::EmbedResponse resp;
+  resp.set_model(StringOr(d, "model", model));
+  int position = 0;
+  for (const Value& item : data->GetArray()) {
+    common::v1::Embedding& e = *resp.add_data();
+    e.set_index(static_cast<int>(IntOr(item, "index", position++)));
+    const Value* v = Member(item, "embedding");
+    if (v != nullptr && v->IsString()) {
+      std::string bytes;
+      if (!absl::Base64Unescape(absl::string_view(v->GetString(), v->GetStringLength()), &bytes) || bytes.size() % 4 != 0) {
+        return BadResponse(provider, "an embedding that is not base64 float32");
+      }
+      for (size_t i = 0; i < bytes.size(); i += 4) {
+        float f;
+        std::memcpy(&f, bytes.data() + i, 4);  // Little-endian, as on every platform we build for.
+        e.add_values(f);
+      }
+    } else if (v == nullptr || !ReadVector(*v, e)) {
+      return BadResponse(provider, "an embedding that is not a list of numbers");
+    }
+  }
+  if (const Value* u = Member(d, "usage")) {
+    resp.mutable_usage()->set_prompt_tokens(IntOr(*u, "prompt_tokens"));
+    resp.mutable_usage()->set_total_tokens(IntOr(*u, "total_tokens", resp.usage().prompt_tokens()));
+  }
+  return resp;
+}
+
+absl::Status RequireTextInput(absl::string_view provider, const common::v1::EmbedRequest& req) {
+  if (req.input().empty()) {
+    return Unsupported(provider, "input", "it embeds text; token arrays are only passed to OpenAI-format upstreams");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status BadResponse(absl::string_view provider, absl::string_view what) {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "aimarket/common/v1/chat.pb.h"
+#include "aimarket/common/v1/embedding.pb.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "rapidjson/document.h"
 #include "services/provider_adapter/http/http_client.h"
@@ -67,6 +68,9 @@ std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config);
 // `req.stream()` (`stream_accept`: the streamed media type) and the gateway's request id.
 HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
                          std::string body, absl::string_view stream_accept = "text/event-stream");
+// The same for a call answered with one JSON body.
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id, std::string url,
+                         std::string body);
 
 // --- Responses.
 // An upstream's HTTP failure as the status the edge turns into OpenAI's error body, following the
@@ -77,6 +81,16 @@ absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, st
 
 // The gRPC code for an HTTP status (400 → INVALID_ARGUMENT, 429 → RESOURCE_EXHAUSTED, ...).
 absl::StatusCode CodeForHttp(int status);
+
+// --- Embeddings.
+// A list of JSON numbers as floats into `out`; false if it is not one.
+bool ReadVector(const rapidjson::Value& v, common::v1::Embedding& out);
+// OpenAI's embeddings answer ({"data":[{"index","embedding"}],"model","usage"}): float vectors, or
+// base64 little-endian float32 when the upstream ignored encoding_format.
+absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider, absl::string_view body,
+                                                                const std::string& model);
+// The texts to embed; a 400 naming `input` for token arrays (only OpenAI-format upstreams take them).
+absl::Status RequireTextInput(absl::string_view provider, const common::v1::EmbedRequest& req);
 
 // An upstream answer that is not what its format promises.
 absl::Status BadResponse(absl::string_view provider, absl::string_view what);

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/io/loop.h"
 #include "absl/time/clock.h"
 #include "services/provider_adapter/http/sse_parser.h"
 
@@ -120,7 +122,40 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
   absl::Status error_;
 };
 
+class BlockingCall final : public HttpCallHandler {
+ public:
+  void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+    answer.status = status;
+    for (const auto& [k, v] : headers) {
+      if (k == "retry-after") answer.retry_after = v;
+    }
+  }
+  void OnData(absl::string_view data) override {
+    if (answer.body.size() < kMaxBody) answer.body.append(data.data(), std::min(data.size(), kMaxBody - answer.body.size()));
+  }
+  void OnComplete(const absl::Status& s) override {
+    status = s;
+    done.Notify();
+  }
+  UpstreamAnswer answer;
+  absl::Status status;
+  absl::Notification done;
+};
+
 }  // namespace
+
+absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx) {
+  if (io::CurrentLoop() != nullptr) {
+    return absl::FailedPreconditionError("a blocking upstream call was made on an event-loop thread");
+  }
+  BlockingCall call;
+  std::shared_ptr<HttpCall> handle = http.Start(std::move(request), call);
+  const int cancel_id = ctx.cancellation->OnCancel([handle] { handle->Cancel(); });
+  call.done.WaitForNotification();
+  ctx.cancellation->RemoveCallback(cancel_id);
+  if (!call.status.ok()) return call.status;
+  return std::move(call.answer);
+}
 
 void StartUpstreamCall(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx,
                        std::unique_ptr<Translator> translator, Framing framing, bool stream,

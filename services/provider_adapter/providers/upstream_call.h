@@ -55,4 +55,16 @@ void StartUpstreamCall(HttpClient& http, HttpCallRequest request, const rpc::Cal
                        std::unique_ptr<Translator> translator, Framing framing, bool stream,
                        rpc::StreamObserver<common::v1::ChatEvent>& observer);
 
+// A whole upstream answer, for calls that need no streaming (embeddings, health checks).
+struct UpstreamAnswer {
+  int status = 0;
+  std::string body;
+  std::string retry_after;
+};
+
+// Makes the call and waits for the whole answer. A transport failure or timeout is the status;
+// any HTTP status is an answer. FAILED_PRECONDITION on an event-loop thread (it would wait for
+// itself).
+absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx);
+
 }  // namespace aimarket::provider

@@ -1,0 +1,136 @@
+#include "services/edge/embeddings.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/json/json_escape.h"
+#include "common/status/grpc_status.h"
+#include "rapidjson/document.h"
+#include "rapidjson/error/en.h"
+
+namespace aimarket::edge {
+namespace {
+
+using rapidjson::Value;
+
+constexpr int kMaxInputs = 2048;
+
+absl::Status Invalid(const std::string& param, absl::string_view what) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                       absl::StrCat("Invalid value for '", param, "': ", what, "."))
+      .Param(param);
+}
+
+absl::Status Missing(const std::string& param) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "MISSING_REQUIRED_PARAMETER",
+                       absl::StrCat("Missing required parameter: '", param, "'."))
+      .Param(param);
+}
+
+bool IsTokenArray(const Value& v) {
+  if (!v.IsArray() || v.Empty()) return false;
+  for (const Value& t : v.GetArray()) {
+    if (!t.IsInt64() || t.GetInt64() < 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
+  rapidjson::Document d;
+  d.Parse(body.data(), body.size());
+  if (d.HasParseError()) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
+                         absl::StrCat("We could not parse the JSON body of your request: ",
+                                      rapidjson::GetParseError_En(d.GetParseError()), " (at byte ", d.GetErrorOffset(),
+                                      ")."));
+  }
+  if (!d.IsObject()) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON", "The request body must be a JSON object.");
+  }
+  common::v1::EmbedRequest req;
+  auto model = d.FindMember("model");
+  if (model == d.MemberEnd() || model->value.IsNull()) return Missing("model");
+  if (!model->value.IsString() || model->value.GetStringLength() == 0) return Invalid("model", "expected a model name");
+  req.set_model(model->value.GetString());
+
+  auto input = d.FindMember("input");
+  if (input == d.MemberEnd() || input->value.IsNull()) return Missing("input");
+  const Value& in = input->value;
+  if (in.IsString()) {
+    if (in.GetStringLength() == 0) return Invalid("input", "it must not be empty");
+    req.add_input(in.GetString());
+  } else if (in.IsArray()) {
+    if (in.Empty()) return Invalid("input", "it must not be empty");
+    if (in.Size() > kMaxInputs) return Invalid("input", absl::StrCat("at most ", kMaxInputs, " inputs per request"));
+    if (in[0].IsString()) {
+      int i = 0;
+      for (const Value& s : in.GetArray()) {
+        const std::string p = absl::StrCat("input[", i++, "]");
+        if (!s.IsString()) return Invalid(p, "expected a string like the other inputs");
+        if (s.GetStringLength() == 0) return Invalid(p, "it must not be empty");
+        req.add_input(s.GetString());
+      }
+    } else if (IsTokenArray(in) || std::all_of(in.Begin(), in.End(), [](const Value& v) { return IsTokenArray(v); })) {
+      // Token ids: passed to OpenAI-format upstreams through the original body; others refuse them.
+    } else {
+      return Invalid("input", "expected a string, an array of strings, or token ids");
+    }
+  } else {
+    return Invalid("input", "expected a string, an array of strings, or token ids");
+  }
+
+  if (auto f = d.FindMember("encoding_format"); f != d.MemberEnd() && !f->value.IsNull()) {
+    const std::string format = f->value.IsString() ? f->value.GetString() : "";
+    if (format != "float" && format != "base64") return Invalid("encoding_format", "expected float or base64");
+    req.set_encoding_format(format);
+  }
+  if (auto dim = d.FindMember("dimensions"); dim != d.MemberEnd() && !dim->value.IsNull()) {
+    if (!dim->value.IsInt() || dim->value.GetInt() < 1) return Invalid("dimensions", "expected a positive integer");
+    req.set_dimensions(dim->value.GetInt());
+  }
+  if (auto user = d.FindMember("user"); user != d.MemberEnd() && !user->value.IsNull()) {
+    if (!user->value.IsString()) return Invalid("user", "expected a string");
+    req.set_user(user->value.GetString());
+  }
+  req.set_original_json(std::move(body));
+  return req;
+}
+
+std::string RenderEmbeddings(const common::v1::EmbedResponse& resp, const std::string& model, bool base64) {
+  std::string out = R"({"object":"list","data":[)";
+  char num[32];
+  std::string bytes;
+  for (int i = 0; i < resp.data_size(); ++i) {
+    const common::v1::Embedding& e = resp.data(i);
+    absl::StrAppend(&out, i == 0 ? "" : ",", R"({"object":"embedding","index":)", e.index(), R"(,"embedding":)");
+    if (base64) {
+      bytes.resize(static_cast<size_t>(e.values_size()) * 4);
+      for (int j = 0; j < e.values_size(); ++j) {
+        const float f = e.values(j);
+        std::memcpy(bytes.data() + static_cast<size_t>(j) * 4, &f, 4);  // Little-endian float32.
+      }
+      absl::StrAppend(&out, "\"", absl::Base64Escape(bytes), "\"}");
+      continue;
+    }
+    out.push_back('[');
+    for (int j = 0; j < e.values_size(); ++j) {
+      if (j > 0) out.push_back(',');
+      // The shortest text that reads back as the same float.
+      auto [end, ec] = std::to_chars(num, num + sizeof(num), e.values(j));
+      out.append(num, ec == std::errc() ? end - num : 0);
+    }
+    out += "]}";
+  }
+  const int64_t tokens = resp.usage().prompt_tokens();
+  absl::StrAppend(&out, R"(],"model":)", json::Quote(resp.model().empty() ? model : resp.model()),
+                  R"(,"usage":{"prompt_tokens":)", tokens, R"(,"total_tokens":)",
+                  resp.usage().total_tokens() > 0 ? resp.usage().total_tokens() : tokens, "}}");
+  return out;
+}
+
+}  // namespace aimarket::edge
