@@ -1,8 +1,11 @@
 #include "services/provider_adapter/provider_adapter.h"
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
 #include "services/provider_adapter/providers/builtin_providers.h"
+#include "services/provider_adapter/providers/upstream_call.h"
 
 namespace aimarket::provider {
 
@@ -44,9 +47,34 @@ absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::Call
   return it->second->Embed(ctx, req.target().model(), req.request());
 }
 
-absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(const rpc::CallContext&,
-                                                                     const v1::CheckHealthRequest&) {
-  return absl::UnimplementedError("ProviderService.CheckHealth is not implemented yet");
+absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(const rpc::CallContext& ctx,
+                                                                     const v1::CheckHealthRequest& req) {
+  std::vector<std::string> names;
+  std::vector<HttpCallRequest> calls;
+  for (const auto& [name, provider] : providers_) {
+    if (!req.provider().empty() && name != req.provider()) continue;
+    names.push_back(name);
+    calls.push_back(provider->HealthRequest());
+  }
+  if (!req.provider().empty() && names.empty()) {
+    return status::Error(absl::StatusCode::kNotFound, "UNKNOWN_PROVIDER", absl::StrCat("no provider named ", req.provider()));
+  }
+  std::vector<absl::StatusOr<UpstreamAnswer>> answers = CallUpstreamAll(*http_, std::move(calls), ctx);
+  v1::CheckHealthResponse resp;
+  for (size_t i = 0; i < names.size(); ++i) {
+    v1::ProviderHealth& h = *resp.add_providers();
+    h.set_provider(names[i]);
+    const absl::StatusOr<UpstreamAnswer>& a = answers[i];
+    if (a.ok()) h.set_latency_ms(absl::ToInt64Milliseconds(a->elapsed));
+    if (!a.ok()) {
+      h.set_detail(std::string(a.status().message()));
+    } else if (a->status < 200 || a->status >= 300) {
+      h.set_detail(absl::StrCat("HTTP ", a->status, ": ", a->body.substr(0, 200)));
+    } else {
+      h.set_healthy(true);
+    }
+  }
+  return resp;
 }
 
 }  // namespace aimarket::provider

@@ -3,8 +3,8 @@
 // provider-adapter's logic: one adapter per provider wire format (registered in
 // builtin_providers.cc), outbound HTTP on libcurl's multi interface. Never sees gRPC.
 //
-// Built so far: the `openai` and `openai-compatible` formats. Providers of the other types answer
-// UNIMPLEMENTED until their adapters land.
+// Every wire format (docs/providers.md): chat (Generate), embeddings (Embed, blocking) and health
+// checks (CheckHealth, blocking; all providers at once).
 
 #include <map>
 #include <memory>

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "aimarket/provider/v1/provider_service.grpc.pb.h"
 #include "aimarket/router/v1/router_service.grpc.pb.h"
 #include "common/status/grpc_status.h"
 #include "gmock/gmock.h"
@@ -294,6 +296,34 @@ TEST_F(ChatTest, ModelsOutsideTheCatalogRouteByTheirPrefix) {
       testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", http_port_, "/v1/models"),
                            {absl::StrCat("Authorization: Bearer ", kKey)});
   EXPECT_THAT(models.body, Not(HasSubstr("gpt-routing-test")));
+}
+
+TEST_F(ChatTest, ProviderHealthOverGrpc) {
+  // Every configured provider's cheapest read (its model list) against the mock, or a dead port.
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials());
+  auto stub = provider::v1::ProviderService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-aimarket-internal-token", "t");
+  provider::v1::CheckHealthRequest req;
+  provider::v1::CheckHealthResponse resp;
+  ASSERT_TRUE(stub->CheckHealth(&ctx, req, &resp).ok());
+  std::map<std::string, provider::v1::ProviderHealth> by_name;
+  for (const auto& h : resp.providers()) by_name[h.provider()] = h;
+  EXPECT_TRUE(by_name["mock"].healthy()) << by_name["mock"].detail();
+  EXPECT_TRUE(by_name["local-ollama"].healthy()) << by_name["local-ollama"].detail();  // GET /api/tags
+  EXPECT_FALSE(by_name["dead"].healthy());
+  EXPECT_FALSE(by_name["dead"].detail().empty());
+  EXPECT_TRUE(by_name.contains("gemini"));  // The built-in ones are there too.
+
+  grpc::ClientContext one_ctx;
+  one_ctx.AddMetadata("x-aimarket-internal-token", "t");
+  req.set_provider("mock");
+  ASSERT_TRUE(stub->CheckHealth(&one_ctx, req, &resp).ok());
+  ASSERT_EQ(resp.providers_size(), 1);
+  EXPECT_TRUE(resp.providers(0).healthy());
+  // Without the internal token: refused.
+  grpc::ClientContext outsider;
+  EXPECT_EQ(stub->CheckHealth(&outsider, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(ChatTest, MockPicksFixturesByHeaderAndRecordsRequests) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/config/config.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
@@ -546,6 +547,20 @@ void AnthropicProvider::Generate(const rpc::CallContext& ctx, const std::string&
   StartUpstreamCall(http_, std::move(http), ctx,
                     std::make_unique<AnthropicTranslator>(upstream_model, std::move(built->json_tool)), Framing::kSse,
                     req.stream(), observer);
+}
+
+
+HttpCallRequest AnthropicProvider::HealthRequest() const {
+  HttpCallRequest r;
+  r.method = "GET";
+  r.url = JoinUrl(config_.base_url().empty() ? kDefaultBaseUrl : config_.base_url(), "/v1/models");
+  r.headers.push_back("Accept: application/json");
+  r.headers.push_back("anthropic-version: 2023-06-01");
+  if (!key_header_.empty()) r.headers.push_back(key_header_);
+  r.connect_timeout = config::ToDuration(config_.connect_timeout());
+  r.first_byte_timeout = absl::Seconds(10);
+  r.idle_timeout = absl::Seconds(10);
+  return r;
 }
 
 }  // namespace aimarket::provider

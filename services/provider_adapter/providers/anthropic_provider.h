@@ -37,6 +37,7 @@ class AnthropicProvider final : public Provider {
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
+  HttpCallRequest HealthRequest() const override;
 
  private:
   const config::v1::ProviderConfig config_;

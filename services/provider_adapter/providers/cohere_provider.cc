@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/config/config.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
@@ -439,6 +440,19 @@ absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(const rpc::CallC
   resp.mutable_usage()->set_prompt_tokens(tokens);
   resp.mutable_usage()->set_total_tokens(tokens);
   return resp;
+}
+
+
+HttpCallRequest CohereProvider::HealthRequest() const {
+  HttpCallRequest r;
+  r.method = "GET";
+  r.url = url_.substr(0, url_.size() - std::string("/v2/chat").size()) + "/v1/models";
+  r.headers.push_back("Accept: application/json");
+  if (!auth_header_.empty()) r.headers.push_back(auth_header_);
+  r.connect_timeout = config::ToDuration(config_.connect_timeout());
+  r.first_byte_timeout = absl::Seconds(10);
+  r.idle_timeout = absl::Seconds(10);
+  return r;
 }
 
 }  // namespace aimarket::provider

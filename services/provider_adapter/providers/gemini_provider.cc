@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/config/config.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
@@ -667,6 +668,19 @@ absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(const rpc::CallC
   }
   resp.mutable_usage();
   return resp;
+}
+
+
+HttpCallRequest GeminiProvider::HealthRequest() const {
+  HttpCallRequest r;
+  r.method = "GET";
+  r.url = JoinUrl(base_, "/v1beta/models");
+  r.headers.push_back("Accept: application/json");
+  if (!key_header_.empty()) r.headers.push_back(key_header_);
+  r.connect_timeout = config::ToDuration(config_.connect_timeout());
+  r.first_byte_timeout = absl::Seconds(10);
+  r.idle_timeout = absl::Seconds(10);
+  return r;
 }
 
 }  // namespace aimarket::provider

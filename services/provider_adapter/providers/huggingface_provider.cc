@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/config/config.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
@@ -469,6 +470,19 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::
   }
   resp.mutable_usage();  // The pipeline reports no token counts.
   return resp;
+}
+
+
+HttpCallRequest HuggingFaceProvider::HealthRequest() const {
+  HttpCallRequest r;
+  r.method = "GET";
+  r.url = JoinUrl(base_, api_ == Api::kRouter ? "/v1/models" : "/health");
+  r.headers.push_back("Accept: application/json");
+  if (!auth_header_.empty()) r.headers.push_back(auth_header_);
+  r.connect_timeout = config::ToDuration(config_.connect_timeout());
+  r.first_byte_timeout = absl::Seconds(10);
+  r.idle_timeout = absl::Seconds(10);
+  return r;
 }
 
 }  // namespace aimarket::provider

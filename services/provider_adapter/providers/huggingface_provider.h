@@ -39,6 +39,7 @@ class HuggingFaceProvider final : public Provider {
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
+  HttpCallRequest HealthRequest() const override;
   absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const std::string& upstream_model,
                                                   const common::v1::EmbedRequest& req) override;
 

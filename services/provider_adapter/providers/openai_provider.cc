@@ -461,4 +461,17 @@ absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(const rpc::CallC
   return ParseOpenAiEmbeddings(config_.name(), answer.body, upstream_model);
 }
 
+
+HttpCallRequest OpenAiProvider::HealthRequest() const {
+  HttpCallRequest r;
+  r.method = "GET";
+  r.url = JoinUrl(config_.base_url(), "/models");
+  r.headers.push_back("Accept: application/json");
+  if (!auth_header_.empty()) r.headers.push_back(auth_header_);
+  r.connect_timeout = config::ToDuration(config_.connect_timeout());
+  r.first_byte_timeout = absl::Seconds(10);
+  r.idle_timeout = absl::Seconds(10);
+  return r;
+}
+
 }  // namespace aimarket::provider

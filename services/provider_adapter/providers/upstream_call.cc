@@ -135,8 +135,10 @@ class BlockingCall final : public HttpCallHandler {
   }
   void OnComplete(const absl::Status& s) override {
     status = s;
+    answer.elapsed = absl::Now() - start;
     done.Notify();
   }
+  const absl::Time start = absl::Now();
   UpstreamAnswer answer;
   absl::Status status;
   absl::Notification done;
@@ -144,17 +146,38 @@ class BlockingCall final : public HttpCallHandler {
 
 }  // namespace
 
-absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx) {
+std::vector<absl::StatusOr<UpstreamAnswer>> CallUpstreamAll(HttpClient& http, std::vector<HttpCallRequest> requests,
+                                                            const rpc::CallContext& ctx) {
+  std::vector<absl::StatusOr<UpstreamAnswer>> out;
   if (io::CurrentLoop() != nullptr) {
-    return absl::FailedPreconditionError("a blocking upstream call was made on an event-loop thread");
+    out.assign(requests.size(), absl::FailedPreconditionError("a blocking upstream call was made on an event-loop thread"));
+    return out;
   }
-  BlockingCall call;
-  std::shared_ptr<HttpCall> handle = http.Start(std::move(request), call);
-  const int cancel_id = ctx.cancellation->OnCancel([handle] { handle->Cancel(); });
-  call.done.WaitForNotification();
+  std::vector<std::unique_ptr<BlockingCall>> calls;
+  std::vector<std::shared_ptr<HttpCall>> handles;
+  for (HttpCallRequest& r : requests) {
+    calls.push_back(std::make_unique<BlockingCall>());
+    handles.push_back(http.Start(std::move(r), *calls.back()));
+  }
+  const int cancel_id = ctx.cancellation->OnCancel([handles] {
+    for (const auto& h : handles) h->Cancel();
+  });
+  for (const auto& c : calls) c->done.WaitForNotification();
   ctx.cancellation->RemoveCallback(cancel_id);
-  if (!call.status.ok()) return call.status;
-  return std::move(call.answer);
+  for (const auto& c : calls) {
+    if (c->status.ok()) {
+      out.push_back(std::move(c->answer));
+    } else {
+      out.push_back(c->status);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx) {
+  std::vector<HttpCallRequest> one;
+  one.push_back(std::move(request));
+  return std::move(CallUpstreamAll(http, std::move(one), ctx).front());
 }
 
 void StartUpstreamCall(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx,

@@ -10,9 +10,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "aimarket/common/v1/chat.pb.h"
 #include "common/rpc/call_context.h"
 #include "services/provider_adapter/http/http_client.h"
@@ -60,11 +62,15 @@ struct UpstreamAnswer {
   int status = 0;
   std::string body;
   std::string retry_after;
+  absl::Duration elapsed;  // From the start of the call to the end of the body.
 };
 
 // Makes the call and waits for the whole answer. A transport failure or timeout is the status;
 // any HTTP status is an answer. FAILED_PRECONDITION on an event-loop thread (it would wait for
 // itself).
 absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx);
+// Several at once; the answers in the order of the requests.
+std::vector<absl::StatusOr<UpstreamAnswer>> CallUpstreamAll(HttpClient& http, std::vector<HttpCallRequest> requests,
+                                                            const rpc::CallContext& ctx);
 
 }  // namespace aimarket::provider
