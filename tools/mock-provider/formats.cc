@@ -18,12 +18,6 @@ const Value* Get(const Value& v, const char* key) {
 
 std::string Str(const Value* v) { return v != nullptr && v->IsString() ? v->GetString() : ""; }
 
-const Value* LastOf(const Value& body, const char* key) {
-  const Value* list = Get(body, key);
-  if (list == nullptr || !list->IsArray() || list->Empty()) return nullptr;
-  return &(*list)[list->Size() - 1];
-}
-
 // Text of an OpenAI/Anthropic/Cohere-style content: a string, or text parts/blocks.
 std::string ContentText(const Value* content) {
   if (content == nullptr) return "";
@@ -301,24 +295,30 @@ std::string ToolToCall(Format format, const rapidjson::Document& body) {
   if (tools == nullptr || !tools->IsArray() || tools->Empty()) return "";
   const Value& first = (*tools)[0];
   std::string name;
-  bool answered = false;
+  bool answered = false;  // A tool result anywhere in the conversation: the tool was called.
   switch (format) {
     case Format::kAnthropic: {
       name = Str(Get(first, "name"));
-      const Value* last = LastOf(body, "messages");
-      const Value* content = last != nullptr ? Get(*last, "content") : nullptr;
-      if (content != nullptr && content->IsArray()) {
-        for (const Value& b : content->GetArray()) answered |= Str(Get(b, "type")) == "tool_result";
+      const Value* messages = Get(body, "messages");
+      if (messages != nullptr && messages->IsArray()) {
+        for (const Value& m : messages->GetArray()) {
+          const Value* content = Get(m, "content");
+          if (content == nullptr || !content->IsArray()) continue;
+          for (const Value& b : content->GetArray()) answered |= Str(Get(b, "type")) == "tool_result";
+        }
       }
       break;
     }
     case Format::kGemini: {
       const Value* decls = Get(first, "functionDeclarations");
       if (decls != nullptr && decls->IsArray() && !decls->Empty()) name = Str(Get((*decls)[0], "name"));
-      const Value* last = LastOf(body, "contents");
-      const Value* parts = last != nullptr ? Get(*last, "parts") : nullptr;
-      if (parts != nullptr && parts->IsArray()) {
-        for (const Value& p : parts->GetArray()) answered |= Get(p, "functionResponse") != nullptr;
+      const Value* contents = Get(body, "contents");
+      if (contents != nullptr && contents->IsArray()) {
+        for (const Value& c : contents->GetArray()) {
+          const Value* parts = Get(c, "parts");
+          if (parts == nullptr || !parts->IsArray()) continue;
+          for (const Value& p : parts->GetArray()) answered |= Get(p, "functionResponse") != nullptr;
+        }
       }
       break;
     }
@@ -327,8 +327,10 @@ std::string ToolToCall(Format format, const rapidjson::Document& body) {
     default: {
       const Value* fn = Get(first, "function");
       name = Str(fn != nullptr ? Get(*fn, "name") : nullptr);
-      const Value* last = LastOf(body, "messages");
-      answered = last != nullptr && Str(Get(*last, "role")) == "tool";
+      const Value* messages = Get(body, "messages");
+      if (messages != nullptr && messages->IsArray()) {
+        for (const Value& m : messages->GetArray()) answered |= Str(Get(m, "role")) == "tool";
+      }
     }
   }
   return answered ? "" : name;

@@ -2,7 +2,7 @@
 
 // Synthetic answers in each provider's wire format, so that tests and benchmarks can run against
 // any provider type without a fixture: text of a given size, or — when the request offers tools
-// and the conversation does not end with a tool result — a call of the first tool.
+// and its conversation holds no tool result yet — a call of the first tool.
 
 #include <cstdint>
 #include <string>
@@ -34,7 +34,7 @@ struct Synthetic {
   std::string id;
 };
 
-// The first tool the request offers, unless its last turn is a tool result ("" then).
+// The first tool the request offers, unless the conversation already holds a tool result ("" then).
 std::string ToolToCall(Format format, const rapidjson::Document& body);
 
 struct Rendered {

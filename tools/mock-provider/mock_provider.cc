@@ -156,7 +156,7 @@ class MockProvider {
       return w->Send(std::move(r));
     }
     const Format format = FormatForPath(path);
-    if (format != Format::kOpenAi || !ToolToCall(format, body).empty()) {
+    if (format != Format::kOpenAi || (!opts.echo && !ToolToCall(format, body).empty())) {
       return SynthesizeNative(format, path, body, model.substr(0, model.find('?')), opts, std::move(w));
     }
     const bool stream = body.IsObject() && body.HasMember("stream") && body["stream"].IsBool() && body["stream"].GetBool();
@@ -370,7 +370,7 @@ class MockProvider {
     Synthetic syn;
     syn.model = model.empty() ? "synthetic" : model;
     syn.id = absl::StrCat("mock-", next_id_.fetch_add(1));
-    syn.tool_name = ToolToCall(format, body);
+    if (!opts.echo) syn.tool_name = ToolToCall(format, body);
     const std::string user = LastUserText(format, body);
     syn.prompt_tokens = static_cast<int64_t>(1 + user.size() / 4);
     std::vector<std::string> words;
