@@ -215,9 +215,7 @@ class AnthropicTranslator final : public Translator {
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     Document d;
-    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "a stream event that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     const std::string type = StringOr(d, "type");
     if (type == "message_start") {
       const Value* m = Member(d, "message");
@@ -292,16 +290,12 @@ class AnthropicTranslator final : public Translator {
       sink.Emit(out_.UsageChunk(usage_));
       return absl::OkStatus();
     }
-    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
-                         "the anthropic stream ended before message_stop")
-        .HttpStatus(502);
+    return StreamCutShort(kProvider, "ended before message_stop");
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
     Document d;
-    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "an answer that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     Completion c;
     c.id = StringOr(d, "id", NewCompletionId());
     c.model = StringOr(d, "model", out_.model());
@@ -469,10 +463,7 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
     w.Double(req.top_p());
   }
   if (!req.stop().empty()) {
-    WriteKey(w, "stop_sequences");
-    w.StartArray();
-    for (const std::string& s : req.stop()) WriteStr(w, s);
-    w.EndArray();
+    WriteStringArray(w, "stop_sequences", req.stop());
   }
   if (!req.tools().empty() || json_mode) {
     WriteKey(w, "tools");

@@ -108,9 +108,7 @@ class CohereTranslator final : public Translator {
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     if (data == "[DONE]") return absl::OkStatus();
     Document d;
-    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "a stream event that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     const std::string type = StringOr(d, "type");
     const Value* delta = Member(d, "delta");
     const Value* message = delta != nullptr ? Member(*delta, "message") : nullptr;
@@ -152,16 +150,12 @@ class CohereTranslator final : public Translator {
 
   absl::Status OnEnd(absl::string_view, EventSink&) override {
     if (ended_) return absl::OkStatus();
-    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
-                         "the cohere stream ended before message-end")
-        .HttpStatus(502);
+    return StreamCutShort(kProvider, "ended before message-end");
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
     Document d;
-    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "an answer that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     const std::string reason = StringOr(d, "finish_reason");
     if (reason == "ERROR" || reason == "TIMEOUT") return FailedFinish(reason, nullptr);
     Completion c;
@@ -331,10 +325,7 @@ absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req, 
     w.Int64(req.max_tokens());
   }
   if (!req.stop().empty()) {
-    WriteKey(w, "stop_sequences");
-    w.StartArray();
-    for (const std::string& s : req.stop()) WriteStr(w, s);
-    w.EndArray();
+    WriteStringArray(w, "stop_sequences", req.stop());
   }
   if (req.has_seed()) {
     WriteKey(w, "seed");

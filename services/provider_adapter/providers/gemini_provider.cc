@@ -257,9 +257,7 @@ class GeminiTranslator final : public Translator {
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     Document d;
-    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "a stream event that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     if (const Value* e = Member(d, "error")) return RpcError(500, *e, "");
     if (!started_) {
       started_ = true;
@@ -307,9 +305,7 @@ class GeminiTranslator final : public Translator {
     }
     if (!started_) sink.Emit(out_.Role());
     if (finish_.empty() && finish_reason_.empty() && calls_ == 0) {
-      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
-                           "the gemini stream ended without a finish reason")
-          .HttpStatus(502);
+      return StreamCutShort(kProvider, "ended without a finish reason");
     }
     sink.Emit(out_.Finish(!finish_.empty() ? finish_ : FinishReason(finish_reason_, calls_ > 0)));
     if (has_usage_) sink.Emit(out_.UsageChunk(usage_));
@@ -318,9 +314,7 @@ class GeminiTranslator final : public Translator {
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
     Document d;
-    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "an answer that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     Completion c;
     c.id = StringOr(d, "responseId", out_.id());
     c.model = StringOr(d, "modelVersion", out_.model());
@@ -554,10 +548,7 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       w.Int64(req.max_tokens());
     }
     if (!req.stop().empty()) {
-      WriteKey(w, "stopSequences");
-      w.StartArray();
-      for (const std::string& s : req.stop()) WriteStr(w, s);
-      w.EndArray();
+      WriteStringArray(w, "stopSequences", req.stop());
     }
     if (req.n() > 0) {
       WriteKey(w, "candidateCount");

@@ -81,9 +81,7 @@ class ChatTranslator final : public Translator {
       return absl::OkStatus();
     }
     Document d;
-    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "a stream event that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
     if (!started_) {
       started_ = true;
@@ -123,15 +121,12 @@ class ChatTranslator final : public Translator {
 
   absl::Status OnEnd(absl::string_view, EventSink& sink) override {
     if (!started_) {
-      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED", "the huggingface stream was empty")
-          .HttpStatus(502);
+      return StreamCutShort(kProvider, "was empty");
     }
     if (!finished_) {
       // TGI's tool streams may end without a finish chunk; a text stream without one was cut off.
       if (ids_.empty() && !done_) {
-        return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
-                             "the huggingface stream ended without a finish reason")
-            .HttpStatus(502);
+        return StreamCutShort(kProvider, "ended without a finish reason");
       }
       sink.Emit(out_.Finish(ids_.empty() ? "stop" : "tool_calls"));
     }
@@ -141,9 +136,7 @@ class ChatTranslator final : public Translator {
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
     Document d;
-    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "an answer that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
     Completion c;
     c.id = StringOr(d, "id");
@@ -218,9 +211,7 @@ class GenerateTranslator final : public Translator {
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     Document d;
-    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "a stream event that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
     if (!started_) {
       started_ = true;
@@ -245,16 +236,12 @@ class GenerateTranslator final : public Translator {
 
   absl::Status OnEnd(absl::string_view, EventSink&) override {
     if (finished_) return absl::OkStatus();
-    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
-                         "the generate_stream ended before its details")
-        .HttpStatus(502);
+    return StreamCutShort(kProvider, "(generate_stream) ended before its details");
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
     Document d;
-    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "an answer that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     Completion c;
     c.id = out_.id();
     c.model = out_.model();
@@ -364,10 +351,7 @@ absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& 
     w.Double(req.top_p());
   }
   if (!req.stop().empty()) {
-    WriteKey(w, "stop");
-    w.StartArray();
-    for (const std::string& s : req.stop()) WriteStr(w, s);
-    w.EndArray();
+    WriteStringArray(w, "stop", req.stop());
   }
   if (req.has_seed()) {
     WriteKey(w, "seed");

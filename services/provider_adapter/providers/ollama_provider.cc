@@ -47,9 +47,7 @@ class OllamaTranslator final : public Translator {
 
   absl::Status OnEvent(absl::string_view, absl::string_view line, EventSink& sink) override {
     Document d;
-    if (d.Parse(line.data(), line.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "a line that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, line, "a line", d));
     if (Member(d, "error") != nullptr) return LineError(d);
     if (!started_) {
       started_ = true;
@@ -79,16 +77,12 @@ class OllamaTranslator final : public Translator {
 
   absl::Status OnEnd(absl::string_view, EventSink&) override {
     if (done_) return absl::OkStatus();
-    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
-                         "the ollama stream ended before its done line")
-        .HttpStatus(502);
+    return StreamCutShort(kProvider, "ended before its done line");
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
     Document d;
-    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
-      return BadResponse(kProvider, "an answer that is not a JSON object");
-    }
+    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     if (Member(d, "error") != nullptr) return LineError(d);
     Completion c;
     c.id = out_.id();
@@ -272,10 +266,7 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, 
       w.Int64(req.max_tokens());
     }
     if (!req.stop().empty()) {
-      WriteKey(w, "stop");
-      w.StartArray();
-      for (const std::string& s : req.stop()) WriteStr(w, s);
-      w.EndArray();
+      WriteStringArray(w, "stop", req.stop());
     }
     if (req.has_seed()) {
       WriteKey(w, "seed");

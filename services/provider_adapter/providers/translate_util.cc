@@ -237,6 +237,27 @@ absl::Status RequireTextInput(absl::string_view provider, const common::v1::Embe
   return absl::OkStatus();
 }
 
+absl::Status ParseObject(absl::string_view provider, absl::string_view text, absl::string_view what,
+                         rapidjson::Document& d) {
+  if (d.Parse(text.data(), text.size()).HasParseError() || !d.IsObject()) {
+    return BadResponse(provider, absl::StrCat(what, " that is not a JSON object"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamCutShort(absl::string_view provider, absl::string_view what) {
+  return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+                       absl::StrCat("the ", provider, " stream ", what))
+      .HttpStatus(502);
+}
+
+void WriteStringArray(JsonWriter& w, absl::string_view key, const google::protobuf::RepeatedPtrField<std::string>& list) {
+  WriteKey(w, key);
+  w.StartArray();
+  for (const std::string& s : list) WriteStr(w, s);
+  w.EndArray();
+}
+
 absl::Status BadResponse(absl::string_view provider, absl::string_view what) {
   return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
                        absl::StrCat("the ", provider, " upstream sent ", what))

@@ -92,6 +92,17 @@ absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_vie
 // The texts to embed; a 400 naming `input` for token arrays (only OpenAI-format upstreams take them).
 absl::Status RequireTextInput(absl::string_view provider, const common::v1::EmbedRequest& req);
 
+// `text` parsed into `d`, which must be a JSON object; otherwise BadResponse naming `what`.
+absl::Status ParseObject(absl::string_view provider, absl::string_view text, absl::string_view what,
+                         rapidjson::Document& d);
+
+// A stream that ended without its end (`what`: "ended before message_stop"): UNAVAILABLE
+// UPSTREAM_DISCONNECTED, HTTP 502 — never a silently short answer.
+absl::Status StreamCutShort(absl::string_view provider, absl::string_view what);
+
+// "key": [strings].
+void WriteStringArray(JsonWriter& w, absl::string_view key, const google::protobuf::RepeatedPtrField<std::string>& list);
+
 // An upstream answer that is not what its format promises.
 absl::Status BadResponse(absl::string_view provider, absl::string_view what);
 
