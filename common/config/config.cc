@@ -83,6 +83,10 @@ void ApplyDefaults(v1::Config& c) {
 
   SetDefault(c.mutable_log()->mutable_level(), "info");
 
+  v1::RemoteImagesConfig& images = *c.mutable_remote_images();
+  if (images.max_bytes() <= 0) images.set_max_bytes(5 << 20);
+  SetDefaultDuration(images.mutable_timeout(), 10);
+
   // Every wire format has a provider, so that the model-name prefixes (gpt-*, claude-*, ...) can
   // route without any configuration: a type the config does not name gets the built-in one.
   for (const BuiltinProvider& builtin : BuiltinProviders()) {

@@ -12,7 +12,7 @@ namespace aimarket::provider {
 ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
     : config_(config), http_(NewCurlHttpClient()) {
   for (const config::v1::ProviderConfig& p : config.providers()) {
-    std::unique_ptr<Provider> provider = NewBuiltinProvider(p, *http_);
+    std::unique_ptr<Provider> provider = NewBuiltinProvider(p, *http_, config.remote_images());
     if (provider) providers_[p.name()] = std::move(provider);
   }
 }

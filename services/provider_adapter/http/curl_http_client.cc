@@ -1,8 +1,12 @@
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -64,6 +68,7 @@ class Transfer final : public HttpCall, public std::enable_shared_from_this<Tran
   std::vector<std::pair<std::string, std::string>> response_headers_;
   bool headers_delivered_ = false;
   bool body_started_ = false;
+  int64_t body_bytes_ = 0;
   absl::Time started_ = absl::InfinitePast();
   absl::Time last_activity_ = absl::InfinitePast();
   char error_[CURL_ERROR_SIZE] = {0};
@@ -135,6 +140,19 @@ class CurlLoop final : public net::execution_context::service {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
       }
+    }
+    if (r.public_https_only) {
+      // Restricted calls get options no other call has: their handle is not recycled (Finish).
+      // A connection of its own (a pooled one may lead anywhere the gateway talks to), checked
+      // before it connects, and no redirects (they could lead to a pooled connection).
+      curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &OpenPublicSocket);
+    }
+    if (r.max_body_bytes > 0) curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(r.max_body_bytes));
+    if (r.total_timeout > absl::ZeroDuration()) {
+      curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(r.total_timeout)));
     }
     for (const std::string& h : r.headers) t->headers_ = curl_slist_append(t->headers_, h.c_str());
     t->headers_ = curl_slist_append(t->headers_, "Expect:");
@@ -315,6 +333,11 @@ class CurlLoop final : public net::execution_context::service {
     ArmTimeoutCheck(absl::Now() + t.req_.idle_timeout);
   }
 
+  static curl_socket_t OpenPublicSocket(void*, curlsocktype, curl_sockaddr* address) {
+    if (!IsPublicAddress(&address->addr)) return CURL_SOCKET_BAD;
+    return socket(address->family, address->socktype, address->protocol);
+  }
+
   static size_t OnHeaderLine(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
     absl::string_view line(data, size * n);
@@ -344,6 +367,8 @@ class CurlLoop final : public net::execution_context::service {
     t->loop_->OnFirstByte(*t);
     t->last_activity_ = absl::Now();
     t->body_started_ = true;
+    t->body_bytes_ += static_cast<int64_t>(size * n);
+    if (t->req_.max_body_bytes > 0 && t->body_bytes_ > t->req_.max_body_bytes) return 0;  // Aborts: too large.
     DeliverHeaders(*t);
     t->handler_.OnData(absl::string_view(data, size * n));
     return size * n;
@@ -359,7 +384,9 @@ class CurlLoop final : public net::execution_context::service {
     // The handle is reused by a later call; the Transfer (which a caller may still hold to cancel)
     // forgets it first, since the handler may start that later call.
     t->easy_ = nullptr;
-    if (idle_.size() < 256 && multi_ != nullptr) {
+    const HttpCallRequest& r = t->req_;
+    const bool restricted = r.public_https_only || r.max_body_bytes > 0 || r.total_timeout > absl::ZeroDuration();
+    if (idle_.size() < 256 && multi_ != nullptr && !restricted) {
       // Nothing of the finished call may stay reachable from the idle handle.
       curl_easy_setopt(e, CURLOPT_HTTPHEADER, nullptr);
       curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nullptr);
@@ -501,6 +528,33 @@ class CurlHttpClient final : public HttpClient {
 };
 
 }  // namespace
+
+bool IsPublicAddress(const void* addr) {
+  const auto* sa = static_cast<const sockaddr*>(addr);
+  auto v4_public = [](uint32_t a) {  // Host byte order.
+    const auto in = [a](uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
+    return !(in(0x00000000, 8) || in(0x0A000000, 8) || in(0x7F000000, 8) || in(0xA9FE0000, 16) ||
+             in(0xAC100000, 12) || in(0xC0A80000, 16) || in(0x64400000, 10) || in(0xC0000000, 24) ||
+             in(0xC6120000, 15) || a >= 0xE0000000);  // 0/8 10/8 127/8 169.254/16 172.16/12 192.168/16
+                                                       // 100.64/10 192.0.0/24 198.18/15 224/4 and above
+  };
+  if (sa->sa_family == AF_INET) {
+    return v4_public(ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr));
+  }
+  if (sa->sa_family != AF_INET6) return false;
+  const uint8_t* b = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr;
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(b, kMapped, 12) == 0) {  // ::ffff:a.b.c.d
+    return v4_public((uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15]);
+  }
+  bool zero_prefix = true;  // :: and ::1, and the deprecated ::a.b.c.d
+  for (int i = 0; i < 12; ++i) zero_prefix &= b[i] == 0;
+  if (zero_prefix) return false;
+  if ((b[0] & 0xfe) == 0xfc) return false;                 // fc00::/7 unique local
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false;  // fe80::/10 link-local
+  if (b[0] == 0xff) return false;                          // ff00::/8 multicast
+  return true;
+}
 
 std::unique_ptr<HttpClient> NewCurlHttpClient() { return std::make_unique<CurlHttpClient>(); }
 

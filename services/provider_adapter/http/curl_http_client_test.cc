@@ -2,6 +2,10 @@
 // both kinds of loop: a caller's loop thread (as the edge's I/O threads in the all-in-one process)
 // and the client's own thread.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -246,6 +250,82 @@ TEST(CurlHttpClientTest, LoopGoingAwayCompletesItsCallsAsCancelled) {
   ASSERT_TRUE(rec.Wait());
   EXPECT_EQ(rec.result_.code(), absl::StatusCode::kCancelled);
   call->Cancel();  // The loop is gone: nothing to do, and nothing may crash.
+}
+
+TEST(CurlHttpClientTest, PublicHttpsOnlyRefusesPlainHttpAndInternalAddresses) {
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  const std::string port = upstream.Url("").substr(std::string("http://127.0.0.1:").size());
+  for (const std::string& url : {upstream.Url("/size/10"), "https://127.0.0.1:" + port + "/size/10",
+                                "https://[::1]:" + port + "/size/10", "https://localhost:" + port + "/size/10"}) {
+    SCOPED_TRACE(url);
+    Recorder rec;
+    HttpCallRequest req = Get(url);
+    req.public_https_only = true;
+    std::shared_ptr<HttpCall> call;
+    loop.Run([&] { call = client->Start(std::move(req), rec); });
+    ASSERT_TRUE(rec.Wait());
+    EXPECT_FALSE(rec.result_.ok());
+    EXPECT_EQ(rec.status_, 0);  // Nothing was answered: the connection was never made,
+    EXPECT_EQ(rec.result_.message().find("SSL"), std::string::npos) << rec.result_;  // not even a TLS handshake.
+  }
+  // The same loop still makes ordinary calls.
+  Recorder ok;
+  std::shared_ptr<HttpCall> call;
+  loop.Run([&] { call = client->Start(Get(upstream.Url("/size/10")), ok); });
+  ASSERT_TRUE(ok.Wait());
+  EXPECT_TRUE(ok.result_.ok()) << ok.result_;
+}
+
+TEST(CurlHttpClientTest, BodyLargerThanTheLimitFails) {
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  Recorder rec;
+  HttpCallRequest req = Get(upstream.Url("/size/100000"));
+  req.max_body_bytes = 1000;
+  std::shared_ptr<HttpCall> call;
+  loop.Run([&] { call = client->Start(std::move(req), rec); });
+  ASSERT_TRUE(rec.Wait());
+  EXPECT_FALSE(rec.result_.ok());
+  EXPECT_LE(rec.body_.size(), 100000u);
+}
+
+sockaddr_storage V4(const char* ip) {
+  sockaddr_storage ss{};
+  auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+  a->sin_family = AF_INET;
+  inet_pton(AF_INET, ip, &a->sin_addr);
+  return ss;
+}
+
+sockaddr_storage V6(const char* ip) {
+  sockaddr_storage ss{};
+  auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+  a->sin6_family = AF_INET6;
+  inet_pton(AF_INET6, ip, &a->sin6_addr);
+  return ss;
+}
+
+TEST(PublicAddressTest, OnlyPublicUnicastAddressesPass) {
+  for (const char* ip : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "93.184.216.34"}) {
+    sockaddr_storage a = V4(ip);
+    EXPECT_TRUE(IsPublicAddress(&a)) << ip;
+  }
+  for (const char* ip : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
+                         "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "198.18.0.1"}) {
+    sockaddr_storage a = V4(ip);
+    EXPECT_FALSE(IsPublicAddress(&a)) << ip;
+  }
+  for (const char* ip : {"2001:4860:4860::8888", "::ffff:8.8.8.8"}) {
+    sockaddr_storage a = V6(ip);
+    EXPECT_TRUE(IsPublicAddress(&a)) << ip;
+  }
+  for (const char* ip : {"::1", "::", "fe80::1", "fd00::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"}) {
+    sockaddr_storage a = V6(ip);
+    EXPECT_FALSE(IsPublicAddress(&a)) << ip;
+  }
 }
 
 TEST(CurlHttpClientTest, RefusedConnectionIsUnreachable) {

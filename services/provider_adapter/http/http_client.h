@@ -26,7 +26,18 @@ struct HttpCallRequest {
   absl::Duration first_byte_timeout = absl::Seconds(60);
   // Longest silence between two reads of the body.
   absl::Duration idle_timeout = absl::Seconds(60);
+  // For fetching what a client named (remote images): https only, no redirects, a fresh
+  // connection never pooled, and only to a public address (not loopback, private, link-local,
+  // CGNAT, multicast or unspecified, v4 or v6), checked on the resolved address itself so that
+  // DNS cannot be used to reach inside; a body larger than max_body_bytes and a call longer than
+  // total_timeout fail.
+  bool public_https_only = false;
+  int64_t max_body_bytes = 0;             // 0: no limit.
+  absl::Duration total_timeout = absl::ZeroDuration();  // 0: none.
 };
+
+// Whether `addr` (a struct sockaddr of family AF_INET or AF_INET6) is a public unicast address.
+bool IsPublicAddress(const void* addr);
 
 // Receives one call's response. The methods are called in order, never concurrently, on the
 // thread of the loop that runs the call (see Start): OnHeaders once (unless the call fails

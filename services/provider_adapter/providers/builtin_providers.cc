@@ -19,7 +19,8 @@ absl::StatusOr<common::v1::EmbedResponse> Provider::Embed(const rpc::CallContext
       .Param("model");
 }
 
-std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& config, HttpClient& http) {
+std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                                             const config::v1::RemoteImagesConfig& images) {
   switch (config.type()) {
     case config::v1::PROVIDER_TYPE_OPENAI:
     case config::v1::PROVIDER_TYPE_OPENAI_COMPATIBLE:
@@ -31,7 +32,7 @@ std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& c
     case config::v1::PROVIDER_TYPE_COHERE:
       return std::make_unique<CohereProvider>(config, http);
     case config::v1::PROVIDER_TYPE_OLLAMA:
-      return std::make_unique<OllamaProvider>(config, http);
+      return std::make_unique<OllamaProvider>(config, http, images);
     case config::v1::PROVIDER_TYPE_HUGGINGFACE:
       return std::make_unique<HuggingFaceProvider>(config, http);
     default:

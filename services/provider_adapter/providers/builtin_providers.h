@@ -8,8 +8,9 @@
 
 namespace aimarket::provider {
 
-// The one explicit list of wire formats: a Provider for `config`, or null if its type has no
-// adapter yet.
-std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+// The one explicit list of wire formats: a Provider for `config`, or null for an unknown type.
+// `images` (the config's remote_images) outlives the provider.
+std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                                             const config::v1::RemoteImagesConfig& images);
 
 }  // namespace aimarket::provider

@@ -138,6 +138,63 @@ TEST(OllamaRequestTest, ToolResultsAreNamedAndRemoteImagesRefused) {
   EXPECT_STREQ(Parse(*BuildOllamaBody(inline_img, "m"))["messages"][0]["images"][0].GetString(), "AAAA");
 }
 
+TEST(OllamaRequestTest, RemoteImagesAreFetchedWhenEnabled) {
+  config::v1::RemoteImagesConfig images;
+  images.set_fetch(true);
+  images.set_max_bytes(1 << 20);
+  images.mutable_timeout()->set_seconds(5);
+  FakeHttp http;
+  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http, images);
+  common::v1::ChatRequest req = UserSays("", false);
+  req.mutable_messages(0)->add_parts()->set_text("What is this?");
+  req.mutable_messages(0)->add_parts()->mutable_image_url()->set_url("https://images.example/cat.png");
+  class Sink final : public rpc::StreamObserver<common::v1::ChatEvent> {
+   public:
+    void OnEvent(const common::v1::ChatEvent&) override {}
+    void OnComplete(const absl::Status& s) override { status = s; }
+    absl::Status status = absl::UnknownError("not completed");
+  } sink;
+  rpc::CallContext ctx;
+  p.Generate(ctx, "llava", req, sink);
+  // First the image, with every restriction.
+  ASSERT_NE(http.handler, nullptr);
+  EXPECT_EQ(http.request.method, "GET");
+  EXPECT_EQ(http.request.url, "https://images.example/cat.png");
+  EXPECT_TRUE(http.request.public_https_only);
+  EXPECT_EQ(http.request.max_body_bytes, 1 << 20);
+  HttpCallHandler* fetch = http.handler;
+  http.handler = nullptr;
+  fetch->OnHeaders(200, {{"content-type", "image/png"}});
+  fetch->OnData("PNGDATA");
+  fetch->OnComplete(absl::OkStatus());
+  // Then the chat, with the bytes inline.
+  ASSERT_NE(http.handler, nullptr);
+  rapidjson::Document d = Parse(http.request.body);
+  EXPECT_STREQ(d["messages"][0]["images"][0].GetString(), "UE5HREFUQQ==");  // base64("PNGDATA")
+  EXPECT_STREQ(d["messages"][0]["content"].GetString(), "What is this?");
+
+  // Not https, or not an image: a 400 naming the field, and no chat call.
+  for (const auto& [url, mime] : std::vector<std::pair<std::string, std::string>>{
+           {"http://images.example/cat.png", "image/png"}, {"https://images.example/page", "text/html"}}) {
+    common::v1::ChatRequest bad = UserSays("", false);
+    bad.mutable_messages(0)->add_parts()->mutable_image_url()->set_url(url);
+    Sink s;
+    http.handler = nullptr;
+    p.Generate(ctx, "llava", bad, s);
+    if (http.handler != nullptr) {  // The https one is fetched, and is no image.
+      HttpCallHandler* h = http.handler;
+      http.handler = nullptr;
+      h->OnHeaders(200, {{"content-type", mime}});
+      h->OnData("<html>");
+      h->OnComplete(absl::OkStatus());
+    }
+    EXPECT_EQ(http.handler, nullptr) << url;
+    auto info = status::GetErrorInfo(s.status);
+    ASSERT_TRUE(info.has_value()) << url << " " << s.status;
+    EXPECT_EQ(info->param(), "messages[0].content[0].image_url.url");
+  }
+}
+
 TEST(HuggingFaceTranslationTest, TgiStreamsSurviveEverySplit) {
   FakeHttp http;
   HuggingFaceProvider tgi(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);

@@ -10,6 +10,7 @@
 #include "common/config/config.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
+#include "services/provider_adapter/providers/image_fetch.h"
 #include "services/provider_adapter/providers/openai_output.h"
 #include "services/provider_adapter/providers/translate_util.h"
 #include "services/provider_adapter/providers/upstream_call.h"
@@ -136,7 +137,8 @@ class OllamaTranslator final : public Translator {
 
 }  // namespace
 
-absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, const std::string& upstream_model) {
+absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, const std::string& upstream_model,
+                                            const std::map<std::string, DataUrl>& fetched) {
   if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one answer; send n = 1 or leave it out");
   if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
   bool send_tools = !req.tools().empty();
@@ -176,8 +178,13 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, 
       if (!p.has_image_url()) continue;
       std::optional<DataUrl> data = ParseDataUrl(p.image_url().url());
       if (!data.has_value()) {
-        return Unsupported(kProvider, pp,
-                           "it needs the image's bytes; send a data: URL (aimarket does not fetch remote images)");
+        auto it = fetched.find(p.image_url().url());
+        if (it == fetched.end()) {
+          return Unsupported(kProvider, pp,
+                             "it needs the image's bytes; send a data: URL (fetching remote images is off: "
+                             "remote_images.fetch in the config)");
+        }
+        data = it->second;
       }
       images.push_back(std::move(data->base64));
     }
@@ -286,9 +293,11 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, 
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-OllamaProvider::OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http)
+OllamaProvider::OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                               const config::v1::RemoteImagesConfig& images)
     : config_(config),
       http_(http),
+      images_(images),
       url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(), "/api/chat")) {
   if (std::string key = ApiKeyFromEnv(config); !key.empty()) auth_header_ = absl::StrCat("Authorization: Bearer ", key);
 }
@@ -296,7 +305,19 @@ OllamaProvider::OllamaProvider(const config::v1::ProviderConfig& config, HttpCli
 void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                               const common::v1::ChatRequest& req,
                               rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  absl::StatusOr<std::string> body = BuildOllamaBody(req, upstream_model);
+  std::vector<RemoteImage> remote = RemoteImages(req);
+  if (remote.empty() || !images_.fetch()) return StartChat(ctx, upstream_model, req, observer, {});
+  FetchImages(http_, images_, std::move(remote), ctx,
+              [this, ctx, upstream_model, &req, &observer](absl::StatusOr<std::map<std::string, DataUrl>> fetched) {
+                if (!fetched.ok()) return observer.OnComplete(fetched.status());
+                StartChat(ctx, upstream_model, req, observer, *fetched);
+              });
+}
+
+void OllamaProvider::StartChat(const rpc::CallContext& ctx, const std::string& upstream_model,
+                               const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer,
+                               const std::map<std::string, DataUrl>& fetched) {
+  absl::StatusOr<std::string> body = BuildOllamaBody(req, upstream_model, fetched);
   if (!body.ok()) {
     observer.OnComplete(body.status());
     return;
@@ -307,8 +328,6 @@ void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& up
                     req.stream(), observer);
 }
 
-
-// POST /api/embed.
 absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(const rpc::CallContext& ctx,
                                                                 const std::string& upstream_model,
                                                                 const common::v1::EmbedRequest& req) {

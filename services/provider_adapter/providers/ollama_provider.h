@@ -5,8 +5,8 @@
 // route is the `openai-compatible` type. docs/providers.md has the table; in short:
 //
 // Requests: roles as they are, content as one string (text parts joined), images as base64 in
-// `images` (data: URLs; an http(s) URL is refused with a 400 naming it: Ollama needs the bytes and
-// aimarket does not fetch remote images), assistant tool calls with object arguments, tool results
+// `images` (data: URLs; an http(s) URL is a 400 naming it unless `remote_images.fetch` is on, as
+// Ollama needs the bytes: then aimarket fetches it, see image_fetch.h), assistant tool calls with object arguments, tool results
 // named by `tool_name` (looked up from the call's id), sampling in `options` (temperature, top_p,
 // num_predict, stop, seed, the penalties), response_format → `format` ("json" or the schema),
 // `stream` always explicit. tool_choice "none" sends no tools; "required" or a named function,
@@ -16,12 +16,14 @@
 // kept or one made), done_reason stop → stop (tool_calls when calls came), length → length, usage
 // from prompt_eval_count / eval_count (absent means 0), a last {"error": ...} line → an error event.
 
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
+#include "services/provider_adapter/providers/translate_util.h"
 
 namespace aimarket::provider {
 
@@ -29,7 +31,9 @@ class OllamaProvider final : public Provider {
  public:
   static constexpr const char* kDefaultBaseUrl = "http://localhost:11434";
 
-  OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+  // `images` says whether (and how) to fetch images given by URL; it outlives the provider.
+  OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                 const config::v1::RemoteImagesConfig& images = config::v1::RemoteImagesConfig::default_instance());
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
@@ -38,13 +42,18 @@ class OllamaProvider final : public Provider {
                                                   const common::v1::EmbedRequest& req) override;
 
  private:
+  void StartChat(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+                 rpc::StreamObserver<common::v1::ChatEvent>& observer, const std::map<std::string, DataUrl>& fetched);
+
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
+  const config::v1::RemoteImagesConfig& images_;
   std::string url_;
   std::string auth_header_;
 };
 
-// The /api/chat body for `req`. Exposed for tests.
-absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, const std::string& upstream_model);
+// The /api/chat body for `req`, with the remote images already fetched. Exposed for tests.
+absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, const std::string& upstream_model,
+                                            const std::map<std::string, DataUrl>& fetched = {});
 
 }  // namespace aimarket::provider
