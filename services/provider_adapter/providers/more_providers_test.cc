@@ -172,6 +172,11 @@ TEST(OllamaRequestTest, RemoteImagesAreFetchedWhenEnabled) {
   rapidjson::Document d = Parse(http.request.body);
   EXPECT_STREQ(d["messages"][0]["images"][0].GetString(), "UE5HREFUQQ==");  // base64("PNGDATA")
   EXPECT_STREQ(d["messages"][0]["content"].GetString(), "What is this?");
+  HttpCallHandler* chat = http.handler;
+  chat->OnHeaders(200, {});
+  chat->OnData(R"({"model":"llava","message":{"role":"assistant","content":"A cat."},"done":true,"done_reason":"stop"})");
+  chat->OnComplete(absl::OkStatus());
+  EXPECT_TRUE(sink.status.ok()) << sink.status;
 
   // Not https, or not an image: a 400 naming the field, and no chat call.
   for (const auto& [url, mime] : std::vector<std::pair<std::string, std::string>>{
