@@ -311,7 +311,8 @@ class OpenAiTranslator final : public Translator {
       return absl::OkStatus();
     }
     Document d;
-    if (d.Parse(data.data(), data.size()).HasParseError() || !d.IsObject()) {
+    // The event goes out verbatim, so it must be valid UTF-8 as well as a JSON object.
+    if (d.Parse<rapidjson::kParseValidateEncodingFlag>(data.data(), data.size()).HasParseError() || !d.IsObject()) {
       return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
                            absl::StrCat("the ", provider_, " stream sent an event that is not a JSON object"))
           .HttpStatus(502);
@@ -339,7 +340,7 @@ class OpenAiTranslator final : public Translator {
 
   absl::Status OnBody(std::string body, EventSink& out) override {
     Document d;
-    if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
+    if (d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size()).HasParseError() || !d.IsObject()) {
       return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
                            absl::StrCat("the ", provider_, " answer is not a JSON object"))
           .HttpStatus(502);

@@ -239,8 +239,9 @@ absl::Status RequireTextInput(absl::string_view provider, const common::v1::Embe
 
 absl::Status ParseObject(absl::string_view provider, absl::string_view text, absl::string_view what,
                          rapidjson::Document& d) {
-  if (d.Parse(text.data(), text.size()).HasParseError() || !d.IsObject()) {
-    return BadResponse(provider, absl::StrCat(what, " that is not a JSON object"));
+  // Validating UTF-8 too: what is not valid goes no further than here.
+  if (d.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size()).HasParseError() || !d.IsObject()) {
+    return BadResponse(provider, absl::StrCat(what, " that is not a JSON object in valid UTF-8"));
   }
   return absl::OkStatus();
 }
