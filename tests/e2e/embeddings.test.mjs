@@ -3,7 +3,8 @@
 // batchEmbedContents, Cohere /v2/embed, Ollama /api/embed, the Hugging Face router's
 // feature-extraction pipeline, TEI-style /v1/embeddings): float and base64 (the SDK's default)
 // give the same vectors, inputs keep their order, dimensions are passed on; plus OpenAI's captured
-// embeddings fixture, and the errors.
+// embeddings fixture, and the errors. Only OpenAI's embeddings shape is captured traffic; the
+// mock's other shapes are composed from each provider's documented schema (tools/mock-provider/formats.h).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';

@@ -45,7 +45,12 @@ struct Rendered {
 
 Rendered Render(Format format, const Synthetic& s, bool stream, bool include_usage, int64_t created);
 
-// Embeddings in the format of the request's path (OpenAI …/embeddings, Gemini
+// Embeddings in the format of the request's path. Only OpenAI's shape has a captured fixture; the
+// others are composed from each provider's documented schema (Gemini's batchEmbedContents
+// response {"embeddings":[{"values"}]}, Cohere's v2 embed {"embeddings":{"float":[...]},"meta":
+// {"billed_units"}}, Ollama's /api/embed {"embeddings","prompt_eval_count"}, the Hugging Face
+// feature-extraction pipeline's list of vectors) and not verified against live traffic.
+// Paths: OpenAI …/embeddings, Gemini
 // …:batchEmbedContents, Cohere …/v2/embed, Ollama …/api/embed, Hugging Face
 // …/pipeline/feature-extraction), or false when the path is none of these. Each input gets a vector
 // of the requested dimensions (8 by default) derived from its text, so equal texts embed equally.
