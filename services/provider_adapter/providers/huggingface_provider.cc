@@ -312,6 +312,8 @@ absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& 
     return Unsupported(kProvider, "response_format", "TGI's generate API is used without a grammar; use api: tgi");
   }
   if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one generation");
+  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
+  if (!req.tool_choice_json().empty()) return Unsupported(kProvider, "tool_choice", "TGI's generate API has no tools");
   std::vector<std::string> texts;
   int i = 0;
   for (const common::v1::ChatMessage& m : req.messages()) {

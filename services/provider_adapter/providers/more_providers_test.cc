@@ -263,6 +263,21 @@ TEST(HuggingFaceRequestTest, TgiGetsMaxTokensAndAGrammar) {
   EXPECT_STREQ(tgi["response_format"]["value"]["type"].GetString(), "object");
   rapidjson::Document router = Parse(*BuildHfChatBody(req, "org/model", false));
   EXPECT_STREQ(router["response_format"]["type"].GetString(), "json_schema");  // The router speaks OpenAI.
+
+  // TGI's generate API refuses what it cannot do, naming the field.
+  auto param = [](const absl::Status& s) { return status::GetErrorInfo(s)->param(); };
+  common::v1::ChatRequest gen = UserSays("hi", false);
+  gen.set_logprobs(true);
+  EXPECT_EQ(param(BuildTgiGenerateBody(gen).status()), "logprobs");
+  gen = UserSays("hi", false);
+  gen.set_tool_choice_json(R"("required")");
+  EXPECT_EQ(param(BuildTgiGenerateBody(gen).status()), "tool_choice");
+  gen = UserSays("hi", false);
+  gen.add_tools()->set_name("t");
+  EXPECT_EQ(param(BuildTgiGenerateBody(gen).status()), "tools");
+  gen = UserSays("hi", false);
+  gen.mutable_response_format()->set_type("json_object");
+  EXPECT_EQ(param(BuildTgiGenerateBody(gen).status()), "response_format");
 }
 
 }  // namespace
