@@ -46,8 +46,19 @@ struct PeerPorts {
   int router = 0, provider = 0, team = 0, usage = 0;
 };
 
-std::string Config(const Ports& p, const PeerPorts& peers = {}, int64_t max_body = 0) {
+// `mock_port`: also an Anthropic and a Gemini provider on the mock, with a chat and an embeddings model.
+std::string Config(const Ports& p, const PeerPorts& peers = {}, int64_t max_body = 0, int mock_port = 0) {
   auto addr = [](int port) { return port == 0 ? std::string() : absl::StrCat("127.0.0.1:", port); };
+  const std::string mock =
+      mock_port == 0
+          ? ""
+          : absl::StrFormat(R"(
+  - {name: mock-anthropic, type: anthropic, base_url: "http://127.0.0.1:%d"}
+  - {name: mock-gemini, type: gemini, base_url: "http://127.0.0.1:%d"}
+models:
+  - {name: five-claude, deployments: [{provider: mock-anthropic, model: synthetic}]}
+  - {name: five-embed, deployments: [{provider: mock-gemini, model: synthetic}]})",
+                            mock_port, mock_port);
   return absl::StrFormat(R"(
 server: {grpc_listen: "127.0.0.1:%d", metrics_listen: "127.0.0.1:%d", drain_timeout: 5s}
 edge: {listen: "127.0.0.1:%d", io_threads: 2, max_body_bytes: %d}
@@ -56,15 +67,14 @@ postgres: {dsn_env: AIMARKET_PG_DSN, pool_size: 2}
 auth: {bootstrap_admin_key_env: AIMARKET_ADMIN_KEY, internal_token_env: AIMARKET_INTERNAL_TOKEN}
 providers:
   - {name: openai, type: openai, base_url: "http://127.0.0.1:1/v1", api_key_env: OPENAI_API_KEY}
-  - {name: anthropic, type: anthropic, base_url: "http://127.0.0.1:1"}
-models:
+  - {name: anthropic, type: anthropic, base_url: "http://127.0.0.1:1"}%s
   - name: gpt-4o-mini
     deployments: [{provider: openai, model: gpt-4o-mini, input_per_mtok: 0.15, output_per_mtok: 0.6}]
   - name: claude-sonnet-4-5
     deployments: [{provider: anthropic, model: claude-sonnet-4-5}, {provider: openai, model: gpt-4o}]
 )",
                          p.grpc, p.metrics, p.http, max_body, addr(peers.router), addr(peers.provider),
-                         addr(peers.team), addr(peers.usage));
+                         addr(peers.team), addr(peers.usage), mock.empty() ? "\nmodels:" : mock);
 }
 
 Health::ServingStatus CheckHealth(int port, const std::string& service) {
@@ -268,12 +278,16 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
   SetUpDatabase(db);
   Ports edge, router, provider, team, usage;
   const PeerPorts peers{router.grpc, provider.grpc, team.grpc, usage.grpc};
+  const int mock_port = testing::FreePort();
+  auto mock = testing::Subprocess::Start(
+      {absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"), absl::StrCat("--listen=127.0.0.1:", mock_port)});
+  ASSERT_TRUE(mock.ok()) << mock.status();
   std::vector<std::pair<std::unique_ptr<testing::Subprocess>, int>> procs;
-  procs.emplace_back(Start("team", Config(team, peers), "team-management"), team.grpc);
-  procs.emplace_back(Start("usage", Config(usage, peers), "usage-metering"), usage.grpc);
-  procs.emplace_back(Start("provider", Config(provider, peers), "provider-adapter"), provider.grpc);
-  procs.emplace_back(Start("router", Config(router, peers), "router"), router.grpc);
-  procs.emplace_back(Start("edge", Config(edge, peers), "edge"), edge.grpc);
+  procs.emplace_back(Start("team", Config(team, peers, 0, mock_port), "team-management"), team.grpc);
+  procs.emplace_back(Start("usage", Config(usage, peers, 0, mock_port), "usage-metering"), usage.grpc);
+  procs.emplace_back(Start("provider", Config(provider, peers, 0, mock_port), "provider-adapter"), provider.grpc);
+  procs.emplace_back(Start("router", Config(router, peers, 0, mock_port), "router"), router.grpc);
+  procs.emplace_back(Start("edge", Config(edge, peers, 0, mock_port), "edge"), edge.grpc);
   for (auto& [proc, port] : procs) {
     ASSERT_NE(proc, nullptr);
     ASSERT_TRUE(WaitServing(*proc, port));
@@ -294,6 +308,21 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
       testing::HttpRequest("GET", base + "/v1/models", {absl::StrCat("Authorization: Bearer ", kAdminKey)});
   EXPECT_EQ(models.status, 200) << models.body;
   EXPECT_THAT(models.body, HasSubstr(R"("id":"gpt-4o-mini")"));
+  // A translated stream (Anthropic's format, from the mock) and embeddings (Gemini's) cross
+  // edge -> router -> provider-adapter over gRPC.
+  const std::string auth = absl::StrCat("Authorization: Bearer ", kAdminKey);
+  testing::HttpResult chat = testing::HttpRequest(
+      "POST", base + "/v1/chat/completions", {auth, "Content-Type: application/json"},
+      R"({"model":"five-claude","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_EQ(chat.status, 200) << chat.body;
+  EXPECT_THAT(chat.body, HasSubstr(R"("content":" tok7")"));
+  EXPECT_THAT(chat.body, HasSubstr(R"("finish_reason":"stop")"));
+  EXPECT_THAT(chat.body, HasSubstr("data: [DONE]"));
+  testing::HttpResult emb = testing::HttpRequest("POST", base + "/v1/embeddings", {auth, "Content-Type: application/json"},
+                                                 R"({"model":"five-embed","input":["a","b"]})");
+  EXPECT_EQ(emb.status, 200) << emb.body;
+  EXPECT_THAT(emb.body, HasSubstr(R"("index":1)"));
+
   // The reason of team-management's error survives two gRPC hops and becomes the OpenAI code.
   testing::HttpResult bad = testing::HttpRequest("GET", base + "/v1/models", {"Authorization: Bearer nope"});
   EXPECT_EQ(bad.status, 401);
@@ -307,7 +336,7 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
     ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kAdminKey));
     router::v1::ListModelsResponse resp;
     ASSERT_TRUE(router_stub->ListModels(&ctx, router::v1::ListModelsRequest(), &resp).ok());
-    EXPECT_EQ(resp.models_size(), 2);
+    EXPECT_EQ(resp.models_size(), 4);
   }
   {
     grpc::ClientContext ctx;
@@ -317,8 +346,7 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
     EXPECT_EQ(status::GetErrorInfo(status::FromGrpcStatus(s))->reason(), "MISSING_API_KEY");
   }
   {
-    // The streaming RPC crosses the process boundary too (Chat is not built yet: it authenticates,
-    // then answers UNIMPLEMENTED; a bad key is refused first).
+    // The streaming RPC crosses the process boundary too, and a bad key is refused before anything.
     grpc::ClientContext ctx;
     ctx.AddMetadata("authorization", "Bearer nope");
     common::v1::ChatRequest req;
