@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
+#include "common/json/stack_document.h"
 #include "common/status/status_macros.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
@@ -153,7 +154,8 @@ absl::Status ParseTools(const Value& v, common::v1::ChatRequest& req) {
 }  // namespace
 
 absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
-  rapidjson::Document d;
+  json::StackDocument doc;
+  rapidjson::Document& d = *doc;
   d.Parse(body.data(), body.size());
   if (d.HasParseError()) {
     return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",

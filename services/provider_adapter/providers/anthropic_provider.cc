@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
@@ -214,7 +215,8 @@ class AnthropicTranslator final : public Translator {
       : out_("", std::move(model), absl::ToUnixSeconds(absl::Now())), json_tool_(std::move(json_tool)) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     const std::string type = StringOr(d, "type");
     if (type == "message_start") {
@@ -294,7 +296,8 @@ class AnthropicTranslator final : public Translator {
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     Completion c;
     c.id = StringOr(d, "id", NewCompletionId());

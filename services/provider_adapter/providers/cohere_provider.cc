@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
@@ -107,7 +108,8 @@ class CohereTranslator final : public Translator {
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     if (data == "[DONE]") return absl::OkStatus();
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     const std::string type = StringOr(d, "type");
     const Value* delta = Member(d, "delta");
@@ -154,7 +156,8 @@ class CohereTranslator final : public Translator {
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     const std::string reason = StringOr(d, "finish_reason");
     if (reason == "ERROR" || reason == "TIMEOUT") return FailedFinish(reason, nullptr);

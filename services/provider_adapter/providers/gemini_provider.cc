@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
@@ -256,7 +257,8 @@ class GeminiTranslator final : public Translator {
       : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     if (const Value* e = Member(d, "error")) return RpcError(500, *e, "");
     if (!started_) {
@@ -313,7 +315,8 @@ class GeminiTranslator final : public Translator {
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     Completion c;
     c.id = StringOr(d, "responseId", out_.id());

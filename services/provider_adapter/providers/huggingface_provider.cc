@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
@@ -80,7 +81,8 @@ class ChatTranslator final : public Translator {
       done_ = true;
       return absl::OkStatus();
     }
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
     if (!started_) {
@@ -135,7 +137,8 @@ class ChatTranslator final : public Translator {
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
     Completion c;
@@ -210,7 +213,8 @@ class GenerateTranslator final : public Translator {
       : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
     if (!started_) {
@@ -240,7 +244,8 @@ class GenerateTranslator final : public Translator {
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     Completion c;
     c.id = out_.id();

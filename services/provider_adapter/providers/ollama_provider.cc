@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/image_fetch.h"
@@ -47,7 +48,8 @@ class OllamaTranslator final : public Translator {
       : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view line, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, line, "a line", d));
     if (Member(d, "error") != nullptr) return LineError(d);
     if (!started_) {
@@ -82,7 +84,8 @@ class OllamaTranslator final : public Translator {
   }
 
   absl::Status OnBody(std::string body, EventSink& sink) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
     if (Member(d, "error") != nullptr) return LineError(d);
     Completion c;

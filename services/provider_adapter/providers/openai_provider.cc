@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "rapidjson/document.h"
@@ -310,7 +311,8 @@ class OpenAiTranslator final : public Translator {
       done_ = true;
       return absl::OkStatus();
     }
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     // The event goes out verbatim, so it must be valid UTF-8 as well as a JSON object.
     if (d.Parse<rapidjson::kParseValidateEncodingFlag>(data.data(), data.size()).HasParseError() || !d.IsObject()) {
       return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
@@ -339,7 +341,8 @@ class OpenAiTranslator final : public Translator {
   }
 
   absl::Status OnBody(std::string body, EventSink& out) override {
-    Document d;
+    json::StackDocument doc;
+    Document& d = *doc;
     if (d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size()).HasParseError() || !d.IsObject()) {
       return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
                            absl::StrCat("the ", provider_, " answer is not a JSON object"))
@@ -367,7 +370,8 @@ class OpenAiTranslator final : public Translator {
 
 std::string BuildOpenAiBody(const common::v1::ChatRequest& req, const std::string& upstream_model) {
   if (req.original_json().empty()) return FromStructured(req, upstream_model);
-  Document d;
+  json::StackDocument doc;
+  Document& d = *doc;
   if (d.Parse(req.original_json().data(), req.original_json().size()).HasParseError() || !d.IsObject()) {
     return FromStructured(req, upstream_model);
   }
