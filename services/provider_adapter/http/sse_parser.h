@@ -27,6 +27,9 @@ class SseParser {
   // providers append without "data:"), or "".
   std::string Finish();
 
+  // Bytes held for an event not complete yet (a stream that never ends its line or event grows it).
+  size_t pending() const { return buf_.size() + data_.size() + unframed_.size(); }
+
  private:
   void Line(absl::string_view line);
   void Dispatch();

@@ -130,6 +130,7 @@ TEST(AnthropicTranslationTest, ErrorEventEndsTheStreamWithAnOpenAiError) {
   Folded f = Replay(p, http, UserSays("hi", true), body);
   EXPECT_EQ(f.content, "Hel");
   EXPECT_EQ(f.status.code(), absl::StatusCode::kUnavailable) << f;
+  EXPECT_TRUE(http.cancelled);  // The upstream connection is closed at once, not left to the upstream.
   auto info = status::GetErrorInfo(f.status);
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(info->http_status(), 503);

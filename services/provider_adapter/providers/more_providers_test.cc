@@ -119,6 +119,16 @@ TEST(OllamaTranslationTest, ErrorLineEndsTheStream) {
   EXPECT_EQ(f.finish_reason, "");
 }
 
+TEST(OllamaTranslationTest, AnEndlessLineIsCutOffNotBuffered) {
+  FakeHttp http;
+  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  const std::string endless(17 << 20, 'x');  // 17 MiB without a newline.
+  Folded f = Replay(p, http, UserSays("hi", true), endless, {1 << 20, 2 << 20, 9 << 20});
+  EXPECT_FALSE(f.status.ok());
+  EXPECT_EQ(status::GetErrorInfo(f.status)->reason(), "UPSTREAM_BAD_RESPONSE");
+  EXPECT_TRUE(http.cancelled);
+}
+
 TEST(OllamaRequestTest, ToolResultsAreNamedAndRemoteImagesRefused) {
   common::v1::ChatRequest req = UserSays("time?", false);
   auto* a = req.add_messages();

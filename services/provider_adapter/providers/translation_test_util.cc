@@ -10,9 +10,13 @@
 namespace aimarket::provider::testing {
 namespace {
 
-class NoopCall final : public HttpCall {
+class RecordingCall final : public HttpCall {
  public:
-  void Cancel() override {}
+  explicit RecordingCall(bool& cancelled) : cancelled_(cancelled) {}
+  void Cancel() override { cancelled_ = true; }
+
+ private:
+  bool& cancelled_;
 };
 
 class Collector final : public rpc::StreamObserver<common::v1::ChatEvent> {
@@ -91,7 +95,8 @@ void Fold(const common::v1::ChatEvent& ev, Folded& f) {
 std::shared_ptr<HttpCall> FakeHttp::Start(HttpCallRequest r, HttpCallHandler& h) {
   request = std::move(r);
   handler = &h;
-  return std::make_shared<NoopCall>();
+  cancelled = false;
+  return std::make_shared<RecordingCall>(cancelled);
 }
 
 std::ostream& operator<<(std::ostream& os, const Folded& f) {

@@ -22,6 +22,7 @@ class FakeHttp final : public HttpClient {
   std::shared_ptr<HttpCall> Start(HttpCallRequest request, HttpCallHandler& handler) override;
   HttpCallRequest request;
   HttpCallHandler* handler = nullptr;
+  bool cancelled = false;  // The last call was cancelled.
 };
 
 struct ToolCallSeen {

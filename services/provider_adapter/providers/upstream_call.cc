@@ -8,7 +8,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/io/loop.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/status/grpc_status.h"
 #include "services/provider_adapter/http/sse_parser.h"
 
 namespace aimarket::provider {
@@ -50,10 +52,16 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
     if (!error_.ok()) return;
     if (framing_ == Framing::kSse) {
       parser_.Feed(data);
+      if (parser_.pending() > kMaxBody) Fail(BadResponse("a stream event larger than 16 MiB"));
       return;
     }
     // NDJSON: complete lines only, so that neither an object nor a UTF-8 character is cut.
     line_.append(data.data(), data.size());
+    if (line_.size() > kMaxBody) {
+      Fail(BadResponse("a stream line larger than 16 MiB"));
+      line_.clear();
+      return;
+    }
     size_t start = 0;
     for (size_t nl = line_.find('\n'); nl != std::string::npos; nl = line_.find('\n', start)) {
       Line(absl::string_view(line_).substr(start, nl - start));
@@ -65,7 +73,8 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
 
   void OnComplete(const absl::Status& transport) override {
     { absl::MutexLock lock(&start_mu_); }
-    absl::Status result = transport;
+    // After an error of the stream itself the call was cancelled: that error is the result.
+    absl::Status result = aborted_ ? error_ : transport;
     if (result.ok()) {
       if (!Ok()) {
         result = translator_->OnHttpError(status_, body_, retry_after_);
@@ -95,9 +104,24 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
  private:
   bool Ok() const { return status_ >= 200 && status_ < 300; }
 
+  static absl::Status BadResponse(absl::string_view what) {
+    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
+                         absl::StrCat("the upstream sent ", what))
+        .HttpStatus(502);
+  }
+
   void Piece(absl::string_view name, absl::string_view data) {
     if (!error_.ok()) return;
-    error_ = translator_->OnEvent(name, data, *this);
+    if (absl::Status s = translator_->OnEvent(name, data, *this); !s.ok()) Fail(std::move(s));
+  }
+
+  // The stream failed (an error event, a bad event, a limit): the upstream connection is closed at
+  // once, so the caller hears of it now rather than when the upstream ends the stream.
+  void Fail(absl::Status s) {
+    error_ = std::move(s);
+    aborted_ = true;
+    absl::MutexLock lock(&start_mu_);
+    if (call_ != nullptr) call_->Cancel();
   }
 
   void Line(absl::string_view line) {
@@ -120,6 +144,7 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
   std::string body_;
   std::string line_;
   absl::Status error_;
+  bool aborted_ = false;
 };
 
 class BlockingCall final : public HttpCallHandler {
