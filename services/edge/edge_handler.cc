@@ -300,8 +300,10 @@ void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> wr
     HttpResponse r = resp.ok() ? Json(200, RenderEmbeddings(*resp, req.model(), req.encoding_format() == "base64"))
                                : ErrorResponse(resp.status());
     r.headers.emplace_back("x-request-id", ctx.request_id);
+    // Excluding the wait for the upstream, as for chat.
+    const absl::Duration inside = absl::Now() - start - absl::Microseconds(resp.ok() ? resp->upstream_us() : 0);
     r.headers.emplace_back("x-aimarket-overhead-ms",
-                           absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(absl::Now() - start)));
+                           absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside))));
     EdgeMetrics::Get().CountRequest("embeddings", r.status);
     writer->Send(std::move(r));
   });

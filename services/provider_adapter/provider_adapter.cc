@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status/grpc_status.h"
 #include "services/provider_adapter/providers/builtin_providers.h"
 #include "services/provider_adapter/providers/upstream_call.h"
@@ -44,7 +45,10 @@ absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::Call
     return status::Error(absl::StatusCode::kInternal, "UNKNOWN_PROVIDER",
                          absl::StrCat("no provider named ", req.target().provider()));
   }
-  return it->second->Embed(ctx, req.target().model(), req.request());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<common::v1::EmbedResponse> resp = it->second->Embed(ctx, req.target().model(), req.request());
+  if (resp.ok()) resp->set_upstream_us(absl::ToInt64Microseconds(absl::Now() - start));
+  return resp;
 }
 
 absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(const rpc::CallContext& ctx,

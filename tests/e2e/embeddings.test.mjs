@@ -84,6 +84,17 @@ test('openai: the captured embeddings fixture', async () => {
   assert.equal(r.model, expected.model);
 });
 
+test('embeddings carry the request id and aimarket\'s own overhead', async () => {
+  const r = await fetch(`${gw.baseURL}/embeddings`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'emb-openai', input: 'x' }),
+  });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('x-request-id') ?? '', /.+/);
+  assert.match(r.headers.get('x-aimarket-overhead-ms') ?? '', /^\d+\.\d{3}$/);
+});
+
 test('embeddings errors', async () => {
   const post = (body) =>
     fetch(`${gw.baseURL}/embeddings`, {
