@@ -2,19 +2,92 @@
 
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/metrics/metrics.h"
 #include "common/status/grpc_status.h"
+#include "prometheus/counter.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 #include "services/provider_adapter/providers/builtin_providers.h"
 #include "services/provider_adapter/providers/upstream_call.h"
 
 namespace aimarket::provider {
 
+namespace {
+
+constexpr const char* kOutcomeNames[] = {"ok", "http_4xx", "http_5xx", "transport", "timeout", "cancelled",
+                                         "bad_response", "refused"};
+
+// Times one chat call and counts its outcome, then hands everything on. Deletes itself.
+class MeasuredCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
+ public:
+  MeasuredCall(const ProviderMetrics& m, rpc::StreamObserver<common::v1::ChatEvent>& next) : m_(m), next_(next) {}
+  void OnEvent(const common::v1::ChatEvent& ev) override {
+    if (!first_) {
+      first_ = true;
+      m_.first_event->Observe(absl::ToDoubleSeconds(absl::Now() - start_));
+    }
+    next_.OnEvent(ev);
+  }
+  void OnComplete(const absl::Status& s) override {
+    m_.chat[ProviderMetrics::OutcomeOf(s)]->Increment();
+    m_.chat_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start_));
+    rpc::StreamObserver<common::v1::ChatEvent>& next = next_;
+    delete this;
+    next.OnComplete(s);
+  }
+
+ private:
+  const ProviderMetrics& m_;
+  rpc::StreamObserver<common::v1::ChatEvent>& next_;
+  const absl::Time start_ = absl::Now();
+  bool first_ = false;
+};
+
+}  // namespace
+
+ProviderMetrics::Outcome ProviderMetrics::OutcomeOf(const absl::Status& s) {
+  if (s.ok()) return kOk;
+  if (s.code() == absl::StatusCode::kCancelled) return kCancelled;
+  if (s.code() == absl::StatusCode::kDeadlineExceeded) return kTimeout;
+  std::optional<common::v1::ErrorInfo> info = status::GetErrorInfo(s);
+  if (info.has_value()) {
+    if (info->reason() == "UPSTREAM_BAD_RESPONSE") return kBadResponse;
+    if (info->reason() == "UPSTREAM_UNREACHABLE" || info->reason() == "UPSTREAM_DISCONNECTED") return kTransport;
+    if (absl::StartsWith(info->domain(), "provider.")) return info->http_status() >= 500 ? kHttp5xx : kHttp4xx;
+  }
+  return kRefused;  // Not sent: a field the provider cannot honour, an unsupported call.
+}
+
 ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
     : config_(config), http_(NewCurlHttpClient()) {
+  auto& calls = prometheus::BuildCounter()
+                    .Name("aimarket_provider_calls_total")
+                    .Help("Calls to upstream providers, by provider, kind of call and outcome.")
+                    .Register(metrics::Registry());
+  auto& first = prometheus::BuildHistogram()
+                    .Name("aimarket_provider_first_event_seconds")
+                    .Help("Chat calls: time from the call to the upstream's first event.")
+                    .Register(metrics::Registry());
+  auto& whole = prometheus::BuildHistogram()
+                    .Name("aimarket_provider_call_seconds")
+                    .Help("Calls to upstream providers: time to the end of the answer.")
+                    .Register(metrics::Registry());
+  const prometheus::Histogram::BucketBoundaries buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
   for (const config::v1::ProviderConfig& p : config.providers()) {
     std::unique_ptr<Provider> provider = NewBuiltinProvider(p, *http_, config.remote_images());
-    if (provider) providers_[p.name()] = std::move(provider);
+    if (!provider) continue;
+    providers_[p.name()] = std::move(provider);
+    ProviderMetrics& m = metrics_[p.name()];
+    for (int o = 0; o < ProviderMetrics::kOutcomes; ++o) {
+      m.chat[o] = &calls.Add({{"provider", p.name()}, {"call", "chat"}, {"outcome", kOutcomeNames[o]}});
+      m.embeddings[o] = &calls.Add({{"provider", p.name()}, {"call", "embeddings"}, {"outcome", kOutcomeNames[o]}});
+    }
+    m.first_event = &first.Add({{"provider", p.name()}}, buckets);
+    m.chat_seconds = &whole.Add({{"provider", p.name()}, {"call", "chat"}}, buckets);
+    m.embeddings_seconds = &whole.Add({{"provider", p.name()}, {"call", "embeddings"}}, buckets);
   }
 }
 
@@ -36,7 +109,7 @@ void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target, c
                                    absl::StrCat("no provider named ", target.provider())));
     return;
   }
-  it->second->Generate(ctx, target.model(), req, observer);
+  it->second->Generate(ctx, target.model(), req, *new MeasuredCall(metrics_.at(it->first), observer));
 }
 
 absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req) {
@@ -47,7 +120,11 @@ absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::Call
   }
   const absl::Time start = absl::Now();
   absl::StatusOr<common::v1::EmbedResponse> resp = it->second->Embed(ctx, req.target().model(), req.request());
-  if (resp.ok()) resp->set_upstream_us(absl::ToInt64Microseconds(absl::Now() - start));
+  const absl::Duration took = absl::Now() - start;
+  const ProviderMetrics& m = metrics_.at(it->first);
+  m.embeddings[ProviderMetrics::OutcomeOf(resp.status())]->Increment();
+  m.embeddings_seconds->Observe(absl::ToDoubleSeconds(took));
+  if (resp.ok()) resp->set_upstream_us(absl::ToInt64Microseconds(took));
   return resp;
 }
 

@@ -4,18 +4,39 @@
 // builtin_providers.cc), outbound HTTP on libcurl's multi interface. Never sees gRPC.
 //
 // Every wire format (docs/providers.md): chat (Generate), embeddings (Embed, blocking) and health
-// checks (CheckHealth, blocking; all providers at once).
+// checks (CheckHealth, blocking; all providers at once). Every call is counted and timed per
+// provider (ProviderMetrics).
 
 #include <map>
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/provider_api.h"
 #include "services/provider_adapter/providers/provider.h"
 
+namespace prometheus {
+class Counter;
+class Histogram;
+}  // namespace prometheus
+
 namespace aimarket::provider {
+
+// Prometheus series of one provider, made once (so a call costs pointer increments, no lookups):
+//   aimarket_provider_calls_total{provider, call="chat"|"embeddings", outcome}
+//   aimarket_provider_first_event_seconds{provider}  (chat: from the call to its first event)
+//   aimarket_provider_call_seconds{provider, call}   (the whole call)
+struct ProviderMetrics {
+  enum Outcome { kOk, kHttp4xx, kHttp5xx, kTransport, kTimeout, kCancelled, kBadResponse, kRefused, kOutcomes };
+  static Outcome OutcomeOf(const absl::Status& s);
+  prometheus::Counter* chat[kOutcomes] = {};
+  prometheus::Counter* embeddings[kOutcomes] = {};
+  prometheus::Histogram* first_event = nullptr;
+  prometheus::Histogram* chat_seconds = nullptr;
+  prometheus::Histogram* embeddings_seconds = nullptr;
+};
 
 class ProviderAdapter final : public ProviderApi {
  public:
@@ -33,6 +54,7 @@ class ProviderAdapter final : public ProviderApi {
   const config::v1::Config& config_;
   std::unique_ptr<HttpClient> http_;
   std::map<std::string, std::unique_ptr<Provider>> providers_;  // By config name.
+  std::map<std::string, ProviderMetrics> metrics_;              // By config name.
 };
 
 }  // namespace aimarket::provider

@@ -326,6 +326,24 @@ TEST_F(ChatTest, ProviderHealthOverGrpc) {
   EXPECT_EQ(stub->CheckHealth(&outsider, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+TEST_F(ChatTest, ProviderCallsAreCountedAndTimed) {
+  // Reads one sample's value from the exposition text (0 if absent).
+  auto sample = [this](const std::string& series) {
+    const std::string text = testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", http_port_, "/metrics")).body;
+    const size_t at = text.find(series + " ");
+    return at == std::string::npos ? 0.0 : std::atof(text.c_str() + at + series.size() + 1);
+  };
+  const std::string ok = R"(aimarket_provider_calls_total{call="chat",outcome="ok",provider="mock"})";
+  const std::string unreachable = R"(aimarket_provider_calls_total{call="chat",outcome="transport",provider="dead"})";
+  const std::string first = R"(aimarket_provider_first_event_seconds_count{provider="mock"})";
+  const double ok_before = sample(ok), unreachable_before = sample(unreachable), first_before = sample(first);
+  EXPECT_EQ(Post(absl::StrCat(R"({"model":"demo",)", kMessages, "}")).status, 200);
+  EXPECT_EQ(Post(absl::StrCat(R"({"model":"unreachable",)", kMessages, "}")).status, 503);
+  EXPECT_EQ(sample(ok), ok_before + 1);
+  EXPECT_EQ(sample(unreachable), unreachable_before + 1);
+  EXPECT_EQ(sample(first), first_before + 1);
+}
+
 TEST_F(ChatTest, MockPicksFixturesByHeaderAndRecordsRequests) {
   const std::string mock = absl::StrCat("http://127.0.0.1:", mock_port_);
   testing::HttpResult r = testing::HttpRequest("POST", mock + "/v1/chat/completions",
