@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -123,6 +124,8 @@ class CurlLoop final : public net::execution_context::service {
       curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
       curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeaderLine);
       curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnBody);
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
       curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &OnCloseSocket);
       curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
     }
@@ -207,10 +210,16 @@ class CurlLoop final : public net::execution_context::service {
   static int OnSocket(CURL*, curl_socket_t s, int what, void* user, void*) {
     auto* self = static_cast<CurlLoop*>(user);
     if (what == CURL_POLL_REMOVE) {
-      // Usually a connection going back to curl's pool, to be used by the next call: it stays
-      // registered with the reactor (unregistering and registering again would cost two system
-      // calls per call) until curl closes it (OnCloseSocket).
-      if (auto it = self->watches_.find(s); it != self->watches_.end()) it->second->want = 0;
+      // A connection going back to curl's pool, to be used by the next call, stays registered
+      // with the reactor (unregistering and registering again would cost two system calls per
+      // call) until curl closes it (OnCloseSocket). Only sockets opened through OpenSocket: curl
+      // closes others (its resolver's socketpair) without telling us, and a stale registration
+      // would capture the next socket given the same number.
+      if (self->opened_.contains(s)) {
+        if (auto it = self->watches_.find(s); it != self->watches_.end()) it->second->want = 0;
+      } else {
+        self->Unwatch(s);
+      }
       return 0;
     }
     std::unique_ptr<Watch>& w = self->watches_[s];
@@ -221,7 +230,9 @@ class CurlLoop final : public net::execution_context::service {
   }
 
   static int OnCloseSocket(void* user, curl_socket_t s) {
-    static_cast<CurlLoop*>(user)->Unwatch(s);
+    auto* self = static_cast<CurlLoop*>(user);
+    self->opened_.erase(s);
+    self->Unwatch(s);
     return close(s);
   }
 
@@ -333,9 +344,17 @@ class CurlLoop final : public net::execution_context::service {
     ArmTimeoutCheck(absl::Now() + t.req_.idle_timeout);
   }
 
-  static curl_socket_t OpenPublicSocket(void*, curlsocktype, curl_sockaddr* address) {
+  // Every connection socket curl opens comes through here, so that its close (OnCloseSocket) is
+  // known to follow.
+  static curl_socket_t OpenSocket(void* user, curlsocktype, curl_sockaddr* address) {
+    const curl_socket_t s = socket(address->family, address->socktype, address->protocol);
+    if (s != CURL_SOCKET_BAD) static_cast<CurlLoop*>(user)->opened_.insert(s);
+    return s;
+  }
+
+  static curl_socket_t OpenPublicSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
     if (!IsPublicAddress(&address->addr)) return CURL_SOCKET_BAD;
-    return socket(address->family, address->socktype, address->protocol);
+    return OpenSocket(user, purpose, address);
   }
 
   static size_t OnHeaderLine(char* data, size_t size, size_t n, void* user) {
@@ -471,6 +490,7 @@ class CurlLoop final : public net::execution_context::service {
   absl::Time timeout_due_ = absl::InfiniteFuture();
   uint64_t next_watch_id_ = 0;
   std::unordered_map<curl_socket_t, std::unique_ptr<Watch>> watches_;
+  std::unordered_set<curl_socket_t> opened_;  // Connection sockets curl opened through OpenSocket.
   std::map<CURL*, std::shared_ptr<Transfer>> active_;
   std::vector<CURL*> idle_;
 };
