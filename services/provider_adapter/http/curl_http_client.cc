@@ -107,15 +107,20 @@ class CurlLoop final : public net::execution_context::service {
   const std::shared_ptr<LoopGate>& gate() const { return gate_; }
 
   void Add(const std::shared_ptr<Transfer>& t) {
-    // Easy handles are recycled with the options that never change (resetting and setting them
-    // all again costs more than the rest of a call's set-up); connections live in the multi
-    // handle's pool either way.
+    // Easy handles are recycled, reset (which keeps their buffers and caches): a handle reused
+    // without the reset, keeping its options, made HTTP/2 transfers fail now and then with
+    // "Connection died, tried 5 times" once the server rotated its connections (GOAWAY), found
+    // under load through nginx with TLS and HTTP/2. Connections live in the multi handle's pool
+    // either way.
     CURL* e = nullptr;
     if (!idle_.empty()) {
       e = idle_.back();
       idle_.pop_back();
+      curl_easy_reset(e);
     } else {
       e = curl_easy_init();
+    }
+    {
       curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
       curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
       curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
