@@ -79,8 +79,9 @@ ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
   for (const config::v1::ProviderConfig& p : config.providers()) {
     std::unique_ptr<Provider> provider = NewBuiltinProvider(p, *http_, config.remote_images());
     if (!provider) continue;
-    providers_[p.name()] = std::move(provider);
-    ProviderMetrics& m = metrics_[p.name()];
+    Entry& entry = providers_[p.name()];
+    entry.provider = std::move(provider);
+    ProviderMetrics& m = entry.metrics;
     for (int o = 0; o < ProviderMetrics::kOutcomes; ++o) {
       m.chat[o] = &calls.Add({{"provider", p.name()}, {"call", "chat"}, {"outcome", kOutcomeNames[o]}});
       m.embeddings[o] = &calls.Add({{"provider", p.name()}, {"call", "embeddings"}, {"outcome", kOutcomeNames[o]}});
@@ -109,7 +110,7 @@ void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target, c
                                    absl::StrCat("no provider named ", target.provider())));
     return;
   }
-  it->second->Generate(ctx, target.model(), req, *new MeasuredCall(metrics_.at(it->first), observer));
+  it->second.provider->Generate(ctx, target.model(), req, *new MeasuredCall(it->second.metrics, observer));
 }
 
 absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req) {
@@ -119,9 +120,9 @@ absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::Call
                          absl::StrCat("no provider named ", req.target().provider()));
   }
   const absl::Time start = absl::Now();
-  absl::StatusOr<common::v1::EmbedResponse> resp = it->second->Embed(ctx, req.target().model(), req.request());
+  absl::StatusOr<common::v1::EmbedResponse> resp = it->second.provider->Embed(ctx, req.target().model(), req.request());
   const absl::Duration took = absl::Now() - start;
-  const ProviderMetrics& m = metrics_.at(it->first);
+  const ProviderMetrics& m = it->second.metrics;
   m.embeddings[ProviderMetrics::OutcomeOf(resp.status())]->Increment();
   m.embeddings_seconds->Observe(absl::ToDoubleSeconds(took));
   if (resp.ok()) resp->set_upstream_us(absl::ToInt64Microseconds(took));
@@ -132,10 +133,10 @@ absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(const rpc::
                                                                      const v1::CheckHealthRequest& req) {
   std::vector<std::string> names;
   std::vector<HttpCallRequest> calls;
-  for (const auto& [name, provider] : providers_) {
+  for (const auto& [name, entry] : providers_) {
     if (!req.provider().empty() && name != req.provider()) continue;
     names.push_back(name);
-    calls.push_back(provider->HealthRequest());
+    calls.push_back(entry.provider->HealthRequest());
   }
   if (!req.provider().empty() && names.empty()) {
     return status::Error(absl::StatusCode::kNotFound, "UNKNOWN_PROVIDER", absl::StrCat("no provider named ", req.provider()));

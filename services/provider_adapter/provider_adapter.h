@@ -53,8 +53,11 @@ class ProviderAdapter final : public ProviderApi {
  private:
   const config::v1::Config& config_;
   std::unique_ptr<HttpClient> http_;
-  std::map<std::string, std::unique_ptr<Provider>> providers_;  // By config name.
-  std::map<std::string, ProviderMetrics> metrics_;              // By config name.
+  struct Entry {
+    std::unique_ptr<Provider> provider;
+    ProviderMetrics metrics;
+  };
+  std::map<std::string, Entry> providers_;  // By config name: one lookup a call finds both.
 };
 
 }  // namespace aimarket::provider

@@ -69,10 +69,7 @@ absl::StatusOr<std::string> ImageBlock(const common::v1::ImageUrl& image, const 
     WriteKey(w, "url");
     WriteStr(w, image.url());
   } else {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         absl::StrCat("Invalid value for '", param,
-                                      "': expected a data: URL (base64) or an http(s) URL."))
-        .Param(param);
+    return InvalidImageUrl(param);
   }
   w.EndObject();
   w.EndObject();

@@ -288,29 +288,7 @@ absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req, 
     w.EndObject();
   }
   w.EndArray();
-  if (!req.tools().empty()) {
-    WriteKey(w, "tools");
-    w.StartArray();
-    for (const common::v1::Tool& t : req.tools()) {
-      if (!only.empty() && t.name() != only) continue;
-      w.StartObject();
-      WriteKey(w, "type");
-      WriteStr(w, "function");
-      WriteKey(w, "function");
-      w.StartObject();
-      WriteKey(w, "name");
-      WriteStr(w, t.name());
-      if (!t.description().empty()) {
-        WriteKey(w, "description");
-        WriteStr(w, t.description());
-      }
-      WriteKey(w, "parameters");
-      WriteRawJson(w, t.parameters_json(), R"({"type":"object","properties":{}})");
-      w.EndObject();
-      w.EndObject();
-    }
-    w.EndArray();
-  }
+  if (!req.tools().empty()) WriteOpenAiTools(w, req.tools(), only);
   if (!choice.empty()) {
     WriteKey(w, "tool_choice");
     WriteStr(w, choice);
@@ -419,14 +397,9 @@ absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(const rpc::CallC
   if (!d.Parse(answer.body.data(), answer.body.size()).HasParseError()) {
     if (const Value* e = Member(d, "embeddings")) list = e->IsObject() ? Member(*e, "float") : e;
   }
-  if (list == nullptr || !list->IsArray()) return BadResponse(kProvider, "an embeddings answer without float embeddings");
   common::v1::EmbedResponse resp;
   resp.set_model(upstream_model);
-  for (const Value& v : list->GetArray()) {
-    common::v1::Embedding& out = *resp.add_data();
-    out.set_index(resp.data_size() - 1);
-    if (!ReadVector(v, out)) return BadResponse(kProvider, "an embedding that is not a list of numbers");
-  }
+  AIM_RETURN_IF_ERROR(ReadVectors(kProvider, list, resp));
   int64_t tokens = 0;
   if (const Value* meta = Member(d, "meta")) {
     if (const Value* billed = Member(*meta, "billed_units")) tokens = IntOr(*billed, "input_tokens");

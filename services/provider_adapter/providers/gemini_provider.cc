@@ -157,10 +157,7 @@ absl::StatusOr<std::string> ImagePart(const common::v1::ImageUrl& image, const s
     WriteStr(w, image.url());
     w.EndObject();
   } else {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         absl::StrCat("Invalid value for '", param,
-                                      "': expected a data: URL (base64) or an http(s) URL."))
-        .Param(param);
+    return InvalidImageUrl(param);
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

@@ -449,16 +449,10 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::
   }
   if (api_ == Api::kTgi) return ParseOpenAiEmbeddings(kProvider, answer.body, upstream_model);
   Document d;
-  if (d.Parse(answer.body.data(), answer.body.size()).HasParseError() || !d.IsArray()) {
-    return BadResponse(kProvider, "a feature-extraction answer that is not a list of vectors");
-  }
+  d.Parse(answer.body.data(), answer.body.size());
   common::v1::EmbedResponse resp;
   resp.set_model(upstream_model);
-  for (const Value& v : d.GetArray()) {
-    common::v1::Embedding& out = *resp.add_data();
-    out.set_index(resp.data_size() - 1);
-    if (!ReadVector(v, out)) return BadResponse(kProvider, "a feature-extraction vector that is not a list of numbers");
-  }
+  AIM_RETURN_IF_ERROR(ReadVectors(kProvider, d.HasParseError() ? nullptr : &d, resp));
   resp.mutable_usage();  // The pipeline reports no token counts.
   return resp;
 }

@@ -226,28 +226,7 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, 
     w.EndObject();
   }
   w.EndArray();
-  if (send_tools) {
-    WriteKey(w, "tools");
-    w.StartArray();
-    for (const common::v1::Tool& t : req.tools()) {
-      w.StartObject();
-      WriteKey(w, "type");
-      WriteStr(w, "function");
-      WriteKey(w, "function");
-      w.StartObject();
-      WriteKey(w, "name");
-      WriteStr(w, t.name());
-      if (!t.description().empty()) {
-        WriteKey(w, "description");
-        WriteStr(w, t.description());
-      }
-      WriteKey(w, "parameters");
-      WriteRawJson(w, t.parameters_json(), R"({"type":"object","properties":{}})");
-      w.EndObject();
-      w.EndObject();
-    }
-    w.EndArray();
-  }
+  if (send_tools) WriteOpenAiTools(w, req.tools());
   const common::v1::ResponseFormat& rf = req.response_format();
   if (rf.type() == "json_object" || (rf.type() == "json_schema" && rf.schema_json().empty())) {
     WriteKey(w, "format");
@@ -359,14 +338,9 @@ absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(const rpc::CallC
   Document d;
   const Value* list = nullptr;
   if (!d.Parse(answer.body.data(), answer.body.size()).HasParseError()) list = Member(d, "embeddings");
-  if (list == nullptr || !list->IsArray()) return BadResponse(kProvider, "an embeddings answer without embeddings");
   common::v1::EmbedResponse resp;
   resp.set_model(StringOr(d, "model", upstream_model));
-  for (const Value& v : list->GetArray()) {
-    common::v1::Embedding& out = *resp.add_data();
-    out.set_index(resp.data_size() - 1);
-    if (!ReadVector(v, out)) return BadResponse(kProvider, "an embedding that is not a list of numbers");
-  }
+  AIM_RETURN_IF_ERROR(ReadVectors(kProvider, list, resp));
   resp.mutable_usage()->set_prompt_tokens(IntOr(d, "prompt_eval_count"));
   resp.mutable_usage()->set_total_tokens(resp.usage().prompt_tokens());
   return resp;

@@ -425,16 +425,8 @@ OpenAiProvider::OpenAiProvider(const config::v1::ProviderConfig& config, HttpCli
 
 void OpenAiProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                               const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  HttpCallRequest http;
-  http.url = url_;
-  http.body = BuildOpenAiBody(req, upstream_model);
-  http.headers.push_back("Content-Type: application/json");
-  http.headers.push_back(req.stream() ? "Accept: text/event-stream" : "Accept: application/json");
+  HttpCallRequest http = JsonPost(config_, req, url_, BuildOpenAiBody(req, upstream_model));
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
-  if (!req.request_id().empty()) http.headers.push_back(absl::StrCat("X-Request-Id: ", req.request_id()));
-  http.connect_timeout = config::ToDuration(config_.connect_timeout());
-  http.first_byte_timeout = config::ToDuration(config_.first_byte_timeout());
-  http.idle_timeout = config::ToDuration(config_.idle_timeout());
   StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OpenAiTranslator>(config_.name(), strict_done_),
                     Framing::kSse, req.stream(), observer);
 }

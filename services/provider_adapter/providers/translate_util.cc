@@ -87,6 +87,37 @@ std::map<std::string, std::string> ToolNamesById(const common::v1::ChatRequest& 
   return names;
 }
 
+void WriteOpenAiTools(JsonWriter& w, const google::protobuf::RepeatedPtrField<common::v1::Tool>& tools,
+                      absl::string_view only) {
+  WriteKey(w, "tools");
+  w.StartArray();
+  for (const common::v1::Tool& t : tools) {
+    if (!only.empty() && t.name() != only) continue;
+    w.StartObject();
+    WriteKey(w, "type");
+    WriteStr(w, "function");
+    WriteKey(w, "function");
+    w.StartObject();
+    WriteKey(w, "name");
+    WriteStr(w, t.name());
+    if (!t.description().empty()) {
+      WriteKey(w, "description");
+      WriteStr(w, t.description());
+    }
+    WriteKey(w, "parameters");
+    WriteRawJson(w, t.parameters_json(), R"({"type":"object","properties":{}})");
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+absl::Status InvalidImageUrl(const std::string& param) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                       absl::StrCat("Invalid value for '", param, "': expected a data: URL (base64) or an http(s) URL."))
+      .Param(param);
+}
+
 absl::Status Unsupported(absl::string_view provider, absl::string_view param, absl::string_view why) {
   return status::Error(absl::StatusCode::kInvalidArgument, "UNSUPPORTED_PARAMETER",
                        absl::StrCat("'", param, "' is not supported by the ", provider, " provider: ", why))
@@ -116,12 +147,12 @@ std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config) {
 }
 
 HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id, std::string url,
-                         std::string body) {
+                         std::string body, absl::string_view accept) {
   HttpCallRequest http;
   http.url = std::move(url);
   http.body = std::move(body);
   http.headers.push_back("Content-Type: application/json");
-  http.headers.push_back("Accept: application/json");
+  http.headers.push_back(absl::StrCat("Accept: ", accept));
   if (!request_id.empty()) http.headers.push_back(absl::StrCat("X-Request-Id: ", request_id));
   http.connect_timeout = config::ToDuration(config.connect_timeout());
   http.first_byte_timeout = config::ToDuration(config.first_byte_timeout());
@@ -131,9 +162,8 @@ HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::st
 
 HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
                          std::string body, absl::string_view stream_accept) {
-  HttpCallRequest http = JsonPost(config, req.request_id(), std::move(url), std::move(body));
-  if (req.stream()) http.headers[1] = absl::StrCat("Accept: ", stream_accept);
-  return http;
+  return JsonPost(config, req.request_id(), std::move(url), std::move(body),
+                  req.stream() ? stream_accept : "application/json");
 }
 
 absl::StatusCode CodeForHttp(int status) {
@@ -192,6 +222,16 @@ bool ReadVector(const Value& v, common::v1::Embedding& out) {
     out.add_values(static_cast<float>(x.GetDouble()));
   }
   return true;
+}
+
+absl::Status ReadVectors(absl::string_view provider, const Value* list, common::v1::EmbedResponse& resp) {
+  if (list == nullptr || !list->IsArray()) return BadResponse(provider, "an embeddings answer without a list of vectors");
+  for (const Value& v : list->GetArray()) {
+    common::v1::Embedding& out = *resp.add_data();
+    out.set_index(resp.data_size() - 1);
+    if (!ReadVector(v, out)) return BadResponse(provider, "an embedding that is not a list of numbers");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider, absl::string_view body,

@@ -52,6 +52,14 @@ std::optional<DataUrl> ParseDataUrl(absl::string_view url);
 // name a tool result by its function, OpenAI by the call's id).
 std::map<std::string, std::string> ToolNamesById(const common::v1::ChatRequest& req);
 
+// "tools": [{"type":"function","function":{name, description, parameters}}] in OpenAI's shape
+// (Cohere, Ollama take it as it is); only the tool named `only` when it is not empty.
+void WriteOpenAiTools(JsonWriter& w, const google::protobuf::RepeatedPtrField<common::v1::Tool>& tools,
+                      absl::string_view only = "");
+
+// A 400 for an image URL that is neither a data: URL (base64) nor http(s); `param` names it.
+absl::Status InvalidImageUrl(const std::string& param);
+
 // A 400 for a request field this provider cannot honour: `param` names it.
 absl::Status Unsupported(absl::string_view provider, absl::string_view param, absl::string_view why);
 
@@ -68,9 +76,9 @@ std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config);
 // `req.stream()` (`stream_accept`: the streamed media type) and the gateway's request id.
 HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
                          std::string body, absl::string_view stream_accept = "text/event-stream");
-// The same for a call answered with one JSON body.
+// The same for a call answered with one body of type `accept`.
 HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id, std::string url,
-                         std::string body);
+                         std::string body, absl::string_view accept = "application/json");
 
 // --- Responses.
 // An upstream's HTTP failure as the status the edge turns into OpenAI's error body, following the
@@ -85,6 +93,8 @@ absl::StatusCode CodeForHttp(int status);
 // --- Embeddings.
 // A list of JSON numbers as floats into `out`; false if it is not one.
 bool ReadVector(const rapidjson::Value& v, common::v1::Embedding& out);
+// A JSON list of vectors (one per input, in order) appended to `resp`; BadResponse otherwise.
+absl::Status ReadVectors(absl::string_view provider, const rapidjson::Value* list, common::v1::EmbedResponse& resp);
 // OpenAI's embeddings answer ({"data":[{"index","embedding"}],"model","usage"}): float vectors, or
 // base64 little-endian float32 when the upstream ignored encoding_format.
 absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider, absl::string_view body,
