@@ -1,7 +1,7 @@
 // Starts the real parts for an end-to-end test: a fresh database on the test Postgres, the mock
 // provider, and aimarketd with all services, on free ports. Paths come from ctest's environment.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,15 +11,68 @@ export const SOURCE = process.env.AIMARKET_SOURCE_DIR;
 export const FIXTURES = path.join(SOURCE, 'tests/testdata/providers');
 export const ADMIN_KEY = 'sk-aim-e2e-admin-key-0123456789';
 
-export async function freePort() {
-  return new Promise((resolve, reject) => {
+// A port for a server under test, the same way the C++ tests pick theirs (tests/util/process.cc):
+// outside the kernel's ephemeral range, where outgoing connections take their ports (a port picked
+// with listen(0) and released can be taken by one before the server binds it), and claimed by a
+// file that keeps other test processes from picking it until this one exits.
+const CLAIM_DIR = path.join(process.env.TMPDIR || '/tmp', 'aimarket-test-ports');
+const claimed = [];
+process.on('exit', () => {
+  for (const port of claimed) {
+    try { unlinkSync(path.join(CLAIM_DIR, String(port))); } catch {}
+  }
+});
+
+function claimPort(port) {
+  const file = path.join(CLAIM_DIR, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (e) {
+      if (e.code !== 'EEXIST') return false;
+    }
+    const owner = Number.parseInt(readFileSync(file, 'utf8'), 10);
+    try {
+      if (owner > 0) { process.kill(owner, 0); return false; }
+    } catch (e) {
+      if (e.code !== 'ESRCH') return false;
+    }
+    try { unlinkSync(file); } catch {}
+  }
+  return false;
+}
+
+function canListen(port) {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+export async function freePort() {
+  let [lo, hi] = [32768, 60999];
+  try {
+    [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  } catch {}
+  const bands = [];
+  if (65535 - hi >= 1000) bands.push([hi + 1, 65535]);
+  if (lo - 1 >= 20000) bands.push([20000, lo - 1]);
+  if (bands.length === 0) bands.push([20000, 65535]);
+  mkdirSync(CLAIM_DIR, { recursive: true });
+  for (let attempt = 0; attempt < 2000; attempt++) {
+    const [first, last] = bands[Math.floor(Math.random() * bands.length)];
+    const port = first + Math.floor(Math.random() * (last - first + 1));
+    if (!(await canListen(port)) || !claimPort(port)) continue;
+    if (!(await canListen(port))) {
+      try { unlinkSync(path.join(CLAIM_DIR, String(port))); } catch {}
+      continue;
+    }
+    claimed.push(port);
+    return port;
+  }
+  throw new Error('no free port outside the ephemeral range');
 }
 
 async function waitFor(url, proc, what) {

@@ -9,10 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include <curl/curl.h>
 
@@ -136,18 +139,87 @@ int RunCommand(const std::vector<std::string>& argv, const std::map<std::string,
   return code.value_or(-1);
 }
 
-int FreePort() {
+namespace {
+
+// Ports handed out by FreePort, whose claim files this process removes when it exits.
+std::vector<int>& ClaimedPorts() {
+  static auto* ports = new std::vector<int>;
+  return *ports;
+}
+
+std::string PortClaimDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  return absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/aimarket-test-ports");
+}
+
+void RemovePortClaims() {
+  for (int port : ClaimedPorts()) unlink(absl::StrCat(PortClaimDir(), "/", port).c_str());
+}
+
+// Claims `port` for this process across every test process on the machine: a claim file created
+// exclusively, holding the claimer's pid; the claim of a process that no longer runs is taken over.
+bool ClaimPort(int port) {
+  const std::string path = absl::StrCat(PortClaimDir(), "/", port);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0) {
+      const std::string pid = std::to_string(getpid());
+      (void)!write(fd, pid.data(), pid.size());
+      close(fd);
+      return true;
+    }
+    if (errno != EEXIST) return false;
+    std::ifstream in(path);
+    long owner = 0;
+    in >> owner;
+    if (owner > 0 && (kill(static_cast<pid_t>(owner), 0) == 0 || errno != ESRCH)) return false;
+    unlink(path.c_str());  // a dead process's claim; retry once
+  }
+  return false;
+}
+
+bool CanListen(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
+  addr.sin_port = htons(port);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
-  return port;
+  return ok;
+}
+
+}  // namespace
+
+// Ports come from outside the kernel's ephemeral range, where outgoing connections (of this test or
+// any other running beside it) take theirs: a port picked with bind(0) and released could be taken
+// by such a connection before the server under test binds it. Claim files keep two test processes
+// from picking the same port.
+int FreePort() {
+  int lo = 32768, hi = 60999;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> lo >> hi;
+  std::vector<std::pair<int, int>> bands;
+  if (hi + 1 <= 65535 && 65535 - hi >= 1000) bands.emplace_back(hi + 1, 65535);
+  if (lo - 1 >= 20000) bands.emplace_back(20000, lo - 1);
+  if (bands.empty()) bands.emplace_back(20000, 65535);  // odd kernel settings: collisions stay possible
+  std::filesystem::create_directories(PortClaimDir());
+  static const bool registered = [] { return std::atexit(RemovePortClaims) == 0; }();
+  (void)registered;
+  static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^ static_cast<unsigned>(absl::ToUnixNanos(absl::Now()));
+  for (int attempt = 0; attempt < 2000; ++attempt) {
+    const auto& [first, last] = bands[rand_r(&seed) % bands.size()];
+    const int port = first + static_cast<int>(rand_r(&seed) % static_cast<unsigned>(last - first + 1));
+    if (!CanListen(port) || !ClaimPort(port)) continue;
+    if (!CanListen(port)) {  // taken between the check and the claim
+      unlink(absl::StrCat(PortClaimDir(), "/", port).c_str());
+      continue;
+    }
+    ClaimedPorts().push_back(port);
+    return port;
+  }
+  std::abort();  // no free port in 2000 tries: the machine is not fit to run the tests
 }
 
 int ConnectLoopback(int port) {

@@ -47,7 +47,8 @@ class Subprocess {
 int RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                std::string* output, absl::Duration timeout = absl::Minutes(2));
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1, free now and kept from other test processes until this one exits; never
+// from the ephemeral range, so no outgoing connection can take it before a server binds it.
 int FreePort();
 
 // A connected TCP socket to 127.0.0.1:port, or -1.
