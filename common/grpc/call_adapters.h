@@ -18,6 +18,7 @@
 #include "common/grpc/server.h"
 #include "common/rpc/call_context.h"
 #include "common/status/grpc_status.h"
+#include "common/thread/worker_pool.h"
 
 namespace aimarket::grpcutil {
 
@@ -41,6 +42,29 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Req
   absl::StatusOr<Resp> r = fn(cc, *req);
   if (r.ok()) *resp = *std::move(r);
   reactor->Finish(status::ToGrpcStatus(r.status()));
+  return reactor;
+}
+
+// ServeUnary for a `fn` that blocks (a database query): it runs on `pool`, never on gRPC's
+// callback thread; the call finishes from there.
+template <typename Req, typename Resp, typename Fn>
+grpc::ServerUnaryReactor* ServeUnaryOn(thread::WorkerPool& pool, grpc::CallbackServerContext* ctx, const Req* req,
+                                       Resp* resp, Fn fn, const std::string* internal_token = nullptr) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  rpc::CallContext cc = FromServerContext(*ctx);
+  if (internal_token != nullptr) {
+    if (absl::Status s = CheckInternalToken(cc, *internal_token); !s.ok()) {
+      reactor->Finish(status::ToGrpcStatus(s));
+      return reactor;
+    }
+  }
+  InFlightCalls().fetch_add(1);
+  pool.Run([reactor, req, resp, fn = std::move(fn), cc = std::move(cc)]() mutable {
+    absl::StatusOr<Resp> r = fn(cc, *req);
+    if (r.ok()) *resp = *std::move(r);
+    reactor->Finish(status::ToGrpcStatus(r.status()));
+    InFlightCalls().fetch_sub(1);
+  });
   return reactor;
 }
 

@@ -223,6 +223,8 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   } else if (local("edge")) {
     router_api = router::NewRouterGrpcClient(peer_channel("router", c.peers().router(), "peers.router"));
   }
+  // The edge serves the teams API through team-management (here or a peer).
+  if (local("edge")) team_for_peers();
 
   // --- the process's gRPC server: local services, health, reflection.
   std::vector<std::unique_ptr<grpc::Service>> services;
@@ -260,7 +262,7 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   std::unique_ptr<edge::EdgeHandler> handler;
   std::unique_ptr<edge::HttpServer> http_server;
   if (local("edge")) {
-    handler = std::make_unique<edge::EdgeHandler>(*router_api, [&peers] { return CheckPeers(peers); });
+    handler = std::make_unique<edge::EdgeHandler>(*router_api, *team_api, [&peers] { return CheckPeers(peers); });
     edge::HttpServer::Options opts;
     opts.listen = c.edge().listen();
     opts.io_threads = c.edge().io_threads();

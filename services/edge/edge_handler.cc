@@ -21,6 +21,7 @@
 #include "services/edge/chat_request_parser.h"
 #include "services/edge/edge_metrics.h"
 #include "services/edge/error_body.h"
+#include "services/edge/team_routes.h"
 
 namespace aimarket::edge {
 namespace {
@@ -142,49 +143,8 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
 
 }  // namespace
 
-// A few threads for calls that block (an embeddings call waits for its upstream), so that no I/O
-// thread ever waits. The destructor finishes what is queued.
-class WorkerPool {
- public:
-  explicit WorkerPool(int threads) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
-  }
-  ~WorkerPool() {
-    {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
-    }
-    for (std::thread& t : threads_) t.join();
-  }
-  void Run(absl::AnyInvocable<void()> fn) {
-    absl::MutexLock lock(&mu_);
-    queue_.push_back(std::move(fn));
-  }
-
- private:
-  void Work() {
-    while (true) {
-      absl::AnyInvocable<void()> fn;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](WorkerPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->stop_ || !p->queue_.empty(); }, this));
-        if (queue_.empty()) return;
-        fn = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      fn();
-    }
-  }
-
-  absl::Mutex mu_;
-  std::deque<absl::AnyInvocable<void()>> queue_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
-};
-
-EdgeHandler::EdgeHandler(router::RouterApi& router, std::function<absl::Status()> readiness)
-    : router_(router), readiness_(std::move(readiness)), workers_(std::make_unique<WorkerPool>(8)) {}
+EdgeHandler::EdgeHandler(router::RouterApi& router, team::TeamApi& team, std::function<absl::Status()> readiness)
+    : router_(router), team_(team), readiness_(std::move(readiness)), workers_(std::make_unique<thread::WorkerPool>(8)) {}
 
 EdgeHandler::~EdgeHandler() = default;
 
@@ -232,6 +192,8 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
     } else {
       return Embeddings(std::move(req), std::move(writer), std::move(ctx), start);
     }
+  } else if (IsTeamsPath(path)) {
+    return Teams(std::move(req), std::move(writer), std::move(ctx), start);
   } else if (path == "/v1/models" || absl::StartsWith(path, kModelsPrefix)) {
     route = "models";
     absl::string_view model = path == "/v1/models" ? absl::string_view() : path.substr(kModelsPrefix.size());
@@ -305,6 +267,21 @@ void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> wr
     r.headers.emplace_back("x-aimarket-overhead-ms",
                            absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside))));
     EdgeMetrics::Get().CountRequest("embeddings", r.status);
+    writer->Send(std::move(r));
+  });
+}
+
+void EdgeHandler::Teams(HttpRequest req, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
+                        absl::Time start) {
+  // team-management blocks on its database: never on an I/O thread.
+  workers_->Run([this, req = std::move(req), ctx = std::move(ctx), writer = std::move(writer), start] {
+    HttpResponse r = HandleTeams(team_, req, ctx);
+    r.headers.emplace_back("x-request-id", ctx.request_id);
+    r.headers.emplace_back("x-aimarket-overhead-ms",
+                           absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(absl::Now() - start)));
+    EdgeMetrics::Get().CountRequest("teams", r.status);
+    log::Debug("http request", {{"request_id", ctx.request_id}, {"method", req.method}, {"route", "teams"},
+                                {"status", r.status}});
     writer->Send(std::move(r));
   });
 }

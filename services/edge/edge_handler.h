@@ -12,6 +12,7 @@
 //                           blocks until the upstream answers
 //   GET /v1/models          OpenAI's model list, from the router's catalog
 //   GET /v1/models/{model}  one model object
+//   /v1/teams...            the teams API (team_routes.h), on a worker thread
 // Anything else: 404 (unknown path) or 405 (known path, wrong method) in OpenAI's error format.
 
 #include <functional>
@@ -19,19 +20,20 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/thread/worker_pool.h"
 #include "services/edge/http.h"
 #include "services/router/router_api.h"
+#include "services/team_management/team_api.h"
 
 namespace aimarket::edge {
 
-class WorkerPool;
 
 // Thread-safe; called on the HTTP server's I/O threads.
 class EdgeHandler {
  public:
-  // `router` is not owned and outlives the handler. `readiness` returns OK when the process can
+  // `router` and `team` are not owned and outlive the handler. `readiness` returns OK when the process can
   // serve traffic, else a status whose message says what is missing.
-  EdgeHandler(router::RouterApi& router, std::function<absl::Status()> readiness);
+  EdgeHandler(router::RouterApi& router, team::TeamApi& team, std::function<absl::Status()> readiness);
   // Waits for the embeddings calls in flight.
   ~EdgeHandler();
 
@@ -43,9 +45,12 @@ class EdgeHandler {
   HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx, absl::string_view model);
   void Embeddings(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start);
 
+  void Teams(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start);
+
   router::RouterApi& router_;
+  team::TeamApi& team_;
   std::function<absl::Status()> readiness_;
-  std::unique_ptr<WorkerPool> workers_;
+  std::unique_ptr<thread::WorkerPool> workers_;
 };
 
 }  // namespace aimarket::edge

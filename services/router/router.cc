@@ -147,6 +147,33 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
   bool started_ = false;
 };
 
+// Whether the team may call `model`: its model_access lists it (an entry ending in '*' matches
+// by prefix), or the list is empty (every model).
+bool ModelAllowed(const common::v1::Principal& p, absl::string_view model) {
+  if (p.bootstrap_admin() || p.settings().model_access().empty()) return true;
+  for (const std::string& allowed : p.settings().model_access()) {
+    if (allowed == model) return true;
+    if (absl::EndsWith(allowed, "*") && absl::StartsWith(model, absl::string_view(allowed).substr(0, allowed.size() - 1))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A key may call models: a viewer's may not, and only the models of the team's model_access.
+absl::Status AuthorizeModel(const common::v1::Principal& p, absl::string_view model) {
+  if (!p.bootstrap_admin() && p.role() == common::v1::ROLE_VIEWER) {
+    return status::Error(absl::StatusCode::kPermissionDenied, "PERMISSION_DENIED",
+                         "This API key belongs to a viewer, who can read the team but not call models.");
+  }
+  if (!ModelAllowed(p, model)) {
+    return status::Error(absl::StatusCode::kPermissionDenied, "MODEL_NOT_ALLOWED",
+                         absl::StrCat("Your team may not use the model '", model, "'."))
+        .Param("model");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContext& ctx) {
@@ -165,6 +192,10 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
   absl::StatusOr<common::v1::Principal> principal = Authenticate(ctx);
   if (!principal.ok()) {
     observer.OnComplete(principal.status());
+    return;
+  }
+  if (absl::Status allowed = AuthorizeModel(*principal, req.model()); !allowed.ok()) {
+    observer.OnComplete(allowed);
     return;
   }
   absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> model = Resolve(req.model());
@@ -187,6 +218,7 @@ absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext
   v1::ListModelsResponse resp;
   for (const config::v1::ModelConfig& m : config_.models()) {
     if (!req.model().empty() && m.name() != req.model()) continue;
+    if (!ModelAllowed(principal, m.name())) continue;
     v1::Model& out = *resp.add_models();
     out.set_id(m.name());
     out.set_owned_by(m.deployments().empty() ? "aimarket" : m.deployments(0).provider());
@@ -202,6 +234,7 @@ absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext
 
 absl::StatusOr<common::v1::EmbedResponse> Router::Embed(const rpc::CallContext& ctx, const common::v1::EmbedRequest& req) {
   AIM_ASSIGN_OR_RETURN(common::v1::Principal principal, Authenticate(ctx));
+  AIM_RETURN_IF_ERROR(AuthorizeModel(principal, req.model()));
   AIM_ASSIGN_OR_RETURN(std::shared_ptr<const config::v1::ModelConfig> model, Resolve(req.model()));
   // The deployments in order, failing over as Chat does.
   absl::Status last = status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",

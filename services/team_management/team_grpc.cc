@@ -14,14 +14,14 @@ using grpc::ServerUnaryReactor;
 // One line per RPC: the shim forwards to the TeamApi method of the same name.
 #define AIM_TEAM_UNARY(Method, Req, Resp)                                                       \
   ServerUnaryReactor* Method(CallbackServerContext* ctx, const v1::Req* req, v1::Resp* resp) override { \
-    return grpcutil::ServeUnary(ctx, req, resp, [this](const rpc::CallContext& cc, const v1::Req& r) { \
+    return grpcutil::ServeUnaryOn(pool_, ctx, req, resp, [this](const rpc::CallContext& cc, const v1::Req& r) { \
       return api_.Method(cc, r);                                                               \
     });                                                                                        \
   }
 
 class TeamServiceShim final : public v1::TeamService::CallbackService {
  public:
-  explicit TeamServiceShim(TeamApi& api) : api_(api) {}
+  explicit TeamServiceShim(TeamApi& api) : api_(api), pool_(8) {}
   AIM_TEAM_UNARY(CreateTeam, CreateTeamRequest, Team)
   AIM_TEAM_UNARY(GetTeam, GetTeamRequest, Team)
   AIM_TEAM_UNARY(ListTeams, ListTeamsRequest, ListTeamsResponse)
@@ -38,18 +38,20 @@ class TeamServiceShim final : public v1::TeamService::CallbackService {
 
  private:
   TeamApi& api_;  // Not owned; outlives the server.
+  thread::WorkerPool pool_;  // The database calls; declared last, so joined first.
 };
 
 #undef AIM_TEAM_UNARY
 
 class AuthServiceShim final : public v1::AuthService::CallbackService {
  public:
-  AuthServiceShim(TeamApi& api, std::string internal_token) : api_(api), internal_token_(std::move(internal_token)) {}
+  AuthServiceShim(TeamApi& api, std::string internal_token)
+      : api_(api), internal_token_(std::move(internal_token)), pool_(4) {}
 
   ServerUnaryReactor* Authenticate(CallbackServerContext* ctx, const v1::AuthenticateRequest* req,
                                    v1::AuthenticateResponse* resp) override {
-    return grpcutil::ServeUnary(
-        ctx, req, resp,
+    return grpcutil::ServeUnaryOn(
+        pool_, ctx, req, resp,
         [this](const rpc::CallContext& cc, const v1::AuthenticateRequest& r) { return api_.Authenticate(cc, r); },
         &internal_token_);
   }
@@ -57,6 +59,7 @@ class AuthServiceShim final : public v1::AuthService::CallbackService {
  private:
   TeamApi& api_;
   const std::string internal_token_;
+  thread::WorkerPool pool_;
 };
 
 #define AIM_TEAM_CLIENT(stub, Service, Method, Req, Resp)                                                  \

@@ -1,16 +1,19 @@
 #pragma once
 
-// team-management's logic: teams, members, API keys, settings and the audit log in Postgres, and
-// API-key authentication. Never sees gRPC.
+// team-management's logic: teams, members, API keys, settings and the audit log (stored by
+// TeamStore in Postgres), API-key authentication, and who may do what (docs/teams.md has the
+// matrix). Never sees gRPC. Every method blocks on the database: call it from a worker thread.
 //
-// Built so far: Authenticate for the bootstrap admin key. The team CRUD RPCs answer UNIMPLEMENTED
-// until the teams issue fills them in.
+// Each management call authenticates the caller's key itself (CallContext.authorization). A
+// caller from another team gets NOT_FOUND for that team's resources, never a hint they exist; a
+// caller of the team whose role does not allow the call gets PERMISSION_DENIED.
 
 #include <memory>
 #include <string>
 
 #include "common/db/pool.h"
 #include "services/team_management/team_api.h"
+#include "services/team_management/team_store.h"
 
 namespace aimarket::team {
 
@@ -44,7 +47,12 @@ class TeamManagement final : public TeamApi {
                                                         const v1::AuthenticateRequest& req) override;
 
  private:
+  // The caller's principal, or UNAUTHENTICATED.
+  absl::StatusOr<common::v1::Principal> Caller(const rpc::CallContext& ctx);
+  absl::StatusOr<TeamStore*> Store();
+
   std::unique_ptr<db::ConnectionPool> pool_;
+  std::unique_ptr<TeamStore> store_;
   const std::string bootstrap_admin_key_;
 };
 

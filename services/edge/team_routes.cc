@@ -1,0 +1,519 @@
+#include "services/edge/team_routes.h"
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/json/json_escape.h"
+#include "common/status/grpc_status.h"
+#include "services/edge/error_body.h"
+
+namespace aimarket::edge {
+namespace {
+
+using rapidjson::Value;
+using TimeUtil = google::protobuf::util::TimeUtil;
+
+constexpr absl::string_view kTeamsPath = "/v1/teams";
+
+absl::Status BadField(absl::string_view param, absl::string_view message) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE", message).Param(param);
+}
+
+absl::Status NotFoundPath(const HttpRequest& req) {
+  return status::Error(absl::StatusCode::kNotFound, "", absl::StrCat("Invalid URL (", req.method, " ", req.Path(), ")"));
+}
+
+absl::Status WrongMethod(const HttpRequest& req, absl::string_view allowed) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
+                       absl::StrCat("Method ", req.method, " is not allowed on ", req.Path(), "; use ", allowed, "."))
+      .HttpStatus(405);
+}
+
+std::string PercentDecode(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
+      auto nibble = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10; };
+      out.push_back(static_cast<char>(nibble(s[i + 1]) * 16 + nibble(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The query parameter `name`, decoded; nullopt when absent.
+std::optional<std::string> Query(const HttpRequest& req, absl::string_view name) {
+  absl::string_view t = req.target;
+  const size_t q = t.find('?');
+  if (q == absl::string_view::npos) return std::nullopt;
+  for (absl::string_view pair : absl::StrSplit(t.substr(q + 1), '&')) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first == name) return PercentDecode(kv.second);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<int> LimitOf(const HttpRequest& req) {
+  std::optional<std::string> limit = Query(req, "limit");
+  if (!limit) return 0;
+  int n = 0;
+  if (!absl::SimpleAtoi(*limit, &n) || n < 1 || n > 100) return BadField("limit", "limit must be between 1 and 100.");
+  return n;
+}
+
+// ---- JSON in
+
+absl::StatusOr<rapidjson::Document> ParseObject(const std::string& body) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  if (doc.HasParseError()) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
+                         absl::StrCat("We could not parse the JSON body of your request: ",
+                                      rapidjson::GetParseError_En(doc.GetParseError()), " (at byte ",
+                                      doc.GetErrorOffset(), ")."));
+  }
+  if (!doc.IsObject()) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON", "The request body must be a JSON object.");
+  }
+  return doc;
+}
+
+// Refuses members of `obj` outside `known`, naming the first with `prefix`.
+absl::Status OnlyKnown(const Value& obj, std::initializer_list<absl::string_view> known, absl::string_view prefix) {
+  for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
+    const absl::string_view name(it->name.GetString(), it->name.GetStringLength());
+    bool ok = false;
+    for (absl::string_view k : known) ok = ok || k == name;
+    if (!ok) return BadField(absl::StrCat(prefix, name), absl::StrCat("Unknown field '", prefix, name, "'."));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StringField(const Value& v, absl::string_view param) {
+  if (!v.IsString()) return BadField(param, absl::StrCat("'", param, "' must be a string."));
+  return std::string(v.GetString(), v.GetStringLength());
+}
+
+absl::StatusOr<int64_t> CountField(const Value& v, absl::string_view param) {
+  if (v.IsNull()) return 0;
+  if (v.IsInt64() && v.GetInt64() >= 0) return v.GetInt64();
+  if (v.IsDouble() && v.GetDouble() >= 0 && v.GetDouble() == std::floor(v.GetDouble()) && v.GetDouble() < 9e18) {
+    return static_cast<int64_t>(v.GetDouble());
+  }
+  return BadField(param, absl::StrCat("'", param, "' must be a whole number, 0 or more (0 or null: unlimited)."));
+}
+
+absl::StatusOr<common::v1::Role> RoleField(const Value& v) {
+  if (v.IsString()) {
+    const absl::string_view r(v.GetString(), v.GetStringLength());
+    if (r == "owner") return common::v1::ROLE_OWNER;
+    if (r == "admin") return common::v1::ROLE_ADMIN;
+    if (r == "member") return common::v1::ROLE_MEMBER;
+    if (r == "viewer") return common::v1::ROLE_VIEWER;
+  }
+  return BadField("role", "'role' must be one of \"owner\", \"admin\", \"member\", \"viewer\".");
+}
+
+// Reads `settings` into `out`, adding an update-mask path per field present.
+absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out, std::vector<std::string>& paths) {
+  if (v.IsNull()) {
+    paths.emplace_back("settings");
+    return absl::OkStatus();
+  }
+  if (!v.IsObject()) return BadField("settings", "'settings' must be an object.");
+  if (absl::Status s =
+          OnlyKnown(v, {"model_access", "monthly_budget", "rate_limits", "cost_center"}, "settings.");
+      !s.ok()) {
+    return s;
+  }
+  if (auto it = v.FindMember("model_access"); it != v.MemberEnd()) {
+    paths.emplace_back("settings.model_access");
+    if (!it->value.IsNull()) {
+      if (!it->value.IsArray()) return BadField("settings.model_access", "'settings.model_access' must be a list of model names.");
+      for (const Value& m : it->value.GetArray()) {
+        if (!m.IsString()) return BadField("settings.model_access", "'settings.model_access' must be a list of model names.");
+        out.add_model_access(std::string(m.GetString(), m.GetStringLength()));
+      }
+    }
+  }
+  if (auto it = v.FindMember("monthly_budget"); it != v.MemberEnd()) {
+    paths.emplace_back("settings.monthly_budget");
+    if (!it->value.IsNull()) {
+      if (!it->value.IsNumber()) {
+        return BadField("settings.monthly_budget", "'settings.monthly_budget' must be a number of US dollars.");
+      }
+      out.set_monthly_budget(it->value.GetDouble());
+    }
+  }
+  if (auto it = v.FindMember("rate_limits"); it != v.MemberEnd()) {
+    const Value& r = it->value;
+    if (r.IsNull()) {
+      paths.emplace_back("settings.rate_limits");
+    } else {
+      if (!r.IsObject()) return BadField("settings.rate_limits", "'settings.rate_limits' must be an object.");
+      if (absl::Status s = OnlyKnown(r, {"requests_per_minute", "requests_per_day", "tokens_per_minute"},
+                                     "settings.rate_limits.");
+          !s.ok()) {
+        return s;
+      }
+      common::v1::RateLimits& limits = *out.mutable_rate_limits();
+      struct Field {
+        const char* name;
+        void (common::v1::RateLimits::*set)(int64_t);
+      };
+      static constexpr Field kFields[] = {{"requests_per_minute", &common::v1::RateLimits::set_requests_per_minute},
+                                          {"requests_per_day", &common::v1::RateLimits::set_requests_per_day},
+                                          {"tokens_per_minute", &common::v1::RateLimits::set_tokens_per_minute}};
+      for (const Field& f : kFields) {
+        auto m = r.FindMember(f.name);
+        if (m == r.MemberEnd()) continue;
+        const std::string param = absl::StrCat("settings.rate_limits.", f.name);
+        absl::StatusOr<int64_t> n = CountField(m->value, param);
+        if (!n.ok()) return n.status();
+        (limits.*f.set)(*n);
+        paths.push_back(param);
+      }
+    }
+  }
+  if (auto it = v.FindMember("cost_center"); it != v.MemberEnd()) {
+    paths.emplace_back("settings.cost_center");
+    if (!it->value.IsNull()) {
+      absl::StatusOr<std::string> c = StringField(it->value, "settings.cost_center");
+      if (!c.ok()) return c.status();
+      out.set_cost_center(*c);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ---- JSON out
+
+int64_t Seconds(const google::protobuf::Timestamp& t) { return t.seconds(); }
+
+std::string NullableTime(bool has, const google::protobuf::Timestamp& t) {
+  return has ? absl::StrCat(Seconds(t)) : "null";
+}
+
+absl::string_view RoleName(common::v1::Role r) {
+  switch (r) {
+    case common::v1::ROLE_OWNER: return "owner";
+    case common::v1::ROLE_ADMIN: return "admin";
+    case common::v1::ROLE_MEMBER: return "member";
+    case common::v1::ROLE_VIEWER: return "viewer";
+    default: return "unspecified";
+  }
+}
+
+std::string Last(absl::string_view name) { return std::string(name.substr(name.rfind('/') + 1)); }
+
+std::string Number(double d) {
+  if (d == std::floor(d) && std::fabs(d) < 1e15) return absl::StrCat(static_cast<int64_t>(d));
+  return absl::StrCat(d);
+}
+
+std::string SettingsJson(const common::v1::TeamSettings& s) {
+  std::string models;
+  for (const std::string& m : s.model_access()) absl::StrAppend(&models, models.empty() ? "" : ",", json::Quote(m));
+  const common::v1::RateLimits& r = s.rate_limits();
+  return absl::StrCat(R"({"model_access":[)", models, R"(],"monthly_budget":)", Number(s.monthly_budget()),
+                      R"(,"rate_limits":{"requests_per_minute":)", r.requests_per_minute(),
+                      R"(,"requests_per_day":)", r.requests_per_day(), R"(,"tokens_per_minute":)",
+                      r.tokens_per_minute(), R"(},"cost_center":)", json::Quote(s.cost_center()), "}");
+}
+
+std::string TeamJson(const team::v1::Team& t) {
+  return absl::StrCat(R"({"id":)", json::Quote(Last(t.name())), R"(,"object":"team","name":)",
+                      json::Quote(t.display_name()), R"(,"settings":)", SettingsJson(t.settings()),
+                      R"(,"created_at":)", Seconds(t.create_time()), R"(,"updated_at":)", Seconds(t.update_time()),
+                      "}");
+}
+
+std::string MemberJson(const team::v1::Member& m) {
+  return absl::StrCat(R"({"object":"team.member","user_id":)", json::Quote(m.user_id()), R"(,"role":")",
+                      RoleName(m.role()), R"(","created_at":)", Seconds(m.create_time()), "}");
+}
+
+std::string KeyJson(const team::v1::ApiKey& k) {
+  return absl::StrCat(R"({"id":)", json::Quote(Last(k.name())), R"(,"object":"team.api_key","name":)",
+                      json::Quote(k.display_name()), R"(,"prefix":)", json::Quote(k.prefix()), R"(,"user_id":)",
+                      json::Quote(k.member()), R"(,"created_at":)", Seconds(k.create_time()), R"(,"expires_at":)",
+                      NullableTime(k.has_expire_time(), k.expire_time()), R"(,"last_used_at":)",
+                      NullableTime(k.has_last_use_time(), k.last_use_time()), R"(,"revoked":)",
+                      k.revoked() ? "true" : "false", k.key().empty() ? "" : R"(,"key":)",
+                      k.key().empty() ? "" : json::Quote(k.key()), "}");
+}
+
+// A resource as the audit log stored it (protobuf JSON), in the shape this API shows it.
+std::string AuditedResource(absl::string_view action, const std::string& stored) {
+  if (stored.empty()) return "null";
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;
+  auto render = [&](auto message, auto to_json) {
+    if (!google::protobuf::util::JsonStringToMessage(stored, &message, opts).ok()) return stored;
+    return to_json(message);
+  };
+  if (absl::StartsWith(action, "team.")) return render(team::v1::Team(), TeamJson);
+  if (absl::StartsWith(action, "member.")) return render(team::v1::Member(), MemberJson);
+  if (absl::StartsWith(action, "api_key.")) return render(team::v1::ApiKey(), KeyJson);
+  return stored;
+}
+
+std::string AuditJson(const team::v1::AuditEntry& e) {
+  return absl::StrCat(R"({"id":)", json::Quote(e.name()), R"(,"object":"team.audit_entry","actor":)",
+                      json::Quote(e.actor()), R"(,"action":)", json::Quote(e.action()), R"(,"resource":)",
+                      json::Quote(e.resource()), R"(,"before":)", AuditedResource(e.action(), e.before_json()),
+                      R"(,"after":)", AuditedResource(e.action(), e.after_json()), R"(,"request_id":)",
+                      json::Quote(e.request_id()), R"(,"created_at":)", Seconds(e.create_time()), "}");
+}
+
+template <typename T, typename Render, typename IdOf>
+std::string ListJson(const google::protobuf::RepeatedPtrField<T>& items, bool has_more, Render render, IdOf id_of) {
+  std::string data;
+  for (const T& item : items) absl::StrAppend(&data, data.empty() ? "" : ",", render(item));
+  const std::string first = items.empty() ? "null" : json::Quote(id_of(*items.begin()));
+  const std::string last = items.empty() ? "null" : json::Quote(id_of(*items.rbegin()));
+  return absl::StrCat(R"({"object":"list","data":[)", data, R"(],"first_id":)", first, R"(,"last_id":)", last,
+                      R"(,"has_more":)", has_more ? "true" : "false", "}");
+}
+
+HttpResponse Ok(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+std::string Deleted(absl::string_view object, absl::string_view id) {
+  return absl::StrCat(R"({"id":)", json::Quote(id), R"(,"object":")", object, R"(","deleted":true})");
+}
+
+#define AIM_HTTP_ASSIGN(lhs, expr)                    \
+  auto AIM_STATUS_CONCAT(aim_r_, __LINE__) = (expr);  \
+  if (!AIM_STATUS_CONCAT(aim_r_, __LINE__).ok()) return ErrorResponse(AIM_STATUS_CONCAT(aim_r_, __LINE__).status()); \
+  lhs = *std::move(AIM_STATUS_CONCAT(aim_r_, __LINE__))
+#define AIM_STATUS_CONCAT_INNER(a, b) a##b
+#define AIM_STATUS_CONCAT(a, b) AIM_STATUS_CONCAT_INNER(a, b)
+#define AIM_HTTP_CHECK(expr)                              \
+  if (absl::Status aim_s = (expr); !aim_s.ok()) return ErrorResponse(aim_s)
+
+HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx) {
+  if (req.method == "GET") {
+    team::v1::ListTeamsRequest r;
+    AIM_HTTP_ASSIGN(int limit, LimitOf(req));
+    r.set_page_size(limit);
+    r.set_page_token(Query(req, "after").value_or(""));
+    AIM_HTTP_ASSIGN(team::v1::ListTeamsResponse resp, api.ListTeams(ctx, r));
+    return Ok(200, ListJson(resp.teams(), !resp.next_page_token().empty(), TeamJson,
+                            [](const team::v1::Team& t) { return Last(t.name()); }));
+  }
+  if (req.method != "POST") return ErrorResponse(WrongMethod(req, "GET or POST"));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "settings", "id"}, ""));
+  team::v1::CreateTeamRequest r;
+  auto name = doc.FindMember("name");
+  if (name == doc.MemberEnd()) return ErrorResponse(BadField("name", "'name' is required."));
+  AIM_HTTP_ASSIGN(std::string display, StringField(name->value, "name"));
+  r.mutable_team()->set_display_name(display);
+  if (auto id = doc.FindMember("id"); id != doc.MemberEnd()) {
+    AIM_HTTP_ASSIGN(std::string team_id, StringField(id->value, "id"));
+    if (team_id.empty()) return ErrorResponse(BadField("id", "'id' cannot be empty."));
+    r.set_team_id(team_id);
+  }
+  if (auto s = doc.FindMember("settings"); s != doc.MemberEnd()) {
+    std::vector<std::string> paths;
+    AIM_HTTP_CHECK(ReadSettings(s->value, *r.mutable_team()->mutable_settings(), paths));
+  }
+  AIM_HTTP_ASSIGN(team::v1::Team created, api.CreateTeam(ctx, r));
+  return Ok(201, TeamJson(created));
+}
+
+HttpResponse OneTeam(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
+                     const std::string& team_name) {
+  if (req.method == "GET") {
+    team::v1::GetTeamRequest r;
+    r.set_name(team_name);
+    AIM_HTTP_ASSIGN(team::v1::Team t, api.GetTeam(ctx, r));
+    return Ok(200, TeamJson(t));
+  }
+  if (req.method == "DELETE") {
+    team::v1::DeleteTeamRequest r;
+    r.set_name(team_name);
+    AIM_HTTP_CHECK(api.DeleteTeam(ctx, r).status());
+    return Ok(200, Deleted("team.deleted", Last(team_name)));
+  }
+  if (req.method != "PATCH") return ErrorResponse(WrongMethod(req, "GET, PATCH or DELETE"));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "settings"}, ""));
+  team::v1::UpdateTeamRequest r;
+  r.mutable_team()->set_name(team_name);
+  std::vector<std::string> paths;
+  if (auto name = doc.FindMember("name"); name != doc.MemberEnd()) {
+    AIM_HTTP_ASSIGN(std::string display, StringField(name->value, "name"));
+    r.mutable_team()->set_display_name(display);
+    paths.emplace_back("display_name");
+  }
+  if (auto s = doc.FindMember("settings"); s != doc.MemberEnd()) {
+    AIM_HTTP_CHECK(ReadSettings(s->value, *r.mutable_team()->mutable_settings(), paths));
+  }
+  if (paths.empty()) return ErrorResponse(BadField("", "Send 'name' or 'settings' to change."));
+  for (std::string& p : paths) r.mutable_update_mask()->add_paths(std::move(p));
+  AIM_HTTP_ASSIGN(team::v1::Team t, api.UpdateTeam(ctx, r));
+  return Ok(200, TeamJson(t));
+}
+
+HttpResponse Members(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
+                     const std::string& team_name) {
+  if (req.method == "GET") {
+    team::v1::ListMembersRequest r;
+    r.set_parent(team_name);
+    AIM_HTTP_ASSIGN(int limit, LimitOf(req));
+    r.set_page_size(limit);
+    r.set_page_token(Query(req, "after").value_or(""));
+    AIM_HTTP_ASSIGN(team::v1::ListMembersResponse resp, api.ListMembers(ctx, r));
+    return Ok(200, ListJson(resp.members(), !resp.next_page_token().empty(), MemberJson,
+                            [](const team::v1::Member& m) { return m.user_id(); }));
+  }
+  if (req.method != "POST") return ErrorResponse(WrongMethod(req, "GET or POST"));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_CHECK(OnlyKnown(doc, {"user_id", "role"}, ""));
+  team::v1::CreateMemberRequest r;
+  r.set_parent(team_name);
+  auto user = doc.FindMember("user_id");
+  if (user == doc.MemberEnd()) return ErrorResponse(BadField("user_id", "'user_id' is required."));
+  AIM_HTTP_ASSIGN(std::string user_id, StringField(user->value, "user_id"));
+  r.mutable_member()->set_user_id(user_id);
+  auto role = doc.FindMember("role");
+  if (role == doc.MemberEnd()) return ErrorResponse(BadField("role", "'role' is required."));
+  AIM_HTTP_ASSIGN(common::v1::Role parsed_role, RoleField(role->value));
+  r.mutable_member()->set_role(parsed_role);
+  AIM_HTTP_ASSIGN(team::v1::Member m, api.CreateMember(ctx, r));
+  return Ok(201, MemberJson(m));
+}
+
+HttpResponse OneMember(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
+                       const std::string& member_name, const std::string& user_id) {
+  if (req.method == "DELETE") {
+    team::v1::DeleteMemberRequest r;
+    r.set_name(member_name);
+    AIM_HTTP_CHECK(api.DeleteMember(ctx, r).status());
+    return Ok(200, Deleted("team.member.deleted", user_id));
+  }
+  if (req.method != "PATCH") return ErrorResponse(WrongMethod(req, "PATCH or DELETE"));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_CHECK(OnlyKnown(doc, {"role"}, ""));
+  auto role = doc.FindMember("role");
+  if (role == doc.MemberEnd()) return ErrorResponse(BadField("role", "'role' is required."));
+  team::v1::UpdateMemberRequest r;
+  r.mutable_member()->set_name(member_name);
+  AIM_HTTP_ASSIGN(common::v1::Role parsed_role, RoleField(role->value));
+  r.mutable_member()->set_role(parsed_role);
+  r.mutable_update_mask()->add_paths("role");
+  AIM_HTTP_ASSIGN(team::v1::Member m, api.UpdateMember(ctx, r));
+  return Ok(200, MemberJson(m));
+}
+
+HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
+                  const std::string& team_name) {
+  if (req.method == "GET") {
+    team::v1::ListApiKeysRequest r;
+    r.set_parent(team_name);
+    AIM_HTTP_ASSIGN(int limit, LimitOf(req));
+    r.set_page_size(limit);
+    r.set_page_token(Query(req, "after").value_or(""));
+    AIM_HTTP_ASSIGN(team::v1::ListApiKeysResponse resp, api.ListApiKeys(ctx, r));
+    return Ok(200, ListJson(resp.api_keys(), !resp.next_page_token().empty(), KeyJson,
+                            [](const team::v1::ApiKey& k) { return Last(k.name()); }));
+  }
+  if (req.method != "POST") return ErrorResponse(WrongMethod(req, "GET or POST"));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "user_id", "expires_at"}, ""));
+  team::v1::CreateApiKeyRequest r;
+  r.set_parent(team_name);
+  team::v1::ApiKey& key = *r.mutable_api_key();
+  if (auto name = doc.FindMember("name"); name != doc.MemberEnd() && !name->value.IsNull()) {
+    AIM_HTTP_ASSIGN(std::string display, StringField(name->value, "name"));
+    key.set_display_name(display);
+  }
+  if (auto user = doc.FindMember("user_id"); user != doc.MemberEnd() && !user->value.IsNull()) {
+    AIM_HTTP_ASSIGN(std::string user_id, StringField(user->value, "user_id"));
+    key.set_member(user_id);
+  }
+  if (auto exp = doc.FindMember("expires_at"); exp != doc.MemberEnd() && !exp->value.IsNull()) {
+    if (!exp->value.IsInt64() || exp->value.GetInt64() <= 0 || exp->value.GetInt64() > 253402300799) {
+      return ErrorResponse(BadField("expires_at", "'expires_at' must be a Unix time in seconds, or null."));
+    }
+    *key.mutable_expire_time() = TimeUtil::SecondsToTimestamp(exp->value.GetInt64());
+  }
+  AIM_HTTP_ASSIGN(team::v1::ApiKey created, api.CreateApiKey(ctx, r));
+  return Ok(201, KeyJson(created));
+}
+
+HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
+                   const std::string& team_name) {
+  if (req.method != "GET") return ErrorResponse(WrongMethod(req, "GET"));
+  team::v1::ListAuditEntriesRequest r;
+  r.set_parent(team_name);
+  AIM_HTTP_ASSIGN(int limit, LimitOf(req));
+  r.set_page_size(limit);
+  r.set_page_token(Query(req, "after").value_or(""));
+  AIM_HTTP_ASSIGN(team::v1::ListAuditEntriesResponse resp, api.ListAuditEntries(ctx, r));
+  return Ok(200, ListJson(resp.entries(), !resp.next_page_token().empty(), AuditJson,
+                          [](const team::v1::AuditEntry& e) { return e.name(); }));
+}
+
+}  // namespace
+
+bool IsTeamsPath(absl::string_view path) {
+  return path == kTeamsPath || absl::StartsWith(path, absl::StrCat(kTeamsPath, "/"));
+}
+
+HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx) {
+  absl::string_view rest = req.Path();
+  absl::ConsumePrefix(&rest, kTeamsPath);
+  if (rest.empty() || rest == "/") return Teams(api, req, ctx);
+  absl::ConsumePrefix(&rest, "/");
+  std::vector<absl::string_view> parts = absl::StrSplit(rest, '/');
+  for (absl::string_view p : parts) {
+    if (p.empty()) return ErrorResponse(NotFoundPath(req));
+  }
+  const std::string team_name = absl::StrCat("teams/", PercentDecode(parts[0]));
+  if (parts.size() == 1) return OneTeam(api, req, ctx, team_name);
+  const absl::string_view collection = parts[1];
+  if (parts.size() == 2) {
+    if (collection == "members") return Members(api, req, ctx, team_name);
+    if (collection == "keys") return Keys(api, req, ctx, team_name);
+    if (collection == "audit") return Audit(api, req, ctx, team_name);
+    return ErrorResponse(NotFoundPath(req));
+  }
+  if (parts.size() == 3) {
+    const std::string id = PercentDecode(parts[2]);
+    if (absl::StrContains(id, '/')) return ErrorResponse(NotFoundPath(req));
+    if (collection == "members") return OneMember(api, req, ctx, absl::StrCat(team_name, "/members/", id), id);
+    if (collection == "keys") {
+      if (req.method != "DELETE") return ErrorResponse(WrongMethod(req, "DELETE"));
+      team::v1::DeleteApiKeyRequest r;
+      r.set_name(absl::StrCat(team_name, "/apiKeys/", id));
+      AIM_HTTP_CHECK(api.DeleteApiKey(ctx, r).status());
+      return Ok(200, Deleted("team.api_key.deleted", id));
+    }
+  }
+  return ErrorResponse(NotFoundPath(req));
+}
+
+}  // namespace aimarket::edge

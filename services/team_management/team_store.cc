@@ -1,0 +1,483 @@
+#include "services/team_management/team_store.h"
+
+#include <utility>
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/db/pqxx_status.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+
+namespace aimarket::team {
+namespace {
+
+using Row = pqxx::row;
+
+constexpr char kTeamColumns[] =
+    "id, display_name, settings::text, version, "
+    "(extract(epoch from create_time) * 1000000)::bigint, (extract(epoch from update_time) * 1000000)::bigint";
+constexpr char kMemberColumns[] = "user_id, role, (extract(epoch from create_time) * 1000000)::bigint";
+constexpr char kKeyColumns[] =
+    "id, display_name, prefix, user_id, (extract(epoch from create_time) * 1000000)::bigint, "
+    "(extract(epoch from expire_time) * 1000000)::bigint, revoke_time IS NOT NULL, "
+    "(extract(epoch from last_use_time) * 1000000)::bigint";
+
+google::protobuf::Timestamp FromMicros(int64_t us) { return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us); }
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+const char* RoleName(common::v1::Role r) {
+  switch (r) {
+    case common::v1::ROLE_OWNER: return "owner";
+    case common::v1::ROLE_ADMIN: return "admin";
+    case common::v1::ROLE_MEMBER: return "member";
+    case common::v1::ROLE_VIEWER: return "viewer";
+    default: return "";
+  }
+}
+
+common::v1::Role RoleFromName(const std::string& s) {
+  if (s == "owner") return common::v1::ROLE_OWNER;
+  if (s == "admin") return common::v1::ROLE_ADMIN;
+  if (s == "member") return common::v1::ROLE_MEMBER;
+  if (s == "viewer") return common::v1::ROLE_VIEWER;
+  return common::v1::ROLE_UNSPECIFIED;
+}
+
+common::v1::TeamSettings SettingsFromJson(const std::string& json) {
+  common::v1::TeamSettings s;
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;
+  (void)google::protobuf::util::JsonStringToMessage(json, &s, opts);
+  return s;
+}
+
+std::string SettingsJson(const common::v1::TeamSettings& s) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(s, &out, opts);
+  return out;
+}
+
+v1::Team TeamFromRow(const Row& r) {
+  v1::Team t;
+  t.set_name(absl::StrCat("teams/", r[0].as<std::string>()));
+  t.set_display_name(r[1].as<std::string>());
+  *t.mutable_settings() = SettingsFromJson(r[2].as<std::string>());
+  t.set_version(r[3].as<int64_t>());
+  *t.mutable_create_time() = FromMicros(r[4].as<int64_t>());
+  *t.mutable_update_time() = FromMicros(r[5].as<int64_t>());
+  return t;
+}
+
+v1::Member MemberFromRow(const std::string& team_id, const Row& r) {
+  v1::Member m;
+  m.set_user_id(r[0].as<std::string>());
+  m.set_name(absl::StrCat("teams/", team_id, "/members/", m.user_id()));
+  m.set_role(RoleFromName(r[1].as<std::string>()));
+  *m.mutable_create_time() = FromMicros(r[2].as<int64_t>());
+  return m;
+}
+
+v1::ApiKey KeyFromRow(const std::string& team_id, const Row& r) {
+  v1::ApiKey k;
+  k.set_name(absl::StrCat("teams/", team_id, "/apiKeys/", r[0].as<std::string>()));
+  k.set_display_name(r[1].as<std::string>());
+  k.set_prefix(r[2].as<std::string>());
+  k.set_member(r[3].as<std::string>());
+  *k.mutable_create_time() = FromMicros(r[4].as<int64_t>());
+  if (!r[5].is_null()) *k.mutable_expire_time() = FromMicros(r[5].as<int64_t>());
+  k.set_revoked(r[6].as<bool>());
+  if (!r[7].is_null()) *k.mutable_last_use_time() = FromMicros(r[7].as<int64_t>());
+  return k;
+}
+
+void WriteAudit(pqxx::work& tx, const std::string& team_id, const AuditContext& audit, const std::string& action,
+                const std::string& resource, const std::string& before, const std::string& after) {
+  tx.exec_params(
+      "INSERT INTO audit_log (team_id, actor, action, resource, before, after, request_id) "
+      "VALUES ($1, $2, $3, $4, NULLIF($5, '')::jsonb, NULLIF($6, '')::jsonb, $7)",
+      team_id, audit.actor, action, resource, before, after, audit.request_id);
+}
+
+absl::Status TeamNotFound(const std::string& team_id) {
+  return status::Error(absl::StatusCode::kNotFound, "TEAM_NOT_FOUND", absl::StrCat("No team '", team_id, "'."));
+}
+
+// Locks the team row (serializing membership changes of one team) and says whether it exists.
+bool LockTeam(pqxx::work& tx, const std::string& team_id) {
+  return !tx.exec_params("SELECT 1 FROM teams WHERE id = $1 FOR UPDATE", team_id).empty();
+}
+
+int CountOwners(pqxx::work& tx, const std::string& team_id) {
+  return tx.exec_params1("SELECT count(*) FROM team_members WHERE team_id = $1 AND role = 'owner'", team_id)[0]
+      .as<int>();
+}
+
+absl::Status LastOwner() {
+  return status::Error(absl::StatusCode::kFailedPrecondition, "LAST_OWNER",
+                       "A team keeps at least one owner: add another owner first.");
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team, const AuditContext& audit) try {
+  const std::string id(absl::StripPrefix(team.name(), "teams/"));
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("INSERT INTO teams (id, display_name, settings) VALUES ($1, $2, $3::jsonb) RETURNING ", kTeamColumns),
+      id, team.display_name(), SettingsJson(team.settings()));
+  v1::Team created = TeamFromRow(r[0]);
+  WriteAudit(tx, id, audit, "team.create", created.name(), "", ToJson(created));
+  tx.commit();
+  return created;
+} catch (const pqxx::unique_violation&) {
+  return status::Error(absl::StatusCode::kAlreadyExists, "TEAM_EXISTS",
+                       absl::StrCat("A team named '", team.display_name(), "' already exists."))
+      .Param("name");
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<v1::Team> TeamStore::GetTeam(const std::string& team_id) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::read_transaction tx(*conn);
+  pqxx::result r = tx.exec_params(absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1"), team_id);
+  if (r.empty()) return TeamNotFound(team_id);
+  return TeamFromRow(r[0]);
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<Page<v1::Team>> TeamStore::ListTeams(const std::string& after, int limit, const std::string& only) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::read_transaction tx(*conn);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kTeamColumns,
+                   " FROM teams WHERE ($1 = '' OR (create_time, id) > (SELECT create_time, id FROM teams WHERE id = $1))"
+                   " AND ($2 = '' OR id = $2) ORDER BY create_time, id LIMIT $3"),
+      after, only, limit + 1);
+  Page<v1::Team> page;
+  for (const Row& row : r) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.has_more = true;
+      break;
+    }
+    page.items.push_back(TeamFromRow(row));
+  }
+  return page;
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<v1::Team> TeamStore::UpdateTeam(const std::string& team_id,
+                                               const std::function<absl::Status(v1::Team&)>& mutate,
+                                               const AuditContext& audit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1 FOR UPDATE"), team_id);
+  if (r.empty()) return TeamNotFound(team_id);
+  const v1::Team before = TeamFromRow(r[0]);
+  v1::Team after = before;
+  AIM_RETURN_IF_ERROR(mutate(after));
+  pqxx::result w = tx.exec_params(
+      absl::StrCat("UPDATE teams SET display_name = $2, settings = $3::jsonb, version = version + 1, update_time = now() "
+                   "WHERE id = $1 RETURNING ",
+                   kTeamColumns),
+      team_id, after.display_name(), SettingsJson(after.settings()));
+  v1::Team updated = TeamFromRow(w[0]);
+  WriteAudit(tx, team_id, audit, "team.update", updated.name(), ToJson(before), ToJson(updated));
+  tx.commit();
+  return updated;
+} catch (const pqxx::unique_violation&) {
+  return status::Error(absl::StatusCode::kAlreadyExists, "TEAM_EXISTS", "Another team already has that name.")
+      .Param("name");
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::Status TeamStore::DeleteTeam(const std::string& team_id, const AuditContext& audit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("DELETE FROM teams WHERE id = $1 RETURNING ", kTeamColumns), team_id);
+  if (r.empty()) return TeamNotFound(team_id);
+  const v1::Team before = TeamFromRow(r[0]);
+  WriteAudit(tx, team_id, audit, "team.delete", before.name(), ToJson(before), "");
+  tx.commit();
+  return absl::OkStatus();
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<v1::Member> TeamStore::CreateMember(const std::string& team_id, const v1::Member& member,
+                                                   const AuditContext& audit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3) RETURNING ", kMemberColumns),
+      team_id, member.user_id(), RoleName(member.role()));
+  v1::Member created = MemberFromRow(team_id, r[0]);
+  WriteAudit(tx, team_id, audit, "member.create", created.name(), "", ToJson(created));
+  tx.commit();
+  return created;
+} catch (const pqxx::unique_violation&) {
+  return status::Error(absl::StatusCode::kAlreadyExists, "MEMBER_EXISTS",
+                       absl::StrCat("'", member.user_id(), "' is already a member of this team."))
+      .Param("user_id");
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<v1::Member> TeamStore::GetMember(const std::string& team_id, const std::string& user_id) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::read_transaction tx(*conn);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
+      user_id);
+  if (r.empty()) {
+    return status::Error(absl::StatusCode::kNotFound, "MEMBER_NOT_FOUND",
+                         absl::StrCat("'", user_id, "' is not a member of this team."));
+  }
+  return MemberFromRow(team_id, r[0]);
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<Page<v1::Member>> TeamStore::ListMembers(const std::string& team_id, const std::string& after,
+                                                        int limit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::read_transaction tx(*conn);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kMemberColumns,
+                   " FROM team_members WHERE team_id = $1 AND ($2 = '' OR (create_time, user_id) > "
+                   "(SELECT create_time, user_id FROM team_members WHERE team_id = $1 AND user_id = $2)) "
+                   "ORDER BY create_time, user_id LIMIT $3"),
+      team_id, after, limit + 1);
+  Page<v1::Member> page;
+  for (const Row& row : r) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.has_more = true;
+      break;
+    }
+    page.items.push_back(MemberFromRow(team_id, row));
+  }
+  return page;
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<v1::Member> TeamStore::UpdateMember(const std::string& team_id, const std::string& user_id,
+                                                   common::v1::Role role,
+                                                   const std::function<absl::Status(const v1::Member&)>& check,
+                                                   const AuditContext& audit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
+      user_id);
+  if (r.empty()) {
+    return status::Error(absl::StatusCode::kNotFound, "MEMBER_NOT_FOUND",
+                         absl::StrCat("'", user_id, "' is not a member of this team."));
+  }
+  const v1::Member before = MemberFromRow(team_id, r[0]);
+  AIM_RETURN_IF_ERROR(check(before));
+  if (before.role() == common::v1::ROLE_OWNER && role != common::v1::ROLE_OWNER && CountOwners(tx, team_id) <= 1) {
+    return LastOwner();
+  }
+  pqxx::result w = tx.exec_params(
+      absl::StrCat("UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2 RETURNING ", kMemberColumns),
+      team_id, user_id, RoleName(role));
+  v1::Member updated = MemberFromRow(team_id, w[0]);
+  WriteAudit(tx, team_id, audit, "member.update", updated.name(), ToJson(before), ToJson(updated));
+  tx.commit();
+  return updated;
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::Status TeamStore::DeleteMember(const std::string& team_id, const std::string& user_id,
+                                     const std::function<absl::Status(const v1::Member&)>& check,
+                                     const AuditContext& audit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
+      user_id);
+  if (r.empty()) {
+    return status::Error(absl::StatusCode::kNotFound, "MEMBER_NOT_FOUND",
+                         absl::StrCat("'", user_id, "' is not a member of this team."));
+  }
+  const v1::Member before = MemberFromRow(team_id, r[0]);
+  AIM_RETURN_IF_ERROR(check(before));
+  if (before.role() == common::v1::ROLE_OWNER && CountOwners(tx, team_id) <= 1) return LastOwner();
+  tx.exec_params("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, user_id);
+  pqxx::result revoked = tx.exec_params(
+      "UPDATE api_keys SET revoke_time = now() WHERE team_id = $1 AND user_id = $2 AND revoke_time IS NULL "
+      "RETURNING id",
+      team_id, user_id);
+  WriteAudit(tx, team_id, audit, "member.delete", before.name(), ToJson(before), "");
+  for (const Row& k : revoked) {
+    WriteAudit(tx, team_id, audit, "api_key.revoke", absl::StrCat("teams/", team_id, "/apiKeys/", k[0].as<std::string>()),
+               "", "");
+  }
+  tx.commit();
+  return absl::OkStatus();
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id, const v1::ApiKey& key,
+                                                   const std::string& key_hash, const AuditContext& audit) try {
+  const std::string key_id = key.name().substr(key.name().rfind('/') + 1);
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
+  if (tx.exec_params("SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, key.member()).empty()) {
+    return status::Error(absl::StatusCode::kFailedPrecondition, "MEMBER_NOT_FOUND",
+                         absl::StrCat("'", key.member(), "' is not a member of this team; add the member first."))
+        .Param("user_id");
+  }
+  const std::string expire =
+      key.has_expire_time() ? std::to_string(google::protobuf::util::TimeUtil::TimestampToMicroseconds(key.expire_time()))
+                            : "";
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("INSERT INTO api_keys (id, team_id, user_id, display_name, key_hash, prefix, created_by, expire_time) "
+                   "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, "
+                   "CASE WHEN $8 = '' THEN NULL ELSE to_timestamp($8::bigint / 1000000.0) END) RETURNING ",
+                   kKeyColumns),
+      key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(), audit.actor, expire);
+  v1::ApiKey created = KeyFromRow(team_id, r[0]);
+  WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", ToJson(created));
+  tx.commit();
+  return created;
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<Page<v1::ApiKey>> TeamStore::ListApiKeys(const std::string& team_id, const std::string& user_id,
+                                                        const std::string& after, int limit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::read_transaction tx(*conn);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kKeyColumns,
+                   " FROM api_keys WHERE team_id = $1 AND ($2 = '' OR user_id = $2) AND ($3 = '' OR "
+                   "(create_time, id) > (SELECT create_time, id FROM api_keys WHERE team_id = $1 AND id = $3)) "
+                   "ORDER BY create_time, id LIMIT $4"),
+      team_id, user_id, after, limit + 1);
+  Page<v1::ApiKey> page;
+  for (const Row& row : r) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.has_more = true;
+      break;
+    }
+    page.items.push_back(KeyFromRow(team_id, row));
+  }
+  return page;
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::Status TeamStore::RevokeApiKey(const std::string& team_id, const std::string& key_id,
+                                     const std::function<absl::Status(const v1::ApiKey&)>& check,
+                                     const AuditContext& audit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kKeyColumns,
+                   " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
+      team_id, key_id);
+  if (r.empty()) {
+    return status::Error(absl::StatusCode::kNotFound, "API_KEY_NOT_FOUND", absl::StrCat("No API key '", key_id, "'."));
+  }
+  const v1::ApiKey before = KeyFromRow(team_id, r[0]);
+  AIM_RETURN_IF_ERROR(check(before));
+  pqxx::result w = tx.exec_params(
+      absl::StrCat("UPDATE api_keys SET revoke_time = now() WHERE id = $1 RETURNING ", kKeyColumns), key_id);
+  const v1::ApiKey after = KeyFromRow(team_id, w[0]);
+  WriteAudit(tx, team_id, audit, "api_key.revoke", after.name(), ToJson(before), ToJson(after));
+  tx.commit();
+  return absl::OkStatus();
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& team_id, const std::string& after,
+                                                          int limit) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::read_transaction tx(*conn);
+  pqxx::result r = tx.exec_params(
+      "SELECT id, actor, action, resource, coalesce(before::text, ''), coalesce(after::text, ''), "
+      "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint "
+      "FROM audit_log WHERE team_id = $1 AND ($2 = '' OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
+      team_id, after, limit + 1);
+  Page<v1::AuditEntry> page;
+  for (const Row& row : r) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.has_more = true;
+      break;
+    }
+    v1::AuditEntry e;
+    e.set_name(row[0].as<std::string>());
+    e.set_actor(row[1].as<std::string>());
+    e.set_action(row[2].as<std::string>());
+    e.set_resource(row[3].as<std::string>());
+    e.set_before_json(row[4].as<std::string>());
+    e.set_after_json(row[5].as<std::string>());
+    e.set_request_id(row[6].as<std::string>());
+    *e.mutable_create_time() = FromMicros(row[7].as<int64_t>());
+    page.items.push_back(std::move(e));
+  }
+  return page;
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+absl::StatusOr<KeyRecord> TeamStore::FindKey(const std::string& key_hash) try {
+  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
+  pqxx::work tx(*conn);
+  pqxx::result r = tx.exec_params(
+      "SELECT k.id, k.team_id, k.user_id, m.role, t.settings::text, t.version, "
+      "(extract(epoch from k.expire_time) * 1000000)::bigint, k.revoke_time IS NOT NULL, "
+      "k.last_use_time IS NULL OR k.last_use_time < now() - interval '1 minute' "
+      "FROM api_keys k JOIN team_members m ON m.team_id = k.team_id AND m.user_id = k.user_id "
+      "JOIN teams t ON t.id = k.team_id WHERE k.key_hash = decode($1, 'hex')",
+      key_hash);
+  if (r.empty()) return absl::NotFoundError("no such key");
+  const Row& row = r[0];
+  KeyRecord k;
+  k.key_id = row[0].as<std::string>();
+  k.team_id = row[1].as<std::string>();
+  k.user_id = row[2].as<std::string>();
+  k.role = RoleFromName(row[3].as<std::string>());
+  k.settings = SettingsFromJson(row[4].as<std::string>());
+  k.version = row[5].as<int64_t>();
+  if (!row[6].is_null()) k.expire_time = absl::FromUnixMicros(row[6].as<int64_t>());
+  k.revoked = row[7].as<bool>();
+  if (row[8].as<bool>() && !k.revoked) {
+    tx.exec_params("UPDATE api_keys SET last_use_time = now() WHERE id = $1", k.key_id);
+  }
+  tx.commit();
+  return k;
+} catch (const std::exception& e) {
+  return db::FromPqxx(e);
+}
+
+}  // namespace aimarket::team
