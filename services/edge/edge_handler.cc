@@ -203,7 +203,18 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
       resp = ErrorResponse(
           status::Error(absl::StatusCode::kNotFound, "", absl::StrCat("Invalid URL (", req.method, " ", path, ")")));
     } else {
-      resp = Models(req, ctx, model);
+      // The router may have to ask team-management about the key (a database query): on a worker.
+      workers_->Run([this, ctx = std::move(ctx), writer = std::move(writer), start, model = std::string(model),
+                     req = std::move(req)] {
+        HttpResponse r = Models(req, ctx, model);
+        r.headers.emplace_back("x-request-id", ctx.request_id);
+        const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+        r.headers.emplace_back("x-aimarket-overhead-ms", absl::StrFormat("%.3f", seconds * 1000));
+        EdgeMetrics::Get().CountRequest("models", r.status);
+        EdgeMetrics::Get().ObserveOverhead(seconds);
+        writer->Send(std::move(r));
+      });
+      return;
     }
   } else {
     resp = ErrorResponse(

@@ -189,7 +189,22 @@ absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContex
 
 void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
                   rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  absl::StatusOr<common::v1::Principal> principal = Authenticate(ctx);
+  const std::string key = ctx.ApiKey();
+  if (!key.empty()) {
+    if (std::optional<common::v1::Principal> cached = principals_.Get(key)) {
+      return ChatAs(*std::move(cached), std::move(ctx), req, observer);
+    }
+  }
+  // team-management may block on its database: ask it from a worker, not from this thread. The
+  // request and the observer stay valid until the observer's OnComplete.
+  auth_pool_.Run([this, ctx = std::move(ctx), &req, &observer]() mutable {
+    absl::StatusOr<common::v1::Principal> principal = Authenticate(ctx);
+    ChatAs(principal, std::move(ctx), req, observer);
+  });
+}
+
+void Router::ChatAs(const absl::StatusOr<common::v1::Principal>& principal, rpc::CallContext ctx,
+                    const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   if (!principal.ok()) {
     observer.OnComplete(principal.status());
     return;

@@ -11,7 +11,10 @@
 // provider needs no key or its key's environment variable is set. Anything else is NOT_FOUND
 // MODEL_NOT_FOUND. GET /v1/models lists the catalog only.
 //
-// Chat: authenticate, resolve the model as above, then
+// Chat: authenticate (a key not in the principal cache is looked up on the router's own worker
+// threads, never on the caller's thread, which may be an I/O thread), refuse a viewer's key and a
+// model outside the team's model_access (PERMISSION_DENIED, MODEL_NOT_ALLOWED), resolve the model
+// as above, then
 // stream from provider-adapter, trying the model's deployments in order: on a connection error, a
 // 429 or a 5xx before the first event has gone back to the caller, the next deployment is tried;
 // after that an error ends the stream. Embed resolves the model the same way and tries its
@@ -25,6 +28,7 @@
 #include "absl/time/time.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/provider_api.h"
+#include "common/thread/worker_pool.h"
 #include "services/router/principal_cache.h"
 #include "services/router/router_api.h"
 #include "services/team_management/team_api.h"
@@ -51,6 +55,9 @@ class Router final : public RouterApi {
 
  private:
   absl::StatusOr<common::v1::Principal> Authenticate(const rpc::CallContext& ctx);
+  // Chat once the caller is known.
+  void ChatAs(const absl::StatusOr<common::v1::Principal>& principal, rpc::CallContext ctx,
+              const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer);
   // The catalog entry for `model`, or one made from its prefix; NOT_FOUND MODEL_NOT_FOUND.
   absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Resolve(const std::string& model) const;
 
@@ -69,6 +76,7 @@ class Router final : public RouterApi {
   std::map<std::string, std::shared_ptr<const config::v1::ModelConfig>> catalog_;  // By public name.
   std::vector<PrefixRoute> prefixes_;
   PrincipalCache principals_;
+  thread::WorkerPool auth_pool_{4};  // Lookups of keys not in the cache; declared last, joined first.
 };
 
 }  // namespace aimarket::router

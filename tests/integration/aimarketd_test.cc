@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -376,13 +377,41 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
     ASSERT_TRUE(auth_stub->Authenticate(&ctx, areq, &resp).ok());
     EXPECT_TRUE(resp.principal().bootstrap_admin());
   }
-  // Not-yet-built RPCs say so.
+  // Team management across processes: the edge's REST API calls team-management over gRPC, and
+  // a key made there works through edge -> router -> team-management (Authenticate).
   {
+    const std::string json = "Content-Type: application/json";
+    testing::HttpResult created = testing::HttpRequest(
+        "POST", base + "/v1/teams", {auth, json}, R"({"name":"Five","settings":{"model_access":["five-claude"]}})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(created.body, m, std::regex(R"re("id":"(team_[0-9A-Za-z]+)")re")));
+    const std::string teams = absl::StrCat(base, "/v1/teams/", m[1].str());
+    EXPECT_EQ(testing::HttpRequest("POST", teams + "/members", {auth, json}, R"({"user_id":"m@x","role":"member"})").status,
+              201);
+    testing::HttpResult key =
+        testing::HttpRequest("POST", teams + "/keys", {auth, json}, R"({"user_id":"m@x","name":"five"})");
+    ASSERT_EQ(key.status, 201) << key.body;
+    ASSERT_TRUE(std::regex_search(key.body, m, std::regex(R"re("key":"(sk-am-[0-9A-Za-z]+)")re")));
+    const std::string member_auth = absl::StrCat("Authorization: Bearer ", m[1].str());
+    testing::HttpResult allowed = testing::HttpRequest(
+        "POST", base + "/v1/chat/completions", {member_auth, json},
+        R"({"model":"five-claude","messages":[{"role":"user","content":"hi"}]})");
+    EXPECT_EQ(allowed.status, 200) << allowed.body;
+    testing::HttpResult refused = testing::HttpRequest(
+        "POST", base + "/v1/chat/completions", {member_auth, json},
+        R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_THAT(refused.body, HasSubstr(R"("code":"model_not_allowed")"));
+    testing::HttpResult audit = testing::HttpRequest("GET", teams + "/audit", {member_auth});
+    EXPECT_EQ(audit.status, 403) << audit.body;  // a member's role, known across processes
+
+    // TeamService over gRPC checks the caller itself.
     auto team_stub = team::v1::TeamService::NewStub(team_channel);
     grpc::ClientContext ctx;
     team::v1::Team resp;
     EXPECT_EQ(team_stub->GetTeam(&ctx, team::v1::GetTeamRequest(), &resp).error_code(),
-              grpc::StatusCode::UNIMPLEMENTED);
+              grpc::StatusCode::UNAUTHENTICATED);
   }
 
   // With the router gone, the edge stops being ready (and says why).
