@@ -40,15 +40,6 @@ std::string ModelJson(const router::v1::Model& m) {
                       R"(,"owned_by":)", json::Quote(m.owned_by()), "}");
 }
 
-HttpResponse MethodNotAllowed(const HttpRequest& req, absl::string_view allow) {
-  HttpResponse r = ErrorResponse(
-      status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
-                    absl::StrCat("Method ", req.method, " is not allowed on ", req.Path(), "; use ", allow, "."))
-          .HttpStatus(405));
-  r.headers.emplace_back("allow", std::string(allow));
-  return r;
-}
-
 // One chat completion in flight: receives the router's events and writes them as one JSON body or
 // as SSE, exactly as OpenAI does. Deletes itself when the router completes.
 class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {

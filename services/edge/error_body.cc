@@ -57,4 +57,13 @@ HttpResponse ErrorResponse(const absl::Status& s) {
   return r;
 }
 
+HttpResponse MethodNotAllowed(const HttpRequest& req, absl::string_view allow) {
+  HttpResponse r = ErrorResponse(
+      status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
+                    absl::StrCat("Method ", req.method, " is not allowed on ", req.Path(), "; use ", allow, "."))
+          .HttpStatus(405));
+  r.headers.emplace_back("allow", std::string(allow));
+  return r;
+}
+
 }  // namespace aimarket::edge

@@ -20,4 +20,7 @@ absl::string_view OpenAiErrorType(int http_status);
 // A complete error response for `s` (which must not be OK).
 HttpResponse ErrorResponse(const absl::Status& s);
 
+// 405 for a known path with another method, with the `Allow` header ("GET, POST").
+HttpResponse MethodNotAllowed(const HttpRequest& req, absl::string_view allow);
+
 }  // namespace aimarket::edge

@@ -36,12 +36,6 @@ absl::Status NotFoundPath(const HttpRequest& req) {
   return status::Error(absl::StatusCode::kNotFound, "", absl::StrCat("Invalid URL (", req.method, " ", req.Path(), ")"));
 }
 
-absl::Status WrongMethod(const HttpRequest& req, absl::string_view allowed) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
-                       absl::StrCat("Method ", req.method, " is not allowed on ", req.Path(), "; use ", allowed, "."))
-      .HttpStatus(405);
-}
-
 std::string PercentDecode(absl::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -322,7 +316,7 @@ HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
     return Ok(200, ListJson(resp.teams(), !resp.next_page_token().empty(), TeamJson,
                             [](const team::v1::Team& t) { return Last(t.name()); }));
   }
-  if (req.method != "POST") return ErrorResponse(WrongMethod(req, "GET or POST"));
+  if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "settings", "id"}, ""));
   team::v1::CreateTeamRequest r;
@@ -357,7 +351,7 @@ HttpResponse OneTeam(team::TeamApi& api, const HttpRequest& req, const rpc::Call
     AIM_HTTP_CHECK(api.DeleteTeam(ctx, r).status());
     return Ok(200, Deleted("team.deleted", Last(team_name)));
   }
-  if (req.method != "PATCH") return ErrorResponse(WrongMethod(req, "GET, PATCH or DELETE"));
+  if (req.method != "PATCH") return MethodNotAllowed(req, "GET, PATCH, DELETE");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "settings"}, ""));
   team::v1::UpdateTeamRequest r;
@@ -389,7 +383,7 @@ HttpResponse Members(team::TeamApi& api, const HttpRequest& req, const rpc::Call
     return Ok(200, ListJson(resp.members(), !resp.next_page_token().empty(), MemberJson,
                             [](const team::v1::Member& m) { return m.user_id(); }));
   }
-  if (req.method != "POST") return ErrorResponse(WrongMethod(req, "GET or POST"));
+  if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"user_id", "role"}, ""));
   team::v1::CreateMemberRequest r;
@@ -414,7 +408,7 @@ HttpResponse OneMember(team::TeamApi& api, const HttpRequest& req, const rpc::Ca
     AIM_HTTP_CHECK(api.DeleteMember(ctx, r).status());
     return Ok(200, Deleted("team.member.deleted", user_id));
   }
-  if (req.method != "PATCH") return ErrorResponse(WrongMethod(req, "PATCH or DELETE"));
+  if (req.method != "PATCH") return MethodNotAllowed(req, "PATCH, DELETE");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"role"}, ""));
   auto role = doc.FindMember("role");
@@ -440,7 +434,7 @@ HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallCon
     return Ok(200, ListJson(resp.api_keys(), !resp.next_page_token().empty(), KeyJson,
                             [](const team::v1::ApiKey& k) { return Last(k.name()); }));
   }
-  if (req.method != "POST") return ErrorResponse(WrongMethod(req, "GET or POST"));
+  if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "user_id", "expires_at"}, ""));
   team::v1::CreateApiKeyRequest r;
@@ -466,7 +460,7 @@ HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallCon
 
 HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
                    const std::string& team_name) {
-  if (req.method != "GET") return ErrorResponse(WrongMethod(req, "GET"));
+  if (req.method != "GET") return MethodNotAllowed(req, "GET");
   team::v1::ListAuditEntriesRequest r;
   r.set_parent(team_name);
   AIM_HTTP_ASSIGN(int limit, LimitOf(req));
@@ -506,7 +500,7 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
     if (absl::StrContains(id, '/')) return ErrorResponse(NotFoundPath(req));
     if (collection == "members") return OneMember(api, req, ctx, absl::StrCat(team_name, "/members/", id), id);
     if (collection == "keys") {
-      if (req.method != "DELETE") return ErrorResponse(WrongMethod(req, "DELETE"));
+      if (req.method != "DELETE") return MethodNotAllowed(req, "DELETE");
       team::v1::DeleteApiKeyRequest r;
       r.set_name(absl::StrCat(team_name, "/apiKeys/", id));
       AIM_HTTP_CHECK(api.DeleteApiKey(ctx, r).status());

@@ -352,6 +352,9 @@ test('bad input gets a clear 4xx naming the field and changes nothing', async ()
     assert.equal(r.body.error.param, param, `${method} ${path} ${JSON.stringify(body)}`);
     assert.equal(typeof r.body.error.message, 'string');
   }
+  const put = await fetch(`${gw.baseURL}/teams/${t.id}`, { method: 'PUT', headers: { authorization: `Bearer ${t.key}` } });
+  assert.equal(put.status, 405);
+  assert.equal(put.headers.get('allow'), 'GET, PATCH, DELETE');
   // A duplicate team name (any case) is a conflict.
   assert.equal((await call('POST', '/teams', ADMIN_KEY, { name: before.name.toUpperCase() })).status, 409);
   // The last owner stays.
