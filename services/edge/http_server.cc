@@ -156,21 +156,21 @@ class Session : public std::enable_shared_from_this<Session> {
     // HTTP/1.0 has no chunked encoding: the stream ends when the connection closes.
     chunked_ = version_ != 10;
     const bool keep = chunked_ && keep_alive_ && !server_.draining();
-    Queue(Head(r, chunked_ ? "Transfer-Encoding: chunked\r\n" : "", keep));
+    Queue(Head(r, chunked_ ? "Transfer-Encoding: chunked\r\n" : "", keep), /*later=*/true);
   }
 
   void DoWriteChunk(std::string data) {
     if (state_ != State::kHandling || !streaming_ || data.empty()) return;
     if (chunked_) {
-      Queue(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"));
+      Queue(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"), /*later=*/true);
     } else {
-      Queue(std::move(data));
+      Queue(std::move(data), /*later=*/true);
     }
   }
 
   void DoEnd() {
     if (state_ != State::kHandling || !streaming_) return;
-    if (chunked_) Queue("0\r\n\r\n");
+    if (chunked_) Queue("0\r\n\r\n", /*later=*/true);
     Complete();
   }
 
@@ -323,21 +323,40 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  void Queue(std::string data) {
+  // Queues `data` for the client. A whole response goes out at once; the pieces of a stream
+  // (`later`) wait for the end of the current round of handlers, so that what arrives together
+  // (the head and the first chunk, a burst of chunks from one upstream read) leaves in one write.
+  void Queue(std::string data, bool later = false) {
     if (disconnected_) return;
     out_.push_back(std::move(data));
-    if (!writing_) WriteNext();
+    if (writing_) return;
+    if (!later) return WriteNext();
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    net::post(stream_.get_executor(), beast::bind_front_handler(&Session::Flush, shared_from_this()));
   }
 
+  void Flush() {
+    flush_posted_ = false;
+    if (!writing_ && !out_.empty()) WriteNext();
+  }
+
+  // Writes everything queued so far, gathered into one system call.
   void WriteNext() {
     writing_ = true;
-    net::async_write(stream_, net::buffer(out_.front()),
-                     beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    batch_.clear();
+    for (const std::string& piece : out_) {
+      batch_.push_back(net::buffer(piece));
+      if (batch_.size() == kMaxBatch) break;
+    }
+    net::async_write(stream_, batch_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, std::size_t) {
     writing_ = false;
-    out_.pop_front();
+    // References to deque elements survive pushes at the back, so the batch stayed valid.
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(batch_.size()));
+    batch_.clear();
     if (ec) {
       out_.clear();
       Disconnected();
@@ -398,6 +417,9 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<std::string> out_;
+  static constexpr size_t kMaxBatch = 64;
+  std::vector<net::const_buffer> batch_;  // What the write in flight sends: the front of out_.
+  bool flush_posted_ = false;
   std::string peer_;
   std::function<void()> on_disconnect_;
   std::shared_ptr<Session> self_;

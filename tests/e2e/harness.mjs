@@ -99,6 +99,7 @@ function start(cmd, args, env) {
 // models: [{name, deployments: [{provider, model}]}]; the provider "mock" is the mock provider.
 // options.providers: more provider entries (YAML flow maps as objects); "@MOCK@" in a base_url
 // becomes the mock's address. options.env: more environment for aimarketd (API keys).
+// options.logLevel: aimarketd's log level (debug logs every request).
 export async function startGateway(models, options = {}) {
   const adminDsn = process.env.AIMARKET_TEST_PG_DSN;
   if (!adminDsn) throw new Error('AIMARKET_TEST_PG_DSN is not set; run tools/dev test');
@@ -115,6 +116,7 @@ export async function startGateway(models, options = {}) {
   const yaml = [
     `server: {grpc_listen: "127.0.0.1:${grpcPort}", drain_timeout: 5s}`,
     `edge: {listen: "127.0.0.1:${httpPort}", io_threads: 2}`,
+    ...(options.logLevel ? [`log: {level: ${options.logLevel}}`] : []),
     'providers:',
     `  - {name: mock, type: openai, base_url: "http://127.0.0.1:${mockPort}/v1", first_byte_timeout: 10s, idle_timeout: 10s}`,
     '  - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}',
@@ -147,6 +149,8 @@ export async function startGateway(models, options = {}) {
   return {
     baseURL: `http://127.0.0.1:${httpPort}/v1`,
     mockURL: `http://127.0.0.1:${mockPort}`,
+    // Everything aimarketd has logged so far.
+    logs: () => gw.output,
     async stop() {
       for (const p of [gw, mock]) p.kill('SIGTERM');
       await Promise.all([gw, mock].map((p) => (p.exitCode !== null ? null : new Promise((r) => p.on('exit', r)))));

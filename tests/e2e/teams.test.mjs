@@ -19,7 +19,7 @@ before(async () => {
     { name: 'demo', deployments: [{ provider: 'mock', model: 'synthetic?tokens=3' }] },
     { name: 'other', deployments: [{ provider: 'mock', model: 'synthetic?tokens=2' }] },
     { name: 'emb', deployments: [{ provider: 'mock', model: 'synthetic-embedding' }] },
-  ]);
+  ], { logLevel: 'debug' });
 });
 
 after(async () => {
@@ -35,6 +35,7 @@ async function call(method, path, key, body) {
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await r.text();
+  for (const m of text.matchAll(/"key":"(sk-am-[0-9A-Za-z]+)"/g)) secrets.push(m[1]);
   let json;
   try {
     json = JSON.parse(text);
@@ -49,6 +50,9 @@ async function must(method, path, key, body, status) {
   assert.equal(r.status, status, `${method} ${path}: ${JSON.stringify(r.body)}`);
   return r.body;
 }
+
+// Every key created in the run, to check at the end that none was ever logged.
+const secrets = [];
 
 let seq = 0;
 // A new team where `role` is held by u@example.com (with a key), beside two owners, a member
@@ -399,4 +403,14 @@ test("the official SDK with a member's key: allowed and disallowed models, a vie
   // A key that never existed, of the right shape.
   const stranger = new OpenAI({ apiKey: `sk-am-${'x'.repeat(43)}`, baseURL: gw.baseURL, maxRetries: 0 });
   await assert.rejects(stranger.models.list(), (e) => e.status === 401);
+});
+
+test('no key and no prompt ever reaches the logs (at debug level, every request logged)', async () => {
+  const t = await fresh('member');
+  await must('POST', '/chat/completions', t.key, { model: 'demo', messages: [{ role: 'user', content: 'secret-prompt-7f3a' }] }, 200);
+  const logs = gw.logs();
+  assert.ok(logs.includes('"route":"teams"'), 'debug logs of the teams API are missing: the check would prove nothing');
+  assert.ok(secrets.length > 100, `only ${secrets.length} keys seen`);
+  for (const k of [...secrets, ADMIN_KEY]) assert.ok(!logs.includes(k), 'a key was logged');
+  assert.ok(!logs.includes('secret-prompt-7f3a'), 'a prompt was logged');
 });
