@@ -461,9 +461,6 @@ absl::StatusOr<v1::ListAuditEntriesResponse> TeamManagement::ListAuditEntries(co
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.parent()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kReadAudit));
   AIM_ASSIGN_OR_RETURN(int limit, PageSize(req.page_size()));
-  if (!req.page_token().empty() && !absl::c_all_of(req.page_token(), absl::ascii_isdigit)) {
-    return Invalid("after", "after is the id of an audit entry.");
-  }
   AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
   AIM_RETURN_IF_ERROR(store->GetTeam(team_id).status());
   AIM_ASSIGN_OR_RETURN(Page<v1::AuditEntry> page, store->ListAudit(team_id, req.page_token(), limit));

@@ -6,6 +6,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <pqxx/pqxx>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/db/pqxx_status.h"
@@ -355,13 +356,13 @@ absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id, c
                          absl::StrCat("'", key.member(), "' is not a member of this team; add the member first."))
         .Param("user_id");
   }
-  const std::string expire =
-      key.has_expire_time() ? std::to_string(google::protobuf::util::TimeUtil::TimestampToMicroseconds(key.expire_time()))
-                            : "";
+  // Microseconds since the epoch; 0: never expires.
+  const int64_t expire =
+      key.has_expire_time() ? google::protobuf::util::TimeUtil::TimestampToMicroseconds(key.expire_time()) : 0;
   pqxx::result r = tx.exec_params(
       absl::StrCat("INSERT INTO api_keys (id, team_id, user_id, display_name, key_hash, prefix, created_by, expire_time) "
                    "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, "
-                   "CASE WHEN $8 = '' THEN NULL ELSE to_timestamp($8::bigint / 1000000.0) END) RETURNING ",
+                   "CASE WHEN $8::bigint = 0 THEN NULL ELSE to_timestamp($8::bigint / 1000000.0) END) RETURNING ",
                    kKeyColumns),
       key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(), audit.actor, expire);
   v1::ApiKey created = KeyFromRow(team_id, r[0]);
@@ -421,13 +422,18 @@ absl::Status TeamStore::RevokeApiKey(const std::string& team_id, const std::stri
 
 absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& team_id, const std::string& after,
                                                           int limit) try {
+  int64_t before_id = 0;  // 0: from the newest
+  if (!after.empty() && (!absl::SimpleAtoi(after, &before_id) || before_id <= 0)) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE", "after is the id of an audit entry.")
+        .Param("after");
+  }
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::read_transaction tx(*conn);
   pqxx::result r = tx.exec_params(
       "SELECT id, actor, action, resource, coalesce(before::text, ''), coalesce(after::text, ''), "
       "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint "
-      "FROM audit_log WHERE team_id = $1 AND ($2 = '' OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
-      team_id, after, limit + 1);
+      "FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
+      team_id, before_id, limit + 1);
   Page<v1::AuditEntry> page;
   for (const Row& row : r) {
     if (static_cast<int>(page.items.size()) == limit) {

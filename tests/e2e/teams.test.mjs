@@ -298,6 +298,16 @@ test('every change is in the audit log with who, what, when, before and after; s
     'u@example.com member.delete',
     'u@example.com api_key.revoke', // the removed member's key
   ]);
+  // Pages of the log, newest first, cover it exactly once.
+  const paged = [];
+  let after = '';
+  for (let i = 0; i < 10; i++) {
+    const p = await must('GET', `/teams/${t.id}/audit?limit=5${after ? `&after=${after}` : ''}`, t.key, undefined, 200);
+    paged.push(...p.data.map((e) => e.id));
+    if (!p.has_more) break;
+    after = p.last_id;
+  }
+  assert.deepEqual(paged, entries.map((e) => e.id));
   const update = entries.find((e) => e.action === 'team.update');
   assert.equal(update.before.settings.monthly_budget, 0);
   assert.equal(update.after.settings.monthly_budget, 7);
@@ -347,6 +357,8 @@ test('bad input gets a clear 4xx naming the field and changes nothing', async ()
     ['POST', `/teams/${t.id}/keys`, t.key, { expires_at: 'tomorrow' }, 400, 'expires_at'],
     ['POST', `/teams/${t.id}/keys`, t.key, { user_id: 'nobody@example.com' }, 400, 'user_id'],
     ['DELETE', `/teams/${t.id}/keys/key_nope`, t.key, undefined, 404, null],
+    ['GET', `/teams/${t.id}/audit?after=abc`, t.key, undefined, 400, 'after'],
+    ['GET', `/teams/${t.id}/audit?after=-5`, t.key, undefined, 400, 'after'],
     ['PUT', `/teams/${t.id}`, t.key, {}, 405, null],
     ['GET', `/teams/${t.id}/nothing`, t.key, undefined, 404, null],
   ];
