@@ -2,10 +2,14 @@
 
 // The router's cache of authenticated principals, so that a request does not cost a call to
 // team-management. An entry lives `ttl` (the bound within which a revoked key or a changed setting
-// takes effect); failures are not cached. Thread-safe.
+// takes effect); failures are not cached. Past half its life an entry is refreshed ahead: Lookup
+// asks exactly one caller to refresh it while everyone keeps being served, so a busy key never
+// waits for team-management. Thread-safe.
 //
 //   PrincipalCache cache(clock, absl::Seconds(2));
-//   if (auto p = cache.Get(key)) ... else cache.Put(key, principal);
+//   PrincipalCache::Result r = cache.Lookup(key);
+//   if (!r.principal) { ...authenticate, then cache.Put(key, principal) }
+//   else if (r.refresh) { ...authenticate in the background: Put, Erase (refused) or Unclaim }
 
 #include <optional>
 #include <string>
@@ -25,25 +29,55 @@ class PrincipalCache {
   PrincipalCache(time::Clock& clock, absl::Duration ttl, size_t max_entries = 100000)
       : clock_(clock), ttl_(ttl), max_entries_(max_entries) {}
 
-  std::optional<common::v1::Principal> Get(const std::string& api_key) {
+  struct Result {
+    std::optional<common::v1::Principal> principal;
+    // This caller should refresh the entry (it is past half its life and nobody else is at it).
+    bool refresh = false;
+  };
+
+  Result Lookup(const std::string& api_key) {
     const absl::Time now = clock_.Now();
-    absl::ReaderMutexLock lock(&mu_);
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      auto it = entries_.find(api_key);
+      if (it == entries_.end() || it->second.expires <= now) return {};
+      if (it->second.refreshing || now < it->second.expires - ttl_ / 2) return {it->second.principal, false};
+    }
+    absl::MutexLock lock(&mu_);
     auto it = entries_.find(api_key);
-    if (it == entries_.end() || it->second.expires <= now) return std::nullopt;
-    return it->second.principal;
+    if (it == entries_.end() || it->second.expires <= now) return {};
+    const bool refresh = !it->second.refreshing;
+    it->second.refreshing = true;
+    return {it->second.principal, refresh};
   }
+
+  std::optional<common::v1::Principal> Get(const std::string& api_key) { return Lookup(api_key).principal; }
 
   void Put(const std::string& api_key, const common::v1::Principal& principal) {
     const absl::Time expires = clock_.Now() + ttl_;
     absl::MutexLock lock(&mu_);
     if (entries_.size() >= max_entries_) entries_.clear();
-    entries_[api_key] = Entry{principal, expires};
+    entries_[api_key] = Entry{principal, expires, false};
+  }
+
+  // The key was refused (revoked, expired, removed): forget it at once.
+  void Erase(const std::string& api_key) {
+    absl::MutexLock lock(&mu_);
+    entries_.erase(api_key);
+  }
+
+  // A refresh failed for another reason (team-management unreachable): the entry serves until it
+  // expires, and the next Lookup may try again.
+  void Unclaim(const std::string& api_key) {
+    absl::MutexLock lock(&mu_);
+    if (auto it = entries_.find(api_key); it != entries_.end()) it->second.refreshing = false;
   }
 
  private:
   struct Entry {
     common::v1::Principal principal;
     absl::Time expires;
+    bool refreshing = false;
   };
   time::Clock& clock_;
   const absl::Duration ttl_;

@@ -22,6 +22,40 @@ TEST(PrincipalCacheTest, EntriesExpireAfterTheTtl) {
   EXPECT_FALSE(cache.Get("other").has_value());
 }
 
+TEST(PrincipalCacheTest, OneCallerRefreshesAnAgingEntryWhileEveryoneIsServed) {
+  time::FakeClock clock(absl::FromUnixSeconds(100));
+  PrincipalCache cache(clock, absl::Seconds(2));
+  common::v1::Principal p;
+  p.set_key_id("key-1");
+  cache.Put("k", p);
+  EXPECT_FALSE(cache.Lookup("k").refresh);  // young
+  clock.Advance(absl::Seconds(1));
+  PrincipalCache::Result first = cache.Lookup("k");
+  ASSERT_TRUE(first.principal.has_value());
+  EXPECT_TRUE(first.refresh);  // this caller refreshes
+  PrincipalCache::Result second = cache.Lookup("k");
+  ASSERT_TRUE(second.principal.has_value());
+  EXPECT_FALSE(second.refresh);  // nobody else does meanwhile
+  // A refresh that could not reach team-management lets the next caller try again.
+  cache.Unclaim("k");
+  EXPECT_TRUE(cache.Lookup("k").refresh);
+  // A successful refresh starts a new life.
+  p.set_version(2);
+  cache.Put("k", p);
+  clock.Advance(absl::Milliseconds(1500));
+  EXPECT_EQ(cache.Lookup("k").principal->version(), 2);
+  // A refused key is forgotten at once.
+  cache.Erase("k");
+  EXPECT_FALSE(cache.Lookup("k").principal.has_value());
+  // Without a refresh, an entry still ends with its TTL.
+  cache.Put("k", p);
+  EXPECT_FALSE(cache.Lookup("k").refresh);
+  clock.Advance(absl::Seconds(1));
+  EXPECT_TRUE(cache.Lookup("k").refresh);
+  clock.Advance(absl::Seconds(1));
+  EXPECT_FALSE(cache.Lookup("k").principal.has_value());
+}
+
 TEST(PrincipalCacheTest, IsBounded) {
   time::FakeClock clock;
   PrincipalCache cache(clock, absl::Seconds(2), /*max_entries=*/2);

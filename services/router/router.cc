@@ -177,22 +177,46 @@ absl::Status AuthorizeModel(const common::v1::Principal& p, absl::string_view mo
 }  // namespace
 
 absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContext& ctx) {
-  team::v1::AuthenticateRequest req;
-  req.set_api_key(ctx.ApiKey());
-  if (!req.api_key().empty()) {
-    if (std::optional<common::v1::Principal> cached = principals_.Get(req.api_key())) return *std::move(cached);
+  const std::string key = ctx.ApiKey();
+  if (!key.empty()) {
+    PrincipalCache::Result cached = principals_.Lookup(key);
+    // Callers of this blocking path run on worker threads: an entry due for refresh is refreshed
+    // here and now.
+    if (cached.principal && !cached.refresh) return *std::move(cached.principal);
   }
-  AIM_ASSIGN_OR_RETURN(team::v1::AuthenticateResponse resp, team_.Authenticate(ctx, req));
-  principals_.Put(req.api_key(), resp.principal());
-  return std::move(*resp.mutable_principal());
+  return AskTeam(ctx, key);
+}
+
+absl::StatusOr<common::v1::Principal> Router::AskTeam(const rpc::CallContext& ctx, const std::string& key) {
+  team::v1::AuthenticateRequest req;
+  req.set_api_key(key);
+  absl::StatusOr<team::v1::AuthenticateResponse> resp = team_.Authenticate(ctx, req);
+  if (!resp.ok()) {
+    if (resp.status().code() == absl::StatusCode::kUnauthenticated) {
+      principals_.Erase(key);  // Revoked, expired, removed: at once.
+    } else {
+      principals_.Unclaim(key);  // team-management unreachable: the entry serves until it expires.
+    }
+    return resp.status();
+  }
+  principals_.Put(key, resp->principal());
+  return std::move(*resp->mutable_principal());
 }
 
 void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
                   rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   const std::string key = ctx.ApiKey();
   if (!key.empty()) {
-    if (std::optional<common::v1::Principal> cached = principals_.Get(key)) {
-      return ChatAs(*std::move(cached), std::move(ctx), req, observer);
+    PrincipalCache::Result cached = principals_.Lookup(key);
+    if (cached.principal) {
+      if (cached.refresh) {
+        // Refreshed ahead, in the background: this request goes on with what is cached.
+        rpc::CallContext refresh;
+        refresh.authorization = ctx.authorization;
+        refresh.request_id = ctx.request_id;
+        auth_pool_.Run([this, refresh = std::move(refresh), key] { (void)AskTeam(refresh, key); });
+      }
+      return ChatAs(*std::move(cached.principal), std::move(ctx), req, observer);
     }
   }
   // team-management may block on its database: ask it from a worker, not from this thread. The

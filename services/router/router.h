@@ -12,7 +12,8 @@
 // MODEL_NOT_FOUND. GET /v1/models lists the catalog only.
 //
 // Chat: authenticate (a key not in the principal cache is looked up on the router's own worker
-// threads, never on the caller's thread, which may be an I/O thread), refuse a viewer's key and a
+// threads, never on the caller's thread, which may be an I/O thread; a cached key past half its
+// 2-second life is refreshed there in the background while requests go on), refuse a viewer's key and a
 // model outside the team's model_access (PERMISSION_DENIED, MODEL_NOT_ALLOWED), resolve the model
 // as above, then
 // stream from provider-adapter, trying the model's deployments in order: on a connection error, a
@@ -54,7 +55,10 @@ class Router final : public RouterApi {
                                                   const common::v1::EmbedRequest& req) override;
 
  private:
+  // The caller's principal: from the cache, else from team-management.
   absl::StatusOr<common::v1::Principal> Authenticate(const rpc::CallContext& ctx);
+  // Asks team-management about `key` and updates the cache with the answer.
+  absl::StatusOr<common::v1::Principal> AskTeam(const rpc::CallContext& ctx, const std::string& key);
   // Chat once the caller is known.
   void ChatAs(const absl::StatusOr<common::v1::Principal>& principal, rpc::CallContext ctx,
               const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer);

@@ -405,6 +405,17 @@ test("the official SDK with a member's key: allowed and disallowed models, a vie
   assert.deepEqual(models.data.map((m) => m.id), ['demo']);
   await assert.rejects(client.models.retrieve('other'), (e) => e.status === 404);
 
+  // An entry ending in '*' matches by prefix; an empty list allows every model.
+  const w = await fresh('member', { model_access: ['dem*'] });
+  const wc = new OpenAI({ apiKey: w.key, baseURL: gw.baseURL, maxRetries: 0 });
+  assert.equal((await wc.chat.completions.create(chat('demo'))).choices[0].message.content, 'tok0 tok1 tok2');
+  await assert.rejects(wc.chat.completions.create(chat('other')), (e) => e.status === 403 && e.code === 'model_not_allowed');
+  assert.deepEqual((await wc.models.list()).data.map((m) => m.id), ['demo']);
+  const all = await fresh('member', { model_access: [] });
+  const ac = new OpenAI({ apiKey: all.key, baseURL: gw.baseURL, maxRetries: 0 });
+  assert.equal((await ac.chat.completions.create(chat('other'))).choices[0].message.content, 'tok0 tok1');
+  assert.deepEqual((await ac.models.list()).data.map((m) => m.id).sort(), ['demo', 'emb', 'other']);
+
   const v = await fresh('viewer');
   const viewer = new OpenAI({ apiKey: v.key, baseURL: gw.baseURL, maxRetries: 0 });
   await assert.rejects(viewer.chat.completions.create(chat('demo')), (e) => {
