@@ -37,6 +37,7 @@
 #include "services/router/router_grpc.h"
 #include "services/team_management/team_grpc.h"
 #include "services/team_management/team_management.h"
+#include "services/team_management/team_metrics.h"
 #include "services/usage_metering/metering_grpc.h"
 #include "services/usage_metering/usage_metering.h"
 
@@ -186,7 +187,7 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool = OpenPool(c, c.postgres().pool_size());
     if (!pool.ok()) Die(1, absl::StrCat("team-management: ", pool.status().ToString()));
     if (absl::Status s = db::CheckMigrated(**pool, db::EmbeddedMigrations()); !s.ok()) Die(1, s.message());
-    team_api = std::make_unique<team::TeamManagement>(std::move(*pool), *admin_key);
+    team_api = team::WithMetrics(std::make_unique<team::TeamManagement>(std::move(*pool), *admin_key));
   }
   // --- usage-metering
   std::unique_ptr<usage::MeteringApi> metering_api;

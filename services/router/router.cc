@@ -6,10 +6,37 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log/log.h"
+#include "common/metrics/metrics.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 
 namespace aimarket::router {
+namespace {
+
+// aimarket_router_principal_lookups_total{result}: hit (served from the cache), refresh (served,
+// and refreshed ahead in the background), miss (asked team-management first).
+struct LookupCounters {
+  prometheus::Counter& hit;
+  prometheus::Counter& refresh;
+  prometheus::Counter& miss;
+};
+
+LookupCounters& Lookups() {
+  static LookupCounters* c = [] {
+    auto& family = prometheus::BuildCounter()
+                       .Name("aimarket_router_principal_lookups_total")
+                       .Help("API keys looked up by the router, by result: hit, refresh (served while refreshed "
+                             "ahead), miss (asked team-management).")
+                       .Register(metrics::Registry());
+    return new LookupCounters{family.Add({{"result", "hit"}}), family.Add({{"result", "refresh"}}),
+                              family.Add({{"result", "miss"}})};
+  }();
+  return *c;
+}
+
+}  // namespace
 
 Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::MeteringApi& metering,
                provider::ProviderApi& provider, time::Clock& clock)
@@ -182,7 +209,11 @@ absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContex
     PrincipalCache::Result cached = principals_.Lookup(key);
     // Callers of this blocking path run on worker threads: an entry due for refresh is refreshed
     // here and now.
-    if (cached.principal && !cached.refresh) return *std::move(cached.principal);
+    if (cached.principal && !cached.refresh) {
+      Lookups().hit.Increment();
+      return *std::move(cached.principal);
+    }
+    (cached.principal ? Lookups().refresh : Lookups().miss).Increment();
   }
   return AskTeam(ctx, key);
 }
@@ -209,6 +240,7 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
   if (!key.empty()) {
     PrincipalCache::Result cached = principals_.Lookup(key);
     if (cached.principal) {
+      (cached.refresh ? Lookups().refresh : Lookups().hit).Increment();
       if (cached.refresh) {
         // Refreshed ahead, in the background: this request goes on with what is cached.
         rpc::CallContext refresh;
@@ -219,6 +251,7 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
       return ChatAs(*std::move(cached.principal), std::move(ctx), req, observer);
     }
   }
+  Lookups().miss.Increment();
   // team-management may block on its database: ask it from a worker, not from this thread. The
   // request and the observer stay valid until the observer's OnComplete.
   auth_pool_.Run([this, ctx = std::move(ctx), &req, &observer]() mutable {

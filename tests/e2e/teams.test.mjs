@@ -437,3 +437,20 @@ test('no key and no prompt ever reaches the logs (at debug level, every request 
   for (const k of [...secrets, ADMIN_KEY]) assert.ok(!logs.includes(k), 'a key was logged');
   assert.ok(!logs.includes('secret-prompt-7f3a'), 'a prompt was logged');
 });
+
+test('team-management and the router count what they do', async () => {
+  const text = await (await fetch(`${gw.baseURL.replace(/\/v1$/, '')}/metrics`)).text();
+  const value = (series) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  };
+  assert.ok(value('aimarket_team_calls_total{call="CreateTeam",code="OK"}') > 100);
+  assert.ok(value('aimarket_team_calls_total{call="CreateTeam",code="PERMISSION_DENIED"}') >= 4);
+  assert.ok(value('aimarket_team_calls_total{call="GetTeam",code="NOT_FOUND"}') >= 1);
+  assert.ok(value('aimarket_team_authentications_total{result="ok"}') > 10);
+  assert.ok(value('aimarket_team_authentications_total{result="invalid_key"}') >= 1);
+  assert.ok(value('aimarket_team_authentications_total{result="missing_key"}') >= 1);
+  assert.ok(value('aimarket_router_principal_lookups_total{result="miss"}') >= 1);
+  assert.ok(value('aimarket_router_principal_lookups_total{result="hit"}') >= 1);
+  assert.ok(value('aimarket_edge_requests_total{code="201",route="teams"}') > 100);
+});
