@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "common/json/json_escape.h"
 #include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
 #include "services/edge/error_body.h"
 
 namespace aimarket::edge {
@@ -297,12 +298,11 @@ std::string Deleted(absl::string_view object, absl::string_view id) {
   return absl::StrCat(R"({"id":)", json::Quote(id), R"(,"object":")", object, R"(","deleted":true})");
 }
 
+// As AIM_ASSIGN_OR_RETURN / AIM_RETURN_IF_ERROR, answering the error as an HTTP response.
 #define AIM_HTTP_ASSIGN(lhs, expr)                    \
   auto AIM_STATUS_CONCAT(aim_r_, __LINE__) = (expr);  \
   if (!AIM_STATUS_CONCAT(aim_r_, __LINE__).ok()) return ErrorResponse(AIM_STATUS_CONCAT(aim_r_, __LINE__).status()); \
   lhs = *std::move(AIM_STATUS_CONCAT(aim_r_, __LINE__))
-#define AIM_STATUS_CONCAT_INNER(a, b) a##b
-#define AIM_STATUS_CONCAT(a, b) AIM_STATUS_CONCAT_INNER(a, b)
 #define AIM_HTTP_CHECK(expr)                              \
   if (absl::Status aim_s = (expr); !aim_s.ok()) return ErrorResponse(aim_s)
 
