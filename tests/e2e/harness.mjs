@@ -15,7 +15,7 @@ export const ADMIN_KEY = 'sk-aim-e2e-admin-key-0123456789';
 // outside the kernel's ephemeral range, where outgoing connections take their ports (a port picked
 // with listen(0) and released can be taken by one before the server binds it), and claimed by a
 // file that keeps other test processes from picking it until this one exits.
-const CLAIM_DIR = path.join(process.env.TMPDIR || '/tmp', 'aimarket-test-ports');
+const CLAIM_DIR = path.join(process.env.TMPDIR || '/tmp', `aimarket-test-ports-${process.getuid()}`);
 const claimed = [];
 process.on('exit', () => {
   for (const port of claimed) {
@@ -30,7 +30,7 @@ function claimPort(port) {
       writeFileSync(file, String(process.pid), { flag: 'wx' });
       return true;
     } catch (e) {
-      if (e.code !== 'EEXIST') return false;
+      if (e.code !== 'EEXIST') return true; // no claims possible here: the bind check alone must do
     }
     const owner = Number.parseInt(readFileSync(file, 'utf8'), 10);
     try {
@@ -60,7 +60,9 @@ export async function freePort() {
   if (65535 - hi >= 1000) bands.push([hi + 1, 65535]);
   if (lo - 1 >= 20000) bands.push([20000, lo - 1]);
   if (bands.length === 0) bands.push([20000, 65535]);
-  mkdirSync(CLAIM_DIR, { recursive: true });
+  try {
+    mkdirSync(CLAIM_DIR, { recursive: true });
+  } catch {}
   for (let attempt = 0; attempt < 2000; attempt++) {
     const [first, last] = bands[Math.floor(Math.random() * bands.length)];
     const port = first + Math.floor(Math.random() * (last - first + 1));

@@ -149,7 +149,8 @@ std::vector<int>& ClaimedPorts() {
 
 std::string PortClaimDir() {
   const char* tmp = std::getenv("TMPDIR");
-  return absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/aimarket-test-ports");
+  // Per user: another user's claim files could not be taken over.
+  return absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/aimarket-test-ports-", getuid());
 }
 
 void RemovePortClaims() {
@@ -168,7 +169,7 @@ bool ClaimPort(int port) {
       close(fd);
       return true;
     }
-    if (errno != EEXIST) return false;
+    if (errno != EEXIST) return true;  // No claims possible here: the bind check alone must do.
     std::ifstream in(path);
     long owner = 0;
     in >> owner;
@@ -204,7 +205,8 @@ int FreePort() {
   if (hi + 1 <= 65535 && 65535 - hi >= 1000) bands.emplace_back(hi + 1, 65535);
   if (lo - 1 >= 20000) bands.emplace_back(20000, lo - 1);
   if (bands.empty()) bands.emplace_back(20000, 65535);  // odd kernel settings: collisions stay possible
-  std::filesystem::create_directories(PortClaimDir());
+  std::error_code dir_error;
+  std::filesystem::create_directories(PortClaimDir(), dir_error);
   static const bool registered = [] { return std::atexit(RemovePortClaims) == 0; }();
   (void)registered;
   static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^ static_cast<unsigned>(absl::ToUnixNanos(absl::Now()));
