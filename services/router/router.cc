@@ -7,10 +7,10 @@
 #include "absl/time/clock.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
-#include "prometheus/counter.h"
-#include "prometheus/registry.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
 
 namespace aimarket::router {
 namespace {
