@@ -197,13 +197,7 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
       // The router may have to ask team-management about the key (a database query): on a worker.
       workers_->Run([this, ctx = std::move(ctx), writer = std::move(writer), start, model = std::string(model),
                      req = std::move(req)] {
-        HttpResponse r = Models(req, ctx, model);
-        r.headers.emplace_back("x-request-id", ctx.request_id);
-        const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-        r.headers.emplace_back("x-aimarket-overhead-ms", absl::StrFormat("%.3f", seconds * 1000));
-        EdgeMetrics::Get().CountRequest("models", r.status);
-        EdgeMetrics::Get().ObserveOverhead(seconds);
-        writer->Send(std::move(r));
+        Answer(Models(req, ctx, model), req, ctx, start, "models", *writer);
       });
       return;
     }
@@ -212,6 +206,11 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
         status::Error(absl::StatusCode::kNotFound, "", absl::StrCat("Invalid URL (", req.method, " ", path, ")")));
   }
 
+  Answer(std::move(resp), req, ctx, start, route, *writer);
+}
+
+void EdgeHandler::Answer(HttpResponse resp, const HttpRequest& req, const rpc::CallContext& ctx, absl::Time start,
+                         absl::string_view route, ResponseWriter& writer) {
   resp.headers.emplace_back("x-request-id", ctx.request_id);
   const double overhead = absl::ToDoubleSeconds(absl::Now() - start);
   resp.headers.emplace_back("x-aimarket-overhead-ms", absl::StrFormat("%.3f", overhead * 1000));
@@ -223,7 +222,7 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
                               {"method", req.method},
                               {"route", route},
                               {"status", resp.status}});
-  writer->Send(std::move(resp));
+  writer.Send(std::move(resp));
 }
 
 void EdgeHandler::Chat(HttpRequest req, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
@@ -277,14 +276,7 @@ void EdgeHandler::Teams(HttpRequest req, std::shared_ptr<ResponseWriter> writer,
                         absl::Time start) {
   // team-management blocks on its database: never on an I/O thread.
   workers_->Run([this, req = std::move(req), ctx = std::move(ctx), writer = std::move(writer), start] {
-    HttpResponse r = HandleTeams(team_, req, ctx);
-    r.headers.emplace_back("x-request-id", ctx.request_id);
-    r.headers.emplace_back("x-aimarket-overhead-ms",
-                           absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(absl::Now() - start)));
-    EdgeMetrics::Get().CountRequest("teams", r.status);
-    log::Debug("http request", {{"request_id", ctx.request_id}, {"method", req.method}, {"route", "teams"},
-                                {"status", r.status}});
-    writer->Send(std::move(r));
+    Answer(HandleTeams(team_, req, ctx), req, ctx, start, "teams", *writer);
   });
 }
 

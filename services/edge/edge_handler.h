@@ -45,6 +45,9 @@ class EdgeHandler {
   HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx, absl::string_view model);
   void Embeddings(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start);
 
+  // Sends `resp` with the request id and overhead headers, counted under `route` (a literal) and logged.
+  void Answer(HttpResponse resp, const HttpRequest& request, const rpc::CallContext& ctx, absl::Time start,
+              absl::string_view route, ResponseWriter& writer);
   void Teams(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start);
 
   router::RouterApi& router_;

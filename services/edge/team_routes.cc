@@ -72,6 +72,16 @@ absl::StatusOr<int> LimitOf(const HttpRequest& req) {
   return n;
 }
 
+// Fills a list request's page from `?limit=` and `?after=`.
+template <typename ListRequest>
+absl::Status ReadPage(const HttpRequest& req, ListRequest& r) {
+  absl::StatusOr<int> limit = LimitOf(req);
+  if (!limit.ok()) return limit.status();
+  r.set_page_size(*limit);
+  r.set_page_token(Query(req, "after").value_or(""));
+  return absl::OkStatus();
+}
+
 // ---- JSON in
 
 absl::StatusOr<rapidjson::Document> ParseObject(const std::string& body) {
@@ -115,13 +125,10 @@ absl::StatusOr<int64_t> CountField(const Value& v, absl::string_view param) {
 }
 
 absl::StatusOr<common::v1::Role> RoleField(const Value& v) {
-  if (v.IsString()) {
-    const absl::string_view r(v.GetString(), v.GetStringLength());
-    if (r == "owner") return common::v1::ROLE_OWNER;
-    if (r == "admin") return common::v1::ROLE_ADMIN;
-    if (r == "member") return common::v1::ROLE_MEMBER;
-    if (r == "viewer") return common::v1::ROLE_VIEWER;
-  }
+  const common::v1::Role role =
+      v.IsString() ? team::RoleFromName(absl::string_view(v.GetString(), v.GetStringLength()))
+                   : common::v1::ROLE_UNSPECIFIED;
+  if (role != common::v1::ROLE_UNSPECIFIED) return role;
   return BadField("role", "'role' must be one of \"owner\", \"admin\", \"member\", \"viewer\".");
 }
 
@@ -205,16 +212,6 @@ std::string NullableTime(bool has, const google::protobuf::Timestamp& t) {
   return has ? absl::StrCat(Seconds(t)) : "null";
 }
 
-absl::string_view RoleName(common::v1::Role r) {
-  switch (r) {
-    case common::v1::ROLE_OWNER: return "owner";
-    case common::v1::ROLE_ADMIN: return "admin";
-    case common::v1::ROLE_MEMBER: return "member";
-    case common::v1::ROLE_VIEWER: return "viewer";
-    default: return "unspecified";
-  }
-}
-
 std::string Last(absl::string_view name) { return std::string(name.substr(name.rfind('/') + 1)); }
 
 std::string Number(double d) {
@@ -241,7 +238,7 @@ std::string TeamJson(const team::v1::Team& t) {
 
 std::string MemberJson(const team::v1::Member& m) {
   return absl::StrCat(R"({"object":"team.member","user_id":)", json::Quote(m.user_id()), R"(,"role":")",
-                      RoleName(m.role()), R"(","created_at":)", Seconds(m.create_time()), "}");
+                      team::RoleName(m.role()), R"(","created_at":)", Seconds(m.create_time()), "}");
 }
 
 std::string KeyJson(const team::v1::ApiKey& k) {
@@ -309,9 +306,7 @@ std::string Deleted(absl::string_view object, absl::string_view id) {
 HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx) {
   if (req.method == "GET") {
     team::v1::ListTeamsRequest r;
-    AIM_HTTP_ASSIGN(int limit, LimitOf(req));
-    r.set_page_size(limit);
-    r.set_page_token(Query(req, "after").value_or(""));
+    AIM_HTTP_CHECK(ReadPage(req, r));
     AIM_HTTP_ASSIGN(team::v1::ListTeamsResponse resp, api.ListTeams(ctx, r));
     return Ok(200, ListJson(resp.teams(), !resp.next_page_token().empty(), TeamJson,
                             [](const team::v1::Team& t) { return Last(t.name()); }));
@@ -376,9 +371,7 @@ HttpResponse Members(team::TeamApi& api, const HttpRequest& req, const rpc::Call
   if (req.method == "GET") {
     team::v1::ListMembersRequest r;
     r.set_parent(team_name);
-    AIM_HTTP_ASSIGN(int limit, LimitOf(req));
-    r.set_page_size(limit);
-    r.set_page_token(Query(req, "after").value_or(""));
+    AIM_HTTP_CHECK(ReadPage(req, r));
     AIM_HTTP_ASSIGN(team::v1::ListMembersResponse resp, api.ListMembers(ctx, r));
     return Ok(200, ListJson(resp.members(), !resp.next_page_token().empty(), MemberJson,
                             [](const team::v1::Member& m) { return m.user_id(); }));
@@ -427,9 +420,7 @@ HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallCon
   if (req.method == "GET") {
     team::v1::ListApiKeysRequest r;
     r.set_parent(team_name);
-    AIM_HTTP_ASSIGN(int limit, LimitOf(req));
-    r.set_page_size(limit);
-    r.set_page_token(Query(req, "after").value_or(""));
+    AIM_HTTP_CHECK(ReadPage(req, r));
     AIM_HTTP_ASSIGN(team::v1::ListApiKeysResponse resp, api.ListApiKeys(ctx, r));
     return Ok(200, ListJson(resp.api_keys(), !resp.next_page_token().empty(), KeyJson,
                             [](const team::v1::ApiKey& k) { return Last(k.name()); }));
@@ -463,9 +454,7 @@ HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
   if (req.method != "GET") return MethodNotAllowed(req, "GET");
   team::v1::ListAuditEntriesRequest r;
   r.set_parent(team_name);
-  AIM_HTTP_ASSIGN(int limit, LimitOf(req));
-  r.set_page_size(limit);
-  r.set_page_token(Query(req, "after").value_or(""));
+  AIM_HTTP_CHECK(ReadPage(req, r));
   AIM_HTTP_ASSIGN(team::v1::ListAuditEntriesResponse resp, api.ListAuditEntries(ctx, r));
   return Ok(200, ListJson(resp.entries(), !resp.next_page_token().empty(), AuditJson,
                           [](const team::v1::AuditEntry& e) { return e.name(); }));

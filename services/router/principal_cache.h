@@ -11,6 +11,7 @@
 //   if (!r.principal) { ...authenticate, then cache.Put(key, principal) }
 //   else if (r.refresh) { ...authenticate in the background: Put, Erase (refused) or Unclaim }
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -30,7 +31,8 @@ class PrincipalCache {
       : clock_(clock), ttl_(ttl), max_entries_(max_entries) {}
 
   struct Result {
-    std::optional<common::v1::Principal> principal;
+    // Shared with the cache: a hit copies no proto. Null when absent or expired.
+    std::shared_ptr<const common::v1::Principal> principal;
     // This caller should refresh the entry (it is past half its life and nobody else is at it).
     bool refresh = false;
   };
@@ -51,13 +53,17 @@ class PrincipalCache {
     return {it->second.principal, refresh};
   }
 
-  std::optional<common::v1::Principal> Get(const std::string& api_key) { return Lookup(api_key).principal; }
+  std::optional<common::v1::Principal> Get(const std::string& api_key) {
+    std::shared_ptr<const common::v1::Principal> p = Lookup(api_key).principal;
+    if (!p) return std::nullopt;
+    return *p;
+  }
 
   void Put(const std::string& api_key, const common::v1::Principal& principal) {
     const absl::Time expires = clock_.Now() + ttl_;
     absl::MutexLock lock(&mu_);
     if (entries_.size() >= max_entries_) entries_.clear();
-    entries_[api_key] = Entry{principal, expires, false};
+    entries_[api_key] = Entry{std::make_shared<const common::v1::Principal>(principal), expires, false};
   }
 
   // The key was refused (revoked, expired, removed): forget it at once.
@@ -75,7 +81,7 @@ class PrincipalCache {
 
  private:
   struct Entry {
-    common::v1::Principal principal;
+    std::shared_ptr<const common::v1::Principal> principal;
     absl::Time expires;
     bool refreshing = false;
   };

@@ -211,7 +211,7 @@ absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContex
     // here and now.
     if (cached.principal && !cached.refresh) {
       Lookups().hit.Increment();
-      return *std::move(cached.principal);
+      return *cached.principal;
     }
     (cached.principal ? Lookups().refresh : Lookups().miss).Increment();
   }
@@ -248,7 +248,7 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
         refresh.request_id = ctx.request_id;
         auth_pool_.Run([this, refresh = std::move(refresh), key] { (void)AskTeam(refresh, key); });
       }
-      return ChatAs(*std::move(cached.principal), std::move(ctx), req, observer);
+      return ChatAs(*cached.principal, std::move(ctx), req, observer);
     }
   }
   Lookups().miss.Increment();
@@ -256,17 +256,14 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
   // request and the observer stay valid until the observer's OnComplete.
   auth_pool_.Run([this, ctx = std::move(ctx), &req, &observer]() mutable {
     absl::StatusOr<common::v1::Principal> principal = Authenticate(ctx);
-    ChatAs(principal, std::move(ctx), req, observer);
+    if (!principal.ok()) return observer.OnComplete(principal.status());
+    ChatAs(*principal, std::move(ctx), req, observer);
   });
 }
 
-void Router::ChatAs(const absl::StatusOr<common::v1::Principal>& principal, rpc::CallContext ctx,
-                    const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  if (!principal.ok()) {
-    observer.OnComplete(principal.status());
-    return;
-  }
-  if (absl::Status allowed = AuthorizeModel(*principal, req.model()); !allowed.ok()) {
+void Router::ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx, const common::v1::ChatRequest& req,
+                    rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+  if (absl::Status allowed = AuthorizeModel(principal, req.model()); !allowed.ok()) {
     observer.OnComplete(allowed);
     return;
   }

@@ -60,8 +60,8 @@ class Router final : public RouterApi {
   // Asks team-management about `key` and updates the cache with the answer.
   absl::StatusOr<common::v1::Principal> AskTeam(const rpc::CallContext& ctx, const std::string& key);
   // Chat once the caller is known.
-  void ChatAs(const absl::StatusOr<common::v1::Principal>& principal, rpc::CallContext ctx,
-              const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer);
+  void ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx, const common::v1::ChatRequest& req,
+              rpc::StreamObserver<common::v1::ChatEvent>& observer);
   // The catalog entry for `model`, or one made from its prefix; NOT_FOUND MODEL_NOT_FOUND.
   absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Resolve(const std::string& model) const;
 

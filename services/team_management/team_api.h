@@ -5,10 +5,31 @@
 // another process). It covers both gRPC services, TeamService and AuthService.
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "aimarket/team/v1/team_service.pb.h"
 #include "common/rpc/call_context.h"
 
 namespace aimarket::team {
+
+// A role's name as stored and shown ("owner", "admin", "member", "viewer"); "" for none.
+inline absl::string_view RoleName(common::v1::Role r) {
+  switch (r) {
+    case common::v1::ROLE_OWNER: return "owner";
+    case common::v1::ROLE_ADMIN: return "admin";
+    case common::v1::ROLE_MEMBER: return "member";
+    case common::v1::ROLE_VIEWER: return "viewer";
+    default: return "";
+  }
+}
+
+// The inverse of RoleName; ROLE_UNSPECIFIED for any other text.
+inline common::v1::Role RoleFromName(absl::string_view name) {
+  for (common::v1::Role r : {common::v1::ROLE_OWNER, common::v1::ROLE_ADMIN, common::v1::ROLE_MEMBER,
+                             common::v1::ROLE_VIEWER}) {
+    if (RoleName(r) == name) return r;
+  }
+  return common::v1::ROLE_UNSPECIFIED;
+}
 
 // Thread-safe. Every method may block (database calls).
 class TeamApi {

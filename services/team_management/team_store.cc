@@ -12,6 +12,7 @@
 #include "common/db/pqxx_status.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
+#include "services/team_management/team_api.h"
 
 namespace aimarket::team {
 namespace {
@@ -36,24 +37,6 @@ std::string ToJson(const google::protobuf::Message& m) {
   opts.always_print_primitive_fields = true;
   (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
   return out;
-}
-
-const char* RoleName(common::v1::Role r) {
-  switch (r) {
-    case common::v1::ROLE_OWNER: return "owner";
-    case common::v1::ROLE_ADMIN: return "admin";
-    case common::v1::ROLE_MEMBER: return "member";
-    case common::v1::ROLE_VIEWER: return "viewer";
-    default: return "";
-  }
-}
-
-common::v1::Role RoleFromName(const std::string& s) {
-  if (s == "owner") return common::v1::ROLE_OWNER;
-  if (s == "admin") return common::v1::ROLE_ADMIN;
-  if (s == "member") return common::v1::ROLE_MEMBER;
-  if (s == "viewer") return common::v1::ROLE_VIEWER;
-  return common::v1::ROLE_UNSPECIFIED;
 }
 
 common::v1::TeamSettings SettingsFromJson(const std::string& json) {
@@ -105,6 +88,19 @@ v1::ApiKey KeyFromRow(const std::string& team_id, const Row& r) {
   return k;
 }
 
+v1::AuditEntry AuditFromRow(const Row& row) {
+  v1::AuditEntry e;
+  e.set_name(row[0].as<std::string>());
+  e.set_actor(row[1].as<std::string>());
+  e.set_action(row[2].as<std::string>());
+  e.set_resource(row[3].as<std::string>());
+  e.set_before_json(row[4].as<std::string>());
+  e.set_after_json(row[5].as<std::string>());
+  e.set_request_id(row[6].as<std::string>());
+  *e.mutable_create_time() = FromMicros(row[7].as<int64_t>());
+  return e;
+}
+
 void WriteAudit(pqxx::work& tx, const std::string& team_id, const AuditContext& audit, const std::string& action,
                 const std::string& resource, const std::string& before, const std::string& after) {
   tx.exec_params(
@@ -130,6 +126,35 @@ int CountOwners(pqxx::work& tx, const std::string& team_id) {
 absl::Status LastOwner() {
   return status::Error(absl::StatusCode::kFailedPrecondition, "LAST_OWNER",
                        "A team keeps at least one owner: add another owner first.");
+}
+
+// The first `limit` rows as a page; one row more (queries ask for limit + 1) means more follow.
+template <typename T, typename Convert>
+Page<T> ToPage(const pqxx::result& rows, int limit, Convert convert) {
+  Page<T> page;
+  for (const Row& row : rows) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.has_more = true;
+      break;
+    }
+    page.items.push_back(convert(row));
+  }
+  return page;
+}
+
+absl::Status MemberNotFound(const std::string& user_id) {
+  return status::Error(absl::StatusCode::kNotFound, "MEMBER_NOT_FOUND",
+                       absl::StrCat("'", user_id, "' is not a member of this team."));
+}
+
+// Locks the team row, then reads the member: NOT_FOUND for either.
+absl::StatusOr<v1::Member> LockedMember(pqxx::work& tx, const std::string& team_id, const std::string& user_id) {
+  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
+      user_id);
+  if (r.empty()) return MemberNotFound(user_id);
+  return MemberFromRow(team_id, r[0]);
 }
 
 }  // namespace
@@ -171,15 +196,7 @@ absl::StatusOr<Page<v1::Team>> TeamStore::ListTeams(const std::string& after, in
                    " FROM teams WHERE ($1 = '' OR (create_time, id) > (SELECT create_time, id FROM teams WHERE id = $1))"
                    " AND ($2 = '' OR id = $2) ORDER BY create_time, id LIMIT $3"),
       after, only, limit + 1);
-  Page<v1::Team> page;
-  for (const Row& row : r) {
-    if (static_cast<int>(page.items.size()) == limit) {
-      page.has_more = true;
-      break;
-    }
-    page.items.push_back(TeamFromRow(row));
-  }
-  return page;
+  return ToPage<v1::Team>(r, limit, TeamFromRow);
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
@@ -232,7 +249,7 @@ absl::StatusOr<v1::Member> TeamStore::CreateMember(const std::string& team_id, c
   if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
   pqxx::result r = tx.exec_params(
       absl::StrCat("INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3) RETURNING ", kMemberColumns),
-      team_id, member.user_id(), RoleName(member.role()));
+      team_id, member.user_id(), std::string(RoleName(member.role())));
   v1::Member created = MemberFromRow(team_id, r[0]);
   WriteAudit(tx, team_id, audit, "member.create", created.name(), "", ToJson(created));
   tx.commit();
@@ -251,10 +268,7 @@ absl::StatusOr<v1::Member> TeamStore::GetMember(const std::string& team_id, cons
   pqxx::result r = tx.exec_params(
       absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
       user_id);
-  if (r.empty()) {
-    return status::Error(absl::StatusCode::kNotFound, "MEMBER_NOT_FOUND",
-                         absl::StrCat("'", user_id, "' is not a member of this team."));
-  }
+  if (r.empty()) return MemberNotFound(user_id);
   return MemberFromRow(team_id, r[0]);
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
@@ -270,15 +284,7 @@ absl::StatusOr<Page<v1::Member>> TeamStore::ListMembers(const std::string& team_
                    "(SELECT create_time, user_id FROM team_members WHERE team_id = $1 AND user_id = $2)) "
                    "ORDER BY create_time, user_id LIMIT $3"),
       team_id, after, limit + 1);
-  Page<v1::Member> page;
-  for (const Row& row : r) {
-    if (static_cast<int>(page.items.size()) == limit) {
-      page.has_more = true;
-      break;
-    }
-    page.items.push_back(MemberFromRow(team_id, row));
-  }
-  return page;
+  return ToPage<v1::Member>(r, limit, [&](const Row& row) { return MemberFromRow(team_id, row); });
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
@@ -289,22 +295,14 @@ absl::StatusOr<v1::Member> TeamStore::UpdateMember(const std::string& team_id, c
                                                    const AuditContext& audit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
-  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
-      user_id);
-  if (r.empty()) {
-    return status::Error(absl::StatusCode::kNotFound, "MEMBER_NOT_FOUND",
-                         absl::StrCat("'", user_id, "' is not a member of this team."));
-  }
-  const v1::Member before = MemberFromRow(team_id, r[0]);
+  AIM_ASSIGN_OR_RETURN(const v1::Member before, LockedMember(tx, team_id, user_id));
   AIM_RETURN_IF_ERROR(check(before));
   if (before.role() == common::v1::ROLE_OWNER && role != common::v1::ROLE_OWNER && CountOwners(tx, team_id) <= 1) {
     return LastOwner();
   }
   pqxx::result w = tx.exec_params(
       absl::StrCat("UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2 RETURNING ", kMemberColumns),
-      team_id, user_id, RoleName(role));
+      team_id, user_id, std::string(RoleName(role)));
   v1::Member updated = MemberFromRow(team_id, w[0]);
   WriteAudit(tx, team_id, audit, "member.update", updated.name(), ToJson(before), ToJson(updated));
   tx.commit();
@@ -318,15 +316,7 @@ absl::Status TeamStore::DeleteMember(const std::string& team_id, const std::stri
                                      const AuditContext& audit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
-  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
-      user_id);
-  if (r.empty()) {
-    return status::Error(absl::StatusCode::kNotFound, "MEMBER_NOT_FOUND",
-                         absl::StrCat("'", user_id, "' is not a member of this team."));
-  }
-  const v1::Member before = MemberFromRow(team_id, r[0]);
+  AIM_ASSIGN_OR_RETURN(const v1::Member before, LockedMember(tx, team_id, user_id));
   AIM_RETURN_IF_ERROR(check(before));
   if (before.role() == common::v1::ROLE_OWNER && CountOwners(tx, team_id) <= 1) return LastOwner();
   tx.exec_params("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, user_id);
@@ -383,15 +373,7 @@ absl::StatusOr<Page<v1::ApiKey>> TeamStore::ListApiKeys(const std::string& team_
                    "(create_time, id) > (SELECT create_time, id FROM api_keys WHERE team_id = $1 AND id = $3)) "
                    "ORDER BY create_time, id LIMIT $4"),
       team_id, user_id, after, limit + 1);
-  Page<v1::ApiKey> page;
-  for (const Row& row : r) {
-    if (static_cast<int>(page.items.size()) == limit) {
-      page.has_more = true;
-      break;
-    }
-    page.items.push_back(KeyFromRow(team_id, row));
-  }
-  return page;
+  return ToPage<v1::ApiKey>(r, limit, [&](const Row& row) { return KeyFromRow(team_id, row); });
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
@@ -434,24 +416,7 @@ absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& tea
       "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint "
       "FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
       team_id, before_id, limit + 1);
-  Page<v1::AuditEntry> page;
-  for (const Row& row : r) {
-    if (static_cast<int>(page.items.size()) == limit) {
-      page.has_more = true;
-      break;
-    }
-    v1::AuditEntry e;
-    e.set_name(row[0].as<std::string>());
-    e.set_actor(row[1].as<std::string>());
-    e.set_action(row[2].as<std::string>());
-    e.set_resource(row[3].as<std::string>());
-    e.set_before_json(row[4].as<std::string>());
-    e.set_after_json(row[5].as<std::string>());
-    e.set_request_id(row[6].as<std::string>());
-    *e.mutable_create_time() = FromMicros(row[7].as<int64_t>());
-    page.items.push_back(std::move(e));
-  }
-  return page;
+  return ToPage<v1::AuditEntry>(r, limit, AuditFromRow);
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
