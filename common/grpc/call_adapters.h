@@ -204,10 +204,14 @@ class ClientStreamReactor final : public grpc::ClientReadReactor<Event> {
     this->StartRead(&event_);
   }
 
+  // The reactor (and its ClientContext) is gone before the observer hears of the end: a caller
+  // that tears everything down on OnComplete cannot race with this thread still destroying it.
   void OnDone(const grpc::Status& s) override {
     cancellation_->RemoveCallback(cancel_id_);
-    observer_.OnComplete(status::FromGrpcStatus(s));
+    rpc::StreamObserver<Event>& observer = observer_;
+    const absl::Status status = status::FromGrpcStatus(s);
     delete this;
+    observer.OnComplete(status);
   }
 
  private:

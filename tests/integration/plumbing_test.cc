@@ -39,6 +39,7 @@ class FakeRouter final : public router::RouterApi {
   bool stream_until_cancelled = false;
   absl::Duration list_delay = absl::ZeroDuration();
   std::atomic<bool> saw_cancel{false};
+  absl::Notification list_called;
   std::string seen_authorization;
   std::string seen_request_id;
 
@@ -72,6 +73,7 @@ class FakeRouter final : public router::RouterApi {
   absl::StatusOr<router::v1::ListModelsResponse> ListModels(const rpc::CallContext& ctx,
                                                             const router::v1::ListModelsRequest&) override {
     seen_authorization = ctx.authorization;
+    if (!list_called.HasBeenNotified()) list_called.Notify();
     absl::SleepFor(list_delay);
     router::v1::ListModelsResponse resp;
     resp.add_models()->set_id("m");
@@ -212,7 +214,8 @@ TEST_P(PlumbingTest, ShutdownLetsCallsInFlightFinish) {
   fake_.list_delay = absl::Milliseconds(500);
   absl::StatusOr<router::v1::ListModelsResponse> result;
   std::thread caller([&] { result = client_->ListModels({}, {}); });
-  absl::SleepFor(absl::Milliseconds(150));
+  // The call is in flight once the service has it (a fixed sleep was too short on a loaded machine).
+  EXPECT_TRUE(fake_.list_called.WaitForNotificationWithTimeout(absl::Seconds(30)));
   const absl::Time start = absl::Now();
   server_->Shutdown(absl::Seconds(10));
   caller.join();
