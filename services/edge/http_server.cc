@@ -13,10 +13,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,8 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using Executor = net::io_context::executor_type;
+using Socket = tcp::socket::rebind_executor<Executor>::other;
 
 namespace {
 
@@ -45,6 +48,8 @@ std::string ErrorJson(absl::string_view message, absl::string_view code) {
 }
 
 }  // namespace
+
+class WatchSweep;
 
 // Guards posting to the io_context from writers held by other threads: closed (under its lock)
 // before the io_context is destroyed, so a late writer never touches a dead io_context.
@@ -94,16 +99,11 @@ class HttpServer::Impl {
     std::unique_ptr<net::io_context> ioc;
     // Keeps the thread running while no socket operation is pending (a handler answering from
     // another thread during a drain, after the acceptor closed).
-    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+    std::optional<net::executor_work_guard<Executor>> work;
+    // The loop's sessions whose handlers are at work (declared last: goes before the io_context).
+    std::unique_ptr<WatchSweep> sweep;
   };
-  static std::vector<Loop> MakeLoops(int n) {
-    std::vector<Loop> loops(std::max(1, n));
-    for (Loop& l : loops) {
-      l.ioc = std::make_unique<net::io_context>(1);
-      l.work.emplace(net::make_work_guard(*l.ioc));
-    }
-    return loops;
-  }
+  static std::vector<Loop> MakeLoops(int n);
 
   std::vector<Loop> loops_;
   size_t next_loop_ = 0;
@@ -125,12 +125,14 @@ std::string StatusLine(int status, unsigned version) {
                       absl::string_view(reason.data(), reason.size()), "\r\n");
 }
 
-// One connection, driven on its strand (on its loop's thread). It stays alive through its pending
-// asynchronous operations: while a handler works, a read watches the socket, so that a client that goes away
-// is noticed at once (and the handler told through OnDisconnect).
+// One connection, driven on its loop's thread. Between requests it stays alive through its pending
+// read; while a handler works, through itself (self_), and once the handler has been at work for a
+// while (WatchSweep) a read watches the socket, so that a client that goes away is noticed (and the
+// handler told through OnDisconnect).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {}
+  Session(Socket&& socket, HttpServer::Impl& server, WatchSweep& sweep)
+      : stream_(std::move(socket)), server_(server), sweep_(sweep) {}
 
   void Start() {
     beast::error_code ec;
@@ -140,7 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::DoRead, shared_from_this()));
   }
 
-  // --- Called through SessionWriter on the strand.
+  // --- Called through SessionWriter, on the loop's thread.
   void DoSend(HttpResponse r) {
     if (state_ != State::kHandling) return;
     const bool keep = keep_alive_ && !server_.draining();
@@ -192,9 +194,43 @@ class Session : public std::enable_shared_from_this<Session> {
   bool gone() const { return gone_.load(std::memory_order_relaxed); }
   bool streaming() const { return streaming_; }
 
-  template <typename F>
-  void Post(F&& f) {
-    net::post(stream_.get_executor(), std::forward<F>(f));
+  // A writer's calls run on the loop's thread in the order they were made, from whichever thread:
+  // a writer may be used from several threads in turn (a handler starts a stream on the loop
+  // thread, a worker writes the rest), and the io_context alone would not keep their order (the
+  // loop thread's own posts wait in a thread-private queue, others' do not). So they go through
+  // the session's mailbox, unless the call is made on the loop's thread with nothing waiting: then
+  // it may run at once (an upstream's answer arriving on this thread goes out without another
+  // round through the loop).
+  bool MayRunNow() {
+    if (!stream_.get_executor().running_in_this_thread() || in_mailbox_) return false;
+    absl::MutexLock lock(&mailbox_mu_);
+    return mailbox_.empty() && !drain_posted_;
+  }
+
+  // Runs `f` on the loop's thread after what was posted before it. `self` is this session.
+  void Post(std::shared_ptr<Session> self, absl::AnyInvocable<void(Session&)> f) {
+    {
+      absl::MutexLock lock(&mailbox_mu_);
+      mailbox_.push_back(std::move(f));
+      if (drain_posted_) return;
+      drain_posted_ = true;
+    }
+    net::post(stream_.get_executor(), [self = std::move(self)] { self->DrainMailbox(); });
+  }
+
+  // --- Called by the loop's WatchSweep.
+  // The handler has been at work for a while: watch the client from now on.
+  void Watch() {
+    if (watching_ || pipelined_ || state_ == State::kClosed) return;
+    watching_ = true;
+    stream_.socket().async_read_some(buffer_.prepare(4096),
+                                     beast::bind_front_handler(&Session::OnWatch, shared_from_this()));
+  }
+
+  // The server is going away with this request unanswered.
+  void Abandon() {
+    sweep_index_ = kNotSwept;
+    self_.reset();
   }
 
  private:
@@ -217,9 +253,17 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(server_.options().max_body_bytes));
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(ToSteady(first_request_ ? server_.options().header_timeout : server_.options().idle_timeout));
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+    if (first_request_) {
+      // A new connection has header_timeout for its first request's header, then idle_timeout.
+      stream_.expires_after(ToSteady(server_.options().header_timeout));
+      http::async_read_header(stream_, buffer_, *parser_,
+                              beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+      return;
+    }
+    // Later requests: idle_timeout for the whole request, read in one operation (a second one
+    // for the body would cost a round through the loop when the body came with the header).
+    stream_.expires_after(ToSteady(server_.options().idle_timeout));
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, std::size_t) {
@@ -236,9 +280,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     keep_alive_ = false;
     version_ = 11;
-    state_ = State::kHandling;
-    server_.BeginRequest();
-    in_request_ = true;
+    StartHandling();
     HttpResponse r;
     if (ec == http::error::body_limit) {
       r.status = 413;
@@ -275,23 +317,35 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     r.body = std::move(req.body());
     r.peer = peer_;
-    state_ = State::kHandling;
     streaming_ = false;
-    server_.BeginRequest();
-    in_request_ = true;
-    Watch();
+    StartHandling();
     server_.handler()(std::move(r), MakeWriter());
   }
 
-  // Watches the socket while the handler works: an error or EOF means the client went away; data is
-  // a pipelined next request, kept in buffer_ for the parser. A read rather than a wait for
-  // readiness: Asio queues a read on a socket it has just drained without a system call, where a
-  // wait costs an epoll_ctl on every request.
-  void Watch() {
-    if (watching_ || pipelined_) return;
-    watching_ = true;
-    stream_.socket().async_read_some(buffer_.prepare(4096),
-                                     beast::bind_front_handler(&Session::OnWatch, shared_from_this()));
+  // A handler is at work: the session keeps itself alive until the response is out, and the
+  // sweep starts watching the client (Watch) if the handler takes a while. Not at once: watching
+  // costs a system call (a read that finds nothing, or a readiness wait's epoll_ctl), and most
+  // answers that are not streamed take less than a tick. A watch that sees an error or EOF means
+  // the client went away; data is a pipelined next request, kept in buffer_ for the parser.
+  void StartHandling() {
+    state_ = State::kHandling;
+    server_.BeginRequest();
+    in_request_ = true;
+    self_ = shared_from_this();
+    JoinSweep();
+  }
+
+  void DrainMailbox() {
+    {
+      absl::MutexLock lock(&mailbox_mu_);
+      draining_.swap(mailbox_);
+      drain_posted_ = false;
+    }
+    // What these start on this thread must wait for the rest of the batch.
+    in_mailbox_ = true;
+    for (auto& f : draining_) f(*this);
+    in_mailbox_ = false;
+    draining_.clear();
   }
 
   void OnWatch(beast::error_code ec, std::size_t n) {
@@ -305,8 +359,6 @@ class Session : public std::enable_shared_from_this<Session> {
       return DoClose();
     }
     pipelined_ = true;
-    // A handler still working keeps this session alive through its writer until it answers.
-    if (state_ == State::kHandling || state_ == State::kFlushing) self_ = shared_from_this();
     if (state_ == State::kReading) NextRequest();
   }
 
@@ -391,8 +443,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (in_request_) {
       in_request_ = false;
       on_disconnect_ = nullptr;
-      self_.reset();
+      LeaveSweep();
       server_.EndRequest();
+      self_.reset();  // The caller holds the session too (the handler it runs in is bound to it).
     }
   }
 
@@ -411,9 +464,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   std::shared_ptr<ResponseWriter> MakeWriter();
+  void JoinSweep();
+  void LeaveSweep();
 
-  beast::tcp_stream stream_;
+  friend class aimarket::edge::WatchSweep;
+  static constexpr size_t kNotSwept = ~size_t{0};
+
+  beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy> stream_;
   HttpServer::Impl& server_;
+  WatchSweep& sweep_;
+  size_t sweep_index_ = kNotSwept;  // This session's place in the sweep's list.
+  uint64_t sweep_tick_ = 0;         // The sweep's tick when the handler started.
+  absl::Mutex mailbox_mu_;
+  std::vector<absl::AnyInvocable<void(Session&)>> mailbox_ ABSL_GUARDED_BY(mailbox_mu_);
+  bool drain_posted_ ABSL_GUARDED_BY(mailbox_mu_) = false;
+  std::vector<absl::AnyInvocable<void(Session&)>> draining_;  // The batch DrainMailbox runs.
+  bool in_mailbox_ = false;                                     // DrainMailbox is running it.
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<std::string> out_;
@@ -493,15 +559,24 @@ class SessionWriter final : public ResponseWriter {
  private:
   enum { kNew, kStreaming, kDone };
 
-  // Runs `f` on the session's strand. False if the session or the server is gone.
+  // Runs `f` on the session's loop, in order. False if the session or the server is gone.
   template <typename F>
   bool Post(F&& f) {
-    absl::ReaderMutexLock lock(&gate_->mu);
-    if (!gate_->open) return false;
-    std::shared_ptr<Session> s = session_.lock();
-    if (!s || s->gone()) return false;
-    Session* raw = s.get();
-    raw->Post([s = std::move(s), f = std::forward<F>(f)]() mutable { f(*s); });
+    std::shared_ptr<Session> s;
+    {
+      absl::ReaderMutexLock lock(&gate_->mu);
+      if (!gate_->open) return false;
+      s = session_.lock();
+      if (!s || s->gone()) return false;
+      if (!s->MayRunNow()) {
+        Session* raw = s.get();
+        raw->Post(std::move(s), std::forward<F>(f));
+        return true;
+      }
+    }
+    // On the loop's thread (which keeps the io_context alive): outside the gate's lock, since `f`
+    // may end in the handler, which may use a writer again.
+    f(*s);
     return true;
   }
 
@@ -515,6 +590,79 @@ std::shared_ptr<ResponseWriter> Session::MakeWriter() {
 }
 
 }  // namespace
+
+// The sessions of one loop whose handlers are at work. Every tick (0.1 s) it starts the watch of
+// those at work since before the previous tick, so a client that goes away while its answer is
+// being made is noticed within 0.2 s. Used on the loop's thread only.
+class WatchSweep {
+ public:
+  static constexpr auto kTick = std::chrono::milliseconds(100);
+
+  explicit WatchSweep(net::io_context& ioc) : timer_(ioc) {}
+  ~WatchSweep() {
+    // The server is going away (its loop has stopped): break the sessions' hold on themselves, so
+    // that they go before the io_context does.
+    std::vector<Session*> left;
+    left.swap(sessions_);
+    for (Session* s : left) s->Abandon();
+  }
+
+  void Add(Session* s) {
+    s->sweep_index_ = sessions_.size();
+    s->sweep_tick_ = tick_;
+    sessions_.push_back(s);
+    if (!armed_) Arm();
+  }
+
+  void Remove(Session* s) {
+    const size_t i = s->sweep_index_;
+    if (i >= sessions_.size() || sessions_[i] != s) return;
+    sessions_[i] = sessions_.back();
+    sessions_[i]->sweep_index_ = i;
+    sessions_.pop_back();
+    s->sweep_index_ = Session::kNotSwept;
+  }
+
+ private:
+  // The timer runs while sessions are listed, and stops at a tick that finds none; a timer left
+  // running costs nothing per request.
+  void Arm() {
+    armed_ = true;
+    timer_.expires_after(kTick);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      armed_ = false;
+      if (ec) return;
+      ++tick_;
+      // Watch() only starts a read, so the list does not change under the loop.
+      for (Session* s : sessions_) {
+        if (tick_ - s->sweep_tick_ >= 2) s->Watch();
+      }
+      if (!sessions_.empty()) Arm();
+    });
+  }
+
+  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, Executor> timer_;
+  std::vector<Session*> sessions_;
+  uint64_t tick_ = 0;
+  bool armed_ = false;
+};
+
+namespace {
+
+void Session::JoinSweep() { sweep_.Add(this); }
+void Session::LeaveSweep() { sweep_.Remove(this); }
+
+}  // namespace
+
+std::vector<HttpServer::Impl::Loop> HttpServer::Impl::MakeLoops(int n) {
+  std::vector<Loop> loops(std::max(1, n));
+  for (Loop& l : loops) {
+    l.ioc = std::make_unique<net::io_context>(1);
+    l.work.emplace(net::make_work_guard(*l.ioc));
+    l.sweep = std::make_unique<WatchSweep>(*l.ioc);
+  }
+  return loops;
+}
 
 absl::Status HttpServer::Impl::Listen() {
   const std::string& listen = options_.listen;
@@ -553,14 +701,11 @@ void HttpServer::Impl::Run() {
 }
 
 void HttpServer::Impl::DoAccept() {
-  // New connections go round-robin over the loops. Each session still gets a strand on its loop:
-  // a writer may be used from several threads in turn (a handler starts a stream on the loop
-  // thread, a worker writes the rest), and only a strand keeps their posts in the order they were
-  // made (the loop thread's own posts wait in a thread-private queue, others' do not).
-  net::io_context& loop = *loops_[next_loop_++ % loops_.size()].ioc;
-  acceptor_.async_accept(net::make_strand(loop), [this](beast::error_code ec, tcp::socket socket) {
+  // New connections go round-robin over the loops.
+  Loop& loop = loops_[next_loop_++ % loops_.size()];
+  acceptor_.async_accept(*loop.ioc, [this, &loop](beast::error_code ec, Socket socket) {
     if (!acceptor_.is_open()) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), *this)->Start();
+    if (!ec) std::make_shared<Session>(std::move(socket), *this, *loop.sweep)->Start();
     DoAccept();
   });
 }

@@ -205,7 +205,7 @@ class CurlLoop final : public net::execution_context::service {
   // stays curl's: it is released from the reactor when curl closes it.
   struct Watch {
     Watch(net::io_context& ioc, curl_socket_t fd, uint64_t id) : sd(ioc, fd), id(id) {}
-    net::posix::stream_descriptor sd;
+    net::posix::basic_stream_descriptor<net::io_context::executor_type> sd;
     uint64_t id;
     int want = 0;
     bool reading = false;
