@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/grpc/server.h"
@@ -355,6 +357,77 @@ TEST(HttpServerTest, StreamsChunksAndNoticesADisconnectingClient) {
   (*server)->Shutdown(absl::Seconds(5));
   absl::MutexLock lock(&mu);
   for (auto& t : streamers) t.join();
+}
+
+// A plain (not streamed) answer that takes long: nothing is written, yet the client's hang-up
+// reaches the handler (the server starts watching a request that has been at work for a while).
+TEST(HttpServerTest, NoticesAClientThatHangsUpOnAnUnansweredRequest) {
+  absl::Notification disconnected;
+  absl::Mutex mu;
+  std::shared_ptr<edge::ResponseWriter> held;
+  auto server = edge::HttpServer::Start({.listen = "127.0.0.1:0", .io_threads = 1},
+                                        [&](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter> writer) {
+                                          writer->OnDisconnect([&disconnected] { disconnected.Notify(); });
+                                          absl::MutexLock lock(&mu);
+                                          held = std::move(writer);  // Never answers.
+                                        });
+  ASSERT_THAT(server, IsOk());
+  const int fd = testing::ConnectLoopback((*server)->port());
+  ASSERT_GE(fd, 0);
+  const std::string req = "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  absl::SleepFor(absl::Milliseconds(300));  // Past the watch's start: the request is at work.
+  const absl::Time closed_at = absl::Now();
+  close(fd);
+  EXPECT_TRUE(disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  // The documented bound is one second (0.2 s to start watching, then at once).
+  EXPECT_LT(absl::Now() - closed_at, absl::Seconds(1));
+  {
+    absl::MutexLock lock(&mu);
+    held.reset();
+  }
+  (*server)->Shutdown(absl::Seconds(5));
+}
+
+// Two requests sent in one write are answered in order on the same connection, the second only
+// after the first (whose handler answers late, from another thread).
+TEST(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  std::vector<std::thread> workers;
+  absl::Mutex mu;
+  auto server = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0", .io_threads = 1},
+      [&](edge::HttpRequest req, std::shared_ptr<edge::ResponseWriter> writer) {
+        absl::MutexLock lock(&mu);
+        workers.emplace_back([writer, target = req.target] {
+          if (target == "/first") absl::SleepFor(absl::Milliseconds(150));
+          edge::HttpResponse r;
+          r.content_type = "text/plain";
+          r.body = target;
+          writer->Send(std::move(r));
+        });
+      });
+  ASSERT_THAT(server, IsOk());
+  const int fd = testing::ConnectLoopback((*server)->port());
+  ASSERT_GE(fd, 0);
+  const std::string reqs = "GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(write(fd, reqs.data(), reqs.size()), static_cast<ssize_t>(reqs.size()));
+  std::string got;
+  char buf[4096];
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (got.find("/second") == std::string::npos && absl::Now() < deadline) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t first = got.find("\r\n\r\n/first");
+  const size_t second = got.find("\r\n\r\n/second");
+  ASSERT_NE(first, std::string::npos) << got;
+  ASSERT_NE(second, std::string::npos) << got;
+  EXPECT_LT(first, second);
+  (*server)->Shutdown(absl::Seconds(5));
+  absl::MutexLock lock(&mu);
+  for (auto& t : workers) t.join();
 }
 
 }  // namespace

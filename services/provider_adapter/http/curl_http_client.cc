@@ -344,9 +344,9 @@ class CurlLoop final : public net::execution_context::service {
   }
 
   // A call moves from waiting for its first body byte to the silence deadline.
-  void OnFirstByte(Transfer& t) {
+  void OnFirstByte(Transfer& t, absl::Time now) {
     if (t.body_started_) return;
-    ArmTimeoutCheck(absl::Now() + t.req_.idle_timeout);
+    ArmTimeoutCheck(now + t.req_.idle_timeout);
   }
 
   // Every connection socket curl opens comes through here, so that its close (OnCloseSocket) is
@@ -365,7 +365,7 @@ class CurlLoop final : public net::execution_context::service {
   static size_t OnHeaderLine(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
     absl::string_view line(data, size * n);
-    t->last_activity_ = absl::Now();
+    // (No last_activity_ here: until the body starts, the first-byte deadline alone counts.)
     if (absl::StartsWith(line, "HTTP/")) {
       t->response_headers_.clear();  // A new header block (e.g. after 100 Continue).
       return size * n;
@@ -388,8 +388,9 @@ class CurlLoop final : public net::execution_context::service {
 
   static size_t OnBody(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
-    t->loop_->OnFirstByte(*t);
-    t->last_activity_ = absl::Now();
+    const absl::Time now = absl::Now();
+    t->loop_->OnFirstByte(*t, now);
+    t->last_activity_ = now;
     t->body_started_ = true;
     t->body_bytes_ += static_cast<int64_t>(size * n);
     if (t->req_.max_body_bytes > 0 && t->body_bytes_ > t->req_.max_body_bytes) return 0;  // Aborts: too large.
