@@ -39,7 +39,12 @@ void GrpcServer::Shutdown(absl::Duration deadline) {
   SetServing(false);
   const absl::Time end = absl::Now() + deadline;
   while (InFlightCalls().load() > 0 && absl::Now() < end) absl::SleepFor(absl::Milliseconds(10));
-  server_->Shutdown(std::chrono::system_clock::now());
+  // A call counts as done once its answer is handed to gRPC, which may still be sending it: when
+  // every call is done, gRPC gets a moment to finish sending (its Shutdown returns as soon as it
+  // has; a deadline of "now" would cancel those answers on their way out). Calls still at work
+  // after the drain deadline are cancelled at once.
+  const bool idle = InFlightCalls().load() == 0;
+  server_->Shutdown(std::chrono::system_clock::now() + (idle ? std::chrono::seconds(2) : std::chrono::seconds(0)));
   server_->Wait();
 }
 
