@@ -71,11 +71,17 @@ void ApplyDefaults(v1::Config& c) {
   if (edge.max_body_bytes() <= 0) edge.set_max_body_bytes(8 << 20);
   SetDefaultDuration(edge.mutable_header_timeout(), 10);
   SetDefaultDuration(edge.mutable_idle_timeout(), 60);
+  SetDefaultDuration(edge.mutable_body_timeout(), 30);
+  if (edge.max_connections() == 0) edge.set_max_connections(10000);
+  if (edge.max_connections_per_client() == 0) edge.set_max_connections_per_client(1000);
+  if (edge.max_buffered_body_bytes() <= 0) edge.set_max_buffered_body_bytes(int64_t{256} << 20);
 
   v1::PostgresConfig& pg = *c.mutable_postgres();
   SetDefault(pg.mutable_dsn_env(), "AIMARKET_PG_DSN");
   if (pg.pool_size() <= 0) pg.set_pool_size(8);
   SetDefaultDuration(pg.mutable_acquire_timeout(), 5);
+  SetDefaultDuration(pg.mutable_connect_timeout(), 3);
+  SetDefaultDuration(pg.mutable_statement_timeout(), 5);
 
   v1::AuthConfig& auth = *c.mutable_auth();
   SetDefault(auth.mutable_bootstrap_admin_key_env(), "AIMARKET_ADMIN_KEY");
@@ -160,6 +166,10 @@ absl::Status Validate(const v1::Config& c) {
     const v1::ModelConfig& m = c.models(i);
     const std::string key = absl::StrCat("models[", i, "]");
     if (m.name().empty()) return Invalid(absl::StrCat(key, ".name"), "is required");
+    if (!IsValidModelName(m.name())) {
+      return Invalid(absl::StrCat(key, ".name"),
+                     "must be 1 to 256 letters, digits and - . _ : / @, with no empty, '.' or '..' part between slashes");
+    }
     if (!models.insert(m.name()).second) {
       return Invalid(absl::StrCat(key, ".name"), absl::StrCat("duplicate model name \"", m.name(), "\""));
     }
@@ -181,6 +191,24 @@ absl::Status Validate(const v1::Config& c) {
     }
   }
   return absl::OkStatus();
+}
+
+bool IsValidModelName(absl::string_view name) {
+  if (name.empty() || name.size() > kMaxModelNameBytes) return false;
+  size_t segment = 0;  // Where the current part between slashes starts.
+  for (size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '/') {
+      const absl::string_view part = name.substr(segment, i - segment);
+      if (part.empty() || part == "." || part == "..") return false;
+      segment = i + 1;
+      continue;
+    }
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '_' || c == ':' || c == '@';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<v1::Config> ParseConfig(absl::string_view yaml) {

@@ -46,6 +46,12 @@ struct BuiltinProvider {
 };
 const std::vector<BuiltinProvider>& BuiltinProviders();
 
+// What a public model name may be (what clients send as `model`, what the catalog lists): 1 to 256
+// characters of letters, digits and - . _ : / @, with no empty, "." or ".." part between slashes.
+// Such a name can go into a log, a header or (escaped) a URL path without shaping it.
+inline constexpr size_t kMaxModelNameBytes = 256;
+bool IsValidModelName(absl::string_view name);
+
 // google.protobuf.Duration -> absl::Duration.
 absl::Duration ToDuration(const google::protobuf::Duration& d);
 

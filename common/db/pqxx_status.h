@@ -13,8 +13,10 @@ namespace aimarket::db {
 
 // unique_violation -> ALREADY_EXISTS; foreign_key_violation, check_violation, not_null_violation
 // -> FAILED_PRECONDITION; serialization_failure, deadlock_detected -> ABORTED; broken_connection
-// -> UNAVAILABLE; in_doubt_error -> UNKNOWN; anything else -> INTERNAL. The message never
-// contains the SQL text (only the server's message and the SQLSTATE).
+// -> UNAVAILABLE (DATABASE_UNAVAILABLE); a statement timeout -> UNAVAILABLE (DATABASE_TIMEOUT);
+// in_doubt_error -> UNKNOWN; anything else -> INTERNAL (DATABASE_ERROR). The message is a fixed
+// text fit for a client: the server's own message (tables, constraints, values, encodings) and the
+// SQLSTATE go to the log.
 absl::Status FromPqxx(const std::exception& e);
 
 }  // namespace aimarket::db

@@ -6,7 +6,7 @@
 // that is a large allocation and release each time.
 //
 //   json::StackDocument doc;
-//   if (doc->Parse(text.data(), text.size()).HasParseError()) ...
+//   AIM_RETURN_IF_ERROR(json::Parse(*doc, text));  // common/json/parse.h
 
 #include <cstddef>
 

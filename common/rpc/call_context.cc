@@ -43,9 +43,10 @@ void Cancellation::RemoveCallback(int id) {
 }
 
 std::string CallContext::ApiKey() const {
-  absl::string_view v = authorization;
-  if (v.size() >= 7 && absl::EqualsIgnoreCase(v.substr(0, 7), "bearer ")) v.remove_prefix(7);
-  return std::string(absl::StripAsciiWhitespace(v));
+  // Only the Bearer scheme carries a key (RFC 6750; "Basic ..." or a bare key is no key at all).
+  absl::string_view v = absl::StripAsciiWhitespace(authorization);
+  if (v.size() < 7 || !absl::EqualsIgnoreCase(v.substr(0, 6), "bearer") || (v[6] != ' ' && v[6] != '\t')) return "";
+  return std::string(absl::StripAsciiWhitespace(v.substr(7)));
 }
 
 bool SecretEquals(const std::string& a, const std::string& b) {

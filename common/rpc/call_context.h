@@ -52,7 +52,7 @@ struct CallContext {
   // Never null when built by the shims; may be shared by everyone working on the call.
   std::shared_ptr<Cancellation> cancellation = std::make_shared<Cancellation>();
 
-  // The key without its "Bearer " prefix.
+  // The key of "Bearer <key>" (the scheme in any case); "" for any other scheme or none.
   std::string ApiKey() const;
 };
 

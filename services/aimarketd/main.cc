@@ -6,6 +6,7 @@
 //   aimarketd migrate --config=aimarket.yaml
 
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -30,6 +31,7 @@
 #include "common/process/process.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/edge/edge_handler.h"
+#include "services/edge/error_body.h"
 #include "services/edge/http_server.h"
 #include "services/provider_adapter/provider_adapter.h"
 #include "services/provider_adapter/provider_grpc.h"
@@ -105,15 +107,22 @@ std::string Env(const std::string& var) {
   return v == nullptr ? "" : v;
 }
 
-absl::StatusOr<std::unique_ptr<db::ConnectionPool>> OpenPool(const config::v1::Config& c, int size) {
+// `statements_bounded`: the service pools; migrations may run as long as they need.
+absl::StatusOr<std::unique_ptr<db::ConnectionPool>> OpenPool(const config::v1::Config& c, int size,
+                                                             bool statements_bounded = true) {
   absl::StatusOr<std::string> dsn = config::RequireEnv(c.postgres().dsn_env(), "postgres.dsn_env");
   if (!dsn.ok()) return dsn.status();
-  return db::ConnectionPool::Create(
-      {.dsn = *dsn, .size = size, .acquire_timeout = config::ToDuration(c.postgres().acquire_timeout())});
+  return db::ConnectionPool::Create({.dsn = *dsn,
+                                     .size = size,
+                                     .acquire_timeout = config::ToDuration(c.postgres().acquire_timeout()),
+                                     .connect_timeout = config::ToDuration(c.postgres().connect_timeout()),
+                                     .statement_timeout = statements_bounded
+                                                              ? config::ToDuration(c.postgres().statement_timeout())
+                                                              : absl::ZeroDuration()});
 }
 
 int Migrate(const config::v1::Config& c) {
-  absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool = OpenPool(c, 1);
+  absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool = OpenPool(c, 1, /*statements_bounded=*/false);
   if (!pool.ok()) Die(1, pool.status().ToString());
   absl::StatusOr<std::vector<int>> applied = db::ApplyMigrations(**pool, db::EmbeddedMigrations());
   if (!applied.ok()) Die(1, absl::StrCat("migrate: ", applied.status().ToString()));
@@ -144,7 +153,9 @@ absl::Status CheckPeers(const std::vector<Peer>& peers) {
     grpc::health::v1::HealthCheckResponse resp;
     grpc::Status s = stub->Check(&ctx, req, &resp);
     if (!s.ok() || resp.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
-      return absl::UnavailableError(absl::StrCat(p.service, " at ", p.address, " is not serving"));
+      // The address goes to the log, not to whoever asks /readyz.
+      log::Warn("peer not serving", {{"service", p.service}, {"address", p.address}, {"error", s.error_message()}});
+      return absl::UnavailableError(absl::StrCat(p.service, " is not serving"));
     }
   }
   return absl::OkStatus();
@@ -260,16 +271,26 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     metrics_server = std::move(*m);
   }
 
+  std::atomic<bool> draining{false};
   std::unique_ptr<edge::EdgeHandler> handler;
   std::unique_ptr<edge::HttpServer> http_server;
   if (local("edge")) {
-    handler = std::make_unique<edge::EdgeHandler>(*router_api, *team_api, [&peers] { return CheckPeers(peers); });
+    handler = std::make_unique<edge::EdgeHandler>(*router_api, *team_api, [&peers, &draining] {
+      // Not ready once draining: a load balancer takes the endpoint out while it is still served.
+      if (draining.load()) return absl::UnavailableError("draining");
+      return CheckPeers(peers);
+    });
     edge::HttpServer::Options opts;
     opts.listen = c.edge().listen();
     opts.io_threads = c.edge().io_threads();
     opts.max_body_bytes = c.edge().max_body_bytes();
     opts.header_timeout = config::ToDuration(c.edge().header_timeout());
     opts.idle_timeout = config::ToDuration(c.edge().idle_timeout());
+    opts.body_timeout = config::ToDuration(c.edge().body_timeout());
+    opts.max_connections = std::max(0, c.edge().max_connections());
+    opts.max_connections_per_client = std::max(0, c.edge().max_connections_per_client());
+    opts.max_buffered_body_bytes = c.edge().max_buffered_body_bytes();
+    opts.stream_deadline_chunk = edge::DrainDeadlineEvent();
     absl::StatusOr<std::unique_ptr<edge::HttpServer>> s = edge::HttpServer::Start(
         opts, [h = handler.get()](edge::HttpRequest r, std::shared_ptr<edge::ResponseWriter> w) {
           h->Handle(std::move(r), std::move(w));
@@ -292,6 +313,7 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   const int sig = process::WaitForShutdownSignal();
   const absl::Duration drain = config::ToDuration(c.server().drain_timeout());
   log::Info("draining", {{"signal", sig}, {"deadline_ms", static_cast<long long>(absl::ToInt64Milliseconds(drain))}});
+  draining = true;
   (*grpc_server)->SetServing(false);
   if (http_server) http_server->Shutdown(drain);
   (*grpc_server)->Shutdown(drain);

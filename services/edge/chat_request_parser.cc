@@ -2,10 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
+#include "common/json/parse.h"
 #include "common/json/stack_document.h"
 #include "common/status/status_macros.h"
 #include "rapidjson/document.h"
-#include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -39,6 +39,9 @@ std::string ToJson(const Value& v) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+// All of a string's bytes (GetString() alone would stop at an embedded NUL: "user\u0000x" is not "user").
+std::string Str(const Value& v) { return std::string(json::View(v)); }
+
 const Value* Find(const Value& obj, const char* key) {
   auto it = obj.FindMember(key);
   return it == obj.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
@@ -46,7 +49,7 @@ const Value* Find(const Value& obj, const char* key) {
 
 absl::Status ParseContent(const Value& v, const std::string& param, common::v1::ChatMessage& m) {
   if (v.IsString()) {
-    m.set_content(std::string(v.GetString(), v.GetStringLength()));
+    m.set_content(Str(v));
     return absl::OkStatus();
   }
   if (!v.IsArray()) return InvalidType(param, "a string or an array of content parts");
@@ -56,19 +59,19 @@ absl::Status ParseContent(const Value& v, const std::string& param, common::v1::
     if (!part.IsObject()) return InvalidType(pp, "an object");
     const Value* type = Find(part, "type");
     if (type == nullptr || !type->IsString()) return Missing(pp + ".type");
-    const std::string t = type->GetString();
+    const std::string t = Str(*type);
     if (t == "text" || t == "refusal") {
       const Value* text = Find(part, t == "text" ? "text" : "refusal");
       if (text == nullptr || !text->IsString()) return InvalidType(pp + "." + t, "a string");
-      m.add_parts()->set_text(text->GetString());
+      m.add_parts()->set_text(Str(*text));
     } else if (t == "image_url") {
       const Value* img = Find(part, "image_url");
       if (img == nullptr || !img->IsObject()) return InvalidType(pp + ".image_url", "an object");
       const Value* url = Find(*img, "url");
       if (url == nullptr || !url->IsString()) return InvalidType(pp + ".image_url.url", "a string");
       auto* out = m.add_parts()->mutable_image_url();
-      out->set_url(url->GetString());
-      if (const Value* d = Find(*img, "detail"); d != nullptr && d->IsString()) out->set_detail(d->GetString());
+      out->set_url(Str(*url));
+      if (const Value* d = Find(*img, "detail"); d != nullptr && d->IsString()) out->set_detail(Str(*d));
     }
     // Other part types (input_audio, file) reach OpenAI-format upstreams through the original body.
   }
@@ -81,7 +84,7 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
   const Value* role = Find(v, "role");
   if (role == nullptr) return Missing(param + ".role");
   if (!role->IsString()) return InvalidType(param + ".role", "a string");
-  const std::string r = role->GetString();
+  const std::string r = Str(*role);
   if (r != "system" && r != "developer" && r != "user" && r != "assistant" && r != "tool" && r != "function") {
     return InvalidValue(param + ".role",
                         absl::StrCat("'", r, "' is not one of system, developer, user, assistant, tool"));
@@ -94,11 +97,11 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
   }
   if (const Value* n = Find(v, "name"); n != nullptr) {
     if (!n->IsString()) return InvalidType(param + ".name", "a string");
-    m.set_name(n->GetString());
+    m.set_name(Str(*n));
   }
   if (const Value* id = Find(v, "tool_call_id"); id != nullptr) {
     if (!id->IsString()) return InvalidType(param + ".tool_call_id", "a string");
-    m.set_tool_call_id(id->GetString());
+    m.set_tool_call_id(Str(*id));
   } else if (r == "tool") {
     return Missing(param + ".tool_call_id");
   }
@@ -111,18 +114,18 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
       common::v1::ToolCall& out = *m.add_tool_calls();
       out.set_index(i++);
       out.set_type("function");
-      if (const Value* id = Find(tc, "id"); id != nullptr && id->IsString()) out.set_id(id->GetString());
+      if (const Value* id = Find(tc, "id"); id != nullptr && id->IsString()) out.set_id(Str(*id));
       const Value* fn = Find(tc, "function");
       if (fn == nullptr || !fn->IsObject()) return Missing(tp + ".function");
-      if (const Value* name = Find(*fn, "name"); name != nullptr && name->IsString()) out.set_name(name->GetString());
+      if (const Value* name = Find(*fn, "name"); name != nullptr && name->IsString()) out.set_name(Str(*name));
       if (const Value* args = Find(*fn, "arguments"); args != nullptr) {
         if (!args->IsString()) return InvalidType(tp + ".function.arguments", "a string");
-        out.set_arguments(args->GetString());
+        out.set_arguments(Str(*args));
       }
     }
   }
   if (const Value* refusal = Find(v, "refusal"); refusal != nullptr && refusal->IsString()) {
-    m.set_refusal(refusal->GetString());
+    m.set_refusal(Str(*refusal));
   }
   return absl::OkStatus();
 }
@@ -140,8 +143,8 @@ absl::Status ParseTools(const Value& v, common::v1::ChatRequest& req) {
     if (!name->IsString()) return InvalidType(tp + ".function.name", "a string");
     common::v1::Tool& out = *req.add_tools();
     out.set_type("function");
-    out.set_name(name->GetString());
-    if (const Value* d = Find(*fn, "description"); d != nullptr && d->IsString()) out.set_description(d->GetString());
+    out.set_name(Str(*name));
+    if (const Value* d = Find(*fn, "description"); d != nullptr && d->IsString()) out.set_description(Str(*d));
     if (const Value* p = Find(*fn, "parameters"); p != nullptr) {
       if (!p->IsObject()) return InvalidType(tp + ".function.parameters", "an object");
       out.set_parameters_json(ToJson(*p));
@@ -156,13 +159,7 @@ absl::Status ParseTools(const Value& v, common::v1::ChatRequest& req) {
 absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
   json::StackDocument doc;
   rapidjson::Document& d = *doc;
-  d.Parse(body.data(), body.size());
-  if (d.HasParseError()) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
-                         absl::StrCat("We could not parse the JSON body of your request: ",
-                                      rapidjson::GetParseError_En(d.GetParseError()), " (at byte ", d.GetErrorOffset(),
-                                      ")."));
-  }
+  AIM_RETURN_IF_ERROR(json::Parse(d, body));
   if (!d.IsObject()) {
     return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
                          "The request body must be a JSON object.");
@@ -172,7 +169,7 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
   if (model == nullptr) return Missing("model");
   if (!model->IsString()) return InvalidType("model", "a string");
   if (model->GetStringLength() == 0) return InvalidValue("model", "it must not be empty");
-  req.set_model(model->GetString());
+  req.set_model(Str(*model));
 
   const Value* messages = Find(d, "messages");
   if (messages == nullptr) return Missing("messages");
@@ -229,11 +226,11 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
   AIM_RETURN_IF_ERROR(boolean("parallel_tool_calls", [&](bool b) { req.set_parallel_tool_calls(b); }));
   if (const Value* stop = Find(d, "stop"); stop != nullptr) {
     if (stop->IsString()) {
-      req.add_stop(stop->GetString());
+      req.add_stop(Str(*stop));
     } else if (stop->IsArray()) {
       for (const Value& s : stop->GetArray()) {
         if (!s.IsString()) return InvalidType("stop", "a string or an array of strings");
-        req.add_stop(s.GetString());
+        req.add_stop(Str(s));
       }
     } else {
       return InvalidType("stop", "a string or an array of strings");
@@ -251,14 +248,14 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
     const Value* type = Find(*rf, "type");
     if (type == nullptr) return Missing("response_format.type");
     if (!type->IsString()) return InvalidType("response_format.type", "a string");
-    const std::string t = type->GetString();
+    const std::string t = Str(*type);
     if (t != "text" && t != "json_object" && t != "json_schema") {
       return InvalidValue("response_format.type", "expected text, json_object or json_schema");
     }
     req.mutable_response_format()->set_type(t);
     if (const Value* js = Find(*rf, "json_schema"); js != nullptr && js->IsObject()) {
       if (const Value* n = Find(*js, "name"); n != nullptr && n->IsString()) {
-        req.mutable_response_format()->set_schema_name(n->GetString());
+        req.mutable_response_format()->set_schema_name(Str(*n));
       }
       if (const Value* s = Find(*js, "schema"); s != nullptr) req.mutable_response_format()->set_schema_json(ToJson(*s));
       if (const Value* s = Find(*js, "strict"); s != nullptr && s->IsBool()) {
@@ -268,7 +265,7 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
   }
   if (const Value* user = Find(d, "user"); user != nullptr) {
     if (!user->IsString()) return InvalidType("user", "a string");
-    req.set_user(user->GetString());
+    req.set_user(Str(*user));
   }
   if (const Value* md = Find(d, "metadata"); md != nullptr && !md->IsObject()) {
     return InvalidType("metadata", "an object");

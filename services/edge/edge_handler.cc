@@ -79,7 +79,7 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
         writer_->Write("data: [DONE]\n\n");
       } else {
         // Once the stream has started, an error can only go out as a last event.
-        HttpResponse err = ErrorResponse(status);
+        HttpResponse err = ErrorResponse(status, ctx_.request_id);
         writer_->Write(absl::StrCat("data: ", err.body, "\n\n"));
         http_status = err.status;
       }
@@ -97,7 +97,8 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
       HttpResponse r = ErrorResponse(
           status.ok() ? status::Error(absl::StatusCode::kInternal, "EMPTY_UPSTREAM_ANSWER", "The upstream sent no answer.")
                             .status()
-                      : status);
+                      : status,
+          ctx_.request_id);
       for (auto& h : Headers()) r.headers.push_back(std::move(h));
       http_status = r.status;
       writer_->Send(std::move(r));
@@ -233,7 +234,7 @@ void EdgeHandler::Chat(HttpRequest req, std::shared_ptr<ResponseWriter> writer, 
   }
   absl::StatusOr<common::v1::ChatRequest> parsed = ParseChatRequest(std::move(req.body));
   if (!parsed.ok()) {
-    HttpResponse r = ErrorResponse(parsed.status());
+    HttpResponse r = ErrorResponse(parsed.status(), ctx.request_id);
     r.headers.emplace_back("x-request-id", ctx.request_id);
     EdgeMetrics::Get().CountRequest("chat_completions", r.status);
     return writer->Send(std::move(r));
@@ -251,7 +252,7 @@ void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> wr
                              absl::Time start) {
   absl::StatusOr<common::v1::EmbedRequest> parsed = ParseEmbedRequest(std::move(req.body));
   if (!parsed.ok()) {
-    HttpResponse r = ErrorResponse(parsed.status());
+    HttpResponse r = ErrorResponse(parsed.status(), ctx.request_id);
     r.headers.emplace_back("x-request-id", ctx.request_id);
     EdgeMetrics::Get().CountRequest("embeddings", r.status);
     return writer->Send(std::move(r));
@@ -261,7 +262,7 @@ void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> wr
   workers_->Run([this, req = *std::move(parsed), ctx = std::move(ctx), writer = std::move(writer), start] {
     absl::StatusOr<common::v1::EmbedResponse> resp = router_.Embed(ctx, req);
     HttpResponse r = resp.ok() ? Json(200, RenderEmbeddings(*resp, req.model(), req.encoding_format() == "base64"))
-                               : ErrorResponse(resp.status());
+                               : ErrorResponse(resp.status(), ctx.request_id);
     r.headers.emplace_back("x-request-id", ctx.request_id);
     // Excluding the wait for the upstream, as for chat.
     const absl::Duration inside = absl::Now() - start - absl::Microseconds(resp.ok() ? resp->upstream_us() : 0);
@@ -284,7 +285,7 @@ HttpResponse EdgeHandler::Models(const HttpRequest&, const rpc::CallContext& ctx
   router::v1::ListModelsRequest req;
   req.set_model(std::string(model));
   absl::StatusOr<router::v1::ListModelsResponse> list = router_.ListModels(ctx, req);
-  if (!list.ok()) return ErrorResponse(list.status());
+  if (!list.ok()) return ErrorResponse(list.status(), ctx.request_id);
   if (!model.empty()) return Json(200, ModelJson(list->models(0)));
   std::string body = R"({"object":"list","data":[)";
   for (int i = 0; i < list->models_size(); ++i) {

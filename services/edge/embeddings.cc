@@ -7,9 +7,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/json/json_escape.h"
+#include "common/json/parse.h"
 #include "common/status/grpc_status.h"
 #include "rapidjson/document.h"
-#include "rapidjson/error/en.h"
 
 namespace aimarket::edge {
 namespace {
@@ -42,13 +42,7 @@ bool IsTokenArray(const Value& v) {
 
 absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
   rapidjson::Document d;
-  d.Parse(body.data(), body.size());
-  if (d.HasParseError()) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
-                         absl::StrCat("We could not parse the JSON body of your request: ",
-                                      rapidjson::GetParseError_En(d.GetParseError()), " (at byte ", d.GetErrorOffset(),
-                                      ")."));
-  }
+  if (absl::Status s = json::Parse(d, body); !s.ok()) return s;
   if (!d.IsObject()) {
     return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON", "The request body must be a JSON object.");
   }
@@ -56,14 +50,14 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
   auto model = d.FindMember("model");
   if (model == d.MemberEnd() || model->value.IsNull()) return Missing("model");
   if (!model->value.IsString() || model->value.GetStringLength() == 0) return Invalid("model", "expected a model name");
-  req.set_model(model->value.GetString());
+  req.set_model(std::string(json::View(model->value)));
 
   auto input = d.FindMember("input");
   if (input == d.MemberEnd() || input->value.IsNull()) return Missing("input");
   const Value& in = input->value;
   if (in.IsString()) {
     if (in.GetStringLength() == 0) return Invalid("input", "it must not be empty");
-    req.add_input(in.GetString());
+    req.add_input(std::string(json::View(in)));
   } else if (in.IsArray()) {
     if (in.Empty()) return Invalid("input", "it must not be empty");
     if (in.Size() > kMaxInputs) return Invalid("input", absl::StrCat("at most ", kMaxInputs, " inputs per request"));
@@ -73,7 +67,7 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
         const std::string p = absl::StrCat("input[", i++, "]");
         if (!s.IsString()) return Invalid(p, "expected a string like the other inputs");
         if (s.GetStringLength() == 0) return Invalid(p, "it must not be empty");
-        req.add_input(s.GetString());
+        req.add_input(std::string(json::View(s)));
       }
     } else if (IsTokenArray(in) || std::all_of(in.Begin(), in.End(), [](const Value& v) { return IsTokenArray(v); })) {
       // Token ids: passed to OpenAI-format upstreams through the original body; others refuse them.
@@ -85,7 +79,7 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
   }
 
   if (auto f = d.FindMember("encoding_format"); f != d.MemberEnd() && !f->value.IsNull()) {
-    const std::string format = f->value.IsString() ? f->value.GetString() : "";
+    const std::string format = f->value.IsString() ? std::string(json::View(f->value)) : "";
     if (format != "float" && format != "base64") return Invalid("encoding_format", "expected float or base64");
     req.set_encoding_format(format);
   }
@@ -95,7 +89,7 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
   }
   if (auto user = d.FindMember("user"); user != d.MemberEnd() && !user->value.IsNull()) {
     if (!user->value.IsString()) return Invalid("user", "expected a string");
-    req.set_user(user->value.GetString());
+    req.set_user(std::string(json::View(user->value)));
   }
   req.set_original_json(std::move(body));
   return req;

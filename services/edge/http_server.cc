@@ -19,12 +19,19 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/container/flat_hash_map.h"
 #include "common/io/loop.h"
 #include "common/log/log.h"
+#include "common/metrics/metrics.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
 
 namespace aimarket::edge {
 
@@ -41,10 +48,69 @@ std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(absl::ToChronoNanoseconds(d));
 }
 
-std::string ErrorJson(absl::string_view message, absl::string_view code) {
+std::string ErrorJson(absl::string_view message, absl::string_view code,
+                      absl::string_view type = "invalid_request_error") {
   // Fixed texts only (no client input), so no JSON escaping is needed.
-  return absl::StrCat(R"({"error":{"message":")", message, R"(","type":"invalid_request_error","param":null,"code":)",
+  return absl::StrCat(R"({"error":{"message":")", message, R"(","type":")", type, R"(","param":null,"code":)",
                       code.empty() ? "null" : absl::StrCat("\"", code, "\""), "}}");
+}
+
+// aimarket_edge_connections (open now), aimarket_edge_connections_refused_total{reason} and
+// aimarket_edge_accept_errors_total{reason}.
+struct ServerMetrics {
+  prometheus::Gauge& open;
+  prometheus::Counter& refused_total;
+  prometheus::Counter& refused_client;
+  prometheus::Counter& refused_body;
+  prometheus::Counter& accept_fd_limit;
+  prometheus::Counter& accept_other;
+
+  static ServerMetrics& Get() {
+    static ServerMetrics* m = [] {
+      auto& open = prometheus::BuildGauge()
+                       .Name("aimarket_edge_connections")
+                       .Help("HTTP connections open now.")
+                       .Register(metrics::Registry());
+      auto& refused = prometheus::BuildCounter()
+                          .Name("aimarket_edge_connections_refused_total")
+                          .Help("HTTP connections and requests refused with 503 at a resource cap, by reason: "
+                                "max_connections, max_connections_per_client, max_buffered_body_bytes.")
+                          .Register(metrics::Registry());
+      auto& accept = prometheus::BuildCounter()
+                         .Name("aimarket_edge_accept_errors_total")
+                         .Help("Failed accepts of HTTP connections, by reason: fd_limit (EMFILE, ENFILE, ENOBUFS, "
+                               "ENOMEM: accepting pauses and backs off) or other.")
+                         .Register(metrics::Registry());
+      return new ServerMetrics{open.Add({}),
+                               refused.Add({{"reason", "max_connections"}}),
+                               refused.Add({{"reason", "max_connections_per_client"}}),
+                               refused.Add({{"reason", "max_buffered_body_bytes"}}),
+                               accept.Add({{"reason", "fd_limit"}}),
+                               accept.Add({{"reason", "other"}})};
+    }();
+    return *m;
+  }
+};
+
+// A canned 503 for a connection refused at a cap: fixed text, written without reading the request.
+std::string BusyResponse(absl::string_view message) {
+  const std::string body = ErrorJson(message, "server_busy", "server_error");
+  return absl::StrCat("HTTP/1.1 503 Service Unavailable\r\nServer: aimarket\r\nContent-Type: application/json\r\n",
+                      "Content-Length: ", body.size(), "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n", body);
+}
+
+// "http://host:port/path?q" (absolute form, RFC 9112 §3.2.2) -> "/path?q"; others unchanged.
+std::string OriginForm(absl::string_view target) {
+  absl::string_view t = target;
+  const size_t scheme = t.find("://");
+  if (scheme == absl::string_view::npos || t.empty() || t.front() == '/') return std::string(target);
+  const absl::string_view name = t.substr(0, scheme);
+  if (!absl::EqualsIgnoreCase(name, "http") && !absl::EqualsIgnoreCase(name, "https")) return std::string(target);
+  t.remove_prefix(scheme + 3);
+  const size_t path = t.find_first_of("/?");
+  if (path == absl::string_view::npos) return "/";
+  t.remove_prefix(path);
+  return t.front() == '?' ? absl::StrCat("/", t) : std::string(t);
 }
 
 }  // namespace
@@ -65,7 +131,9 @@ class HttpServer::Impl {
         handler_(std::move(handler)),
         loops_(MakeLoops(options.io_threads)),
         acceptor_(*loops_.front().ioc),
-        gate_(std::make_shared<Gate>()) {}
+        gate_(std::make_shared<Gate>()) {
+    accept_timer_.emplace(*loops_.front().ioc);
+  }
   ~Impl() {
     absl::MutexLock lock(&gate_->mu);
     gate_->open = false;
@@ -87,11 +155,33 @@ class HttpServer::Impl {
   }
   int port() const { return port_; }
 
+  // Connection caps (Options::max_connections*): false if a connection from `client` is one too
+  // many, with the cap it would pass in `reason`. Each admitted connection is released once.
+  bool AdmitConnection(const std::string& client, const char** reason);
+  void ReleaseConnection(const std::string& client);
+  // The budget of bytes that bodies being received may hold (Options::max_buffered_body_bytes).
+  bool ReserveBody(int64_t bytes) {
+    const int64_t cap = options_.max_buffered_body_bytes;
+    const int64_t before = buffered_body_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    if (cap > 0 && before + bytes > cap) {
+      buffered_body_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void ReleaseBody(int64_t bytes) { buffered_body_bytes_.fetch_sub(bytes, std::memory_order_relaxed); }
+
  private:
   void DoAccept();
+  void OnAcceptError(const beast::error_code& ec);
 
   const Options options_;
   const HttpHandler handler_;
+  // Before the loops: sessions, destroyed with their io_context, release what they hold here.
+  absl::Mutex conn_mu_;
+  int connections_ ABSL_GUARDED_BY(conn_mu_) = 0;
+  absl::flat_hash_map<std::string, int> per_client_ ABSL_GUARDED_BY(conn_mu_);
+  std::atomic<int64_t> buffered_body_bytes_{0};
   // One io_context per I/O thread, each run by its thread alone (marked as its io::LoopThread):
   // a connection lives on one loop, and what its requests start elsewhere (the provider-adapter's
   // upstream calls, in the all-in-one process) can stay on that thread.
@@ -108,6 +198,9 @@ class HttpServer::Impl {
   std::vector<Loop> loops_;
   size_t next_loop_ = 0;
   tcp::acceptor acceptor_;
+  // Accepting pauses this long after running out of descriptors (0: not paused).
+  std::chrono::milliseconds accept_backoff_{0};
+  std::optional<net::steady_timer> accept_timer_;
   std::shared_ptr<Gate> gate_;
   std::vector<std::thread> threads_;
   std::atomic<bool> draining_{false};
@@ -131,15 +224,52 @@ std::string StatusLine(int status, unsigned version) {
 // handler told through OnDisconnect).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Socket&& socket, HttpServer::Impl& server, WatchSweep& sweep)
-      : stream_(std::move(socket)), server_(server), sweep_(sweep) {}
+  // `client` is the connection's admitted client address (released when the session goes).
+  Session(Socket&& socket, HttpServer::Impl& server, WatchSweep& sweep, std::string client, std::string peer)
+      : stream_(std::move(socket)), server_(server), sweep_(sweep), client_(std::move(client)), peer_(std::move(peer)) {
+    ServerMetrics::Get().open.Increment();
+  }
+  ~Session() {
+    if (reserved_body_ > 0) server_.ReleaseBody(reserved_body_);
+    server_.ReleaseConnection(client_);
+    ServerMetrics::Get().open.Decrement();
+  }
 
   void Start() {
     beast::error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
-    const auto remote = stream_.socket().remote_endpoint(ec);
-    if (!ec) peer_ = absl::StrCat(remote.address().to_string(), ":", remote.port());
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::DoRead, shared_from_this()));
+  }
+
+  // The drain deadline has passed with this request at work: a stream gets `chunk` (the edge's
+  // error event) and its proper end, an unanswered request a 503; the handler is told, as if the
+  // client had gone, so that it stops what it started upstream.
+  void EndAtDeadline(const std::string& chunk) {
+    if (state_ != State::kHandling) return;
+    keep_alive_ = false;
+    if (streaming_) {
+      if (!head_only_) {
+        if (chunked_) {
+          if (!chunk.empty()) Queue(absl::StrCat(absl::Hex(chunk.size()), "\r\n", chunk, "\r\n"));
+          Queue("0\r\n\r\n");
+        } else if (!chunk.empty()) {
+          Queue(chunk);
+        }
+      }
+      close_after_ = true;
+      Complete();
+    } else {
+      HttpResponse r;
+      r.status = 503;
+      r.headers.emplace_back("Retry-After", "1");
+      r.body = ErrorJson("The server is shutting down; retry the request.", "server_shutting_down", "server_error");
+      DoSend(std::move(r));
+    }
+    if (on_disconnect_) {
+      auto fn = std::move(on_disconnect_);
+      on_disconnect_ = nullptr;
+      fn();
+    }
   }
 
   // --- Called through SessionWriter, on the loop's thread.
@@ -147,7 +277,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_ != State::kHandling) return;
     const bool keep = keep_alive_ && !server_.draining();
     std::string out = Head(r, absl::StrCat("Content-Length: ", r.body.size(), "\r\n"), keep);
-    out += r.body;
+    if (!head_only_) out += r.body;  // HEAD: the headers GET would have, no body (RFC 9110 §9.3.2).
     Queue(std::move(out));
     Complete();
   }
@@ -158,7 +288,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // HTTP/1.0 has no chunked encoding: the stream ends when the connection closes.
     chunked_ = version_ != 10;
     const bool keep = chunked_ && keep_alive_ && !server_.draining();
-    Queue(Head(r, chunked_ ? "Transfer-Encoding: chunked\r\n" : "", keep), /*later=*/true);
+    Queue(Head(r, chunked_ ? "Transfer-Encoding: chunked\r\n" : "", keep), /*later=*/!head_only_);
+    if (head_only_) Complete();  // No body follows a HEAD's headers; later writes are dropped.
   }
 
   void DoWriteChunk(std::string data) {
@@ -248,32 +379,75 @@ class Session : public std::enable_shared_from_this<Session> {
     return out;
   }
 
+  // Every request's headers are read first (header_timeout for a new connection's first, then
+  // idle_timeout), then its body (body_timeout in all): what came with the headers is parsed at
+  // once, so a request that arrived whole costs one read as before, while one whose body is still
+  // on its way can be refused before it is held (a cap on buffered bodies) or invited (100-continue).
   void DoRead() {
     state_ = State::kReading;
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(server_.options().max_body_bytes));
     parser_->header_limit(64 * 1024);
-    if (first_request_) {
-      // A new connection has header_timeout for its first request's header, then idle_timeout.
-      stream_.expires_after(ToSteady(server_.options().header_timeout));
-      http::async_read_header(stream_, buffer_, *parser_,
-                              beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
-      return;
-    }
-    // Later requests: idle_timeout for the whole request, read in one operation (a second one
-    // for the body would cost a round through the loop when the body came with the header).
-    stream_.expires_after(ToSteady(server_.options().idle_timeout));
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+    stream_.expires_after(
+        ToSteady(first_request_ ? server_.options().header_timeout : server_.options().idle_timeout));
+    http::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
     first_request_ = false;
-    stream_.expires_after(ToSteady(server_.options().idle_timeout));
+    if (!parser_->is_done()) {
+      const int64_t want = parser_->content_length() ? static_cast<int64_t>(*parser_->content_length())
+                                                     : server_.options().max_body_bytes;
+      if (!server_.ReserveBody(want)) {
+        ServerMetrics::Get().refused_body.Increment();
+        keep_alive_ = false;
+        version_ = 11;
+        StartHandling();
+        HttpResponse r;
+        r.status = 503;
+        r.headers.emplace_back("Retry-After", "1");
+        r.body = ErrorJson("The server is receiving too many request bodies at once; retry shortly.", "server_busy",
+                           "server_error");
+        return DoSend(std::move(r));
+      }
+      reserved_body_ = want;
+    }
+    // The part of the body that came with the headers.
+    beast::error_code put_ec;
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      const size_t n = parser_->put(buffer_.data(), put_ec);
+      if (put_ec == http::error::need_more) {
+        put_ec = {};
+        break;
+      }
+      if (put_ec) break;
+      buffer_.consume(n);
+      if (n == 0) break;
+    }
+    if (put_ec) return OnReadError(put_ec);
+    if (parser_->is_done()) return OnRead({}, 0);
+    stream_.expires_after(ToSteady(server_.options().body_timeout));
+    const auto& head = parser_->get();
+    if (head.version() == 11 && absl::EqualsIgnoreCase(ToView(head[http::field::expect]), "100-continue")) {
+      static constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                              [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                                if (wec) return self->DoClose();
+                                self->ReadBody();
+                              });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
+  static absl::string_view ToView(beast::string_view v) { return absl::string_view(v.data(), v.size()); }
+
   void OnReadError(beast::error_code ec) {
+    ReleaseBody();
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
         ec == net::error::connection_reset || ec == net::error::operation_aborted) {
       return DoClose();
@@ -299,16 +473,23 @@ class Session : public std::enable_shared_from_this<Session> {
     DoSend(std::move(r));
   }
 
+  void ReleaseBody() {
+    if (reserved_body_ > 0) server_.ReleaseBody(reserved_body_);
+    reserved_body_ = 0;
+  }
+
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
+    ReleaseBody();  // Received: the request's own now, bounded by the connection caps.
     stream_.expires_never();  // Answers may take minutes (LLM completions).
     http::request<http::string_body> req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    head_only_ = req.method() == http::verb::head;
 
     HttpRequest r;
     r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
+    r.target = OriginForm(ToView(req.target()));
     r.headers.reserve(8);
     for (const auto& field : req) {
       r.headers.emplace_back(
@@ -473,6 +654,9 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy> stream_;
   HttpServer::Impl& server_;
   WatchSweep& sweep_;
+  const std::string client_;   // The client address this connection counts against.
+  int64_t reserved_body_ = 0;  // Of the buffered-body budget, for the body being received.
+  bool head_only_ = false;     // The request is a HEAD.
   size_t sweep_index_ = kNotSwept;  // This session's place in the sweep's list.
   uint64_t sweep_tick_ = 0;         // The sweep's tick when the handler started.
   absl::Mutex mailbox_mu_;
@@ -486,7 +670,7 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr size_t kMaxBatch = 64;
   std::vector<net::const_buffer> batch_;  // What the write in flight sends: the front of out_.
   bool flush_posted_ = false;
-  std::string peer_;
+  const std::string peer_;
   std::function<void()> on_disconnect_;
   std::shared_ptr<Session> self_;
   std::atomic<bool> gone_{false};
@@ -614,6 +798,14 @@ class WatchSweep {
     if (!armed_) Arm();
   }
 
+  // The drain deadline: every session still at work ends now (Session::EndAtDeadline).
+  void EndAll(const std::string& chunk) {
+    std::vector<std::shared_ptr<Session>> at_work;
+    at_work.reserve(sessions_.size());
+    for (Session* s : sessions_) at_work.push_back(s->shared_from_this());
+    for (const auto& s : at_work) s->EndAtDeadline(chunk);
+  }
+
   void Remove(Session* s) {
     const size_t i = s->sweep_index_;
     if (i >= sessions_.size() || sessions_[i] != s) return;
@@ -700,13 +892,89 @@ void HttpServer::Impl::Run() {
   }
 }
 
+bool HttpServer::Impl::AdmitConnection(const std::string& client, const char** reason) {
+  absl::MutexLock lock(&conn_mu_);
+  if (options_.max_connections > 0 && connections_ >= options_.max_connections) {
+    *reason = "max_connections";
+    return false;
+  }
+  int& mine = per_client_[client];
+  if (options_.max_connections_per_client > 0 && mine >= options_.max_connections_per_client) {
+    if (mine == 0) per_client_.erase(client);
+    *reason = "max_connections_per_client";
+    return false;
+  }
+  ++mine;
+  ++connections_;
+  return true;
+}
+
+void HttpServer::Impl::ReleaseConnection(const std::string& client) {
+  absl::MutexLock lock(&conn_mu_);
+  --connections_;
+  auto it = per_client_.find(client);
+  if (it != per_client_.end() && --it->second <= 0) per_client_.erase(it);
+}
+
 void HttpServer::Impl::DoAccept() {
   // New connections go round-robin over the loops.
   Loop& loop = loops_[next_loop_++ % loops_.size()];
   acceptor_.async_accept(*loop.ioc, [this, &loop](beast::error_code ec, Socket socket) {
     if (!acceptor_.is_open()) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), *this, *loop.sweep)->Start();
+    if (ec) return OnAcceptError(ec);
+    if (accept_backoff_.count() > 0) {
+      accept_backoff_ = std::chrono::milliseconds(0);
+      log::Info("accepting HTTP connections again");
+    }
+    beast::error_code rec;
+    const tcp::endpoint remote = socket.remote_endpoint(rec);
+    if (rec) {  // Gone already.
+      DoAccept();
+      return;
+    }
+    std::string client = remote.address().to_string();
+    const char* reason = nullptr;
+    if (!AdmitConnection(client, &reason)) {
+      // Answered and closed at once, without reading: old connections go on undisturbed.
+      ServerMetrics& m = ServerMetrics::Get();
+      (absl::string_view(reason) == "max_connections" ? m.refused_total : m.refused_client).Increment();
+      static const std::string kBusy = BusyResponse("The server has too many open connections; retry shortly.");
+      beast::error_code wec;
+      socket.non_blocking(true, wec);
+      socket.write_some(net::buffer(kBusy), wec);
+      socket.shutdown(tcp::socket::shutdown_send, wec);
+      socket.close(wec);
+    } else {
+      std::string peer = absl::StrCat(client, ":", remote.port());
+      std::make_shared<Session>(std::move(socket), *this, *loop.sweep, std::move(client), std::move(peer))->Start();
+    }
     DoAccept();
+  });
+}
+
+void HttpServer::Impl::OnAcceptError(const beast::error_code& ec) {
+  const int e = ec.value();
+  const bool fd_limit = ec.category() == boost::system::system_category() &&
+                        (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
+  if (!fd_limit) {
+    ServerMetrics::Get().accept_other.Increment();
+    DoAccept();  // The connection failed (ECONNABORTED, ...), not the listener.
+    return;
+  }
+  // Out of descriptors: the pending connection stays in the backlog, so accepting again at once
+  // would fail at once, forever. Pause, longer each time (up to a second), and say so once.
+  ServerMetrics::Get().accept_fd_limit.Increment();
+  if (accept_backoff_.count() == 0) {
+    log::Warn("cannot accept HTTP connections: out of file descriptors; pausing accepts",
+              {{"error", ec.message()}, {"connections", [this] {
+                 absl::MutexLock lock(&conn_mu_);
+                 return connections_;
+               }()}});
+  }
+  accept_backoff_ = std::min(std::chrono::milliseconds(1000), std::max(std::chrono::milliseconds(10), accept_backoff_ * 2));
+  accept_timer_->expires_after(accept_backoff_);
+  accept_timer_->async_wait([this](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && acceptor_.is_open()) DoAccept();
   });
 }
 
@@ -716,19 +984,36 @@ void HttpServer::Impl::Shutdown(absl::Duration deadline) {
     if (stopped_) return;
     stopped_ = true;
   }
+  const absl::Time end = absl::Now() + deadline;
   draining_ = true;
-  net::post(acceptor_.get_executor(), [this] {
+  auto idle = [this] { return in_flight_.load() == 0; };
+  {
+    // Still accepting: while requests are at work the process is alive and answers (/healthz, a
+    // request a load balancer sends before it has seen /readyz fail), with "Connection: close".
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithDeadline(absl::Condition(&idle), end);
+  }
+  absl::Notification closed;
+  net::post(acceptor_.get_executor(), [this, &closed] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_timer_->cancel();
+    closed.Notify();
   });
+  closed.WaitForNotificationWithTimeout(absl::Seconds(5));
   {
+    // What was accepted just before the listener closed.
     absl::MutexLock lock(&mu_);
-    auto idle = [this] { return in_flight_.load() == 0; };
-    mu_.AwaitWithTimeout(absl::Condition(&idle), deadline);
+    mu_.AwaitWithDeadline(absl::Condition(&idle), end);
   }
   if (in_flight_.load() > 0) {
-    log::Warn("drain deadline passed; closing connections with requests in flight",
-              {{"in_flight", in_flight_.load()}});
+    log::Warn("drain deadline passed; ending the requests still in flight", {{"in_flight", in_flight_.load()}});
+    for (Loop& l : loops_) {
+      net::post(*l.ioc, [sweep = l.sweep.get(), this] { sweep->EndAll(options_.stream_deadline_chunk); });
+    }
+    // Their last bytes go out (a client that does not read them is not waited for long).
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&idle), absl::Seconds(1));
   }
   for (Loop& l : loops_) {
     l.work.reset();

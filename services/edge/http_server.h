@@ -25,9 +25,20 @@ class HttpServer {
     int64_t max_body_bytes = 8 << 20;
     // Time allowed for a new connection to send its first request's headers.
     absl::Duration header_timeout = absl::Seconds(10);
-    // Time a keep-alive connection may wait for its next request, and the longest pause while a
-    // request body is being received.
+    // Time a keep-alive connection may wait for its next request's headers.
     absl::Duration idle_timeout = absl::Seconds(60);
+    // Time allowed for a whole request body, from the end of its headers.
+    absl::Duration body_timeout = absl::Seconds(30);
+    // Open connections in all and from one client address (0: no cap). A connection past a cap is
+    // answered 503 and closed at once; the others go on.
+    int max_connections = 10000;
+    int max_connections_per_client = 1000;
+    // Bytes that request bodies still being received may hold in all (a body counts for its
+    // Content-Length, a chunked one for max_body_bytes); a request that would pass it gets 503.
+    int64_t max_buffered_body_bytes = int64_t{256} << 20;
+    // Written to every stream still open when the drain deadline passes, before the stream's end
+    // (the edge's SSE error event); a request not yet answered then gets 503.
+    std::string stream_deadline_chunk = {};
   };
 
   // UNAVAILABLE if the address cannot be bound. `handler` must outlive the server.
@@ -35,8 +46,12 @@ class HttpServer {
   ~HttpServer();
 
   int port() const;
-  // Stops accepting, answers requests that are in flight (with "Connection: close"), waits up to
-  // `deadline` for them, then closes every connection and stops the I/O threads. Idempotent.
+  // Drains: requests in flight are answered (with "Connection: close"), and new connections are
+  // still accepted and served the same way while any remain, up to `deadline` (so /healthz answers
+  // and a load balancer that still sends traffic is not refused). Once none remain, or at the
+  // deadline, it stops accepting; at the deadline every open stream gets stream_deadline_chunk and
+  // its end, and a request not yet answered a 503. Then it closes every connection and stops the
+  // I/O threads. Idempotent.
   // TODO(aimarket): a ResponseWriter still held by a handler after the server is destroyed must
   // not post to the dead io_context; the streaming edge (next issue) makes writers check a
   // shared liveness flag.

@@ -8,7 +8,6 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -17,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/json/json_escape.h"
+#include "common/json/parse.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/edge/error_body.h"
@@ -52,6 +52,16 @@ std::string PercentDecode(absl::string_view s) {
   return out;
 }
 
+// Whether a decoded path parameter or cursor may go further (to team-management, to Postgres):
+// 1 to 256 bytes of UTF-8 without control characters. Anything else names nothing that exists.
+bool IsCleanParam(absl::string_view s) {
+  if (s.empty() || s.size() > 256 || !json::IsValidUtf8(s)) return false;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
 // The query parameter `name`, decoded; nullopt when absent.
 std::optional<std::string> Query(const HttpRequest& req, absl::string_view name) {
   absl::string_view t = req.target;
@@ -78,7 +88,9 @@ absl::Status ReadPage(const HttpRequest& req, ListRequest& r) {
   absl::StatusOr<int> limit = LimitOf(req);
   if (!limit.ok()) return limit.status();
   r.set_page_size(*limit);
-  r.set_page_token(Query(req, "after").value_or(""));
+  const std::string after = Query(req, "after").value_or("");
+  if (!after.empty() && !IsCleanParam(after)) return BadField("after", "'after' is not a cursor this API returned.");
+  r.set_page_token(after);
   return absl::OkStatus();
 }
 
@@ -86,13 +98,7 @@ absl::Status ReadPage(const HttpRequest& req, ListRequest& r) {
 
 absl::StatusOr<rapidjson::Document> ParseObject(const std::string& body) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
-  if (doc.HasParseError()) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
-                         absl::StrCat("We could not parse the JSON body of your request: ",
-                                      rapidjson::GetParseError_En(doc.GetParseError()), " (at byte ",
-                                      doc.GetErrorOffset(), ")."));
-  }
+  if (absl::Status s = json::Parse(doc, body); !s.ok()) return s;
   if (!doc.IsObject()) {
     return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON", "The request body must be a JSON object.");
   }
@@ -475,7 +481,9 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
   for (absl::string_view p : parts) {
     if (p.empty()) return ErrorResponse(NotFoundPath(req));
   }
-  const std::string team_name = absl::StrCat("teams/", PercentDecode(parts[0]));
+  const std::string team_id = PercentDecode(parts[0]);
+  if (!IsCleanParam(team_id) || absl::StrContains(team_id, '/')) return ErrorResponse(NotFoundPath(req));
+  const std::string team_name = absl::StrCat("teams/", team_id);
   if (parts.size() == 1) return OneTeam(api, req, ctx, team_name);
   const absl::string_view collection = parts[1];
   if (parts.size() == 2) {
@@ -486,7 +494,7 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
   }
   if (parts.size() == 3) {
     const std::string id = PercentDecode(parts[2]);
-    if (absl::StrContains(id, '/')) return ErrorResponse(NotFoundPath(req));
+    if (!IsCleanParam(id) || absl::StrContains(id, '/')) return ErrorResponse(NotFoundPath(req));
     if (collection == "members") return OneMember(api, req, ctx, absl::StrCat(team_name, "/members/", id), id);
     if (collection == "keys") {
       if (req.method != "DELETE") return MethodNotAllowed(req, "DELETE");

@@ -2,7 +2,8 @@
 
 // The router's cache of authenticated principals, so that a request does not cost a call to
 // team-management. An entry lives `ttl` (the bound within which a revoked key or a changed setting
-// takes effect); failures are not cached. Past half its life an entry is refreshed ahead: Lookup
+// takes effect); failures are not cached. While team-management cannot be reached, a known key is
+// served for up to `max_stale` after it was last confirmed (Unclaim, Result::stale). Past half its life an entry is refreshed ahead: Lookup
 // asks exactly one caller to refresh it while everyone keeps being served, so a busy key never
 // waits for team-management. Thread-safe.
 //
@@ -11,6 +12,7 @@
 //   if (!r.principal) { ...authenticate, then cache.Put(key, principal) }
 //   else if (r.refresh) { ...authenticate in the background: Put, Erase (refused) or Unclaim }
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,14 +29,18 @@ namespace aimarket::router {
 class PrincipalCache {
  public:
   // `clock` outlives the cache. At most `max_entries` keys are held; beyond, the cache starts over.
-  PrincipalCache(time::Clock& clock, absl::Duration ttl, size_t max_entries = 100000)
-      : clock_(clock), ttl_(ttl), max_entries_(max_entries) {}
+  PrincipalCache(time::Clock& clock, absl::Duration ttl, size_t max_entries = 100000,
+                 absl::Duration max_stale = absl::Seconds(30))
+      : clock_(clock), ttl_(ttl), max_stale_(max_stale), max_entries_(max_entries) {}
 
   struct Result {
     // Shared with the cache: a hit copies no proto. Null when absent or expired.
     std::shared_ptr<const common::v1::Principal> principal;
     // This caller should refresh the entry (it is past half its life and nobody else is at it).
     bool refresh = false;
+    // When `principal` is null: an expired entry confirmed within max_stale, for the caller to
+    // serve if team-management cannot be reached (see Unclaim).
+    std::shared_ptr<const common::v1::Principal> stale = nullptr;
   };
 
   Result Lookup(const std::string& api_key) {
@@ -42,15 +48,23 @@ class PrincipalCache {
     {
       absl::ReaderMutexLock lock(&mu_);
       auto it = entries_.find(api_key);
-      if (it == entries_.end() || it->second.expires <= now) return {};
-      if (it->second.refreshing || now < it->second.expires - ttl_ / 2) return {it->second.principal, false};
+      if (it == entries_.end()) return {};
+      if (it->second.expires <= now) {
+        if (now < it->second.confirmed + max_stale_) return {nullptr, false, it->second.principal};
+        return {};
+      }
+      if (it->second.refreshing || now < it->second.confirmed + ttl_ / 2) return {it->second.principal, false, nullptr};
     }
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(api_key);
-    if (it == entries_.end() || it->second.expires <= now) return {};
+    if (it == entries_.end()) return {};
+    if (it->second.expires <= now) {
+      if (now < it->second.confirmed + max_stale_) return {nullptr, false, it->second.principal};
+      return {};
+    }
     const bool refresh = !it->second.refreshing;
     it->second.refreshing = true;
-    return {it->second.principal, refresh};
+    return {it->second.principal, refresh, nullptr};
   }
 
   std::optional<common::v1::Principal> Get(const std::string& api_key) {
@@ -60,10 +74,10 @@ class PrincipalCache {
   }
 
   void Put(const std::string& api_key, const common::v1::Principal& principal) {
-    const absl::Time expires = clock_.Now() + ttl_;
+    const absl::Time now = clock_.Now();
     absl::MutexLock lock(&mu_);
     if (entries_.size() >= max_entries_) entries_.clear();
-    entries_[api_key] = Entry{std::make_shared<const common::v1::Principal>(principal), expires, false};
+    entries_[api_key] = Entry{std::make_shared<const common::v1::Principal>(principal), now + ttl_, now, false};
   }
 
   // The key was refused (revoked, expired, removed): forget it at once.
@@ -72,21 +86,30 @@ class PrincipalCache {
     entries_.erase(api_key);
   }
 
-  // A refresh failed for another reason (team-management unreachable): the entry serves until it
-  // expires, and the next Lookup may try again.
+  // A refresh failed for another reason (team-management or its database unreachable): the entry
+  // goes on serving for another ttl, but never past `max_stale` after it was last confirmed, and
+  // the next Lookup past half of that may try again. While nothing can be confirmed nothing can be
+  // revoked either (revoking writes to the same database), so a known key keeps working through a
+  // database outage of up to max_stale.
   void Unclaim(const std::string& api_key) {
+    const absl::Time now = clock_.Now();
     absl::MutexLock lock(&mu_);
-    if (auto it = entries_.find(api_key); it != entries_.end()) it->second.refreshing = false;
+    if (auto it = entries_.find(api_key); it != entries_.end()) {
+      it->second.refreshing = false;
+      it->second.expires = std::max(it->second.expires, std::min(now + ttl_, it->second.confirmed + max_stale_));
+    }
   }
 
  private:
   struct Entry {
     std::shared_ptr<const common::v1::Principal> principal;
     absl::Time expires;
+    absl::Time confirmed;  // When team-management last vouched for it.
     bool refreshing = false;
   };
   time::Clock& clock_;
   const absl::Duration ttl_;
+  const absl::Duration max_stale_;
   const size_t max_entries_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);

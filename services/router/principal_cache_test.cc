@@ -56,6 +56,26 @@ TEST(PrincipalCacheTest, OneCallerRefreshesAnAgingEntryWhileEveryoneIsServed) {
   EXPECT_EQ(cache.Lookup("k").principal, nullptr);
 }
 
+// team-management (or its database) down: a known key goes on working for up to max_stale after
+// it was last confirmed, refreshes being tried all along; a key never seen gets nothing.
+TEST(PrincipalCacheTest, ServesKnownKeysThroughAnOutageForAWhile) {
+  time::FakeClock clock(absl::FromUnixSeconds(100));
+  PrincipalCache cache(clock, absl::Seconds(2), 100, /*max_stale=*/absl::Seconds(10));
+  cache.Put("k", {});
+  for (int i = 0; i < 8; ++i) {
+    clock.Advance(absl::Seconds(1));
+    PrincipalCache::Result r = cache.Lookup("k");
+    ASSERT_NE(r.principal, nullptr) << i;
+    if (r.refresh) cache.Unclaim("k");  // The refresh failed: unreachable.
+  }
+  clock.Advance(absl::Seconds(1));  // 9 s after it was confirmed.
+  EXPECT_NE(cache.Lookup("k").principal, nullptr);
+  cache.Unclaim("k");
+  clock.Advance(absl::Seconds(1) + absl::Milliseconds(1));
+  EXPECT_EQ(cache.Lookup("k").principal, nullptr);  // Past max_stale: asked again, for real.
+  EXPECT_EQ(cache.Lookup("never-seen").principal, nullptr);
+}
+
 TEST(PrincipalCacheTest, IsBounded) {
   time::FakeClock clock;
   PrincipalCache cache(clock, absl::Seconds(2), /*max_entries=*/2);

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/config/config.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/status/grpc_status.h"
@@ -188,7 +189,14 @@ bool ModelAllowed(const common::v1::Principal& p, absl::string_view model) {
 }
 
 // A key may call models: a viewer's may not, and only the models of the team's model_access.
+// The name authorized is the name routed and called, so it must be one that cannot shape a URL.
 absl::Status AuthorizeModel(const common::v1::Principal& p, absl::string_view model) {
+  if (!config::IsValidModelName(model)) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                         "Invalid value for 'model': a model name is 1 to 256 letters, digits and - . _ : / @, "
+                         "with no empty, '.' or '..' part between slashes.")
+        .Param("model");
+  }
   if (!p.bootstrap_admin() && p.role() == common::v1::ROLE_VIEWER) {
     return status::Error(absl::StatusCode::kPermissionDenied, "PERMISSION_DENIED",
                          "This API key belongs to a viewer, who can read the team but not call models.");
@@ -205,6 +213,8 @@ absl::Status AuthorizeModel(const common::v1::Principal& p, absl::string_view mo
 
 absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContext& ctx) {
   const std::string key = ctx.ApiKey();
+  if (std::optional<common::v1::Principal> at_once = team_.AuthenticateAtOnce(key)) return *std::move(at_once);
+  std::shared_ptr<const common::v1::Principal> known;
   if (!key.empty()) {
     PrincipalCache::Result cached = principals_.Lookup(key);
     // Callers of this blocking path run on worker threads: an entry due for refresh is refreshed
@@ -214,8 +224,12 @@ absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContex
       return *cached.principal;
     }
     (cached.principal ? Lookups().refresh : Lookups().miss).Increment();
+    known = cached.principal ? cached.principal : cached.stale;
   }
-  return AskTeam(ctx, key);
+  absl::StatusOr<common::v1::Principal> asked = AskTeam(ctx, key);
+  // team-management (or its database) unreachable: a key it vouched for recently goes on working.
+  if (!asked.ok() && known && asked.status().code() != absl::StatusCode::kUnauthenticated) return *known;
+  return asked;
 }
 
 absl::StatusOr<common::v1::Principal> Router::AskTeam(const rpc::CallContext& ctx, const std::string& key) {
@@ -226,7 +240,9 @@ absl::StatusOr<common::v1::Principal> Router::AskTeam(const rpc::CallContext& ct
     if (resp.status().code() == absl::StatusCode::kUnauthenticated) {
       principals_.Erase(key);  // Revoked, expired, removed: at once.
     } else {
-      principals_.Unclaim(key);  // team-management unreachable: the entry serves until it expires.
+      // team-management or its database unreachable: the entry goes on serving for a while (no
+      // key can be revoked meanwhile: revoking writes to that database).
+      principals_.Unclaim(key);
     }
     return resp.status();
   }
@@ -250,6 +266,10 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
       }
       return ChatAs(*cached.principal, std::move(ctx), req, observer);
     }
+  }
+  // The bootstrap admin key never waits, not even behind lookups stuck on a hung database.
+  if (std::optional<common::v1::Principal> at_once = team_.AuthenticateAtOnce(key)) {
+    return ChatAs(*at_once, std::move(ctx), req, observer);
   }
   Lookups().miss.Increment();
   // team-management may block on its database: ask it from a worker, not from this thread. The
@@ -284,6 +304,11 @@ void Router::ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx
 absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext& ctx,
                                                           const v1::ListModelsRequest& req) {
   AIM_ASSIGN_OR_RETURN(common::v1::Principal principal, Authenticate(ctx));
+  if (!req.model().empty() && !config::IsValidModelName(req.model())) {
+    return status::Error(absl::StatusCode::kNotFound, "MODEL_NOT_FOUND",
+                         "The model does not exist or you do not have access to it.")
+        .Param("model");
+  }
   v1::ListModelsResponse resp;
   for (const config::v1::ModelConfig& m : config_.models()) {
     if (!req.model().empty() && m.name() != req.model()) continue;

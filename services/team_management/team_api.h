@@ -4,6 +4,9 @@
 // runs in the same process) and by the gRPC client returned by NewTeamGrpcClient (for a peer in
 // another process). It covers both gRPC services, TeamService and AuthService.
 
+#include <optional>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "aimarket/team/v1/team_service.pb.h"
@@ -64,6 +67,14 @@ class TeamApi {
   // INVALID_API_KEY) for an unknown, revoked or expired key.
   virtual absl::StatusOr<v1::AuthenticateResponse> Authenticate(const rpc::CallContext& ctx,
                                                                 const v1::AuthenticateRequest& req) = 0;
+
+  // The principal of `api_key` if it can be known at once, without waiting on anything (the
+  // bootstrap admin key, held in memory by an in-process team-management); nullopt otherwise,
+  // and then Authenticate decides. Never blocks: callers use it on I/O threads.
+  virtual std::optional<common::v1::Principal> AuthenticateAtOnce(const std::string& api_key) {
+    (void)api_key;
+    return std::nullopt;
+  }
 };
 
 }  // namespace aimarket::team

@@ -92,7 +92,13 @@ AuditContext Audit(const Principal& p, const rpc::CallContext& ctx) { return {Ac
 // "teams/{id}" -> id; INVALID_ARGUMENT otherwise.
 absl::StatusOr<std::string> TeamIdOf(absl::string_view name) {
   if (!absl::ConsumePrefix(&name, "teams/") || name.empty() || absl::StrContains(name, '/')) {
-    return Invalid("name", absl::StrCat("Not a team name: '", name, "' (expected teams/{team_id})."));
+    return Invalid("name", "Not a team name (expected teams/{team_id}).");
+  }
+  // Ids are made of these (CreateTeam): anything else names no team, and never reaches the database.
+  if (name.size() > 64 || !absl::c_all_of(name, [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+      })) {
+    return status::Error(absl::StatusCode::kNotFound, "TEAM_NOT_FOUND", "No such team.");
   }
   return std::string(name);
 }
@@ -470,6 +476,16 @@ absl::StatusOr<v1::ListAuditEntriesResponse> TeamManagement::ListAuditEntries(co
   return resp;
 }
 
+std::optional<Principal> TeamManagement::AuthenticateAtOnce(const std::string& api_key) {
+  if (!rpc::SecretEquals(api_key, bootstrap_admin_key_)) return std::nullopt;
+  Principal p;
+  p.set_bootstrap_admin(true);
+  p.set_role(common::v1::ROLE_OWNER);
+  p.set_member("bootstrap-admin");
+  p.set_key_id("bootstrap");
+  return p;
+}
+
 absl::StatusOr<v1::AuthenticateResponse> TeamManagement::Authenticate(const rpc::CallContext&,
                                                                       const v1::AuthenticateRequest& req) {
   if (req.api_key().empty()) {
@@ -480,11 +496,8 @@ absl::StatusOr<v1::AuthenticateResponse> TeamManagement::Authenticate(const rpc:
       status::Error(absl::StatusCode::kUnauthenticated, "INVALID_API_KEY", "Incorrect API key provided.");
   v1::AuthenticateResponse resp;
   Principal& p = *resp.mutable_principal();
-  if (rpc::SecretEquals(req.api_key(), bootstrap_admin_key_)) {
-    p.set_bootstrap_admin(true);
-    p.set_role(common::v1::ROLE_OWNER);
-    p.set_member("bootstrap-admin");
-    p.set_key_id("bootstrap");
+  if (std::optional<Principal> admin = AuthenticateAtOnce(req.api_key())) {
+    p = *std::move(admin);
     return resp;
   }
   if (!absl::StartsWith(req.api_key(), kKeyPrefix) || req.api_key().size() > 128) return invalid;

@@ -45,6 +45,8 @@ class TeamManagement final : public TeamApi {
                                                                 const v1::ListAuditEntriesRequest& req) override;
   absl::StatusOr<v1::AuthenticateResponse> Authenticate(const rpc::CallContext& ctx,
                                                         const v1::AuthenticateRequest& req) override;
+  // The bootstrap admin key only: it never waits on the database.
+  std::optional<common::v1::Principal> AuthenticateAtOnce(const std::string& api_key) override;
 
  private:
   // The caller's principal, or UNAUTHENTICATED.

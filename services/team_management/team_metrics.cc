@@ -79,6 +79,12 @@ class CountingTeamApi final : public TeamApi {
     return r;
   }
 
+  std::optional<common::v1::Principal> AuthenticateAtOnce(const std::string& api_key) override {
+    std::optional<common::v1::Principal> p = api_->AuthenticateAtOnce(api_key);
+    if (p) TeamMetrics::Get().CountAuthentication(absl::OkStatus());
+    return p;
+  }
+
  private:
   std::unique_ptr<TeamApi> api_;
 };

@@ -2,7 +2,11 @@
 // client (unary and streaming, errors with ErrorInfo, cancellation), draining of the gRPC and HTTP
 // servers with calls in flight.
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <iterator>
 
 #include <atomic>
 #include <memory>
@@ -13,6 +17,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -428,6 +434,155 @@ TEST(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   (*server)->Shutdown(absl::Seconds(5));
   absl::MutexLock lock(&mu);
   for (auto& t : workers) t.join();
+}
+
+
+bool Send(int fd, absl::string_view data) {
+  return write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+}
+
+edge::HttpHandler LengthHandler() {
+  return [](edge::HttpRequest req, std::shared_ptr<edge::ResponseWriter> writer) {
+    edge::HttpResponse r;
+    r.body = absl::StrCat(R"({"len":)", req.body.size(), "}");
+    writer->Send(std::move(r));
+  };
+}
+
+// Finding 4: connections without a key held memory without bound. Past a cap new connections are
+// answered 503 at once, while those already open go on.
+TEST(HttpServerTest, ConnectionCapsRefuseNewConnectionsAndKeepOldOnes) {
+  auto server = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0", .io_threads = 1, .max_connections = 0, .max_connections_per_client = 4},
+      LengthHandler());
+  ASSERT_THAT(server, IsOk());
+  const int port = (*server)->port();
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) held.push_back(testing::ConnectLoopback(port));
+  absl::SleepFor(absl::Milliseconds(100));
+  const int extra = testing::ConnectLoopback(port);
+  ASSERT_GE(extra, 0);
+  const std::string refused = testing::ReadUntilClosed(extra);
+  close(extra);
+  EXPECT_THAT(refused, ::testing::StartsWith("HTTP/1.1 503"));
+  EXPECT_THAT(refused, ::testing::HasSubstr(R"("code":"server_busy")"));
+  // The held connections are served.
+  ASSERT_TRUE(Send(held[0], "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_THAT(testing::ReadUntilClosed(held[0]), ::testing::HasSubstr(R"({"len":0})"));
+  close(held[0]);
+  absl::SleepFor(absl::Milliseconds(100));
+  // A slot freed: a new connection is served again.
+  EXPECT_EQ(testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", port, "/b")).status, 200);
+  for (size_t i = 1; i < held.size(); ++i) close(held[i]);
+
+  auto total = edge::HttpServer::Start({.listen = "127.0.0.1:0", .io_threads = 1, .max_connections = 2}, LengthHandler());
+  ASSERT_THAT(total, IsOk());
+  const int a = testing::ConnectLoopback((*total)->port()), b = testing::ConnectLoopback((*total)->port());
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", (*total)->port(), "/c")).status, 503);
+  close(a);
+  close(b);
+}
+
+// Finding 4 too: unfinished bodies may hold at most max_buffered_body_bytes in all, each for at
+// most body_timeout.
+TEST(HttpServerTest, BufferedBodiesAreCappedAndTimed) {
+  auto server = edge::HttpServer::Start({.listen = "127.0.0.1:0",
+                                         .io_threads = 1,
+                                         .max_body_bytes = 800,
+                                         .body_timeout = absl::Milliseconds(700),
+                                         .max_buffered_body_bytes = 1000},
+                                        LengthHandler());
+  ASSERT_THAT(server, IsOk());
+  const int port = (*server)->port();
+  auto post = [](int length) { return absl::StrCat("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: ", length, "\r\n\r\n"); };
+  // A holds 700 bytes of budget with its body unfinished.
+  const int a = testing::ConnectLoopback(port);
+  ASSERT_TRUE(Send(a, post(700) + std::string(100, 'a')));
+  absl::SleepFor(absl::Milliseconds(100));
+  // B would pass the budget: refused at once, without reading its body.
+  const int b = testing::ConnectLoopback(port);
+  ASSERT_TRUE(Send(b, post(400) + std::string(400, 'b')));
+  const std::string busy = testing::ReadUntilClosed(b);
+  close(b);
+  EXPECT_THAT(busy, ::testing::StartsWith("HTTP/1.1 503"));
+  EXPECT_THAT(busy, ::testing::HasSubstr("Retry-After: 1"));
+  // C fits beside A.
+  EXPECT_EQ(testing::HttpRequest("POST", absl::StrCat("http://127.0.0.1:", port, "/x"), {}, std::string(200, 'c')).body,
+            R"({"len":200})");
+  // A finishes and is answered.
+  ASSERT_TRUE(Send(a, std::string(600, 'a')));
+  const std::string done = testing::ReadUntilClosed(a, absl::Milliseconds(500));
+  EXPECT_THAT(done, ::testing::HasSubstr(R"({"len":700})"));
+  close(a);
+  // D sends part of its body and stalls: cut at body_timeout, and its budget is free again.
+  const int d = testing::ConnectLoopback(port);
+  ASSERT_TRUE(Send(d, post(800) + "dd"));
+  const absl::Time sent = absl::Now();
+  testing::ReadUntilClosed(d, absl::Seconds(5));
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(3));
+  close(d);
+  EXPECT_EQ(testing::HttpRequest("POST", absl::StrCat("http://127.0.0.1:", port, "/x"), {}, std::string(800, 'e')).body,
+            R"({"len":800})");
+}
+
+// CPU time (user + system) of process `pid` so far.
+absl::Duration ProcessCpu(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::vector<std::string> fields = absl::StrSplit(text.substr(text.rfind(')') + 2), ' ');
+  const long ticks = sysconf(_SC_CLK_TCK);
+  return absl::Seconds(static_cast<double>(std::stol(fields[11]) + std::stol(fields[12])) / ticks);
+}
+
+// Finding 5: out of file descriptors, the accept loop spun at 100% CPU and said nothing. The server
+// (the mock provider's, which is the edge's) runs with 64 descriptors here.
+TEST(HttpServerTest, AcceptBacksOffAtTheDescriptorLimit) {
+  const int port = testing::FreePort();
+  auto mock = testing::Subprocess::Start(
+      {"/usr/bin/prlimit", "--nofile=64:64", absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"),
+       absl::StrCat("--listen=127.0.0.1:", port), "--threads=1",
+       absl::StrCat("--fixtures=", AIMARKET_SOURCE_DIR, "/tests/testdata/providers")});
+  ASSERT_THAT(mock, IsOk());
+  const std::string stats = absl::StrCat("http://127.0.0.1:", port, "/__mock/stats");
+  for (int i = 0; i < 100 && testing::HttpRequest("GET", stats).status != 200; ++i) absl::SleepFor(absl::Milliseconds(50));
+  std::vector<int> conns;
+  for (int i = 0; i < 100; ++i) conns.push_back(testing::ConnectLoopback(port));
+  absl::SleepFor(absl::Milliseconds(300));
+  const absl::Duration before = ProcessCpu((*mock)->pid());
+  absl::SleepFor(absl::Seconds(2));
+  const absl::Duration used = ProcessCpu((*mock)->pid()) - before;
+  EXPECT_LT(used, absl::Milliseconds(400)) << "spinning at the descriptor limit";
+  EXPECT_THAT((*mock)->output(), ::testing::HasSubstr("out of file descriptors"));
+  for (int fd : conns) close(fd);
+  // Descriptors back: it accepts again.
+  int status = 0;
+  for (int i = 0; i < 50 && (status = testing::HttpRequest("GET", stats).status) != 200; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT((*mock)->output(), ::testing::HasSubstr("accepting HTTP connections again"));
+}
+
+// HEAD answers the headers alone; absolute-form targets are served as origin-form.
+TEST(HttpServerTest, HeadHasNoBodyAndAbsoluteTargetsAreServed) {
+  auto server = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0", .io_threads = 1}, [](edge::HttpRequest req, std::shared_ptr<edge::ResponseWriter> w) {
+        edge::HttpResponse r;
+        r.body = absl::StrCat(R"({"target":")", req.target, R"("})");
+        w->Send(std::move(r));
+      });
+  ASSERT_THAT(server, IsOk());
+  const int fd = testing::ConnectLoopback((*server)->port());
+  ASSERT_TRUE(Send(fd, "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET HTTP://example.com:80/p?q=1 HTTP/1.1\r\nHost: x\r\n"
+                       "Connection: close\r\n\r\n"));
+  const std::string got = testing::ReadUntilClosed(fd);
+  close(fd);
+  const size_t head_end = got.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_THAT(got.substr(0, head_end), ::testing::HasSubstr("Content-Length: 15"));  // {"target":"/h"}
+  EXPECT_EQ(got.substr(head_end + 4, 9), "HTTP/1.1 ");
+  EXPECT_TRUE(absl::EndsWith(got, R"({"target":"/p?q=1"})")) << got;
 }
 
 }  // namespace

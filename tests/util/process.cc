@@ -237,6 +237,20 @@ int ConnectLoopback(int port) {
   return fd;
 }
 
+std::string ReadUntilClosed(int fd, absl::Duration timeout) {
+  timeval tv{.tv_sec = 0, .tv_usec = 200'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string got;
+  char buf[8192];
+  const absl::Time end = absl::Now() + timeout;
+  while (absl::Now() < end) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0) break;
+    if (n > 0) got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "aimarket-test-XXXXXX").string();
   path_ = mkdtemp(tmpl.data());

@@ -54,6 +54,9 @@ int FreePort();
 // A connected TCP socket to 127.0.0.1:port, or -1.
 int ConnectLoopback(int port);
 
+// What the peer sends on `fd` until it closes the connection, or until `timeout` has passed.
+std::string ReadUntilClosed(int fd, absl::Duration timeout = absl::Seconds(5));
+
 // A temporary directory, removed with its contents on destruction.
 class TempDir {
  public:

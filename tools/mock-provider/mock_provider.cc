@@ -20,6 +20,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/json/json_escape.h"
+#include "common/json/parse.h"
+#include "common/log/log.h"
 #include "common/process/process.h"
 #include "rapidjson/document.h"
 #include "services/edge/http_server.h"
@@ -60,7 +62,7 @@ std::vector<Fixture> LoadFixtures(const std::string& dir) {
     if (!std::filesystem::exists(manifest_path)) continue;
     rapidjson::Document doc;
     const std::string text = ReadFile(manifest_path);
-    if (doc.Parse(text.data(), text.size()).HasParseError() || !doc.HasMember("fixtures")) continue;
+    if (!json::ParseBounded(doc, text) || !doc.IsObject() || !doc.HasMember("fixtures")) continue;
     const std::string provider = entry.path().filename().string();
     for (const auto& f : doc["fixtures"].GetArray()) {
       if (!f.HasMember("name") || !f.HasMember("response")) continue;
@@ -110,6 +112,28 @@ void ParseOptions(absl::string_view query, Options& o) {
   }
 }
 
+// "%2F" -> "/"; a malformed escape stays as it is.
+std::string PercentDecode(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    int hi = 0, lo = 0;
+    auto hex = [](char c, int& v) {
+      if (c >= '0' && c <= '9') return v = c - '0', true;
+      if (c >= 'a' && c <= 'f') return v = c - 'a' + 10, true;
+      if (c >= 'A' && c <= 'F') return v = c - 'A' + 10, true;
+      return false;
+    };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1], hi) && hex(s[i + 2], lo)) {
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 class MockProvider {
  public:
   explicit MockProvider(std::vector<Fixture> fixtures) : fixtures_(std::move(fixtures)) {}
@@ -121,16 +145,16 @@ class MockProvider {
     Record(req);
 
     rapidjson::Document body;
-    if (!req.body.empty()) body.Parse(req.body.data(), req.body.size());
+    if (!req.body.empty()) (void)json::ParseBounded(body, req.body);
     std::string model;
-    if (body.IsObject() && body.HasMember("model") && body["model"].IsString()) model = body["model"].GetString();
-    // Gemini and friends put the model in the path: ".../models/fixture/x:generateContent".
+    if (body.IsObject() && body.HasMember("model") && body["model"].IsString()) model = std::string(json::View(body["model"]));
+    // Gemini and friends put the model in the path, escaped: ".../models/fixture%2Fx:generateContent".
     if (model.empty()) {
       const size_t at = path.find("/models/");
       if (at != absl::string_view::npos) {
         absl::string_view m = path.substr(at + 8);
         m = m.substr(0, m.find(':'));
-        model = std::string(m);
+        model = PercentDecode(m);
       }
     }
     std::string selector = model;
@@ -465,6 +489,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "mock-provider listening on port " << (*server)->port() << std::endl;
+  // The logger starts now, not on the first warning (which may come when descriptors ran out).
+  aimarket::log::Info("mock-provider serving", {{"port", (*server)->port()}});
   aimarket::process::WaitForShutdownSignal();
   (*server)->Shutdown(absl::Seconds(2));
   return 0;

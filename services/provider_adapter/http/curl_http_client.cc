@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/io/loop.h"
+#include "common/log/log.h"
 #include "common/status/grpc_status.h"
 #include "services/provider_adapter/http/http_client.h"
 
@@ -426,26 +427,29 @@ class CurlLoop final : public net::execution_context::service {
     t->handler_.OnComplete(status);
   }
 
+  // The client learns what kind of failure it was, in curl's generic words; the log gets curl's own
+  // detail, which names the upstream's host, address and port.
   static absl::Status FromCurl(CURLcode code, const Transfer& t) {
+    if (code == CURLE_OK) return absl::OkStatus();
     const std::string detail = t.error_[0] != '\0' ? std::string(t.error_) : curl_easy_strerror(code);
+    log::Warn("upstream transfer failed", {{"curl_code", static_cast<int>(code)}, {"error", detail}});
+    const absl::string_view kind = curl_easy_strerror(code);
     switch (code) {
-      case CURLE_OK:
-        return absl::OkStatus();
       case CURLE_COULDNT_CONNECT:
       case CURLE_COULDNT_RESOLVE_HOST:
       case CURLE_COULDNT_RESOLVE_PROXY:
       case CURLE_SSL_CONNECT_ERROR:
       case CURLE_PEER_FAILED_VERIFICATION:
         return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_UNREACHABLE",
-                             absl::StrCat("cannot reach the upstream: ", detail))
+                             absl::StrCat("cannot reach the upstream (", kind, ")"))
             .HttpStatus(502);
       case CURLE_OPERATION_TIMEDOUT:
         return status::Error(absl::StatusCode::kDeadlineExceeded, "UPSTREAM_TIMEOUT",
-                             absl::StrCat("the upstream timed out: ", detail));
+                             absl::StrCat("the upstream timed out (", kind, ")"));
       default:
         return status::Error(absl::StatusCode::kUnavailable,
                              t.body_started_ ? "UPSTREAM_DISCONNECTED" : "UPSTREAM_UNREACHABLE",
-                             absl::StrCat("upstream connection failed: ", detail))
+                             absl::StrCat("upstream connection failed (", kind, ")"))
             .HttpStatus(502);
     }
   }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/parse.h"
 #include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -132,7 +133,7 @@ absl::Status WriteToolChoice(JsonWriter& w, const common::v1::ChatRequest& req) 
   std::string name;
   if (!req.tool_choice_json().empty()) {
     Document d;
-    d.Parse(req.tool_choice_json().data(), req.tool_choice_json().size());
+    (void)json::ParseBounded(d, req.tool_choice_json());
     if (d.IsString()) {
       const std::string choice = d.GetString();
       if (choice == "required") {
@@ -335,7 +336,7 @@ class AnthropicTranslator final : public Translator {
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
     std::string message;
-    if (!d.Parse(body.data(), body.size()).HasParseError()) {
+    if (json::ParseBounded(d, body)) {
       if (const Value* e = Member(d, "error")) message = StringOr(*e, "message");
     }
     return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);

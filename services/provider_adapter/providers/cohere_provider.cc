@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/parse.h"
 #include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -195,7 +196,7 @@ class CohereTranslator final : public Translator {
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
     std::string message;
-    if (!d.Parse(body.data(), body.size()).HasParseError()) message = StringOr(d, "message");
+    if (json::ParseBounded(d, body)) message = StringOr(d, "message");
     return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
   }
 
@@ -218,7 +219,7 @@ absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req, 
   std::string only;
   if (!req.tool_choice_json().empty()) {
     Document d;
-    d.Parse(req.tool_choice_json().data(), req.tool_choice_json().size());
+    (void)json::ParseBounded(d, req.tool_choice_json());
     if (d.IsString() && std::string(d.GetString()) == "required") {
       choice = "REQUIRED";
     } else if (d.IsString() && std::string(d.GetString()) == "none") {
@@ -394,7 +395,7 @@ absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(const rpc::CallC
   }
   Document d;
   const Value* list = nullptr;
-  if (!d.Parse(answer.body.data(), answer.body.size()).HasParseError()) {
+  if (json::ParseBounded(d, answer.body)) {
     if (const Value* e = Member(d, "embeddings")) list = e->IsObject() ? Member(*e, "float") : e;
   }
   common::v1::EmbedResponse resp;

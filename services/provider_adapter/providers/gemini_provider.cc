@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/parse.h"
 #include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -53,9 +54,15 @@ const Value* ResolveRef(const Value& root, const Value& schema) {
   return at;
 }
 
-void WriteSchema(JsonWriter& w, const Value& root, const Value& in, int depth) {
-  const Value& s = *ResolveRef(root, in);
-  if (!s.IsObject() || depth > 32) {
+// What a reduced schema may grow to. `$ref`s are expanded in place, so a schema that refers to
+// itself twice per level doubles at every level: the output is capped, not just the depth.
+constexpr size_t kMaxReducedSchemaBytes = 256 << 10;
+
+void WriteSchema(JsonWriter& w, const rapidjson::StringBuffer& out, const Value& root, const Value& in, int depth,
+                 bool& too_big) {
+  if (out.GetSize() > kMaxReducedSchemaBytes) too_big = true;
+  const Value& s = too_big ? in : *ResolveRef(root, in);
+  if (too_big || !s.IsObject() || depth > 32) {
     w.StartObject();
     w.EndObject();
     return;
@@ -90,16 +97,16 @@ void WriteSchema(JsonWriter& w, const Value& root, const Value& in, int depth) {
       w.StartObject();
       for (auto p = v.MemberBegin(); p != v.MemberEnd(); ++p) {
         w.Key(p->name.GetString(), p->name.GetStringLength());
-        WriteSchema(w, root, p->value, depth + 1);
+        WriteSchema(w, out, root, p->value, depth + 1, too_big);
       }
       w.EndObject();
     } else if (key == "items") {
       WriteKey(w, "items");
-      WriteSchema(w, root, v, depth + 1);
+      WriteSchema(w, out, root, v, depth + 1, too_big);
     } else if (key == "anyOf" && v.IsArray()) {
       WriteKey(w, "anyOf");
       w.StartArray();
-      for (const Value& a : v.GetArray()) WriteSchema(w, root, a, depth + 1);
+      for (const Value& a : v.GetArray()) WriteSchema(w, out, root, a, depth + 1, too_big);
       w.EndArray();
     } else {
       WriteKey(w, key);
@@ -174,7 +181,7 @@ void Push(std::vector<Turn>& turns, Turn t) {
 absl::Status WriteToolConfig(JsonWriter& w, const common::v1::ChatRequest& req) {
   if (req.tool_choice_json().empty()) return absl::OkStatus();
   Document d;
-  d.Parse(req.tool_choice_json().data(), req.tool_choice_json().size());
+  (void)json::ParseBounded(d, req.tool_choice_json());
   std::string mode;
   std::string only;
   if (d.IsString()) {
@@ -297,7 +304,7 @@ class GeminiTranslator final : public Translator {
     // A failing stream ends with a bare JSON error object after its events.
     if (!absl::StripAsciiWhitespace(unframed).empty()) {
       Document d;
-      if (d.Parse(unframed.data(), unframed.size()).HasParseError() || Member(d, "error") == nullptr) {
+      if (!json::ParseBounded(d, unframed) || Member(d, "error") == nullptr) {
         return BadResponse(kProvider, "text outside the event stream");
       }
       return RpcError(500, *Member(d, "error"), "");
@@ -355,7 +362,7 @@ class GeminiTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
-    if (!d.Parse(body.data(), body.size()).HasParseError()) {
+    if (json::ParseBounded(d, body)) {
       // Usually {"error": {...}}; a stream answers with [{"error": {...}}].
       const Value* e = Member(d, "error");
       if (e == nullptr && d.IsArray() && !d.Empty()) e = Member(d[0], "error");
@@ -376,12 +383,19 @@ class GeminiTranslator final : public Translator {
 
 }  // namespace
 
-std::string ReduceSchemaForGemini(const std::string& schema_json) {
+absl::StatusOr<std::string> ReduceSchemaForGemini(const std::string& schema_json, absl::string_view param) {
   Document d;
-  if (d.Parse(schema_json.data(), schema_json.size()).HasParseError()) return R"({"type":"object"})";
+  if (!json::ParseBounded(d, schema_json)) return std::string(R"({"type":"object"})");
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
-  WriteSchema(w, d, d, 0);
+  bool too_big = false;
+  WriteSchema(w, buf, d, d, 0, too_big);
+  if (too_big) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                         absl::StrCat("Invalid value for '", param, "': with its $refs expanded the schema is larger than ",
+                                      kMaxReducedSchemaBytes >> 10, " KiB, more than Gemini can be sent."))
+        .Param(param);
+  }
   return std::string(buf.GetString(), buf.GetSize());
 }
 
@@ -413,7 +427,8 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       }
       const std::string text = MessageText(m, "\n");
       Document result;
-      const bool object = !result.Parse(text.data(), text.size()).HasParseError() && result.IsObject();
+      const bool parsed = json::ParseBounded(result, text);
+      const bool object = parsed && result.IsObject();
       rapidjson::StringBuffer buf;
       JsonWriter w(buf);
       w.StartObject();
@@ -427,7 +442,7 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       } else {
         w.StartObject();
         WriteKey(w, "result");
-        if (!result.HasParseError()) {
+        if (parsed) {
           result.Accept(w);
         } else {
           WriteStr(w, text);
@@ -509,7 +524,8 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
     w.StartObject();
     WriteKey(w, "functionDeclarations");
     w.StartArray();
-    for (const common::v1::Tool& t : req.tools()) {
+    for (int i = 0; i < req.tools_size(); ++i) {
+      const common::v1::Tool& t = req.tools(i);
       w.StartObject();
       WriteKey(w, "name");
       WriteStr(w, t.name());
@@ -519,7 +535,9 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       }
       if (!t.parameters_json().empty()) {
         WriteKey(w, "parameters");
-        WriteRawJson(w, ReduceSchemaForGemini(t.parameters_json()));
+        AIM_ASSIGN_OR_RETURN(const std::string reduced,
+                             ReduceSchemaForGemini(t.parameters_json(), absl::StrCat("tools[", i, "].function.parameters")));
+        WriteRawJson(w, reduced);
       }
       w.EndObject();
     }
@@ -571,7 +589,9 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       WriteStr(w, "application/json");
       if (rf.type() == "json_schema" && !rf.schema_json().empty()) {
         WriteKey(w, "responseSchema");
-        WriteRawJson(w, ReduceSchemaForGemini(rf.schema_json()));
+        AIM_ASSIGN_OR_RETURN(const std::string reduced,
+                             ReduceSchemaForGemini(rf.schema_json(), "response_format.json_schema.schema"));
+        WriteRawJson(w, reduced);
       }
     }
     w.EndObject();
@@ -593,8 +613,8 @@ void GeminiProvider::Generate(const rpc::CallContext& ctx, const std::string& up
     observer.OnComplete(body.status());
     return;
   }
-  // The model is a path segment; Gemini's names need no escaping ("gemini-2.0-flash").
-  std::string url = JoinUrl(base_, absl::StrCat("/v1beta/models/", upstream_model,
+  // The model is one path segment, escaped: "a/../b" or "a:x?y" stay inside it.
+  std::string url = JoinUrl(base_, absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model),
                                                 req.stream() ? ":streamGenerateContent?alt=sse" : ":generateContent"));
   HttpCallRequest http = JsonPost(config_, req, std::move(url), *std::move(body));
   if (!key_header_.empty()) http.headers.push_back(key_header_);
@@ -638,7 +658,7 @@ absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(const rpc::CallC
   w.EndObject();
   HttpCallRequest http =
       JsonPost(config_, req.request_id(),
-               JoinUrl(base_, absl::StrCat("/v1beta/models/", upstream_model, ":batchEmbedContents")),
+               JoinUrl(base_, absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model), ":batchEmbedContents")),
                std::string(buf.GetString(), buf.GetSize()));
   if (!key_header_.empty()) http.headers.push_back(key_header_);
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
@@ -647,7 +667,7 @@ absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(const rpc::CallC
   }
   Document d;
   const Value* list = nullptr;
-  if (!d.Parse(answer.body.data(), answer.body.size()).HasParseError()) list = Member(d, "embeddings");
+  if (json::ParseBounded(d, answer.body)) list = Member(d, "embeddings");
   if (list == nullptr || !list->IsArray()) return BadResponse(kProvider, "an embeddings answer without embeddings");
   common::v1::EmbedResponse resp;
   resp.set_model(upstream_model);

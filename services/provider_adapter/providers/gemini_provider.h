@@ -58,7 +58,9 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req);
 // ["T", "null"] types turned into T + nullable, const into a one-value enum, and every keyword
 // outside type, format, description, nullable, enum, items, properties, required, anyOf,
 // minItems, maxItems, minimum, maximum, minLength, maxLength, pattern, title, propertyOrdering
-// dropped (additionalProperties, $schema, strict, default, examples, ...).
-std::string ReduceSchemaForGemini(const std::string& schema_json);
+// dropped (additionalProperties, $schema, strict, default, examples, ...). A schema whose `$ref`s
+// expand past 256 KiB is INVALID_ARGUMENT naming `param`.
+absl::StatusOr<std::string> ReduceSchemaForGemini(const std::string& schema_json,
+                                                  absl::string_view param = "response_format.json_schema.schema");
 
 }  // namespace aimarket::provider

@@ -139,7 +139,7 @@ TEST(GeminiRequestTest, ToolResultsAreNamedByTheirCallAndWrappedAsObjects) {
 }
 
 TEST(GeminiRequestTest, JsonSchemaIsReducedToWhatGeminiAccepts) {
-  const std::string reduced = ReduceSchemaForGemini(R"({
+  const std::string reduced = *ReduceSchemaForGemini(R"({
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object", "additionalProperties": false,
     "properties": {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/parse.h"
 #include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -178,7 +179,7 @@ class ChatTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
-    if (!d.Parse(body.data(), body.size()).HasParseError()) {
+    if (json::ParseBounded(d, body)) {
       if (const Value* e = Member(d, "error")) {
         if (e->IsObject() && Member(*e, "type") != nullptr) {
           return UpstreamHttpError(kProvider, http_status, body, retry_after);  // OpenAI's own shape.
@@ -268,7 +269,7 @@ class GenerateTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
-    if (!d.Parse(body.data(), body.size()).HasParseError()) return HfError(http_status, Member(d, "error"), retry_after);
+    if (json::ParseBounded(d, body)) return HfError(http_status, Member(d, "error"), retry_after);
     return UpstreamFailure(kProvider, http_status, "", retry_after);
   }
 
@@ -286,7 +287,7 @@ absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req, 
   if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
   const std::string openai = BuildOpenAiBody(req, upstream_model);
   Document d;
-  d.Parse(openai.data(), openai.size());
+  (void)json::ParseBounded(d, openai);
   auto& alloc = d.GetAllocator();
   if (auto it = d.FindMember("max_completion_tokens"); it != d.MemberEnd()) {
     Value v(it->value, alloc);
@@ -299,7 +300,7 @@ absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req, 
       Document schema;
       const std::string text = rf.type() == "json_schema" && !rf.schema_json().empty() ? rf.schema_json()
                                                                                      : R"({"type":"object"})";
-      schema.Parse(text.data(), text.size());
+      (void)json::ParseBounded(schema, text);
       Value grammar(rapidjson::kObjectType);
       grammar.AddMember("type", "json", alloc);
       grammar.AddMember("value", Value(schema, alloc), alloc);
@@ -421,7 +422,9 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::
   w.StartObject();
   std::string url;
   if (api_ == Api::kRouter) {
-    url = JoinUrl(base_, absl::StrCat("/hf-inference/models/", upstream_model, "/pipeline/feature-extraction"));
+    // Hugging Face model ids are "org/name": path segments, each escaped.
+    AIM_ASSIGN_OR_RETURN(const std::string path, EscapePath(upstream_model, "model"));
+    url = JoinUrl(base_, absl::StrCat("/hf-inference/models/", path, "/pipeline/feature-extraction"));
     WriteKey(w, "inputs");
   } else {
     url = JoinUrl(base_, "/v1/embeddings");
@@ -449,10 +452,10 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::
   }
   if (api_ == Api::kTgi) return ParseOpenAiEmbeddings(kProvider, answer.body, upstream_model);
   Document d;
-  d.Parse(answer.body.data(), answer.body.size());
+  const bool parsed = json::ParseBounded(d, answer.body);
   common::v1::EmbedResponse resp;
   resp.set_model(upstream_model);
-  AIM_RETURN_IF_ERROR(ReadVectors(kProvider, d.HasParseError() ? nullptr : &d, resp));
+  AIM_RETURN_IF_ERROR(ReadVectors(kProvider, parsed ? &d : nullptr, resp));
   resp.mutable_usage();  // The pipeline reports no token counts.
   return resp;
 }

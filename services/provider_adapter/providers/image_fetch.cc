@@ -1,5 +1,6 @@
 #include "services/provider_adapter/providers/image_fetch.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -30,6 +31,12 @@ class ImageFetch final : public HttpCallHandler {
   void Next() {
     const RemoteImage& image = images_[at_];
     if (!absl::StartsWith(absl::AsciiStrToLower(image.url), "https://")) return Finish(CannotFetch(image, "https only"));
+    // A client's URL goes to curl as it is only if it is one: printable ASCII, no spaces or control
+    // characters (which could otherwise end a request line or a header), of a sane length.
+    if (image.url.size() > 8192 ||
+        std::any_of(image.url.begin(), image.url.end(), [](unsigned char c) { return c <= 0x20 || c >= 0x7f; })) {
+      return Finish(CannotFetch(image, "not a valid URL"));
+    }
     HttpCallRequest r;
     r.method = "GET";
     r.url = image.url;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/parse.h"
 #include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -117,7 +118,7 @@ class OllamaTranslator final : public Translator {
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
     std::string message;
-    if (!d.Parse(body.data(), body.size()).HasParseError()) {
+    if (json::ParseBounded(d, body)) {
       if (const Value* e = Member(d, "error")) message = e->IsString() ? e->GetString() : StringOr(*e, "message");
     }
     return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
@@ -147,7 +148,7 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, 
   bool send_tools = !req.tools().empty();
   if (!req.tool_choice_json().empty()) {
     Document d;
-    d.Parse(req.tool_choice_json().data(), req.tool_choice_json().size());
+    (void)json::ParseBounded(d, req.tool_choice_json());
     if (d.IsString() && std::string(d.GetString()) == "none") {
       send_tools = false;  // No tools offered: none can be called.
     } else if (!d.IsString() || std::string(d.GetString()) != "auto") {
@@ -337,7 +338,7 @@ absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(const rpc::CallC
   }
   Document d;
   const Value* list = nullptr;
-  if (!d.Parse(answer.body.data(), answer.body.size()).HasParseError()) list = Member(d, "embeddings");
+  if (json::ParseBounded(d, answer.body)) list = Member(d, "embeddings");
   common::v1::EmbedResponse resp;
   resp.set_model(StringOr(d, "model", upstream_model));
   AIM_RETURN_IF_ERROR(ReadVectors(kProvider, list, resp));

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/json/parse.h"
 #include "common/json/stack_document.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -31,7 +32,7 @@ void WriteString(Writer& w, const std::string& s) { w.String(s.data(), static_ca
 // Writes a JSON text that is already serialized (tool parameters, tool_choice) as a value.
 void WriteRaw(Writer& w, const std::string& json) {
   Document d;
-  if (d.Parse(json.data(), json.size()).HasParseError()) {
+  if (!json::ParseBounded(d, json)) {
     WriteString(w, json);
   } else {
     d.Accept(w);
@@ -314,7 +315,7 @@ class OpenAiTranslator final : public Translator {
     json::StackDocument doc;
     Document& d = *doc;
     // The event goes out verbatim, so it must be valid UTF-8 as well as a JSON object.
-    if (d.Parse<rapidjson::kParseValidateEncodingFlag>(data.data(), data.size()).HasParseError() || !d.IsObject()) {
+    if (!json::ParseBounded(d, data, /*validate_utf8=*/true) || !d.IsObject()) {
       return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
                            absl::StrCat("the ", provider_, " stream sent an event that is not a JSON object"))
           .HttpStatus(502);
@@ -343,7 +344,7 @@ class OpenAiTranslator final : public Translator {
   absl::Status OnBody(std::string body, EventSink& out) override {
     json::StackDocument doc;
     Document& d = *doc;
-    if (d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size()).HasParseError() || !d.IsObject()) {
+    if (!json::ParseBounded(d, body, /*validate_utf8=*/true) || !d.IsObject()) {
       return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
                            absl::StrCat("the ", provider_, " answer is not a JSON object"))
           .HttpStatus(502);
@@ -372,7 +373,9 @@ std::string BuildOpenAiBody(const common::v1::ChatRequest& req, const std::strin
   if (req.original_json().empty()) return FromStructured(req, upstream_model);
   json::StackDocument doc;
   Document& d = *doc;
-  if (d.Parse(req.original_json().data(), req.original_json().size()).HasParseError() || !d.IsObject()) {
+  // Strict, as the edge parsed it: a body from a gRPC caller with a duplicate key (a second
+  // "model" that the rewrite below would miss) is not forwarded; the parsed fields are.
+  if (!json::Parse(d, req.original_json()).ok() || !d.IsObject()) {
     return FromStructured(req, upstream_model);
   }
   auto& alloc = d.GetAllocator();
@@ -401,7 +404,7 @@ std::string BuildOpenAiBody(const common::v1::ChatRequest& req, const std::strin
 absl::Status UpstreamHttpError(absl::string_view provider, int http_status, absl::string_view body,
                                absl::string_view retry_after) {
   Document d;
-  if (!d.Parse(body.data(), body.size()).HasParseError() && d.IsObject()) {
+  if (json::ParseBounded(d, body) && d.IsObject()) {
     if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
       return ErrorFromObject(provider, http_status, e->value, retry_after);
     }
@@ -438,7 +441,7 @@ absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(const rpc::CallC
   // floats asked for: the edge encodes base64 itself.
   Document d;
   if (req.original_json().empty() ||
-      d.Parse(req.original_json().data(), req.original_json().size()).HasParseError() || !d.IsObject()) {
+      !json::Parse(d, req.original_json()).ok() || !d.IsObject()) {
     d.SetObject();
     Value input(rapidjson::kArrayType);
     for (const std::string& s : req.input()) input.PushBack(Value(s.c_str(), d.GetAllocator()), d.GetAllocator());

@@ -9,8 +9,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/config/config.h"
+#include "common/json/parse.h"
 #include "common/status/grpc_status.h"
 
 namespace aimarket::provider {
@@ -49,8 +51,8 @@ void WriteKey(JsonWriter& w, absl::string_view s) { w.Key(s.data(), static_cast<
 
 void WriteRawJson(JsonWriter& w, absl::string_view json, absl::string_view fallback) {
   rapidjson::Document d;
-  if (json.empty() || d.Parse(json.data(), json.size()).HasParseError()) {
-    d.Parse(fallback.data(), fallback.size());
+  if (json.empty() || !json::ParseBounded(d, json)) {
+    (void)json::ParseBounded(d, fallback);
   }
   d.Accept(w);
 }
@@ -127,7 +129,7 @@ absl::Status Unsupported(absl::string_view provider, absl::string_view param, ab
 absl::StatusOr<std::string> ArgumentsObject(absl::string_view arguments, absl::string_view param) {
   if (absl::StripAsciiWhitespace(arguments).empty()) return std::string("{}");
   rapidjson::Document d;
-  if (d.Parse(arguments.data(), arguments.size()).HasParseError() || !d.IsObject()) {
+  if (!json::ParseBounded(d, arguments) || !d.IsObject()) {
     return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
                          absl::StrCat("Invalid value for '", param, "': the arguments must be a JSON object."))
         .Param(param);
@@ -138,6 +140,38 @@ absl::StatusOr<std::string> ArgumentsObject(absl::string_view arguments, absl::s
 std::string JoinUrl(absl::string_view base, absl::string_view path) {
   while (!base.empty() && base.back() == '/') base.remove_suffix(1);
   return absl::StrCat(base, path);
+}
+
+std::string EscapePathSegment(absl::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> EscapePath(absl::string_view s, absl::string_view param) {
+  std::string out;
+  for (absl::string_view part : absl::StrSplit(s, '/')) {
+    if (part.empty() || part == "." || part == "..") {
+      return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                           absl::StrCat("Invalid value for '", param, "': it has an empty, '.' or '..' path segment."))
+          .Param(param);
+    }
+    if (!out.empty()) out.push_back('/');
+    out += EscapePathSegment(part);
+  }
+  return out;
 }
 
 std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config) {
@@ -237,7 +271,7 @@ absl::Status ReadVectors(absl::string_view provider, const Value* list, common::
 absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider, absl::string_view body,
                                                                 const std::string& model) {
   rapidjson::Document d;
-  if (d.Parse(body.data(), body.size()).HasParseError() || !d.IsObject()) {
+  if (!json::ParseBounded(d, body) || !d.IsObject()) {
     return BadResponse(provider, "an embeddings answer that is not a JSON object");
   }
   const Value* data = Member(d, "data");
@@ -280,7 +314,7 @@ absl::Status RequireTextInput(absl::string_view provider, const common::v1::Embe
 absl::Status ParseObject(absl::string_view provider, absl::string_view text, absl::string_view what,
                          rapidjson::Document& d) {
   // Validating UTF-8 too: what is not valid goes no further than here.
-  if (d.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size()).HasParseError() || !d.IsObject()) {
+  if (!json::ParseBounded(d, text, /*validate_utf8=*/true) || !d.IsObject()) {
     return BadResponse(provider, absl::StrCat(what, " that is not a JSON object in valid UTF-8"));
   }
   return absl::OkStatus();

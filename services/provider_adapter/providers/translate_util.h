@@ -70,6 +70,12 @@ absl::StatusOr<std::string> ArgumentsObject(absl::string_view arguments, absl::s
 // --- Upstream requests.
 // `base` (trailing slashes dropped) + `path`.
 std::string JoinUrl(absl::string_view base, absl::string_view path);
+// `s` as one URL path segment: every byte but A-Z a-z 0-9 - . _ ~ percent-encoded ('/', '?', '#',
+// ':' and '%' included), so a model name can never reach another path, a query or a method.
+std::string EscapePathSegment(absl::string_view s);
+// `s` as path segments joined by '/' ("org/model" stays two segments), each escaped as above; a 400
+// naming `param` if a segment is empty, "." or "..".
+absl::StatusOr<std::string> EscapePath(absl::string_view s, absl::string_view param);
 // The API key in the environment variable the config names, or "".
 std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config);
 // A POST of `body` to `url` with the config's timeouts, JSON content type, the Accept header for
