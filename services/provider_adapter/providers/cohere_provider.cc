@@ -196,7 +196,7 @@ class CohereTranslator final : public Translator {
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
     std::string message;
-    if (json::ParseBounded(d, body)) message = StringOr(d, "message");
+    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) message = StringOr(d, "message");
     return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
   }
 

@@ -304,7 +304,7 @@ class GeminiTranslator final : public Translator {
     // A failing stream ends with a bare JSON error object after its events.
     if (!absl::StripAsciiWhitespace(unframed).empty()) {
       Document d;
-      if (!json::ParseBounded(d, unframed) || Member(d, "error") == nullptr) {
+      if (!json::ParseBounded(d, unframed, /*validate_utf8=*/true) || Member(d, "error") == nullptr) {
         return BadResponse(kProvider, "text outside the event stream");
       }
       return RpcError(500, *Member(d, "error"), "");
@@ -362,7 +362,7 @@ class GeminiTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
-    if (json::ParseBounded(d, body)) {
+    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
       // Usually {"error": {...}}; a stream answers with [{"error": {...}}].
       const Value* e = Member(d, "error");
       if (e == nullptr && d.IsArray() && !d.Empty()) e = Member(d[0], "error");

@@ -138,6 +138,24 @@ TEST(GeminiRequestTest, ToolResultsAreNamedByTheirCallAndWrappedAsObjects) {
   EXPECT_EQ(status::GetErrorInfo(BuildGeminiBody(orphan).status())->param(), "messages[1].tool_call_id");
 }
 
+// $refs are expanded in place: a schema that refers to itself twice per level would double at
+// every level (2^32 nodes at the depth cap). The expansion is capped; the request is a 400.
+TEST(GeminiRequestTest, SelfReferringSchemaIsRefusedNotExpandedForever) {
+  const std::string bomb = R"({"type":"object","properties":{"a":{"$ref":"#/$defs/n"},"b":{"$ref":"#/$defs/n"}},
+    "$defs":{"n":{"type":"object","properties":{"a":{"$ref":"#/$defs/n"},"b":{"$ref":"#/$defs/n"}}}}})";
+  absl::StatusOr<std::string> reduced = ReduceSchemaForGemini(bomb, "tools[0].function.parameters");
+  ASSERT_FALSE(reduced.ok());
+  EXPECT_EQ(reduced.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status::GetErrorInfo(reduced.status())->param(), "tools[0].function.parameters");
+  common::v1::ChatRequest req = UserSays("x", false);
+  req.mutable_response_format()->set_type("json_schema");
+  req.mutable_response_format()->set_schema_json(bomb);
+  EXPECT_EQ(BuildGeminiBody(req).status().code(), absl::StatusCode::kInvalidArgument);
+  // A $ref used once per level is expanded as before.
+  EXPECT_THAT(*ReduceSchemaForGemini(R"({"$ref":"#/$defs/n","$defs":{"n":{"type":"string"}}})"),
+              ::testing::HasSubstr(R"("type":"string")"));
+}
+
 TEST(GeminiRequestTest, JsonSchemaIsReducedToWhatGeminiAccepts) {
   const std::string reduced = *ReduceSchemaForGemini(R"({
     "$schema": "https://json-schema.org/draft/2020-12/schema",

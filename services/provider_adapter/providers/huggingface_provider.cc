@@ -179,7 +179,7 @@ class ChatTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
-    if (json::ParseBounded(d, body)) {
+    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
       if (const Value* e = Member(d, "error")) {
         if (e->IsObject() && Member(*e, "type") != nullptr) {
           return UpstreamHttpError(kProvider, http_status, body, retry_after);  // OpenAI's own shape.
@@ -269,7 +269,7 @@ class GenerateTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
     Document d;
-    if (json::ParseBounded(d, body)) return HfError(http_status, Member(d, "error"), retry_after);
+    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) return HfError(http_status, Member(d, "error"), retry_after);
     return UpstreamFailure(kProvider, http_status, "", retry_after);
   }
 

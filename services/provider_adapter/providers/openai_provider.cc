@@ -404,7 +404,7 @@ std::string BuildOpenAiBody(const common::v1::ChatRequest& req, const std::strin
 absl::Status UpstreamHttpError(absl::string_view provider, int http_status, absl::string_view body,
                                absl::string_view retry_after) {
   Document d;
-  if (json::ParseBounded(d, body) && d.IsObject()) {
+  if (json::ParseBounded(d, body, /*validate_utf8=*/true) && d.IsObject()) {
     if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
       return ErrorFromObject(provider, http_status, e->value, retry_after);
     }
