@@ -42,6 +42,20 @@ std::string ToJson(const Value& v) {
 // All of a string's bytes (GetString() alone would stop at an embedded NUL: "user\u0000x" is not "user").
 std::string Str(const Value& v) { return std::string(json::View(v)); }
 
+// Identifiers (names, ids) name things for upstreams: a control character (NUL above all, which
+// C strings and some upstreams cut at) has no place in one.
+bool IsIdentifier(const Value& v) {
+  for (const char c : json::View(v)) {
+    if (static_cast<unsigned char>(c) < 0x20) return false;
+  }
+  return true;
+}
+
+absl::Status CheckIdentifier(const Value& v, const std::string& param) {
+  if (IsIdentifier(v)) return absl::OkStatus();
+  return InvalidValue(param, "it must not contain control characters");
+}
+
 const Value* Find(const Value& obj, const char* key) {
   auto it = obj.FindMember(key);
   return it == obj.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
@@ -97,10 +111,12 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
   }
   if (const Value* n = Find(v, "name"); n != nullptr) {
     if (!n->IsString()) return InvalidType(param + ".name", "a string");
+    AIM_RETURN_IF_ERROR(CheckIdentifier(*n, param + ".name"));
     m.set_name(Str(*n));
   }
   if (const Value* id = Find(v, "tool_call_id"); id != nullptr) {
     if (!id->IsString()) return InvalidType(param + ".tool_call_id", "a string");
+    AIM_RETURN_IF_ERROR(CheckIdentifier(*id, param + ".tool_call_id"));
     m.set_tool_call_id(Str(*id));
   } else if (r == "tool") {
     return Missing(param + ".tool_call_id");
@@ -114,10 +130,17 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
       common::v1::ToolCall& out = *m.add_tool_calls();
       out.set_index(i++);
       out.set_type("function");
-      if (const Value* id = Find(tc, "id"); id != nullptr && id->IsString()) out.set_id(Str(*id));
+      if (const Value* id = Find(tc, "id"); id != nullptr && id->IsString()) {
+        AIM_RETURN_IF_ERROR(CheckIdentifier(*id, tp + ".id"));
+        out.set_id(Str(*id));
+      }
       const Value* fn = Find(tc, "function");
       if (fn == nullptr || !fn->IsObject()) return Missing(tp + ".function");
-      if (const Value* name = Find(*fn, "name"); name != nullptr && name->IsString()) out.set_name(Str(*name));
+      if (const Value* name = Find(*fn, "name"); name != nullptr && name->IsString()) {
+        AIM_RETURN_IF_ERROR(CheckIdentifier(*name, tp + ".function.name"));
+        AIM_RETURN_IF_ERROR(CheckIdentifier(*name, tp + ".function.name"));
+    out.set_name(Str(*name));
+      }
       if (const Value* args = Find(*fn, "arguments"); args != nullptr) {
         if (!args->IsString()) return InvalidType(tp + ".function.arguments", "a string");
         out.set_arguments(Str(*args));
@@ -143,6 +166,7 @@ absl::Status ParseTools(const Value& v, common::v1::ChatRequest& req) {
     if (!name->IsString()) return InvalidType(tp + ".function.name", "a string");
     common::v1::Tool& out = *req.add_tools();
     out.set_type("function");
+    AIM_RETURN_IF_ERROR(CheckIdentifier(*name, tp + ".function.name"));
     out.set_name(Str(*name));
     if (const Value* d = Find(*fn, "description"); d != nullptr && d->IsString()) out.set_description(Str(*d));
     if (const Value* p = Find(*fn, "parameters"); p != nullptr) {

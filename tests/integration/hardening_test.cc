@@ -237,6 +237,10 @@ TEST(HardeningTest, BodiesAreStrictUtf8WithNothingAfterTheValue) {
   EXPECT_THAT(nul.body, HasSubstr(R"("param":"model")"));
   testing::HttpResult role = gw->Chat(R"({"model":"demo","messages":[{"role":"user\u0000x","content":"hi"}]})");
   EXPECT_EQ(role.status, 400) << role.body;
+  testing::HttpResult name = gw->Chat(
+      R"({"model":"demo","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f\u0000g"}}]})");
+  EXPECT_EQ(name.status, 400) << name.body;
+  EXPECT_THAT(name.body, HasSubstr(R"("param":"tools[0].function.name")"));
   testing::HttpResult trailing = gw->Chat(absl::StrCat(R"({"model":"demo",)", kHi, "}", std::string("\0garbage", 8)));
   EXPECT_EQ(trailing.status, 400);
   EXPECT_THAT(trailing.body, HasSubstr("unexpected data after the JSON value"));
