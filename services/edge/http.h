@@ -42,6 +42,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
 };
 
+// A percent-encoded path segment or query value, decoded ("%2F" -> "/"); a malformed escape stays
+// as it is. The result is bytes: callers check what they accept (UTF-8, a character set).
+std::string PercentDecode(absl::string_view s);
+
 // How a handler answers, from any thread. Exactly one of: Send() once, or StartStream() followed by
 // Write()s and End(). A writer dropped without a response answers 500 (or ends a started stream).
 // Thread-safe.

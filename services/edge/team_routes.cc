@@ -37,21 +37,6 @@ absl::Status NotFoundPath(const HttpRequest& req) {
   return status::Error(absl::StatusCode::kNotFound, "", absl::StrCat("Invalid URL (", req.method, " ", req.Path(), ")"));
 }
 
-std::string PercentDecode(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
-      auto nibble = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10; };
-      out.push_back(static_cast<char>(nibble(s[i + 1]) * 16 + nibble(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 // Whether a decoded path parameter or cursor may go further (to team-management, to Postgres):
 // 1 to 256 bytes of UTF-8 without control characters. Anything else names nothing that exists.
 bool IsCleanParam(absl::string_view s) {

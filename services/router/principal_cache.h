@@ -48,20 +48,12 @@ class PrincipalCache {
     {
       absl::ReaderMutexLock lock(&mu_);
       auto it = entries_.find(api_key);
-      if (it == entries_.end()) return {};
-      if (it->second.expires <= now) {
-        if (now < it->second.confirmed + max_stale_) return {nullptr, false, it->second.principal};
-        return {};
-      }
+      if (it == entries_.end() || it->second.expires <= now) return Expired(it, now);
       if (it->second.refreshing || now < it->second.confirmed + ttl_ / 2) return {it->second.principal, false, nullptr};
     }
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(api_key);
-    if (it == entries_.end()) return {};
-    if (it->second.expires <= now) {
-      if (now < it->second.confirmed + max_stale_) return {nullptr, false, it->second.principal};
-      return {};
-    }
+    if (it == entries_.end() || it->second.expires <= now) return Expired(it, now);
     const bool refresh = !it->second.refreshing;
     it->second.refreshing = true;
     return {it->second.principal, refresh, nullptr};
@@ -107,12 +99,20 @@ class PrincipalCache {
     absl::Time confirmed;  // When team-management last vouched for it.
     bool refreshing = false;
   };
+  using Map = absl::flat_hash_map<std::string, Entry>;
+
+  // No live entry at `it` (end() or expired): what is known of it, if anything.
+  Result Expired(Map::const_iterator it, absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    if (it == entries_.end() || now >= it->second.confirmed + max_stale_) return {};
+    return {nullptr, false, it->second.principal};
+  }
+
   time::Clock& clock_;
   const absl::Duration ttl_;
   const absl::Duration max_stale_;
   const size_t max_entries_;
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  Map entries_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace aimarket::router

@@ -4,12 +4,23 @@
 
 #include "aimarket/router/v1/router_service.grpc.pb.h"
 #include "common/grpc/call_adapters.h"
+#include "common/json/parse.h"
+#include "common/status/status_macros.h"
+#include "rapidjson/document.h"
 
 namespace aimarket::router {
 namespace {
 
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;
+
+// A gRPC caller's original body is held to the edge's rules (json::Parse, strict), here where it
+// enters: what the adapters later forward as it is must be what was checked and authorized.
+absl::Status CheckOriginalJson(const std::string& original_json) {
+  if (original_json.empty()) return absl::OkStatus();
+  rapidjson::Document d;
+  return json::Parse(d, original_json);
+}
 
 class RouterServiceShim final : public v1::RouterService::CallbackService {
  public:
@@ -22,6 +33,7 @@ class RouterServiceShim final : public v1::RouterService::CallbackService {
         [this](rpc::CallContext cc, const common::v1::ChatRequest& r, rpc::StreamObserver<common::v1::ChatEvent>& o) {
           // Internal callers may pass their own request id; otherwise the router issues one.
           if (cc.request_id.empty()) cc.request_id = rpc::NewRequestId();
+          if (absl::Status s = CheckOriginalJson(r.original_json()); !s.ok()) return o.OnComplete(s);
           api_.Chat(std::move(cc), r, o);
         });
   }
@@ -33,9 +45,12 @@ class RouterServiceShim final : public v1::RouterService::CallbackService {
   }
   ServerUnaryReactor* Embed(CallbackServerContext* ctx, const common::v1::EmbedRequest* req,
                             common::v1::EmbedResponse* resp) override {
-    return grpcutil::ServeUnary(ctx, req, resp, [this](const rpc::CallContext& cc, const common::v1::EmbedRequest& r) {
-      return api_.Embed(cc, r);
-    });
+    return grpcutil::ServeUnary(ctx, req, resp,
+                                [this](const rpc::CallContext& cc,
+                                       const common::v1::EmbedRequest& r) -> absl::StatusOr<common::v1::EmbedResponse> {
+                                  AIM_RETURN_IF_ERROR(CheckOriginalJson(r.original_json()));
+                                  return api_.Embed(cc, r);
+                                });
   }
 
  private:

@@ -13,10 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "aimarket/router/v1/router_service.grpc.pb.h"
 #include "common/json/json_escape.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -50,6 +53,7 @@ class Gateway {
     EXPECT_TRUE(mock.ok());
     g->mock_ = std::move(*mock);
     g->http_port_ = testing::FreePort();
+    g->grpc_port_ = testing::FreePort();
     const std::string cfg = g->dir_.WriteFile("hardening.yaml", absl::StrFormat(R"(
 server: {grpc_listen: "127.0.0.1:%d", drain_timeout: 3s}
 edge: {listen: "127.0.0.1:%d", io_threads: 2}
@@ -65,7 +69,7 @@ models:
   - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=15000"}]}
   - {name: unreachable, deployments: [{provider: dead, model: x}]}
 %s)",
-                                                                          testing::FreePort(), g->http_port_,
+                                                                          g->grpc_port_, g->http_port_,
                                                                           g->mock_port_, g->mock_port_, extra_yaml));
     std::string dsn = db.dsn();
     if (dsn_port != 0) dsn = std::regex_replace(dsn, std::regex("port=[0-9]+"), absl::StrCat("port=", dsn_port));
@@ -101,6 +105,7 @@ models:
 
   std::string Url(absl::string_view path) const { return absl::StrCat("http://127.0.0.1:", http_port_, path); }
   int http_port() const { return http_port_; }
+  int grpc_port() const { return grpc_port_; }
   testing::Subprocess& process() { return *gateway_; }
 
   testing::HttpResult Chat(const std::string& body, absl::string_view key = kAdminKey) const {
@@ -141,7 +146,7 @@ models:
   testing::TempDir dir_;
   std::unique_ptr<testing::Subprocess> mock_;
   std::unique_ptr<testing::Subprocess> gateway_;
-  int mock_port_ = 0, http_port_ = 0;
+  int mock_port_ = 0, http_port_ = 0, grpc_port_ = 0;
 };
 
 // Sends `request` on a fresh connection and reads until the server closes it (or `timeout`).
@@ -217,8 +222,22 @@ TEST(HardeningTest, DuplicateKeysAreRefusedAtAnyDepth) {
   EXPECT_EQ(nested.status, 400) << nested.body;
   testing::HttpResult deeper = gw->Chat(absl::StrCat(R"({"model":"demo",)", kHi, R"(,"metadata":{"a":{"b":1,"b":2}}})"), key);
   EXPECT_EQ(deeper.status, 400) << deeper.body;
-  EXPECT_EQ(gw->MockRequests(), "[]");
   EXPECT_EQ(gw->Chat(absl::StrCat(R"({"model":"echo",)", kHi, "}"), key).status, 403);  // Not its model.
+  // An internal service calling the router over gRPC is held to the same rule.
+  auto stub = router::v1::RouterService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", gw->grpc_port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", absl::StrCat("Bearer ", key));
+  common::v1::ChatRequest req;
+  req.set_model("demo");
+  req.add_messages()->set_role("user");
+  req.mutable_messages(0)->set_content("hi");
+  req.set_original_json(absl::StrCat(R"({"model":"demo","model":"echo",)", kHi, "}"));
+  auto reader = stub->Chat(&ctx, req);
+  common::v1::ChatEvent ev;
+  EXPECT_FALSE(reader->Read(&ev));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(gw->MockRequests(), "[]");
 }
 
 // Finding 9: invalid UTF-8 went upstream and was echoed raw; a NUL cut the model name; bytes after

@@ -112,28 +112,6 @@ void ParseOptions(absl::string_view query, Options& o) {
   }
 }
 
-// "%2F" -> "/"; a malformed escape stays as it is.
-std::string PercentDecode(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    int hi = 0, lo = 0;
-    auto hex = [](char c, int& v) {
-      if (c >= '0' && c <= '9') return v = c - '0', true;
-      if (c >= 'a' && c <= 'f') return v = c - 'a' + 10, true;
-      if (c >= 'A' && c <= 'F') return v = c - 'A' + 10, true;
-      return false;
-    };
-    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1], hi) && hex(s[i + 2], lo)) {
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 class MockProvider {
  public:
   explicit MockProvider(std::vector<Fixture> fixtures) : fixtures_(std::move(fixtures)) {}
@@ -154,7 +132,7 @@ class MockProvider {
       if (at != absl::string_view::npos) {
         absl::string_view m = path.substr(at + 8);
         m = m.substr(0, m.find(':'));
-        model = PercentDecode(m);
+        model = edge::PercentDecode(m);
       }
     }
     std::string selector = model;

@@ -373,9 +373,9 @@ std::string BuildOpenAiBody(const common::v1::ChatRequest& req, const std::strin
   if (req.original_json().empty()) return FromStructured(req, upstream_model);
   json::StackDocument doc;
   Document& d = *doc;
-  // Strict, as the edge parsed it: a body from a gRPC caller with a duplicate key (a second
-  // "model" that the rewrite below would miss) is not forwarded; the parsed fields are.
-  if (!json::Parse(d, req.original_json()).ok() || !d.IsObject()) {
+  // Checked strictly where it came in (the edge, the router's gRPC service: no duplicate "model"
+  // the rewrite below could miss); here only bounded.
+  if (!json::ParseBounded(d, req.original_json()) || !d.IsObject()) {
     return FromStructured(req, upstream_model);
   }
   auto& alloc = d.GetAllocator();
@@ -441,7 +441,7 @@ absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(const rpc::CallC
   // floats asked for: the edge encodes base64 itself.
   Document d;
   if (req.original_json().empty() ||
-      !json::Parse(d, req.original_json()).ok() || !d.IsObject()) {
+      !json::ParseBounded(d, req.original_json()) || !d.IsObject()) {
     d.SetObject();
     Value input(rapidjson::kArrayType);
     for (const std::string& s : req.input()) input.PushBack(Value(s.c_str(), d.GetAllocator()), d.GetAllocator());

@@ -19,18 +19,6 @@ class RecordingCall final : public HttpCall {
   bool& cancelled_;
 };
 
-class Collector final : public rpc::StreamObserver<common::v1::ChatEvent> {
- public:
-  void OnEvent(const common::v1::ChatEvent& ev) override { events.push_back(ev); }
-  void OnComplete(const absl::Status& s) override {
-    status = s;
-    done = true;
-  }
-  std::vector<common::v1::ChatEvent> events;
-  absl::Status status;
-  bool done = false;
-};
-
 std::string Str(const rapidjson::Value& v, const char* k) {
   auto it = v.FindMember(k);
   return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";

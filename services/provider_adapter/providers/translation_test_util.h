@@ -1,7 +1,7 @@
 #pragma once
 
-// Drives a provider's translation without a network: a fake HttpClient hands the test the
-// adapter's upstream request and lets it replay a captured body in pieces cut wherever it likes;
+// Drives a provider's translation without a network (unit tests and the fuzz targets): a fake
+// HttpClient hands the test the adapter's upstream request and lets it replay a captured body in pieces cut wherever it likes;
 // the OpenAI events that come out are folded into what a client would assemble.
 
 #include <memory>
@@ -23,6 +23,19 @@ class FakeHttp final : public HttpClient {
   HttpCallRequest request;
   HttpCallHandler* handler = nullptr;
   bool cancelled = false;  // The last call was cancelled.
+};
+
+// The events of one call, until its one OnComplete.
+class Collector final : public rpc::StreamObserver<common::v1::ChatEvent> {
+ public:
+  void OnEvent(const common::v1::ChatEvent& ev) override { events.push_back(ev); }
+  void OnComplete(const absl::Status& s) override {
+    status = s;
+    done = true;
+  }
+  std::vector<common::v1::ChatEvent> events;
+  absl::Status status;
+  bool done = false;
 };
 
 struct ToolCallSeen {
