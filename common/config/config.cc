@@ -36,7 +36,8 @@ absl::Status CheckAddress(absl::string_view key, const std::string& addr, bool a
   const size_t colon = addr.rfind(':');
   int port = -1;
   if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(absl::string_view(addr).substr(colon + 1), &port) || port < 0 || port > 65535) {
+      !absl::SimpleAtoi(absl::string_view(addr).substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
     return Invalid(key, absl::StrCat("invalid address \"", addr, "\"; expected \"host:port\""));
   }
   return absl::OkStatus();
@@ -48,7 +49,8 @@ const std::vector<BuiltinProvider>& BuiltinProviders() {
   static const auto* builtins = new std::vector<BuiltinProvider>{
       {"openai", v1::PROVIDER_TYPE_OPENAI, "https://api.openai.com/v1", "OPENAI_API_KEY"},
       {"anthropic", v1::PROVIDER_TYPE_ANTHROPIC, "https://api.anthropic.com", "ANTHROPIC_API_KEY"},
-      {"gemini", v1::PROVIDER_TYPE_GEMINI, "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"},
+      {"gemini", v1::PROVIDER_TYPE_GEMINI, "https://generativelanguage.googleapis.com",
+       "GEMINI_API_KEY"},
       {"cohere", v1::PROVIDER_TYPE_COHERE, "https://api.cohere.com", "CO_API_KEY"},
       {"huggingface", v1::PROVIDER_TYPE_HUGGINGFACE, "https://router.huggingface.co", "HF_TOKEN"},
       {"ollama", v1::PROVIDER_TYPE_OLLAMA, "http://localhost:11434", ""},
@@ -96,10 +98,12 @@ void ApplyDefaults(v1::Config& c) {
   // Every wire format has a provider, so that the model-name prefixes (gpt-*, claude-*, ...) can
   // route without any configuration: a type the config does not name gets the built-in one.
   for (const BuiltinProvider& builtin : BuiltinProviders()) {
-    const bool typed = std::any_of(c.providers().begin(), c.providers().end(),
-                                   [&](const v1::ProviderConfig& p) { return p.type() == builtin.type; });
-    const bool named = std::any_of(c.providers().begin(), c.providers().end(),
-                                   [&](const v1::ProviderConfig& p) { return p.name() == builtin.name; });
+    const bool typed =
+        std::any_of(c.providers().begin(), c.providers().end(),
+                    [&](const v1::ProviderConfig& p) { return p.type() == builtin.type; });
+    const bool named =
+        std::any_of(c.providers().begin(), c.providers().end(),
+                    [&](const v1::ProviderConfig& p) { return p.name() == builtin.name; });
     if (typed || named) continue;
     v1::ProviderConfig& p = *c.add_providers();
     p.set_name(builtin.name);
@@ -134,7 +138,8 @@ absl::Status Validate(const v1::Config& c) {
   if (c.edge().io_threads() < 0) return Invalid("edge.io_threads", "must not be negative");
   const std::string& level = c.log().level();
   if (level != "debug" && level != "info" && level != "warn" && level != "error") {
-    return Invalid("log.level", absl::StrCat("invalid value \"", level, "\"; expected debug, info, warn or error"));
+    return Invalid("log.level", absl::StrCat("invalid value \"", level,
+                                             "\"; expected debug, info, warn or error"));
   }
 
   absl::flat_hash_set<std::string> providers;
@@ -143,21 +148,26 @@ absl::Status Validate(const v1::Config& c) {
     const std::string key = absl::StrCat("providers[", i, "]");
     if (p.name().empty()) return Invalid(absl::StrCat(key, ".name"), "is required");
     if (!providers.insert(p.name()).second) {
-      return Invalid(absl::StrCat(key, ".name"), absl::StrCat("duplicate provider name \"", p.name(), "\""));
+      return Invalid(absl::StrCat(key, ".name"),
+                     absl::StrCat("duplicate provider name \"", p.name(), "\""));
     }
-    if (p.type() == v1::PROVIDER_TYPE_UNSPECIFIED) return Invalid(absl::StrCat(key, ".type"), "is required");
-    if (p.base_url().empty()) return Invalid(absl::StrCat(key, ".base_url"), "is required for this type");
+    if (p.type() == v1::PROVIDER_TYPE_UNSPECIFIED)
+      return Invalid(absl::StrCat(key, ".type"), "is required");
+    if (p.base_url().empty())
+      return Invalid(absl::StrCat(key, ".base_url"), "is required for this type");
     if (p.type() == v1::PROVIDER_TYPE_HUGGINGFACE) {
       if (!p.api().empty() && p.api() != "router" && p.api() != "tgi" && p.api() != "generate") {
-        return Invalid(absl::StrCat(key, ".api"),
-                       absl::StrCat("invalid value \"", p.api(), "\"; expected router, tgi or generate"));
+        return Invalid(
+            absl::StrCat(key, ".api"),
+            absl::StrCat("invalid value \"", p.api(), "\"; expected router, tgi or generate"));
       }
     } else if (!p.api().empty()) {
       return Invalid(absl::StrCat(key, ".api"), "is only used by huggingface providers");
     }
     if (!absl::StartsWith(p.base_url(), "http://") && !absl::StartsWith(p.base_url(), "https://")) {
-      return Invalid(absl::StrCat(key, ".base_url"),
-                     absl::StrCat("invalid URL \"", p.base_url(), "\"; expected http:// or https://"));
+      return Invalid(
+          absl::StrCat(key, ".base_url"),
+          absl::StrCat("invalid URL \"", p.base_url(), "\"; expected http:// or https://"));
     }
   }
 
@@ -168,25 +178,31 @@ absl::Status Validate(const v1::Config& c) {
     if (m.name().empty()) return Invalid(absl::StrCat(key, ".name"), "is required");
     if (!IsValidModelName(m.name())) {
       return Invalid(absl::StrCat(key, ".name"),
-                     "must be 1 to 256 letters, digits and - . _ : / @, with no empty, '.' or '..' part between slashes");
+                     "must be 1 to 256 letters, digits and - . _ : / @, with no empty, '.' or '..' "
+                     "part between slashes");
     }
     if (!models.insert(m.name()).second) {
-      return Invalid(absl::StrCat(key, ".name"), absl::StrCat("duplicate model name \"", m.name(), "\""));
+      return Invalid(absl::StrCat(key, ".name"),
+                     absl::StrCat("duplicate model name \"", m.name(), "\""));
     }
     if (m.strategy() != "priority") {
       return Invalid(absl::StrCat(key, ".strategy"),
                      absl::StrCat("invalid value \"", m.strategy(), "\"; expected priority"));
     }
-    if (m.deployments().empty()) return Invalid(absl::StrCat(key, ".deployments"), "needs at least one deployment");
+    if (m.deployments().empty())
+      return Invalid(absl::StrCat(key, ".deployments"), "needs at least one deployment");
     for (int j = 0; j < m.deployments_size(); ++j) {
       const v1::DeploymentConfig& d = m.deployments(j);
       const std::string dkey = absl::StrCat(key, ".deployments[", j, "]");
       if (!providers.contains(d.provider())) {
-        return Invalid(absl::StrCat(dkey, ".provider"), absl::StrCat("unknown provider \"", d.provider(), "\""));
+        return Invalid(absl::StrCat(dkey, ".provider"),
+                       absl::StrCat("unknown provider \"", d.provider(), "\""));
       }
       if (d.model().empty()) return Invalid(absl::StrCat(dkey, ".model"), "is required");
-      if (d.input_per_mtok() < 0) return Invalid(absl::StrCat(dkey, ".input_per_mtok"), "must not be negative");
-      if (d.output_per_mtok() < 0) return Invalid(absl::StrCat(dkey, ".output_per_mtok"), "must not be negative");
+      if (d.input_per_mtok() < 0)
+        return Invalid(absl::StrCat(dkey, ".input_per_mtok"), "must not be negative");
+      if (d.output_per_mtok() < 0)
+        return Invalid(absl::StrCat(dkey, ".output_per_mtok"), "must not be negative");
       if (d.weight() < 0) return Invalid(absl::StrCat(dkey, ".weight"), "must not be negative");
     }
   }
@@ -204,8 +220,8 @@ bool IsValidModelName(absl::string_view name) {
       continue;
     }
     const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '.' || c == '_' || c == ':' || c == '@';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == ':' || c == '@';
     if (!ok) return false;
   }
   return true;
@@ -226,7 +242,8 @@ absl::StatusOr<v1::Config> LoadConfigFile(const std::string& path) {
   buf << in.rdbuf();
   absl::StatusOr<v1::Config> config = ParseConfig(buf.str());
   if (!config.ok()) {
-    return absl::Status(config.status().code(), absl::StrCat(path, ": ", config.status().message()));
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
   }
   return config;
 }

@@ -3,7 +3,6 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
-
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -93,8 +92,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"edge: {listen: [a, b]}\n", "edge.listen", "expected a single value"},
         BadCase{"server: {drain_timeout: soon}\n", "server.drain_timeout", "invalid duration"},
         BadCase{"providers: {name: x}\n", "providers", "expected a list"},
-        BadCase{"providers:\n  - {name: x, type: opneai, base_url: 'http://a'}\n", "providers[0].type",
-                "openai-compatible"},
+        BadCase{"providers:\n  - {name: x, type: opneai, base_url: 'http://a'}\n",
+                "providers[0].type", "openai-compatible"},
         BadCase{"providers:\n  - {name: x, type: openai, base_url: 'http://a', extra: 1}\n",
                 "providers[0].extra", "unknown key"},
         BadCase{"models:\n  - {name: m, deployments: [{provider: nope, model: x}]}\n",
@@ -102,15 +101,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"providers:\n  - {name: a, type: openai, base_url: 'http://a'}\n"
                 "  - {name: a, type: openai, base_url: 'http://b'}\n",
                 "providers[1].name", "duplicate"},
-        BadCase{"providers:\n  - {name: a, type: openai, base_url: 'ftp://a'}\n", "providers[0].base_url",
-                "http"},
+        BadCase{"providers:\n  - {name: a, type: openai, base_url: 'ftp://a'}\n",
+                "providers[0].base_url", "http"},
         BadCase{"edge: {listen: 'nohostport'}\n", "edge.listen", "host:port"},
         BadCase{"log: {level: chatty}\n", "log.level", "debug"},
-        BadCase{"models:\n  - {name: m, deployments: []}\n", "models[0].deployments", "at least one"},
+        BadCase{"models:\n  - {name: m, deployments: []}\n", "models[0].deployments",
+                "at least one"},
         BadCase{"edge: [\n", "malformed YAML", "line"},
-        BadCase{"providers:\n  - {name: x, type: openai-compatible}\n", "providers[0].base_url", "required"},
-        BadCase{"providers:\n  - {name: h, type: huggingface, api: chat}\n", "providers[0].api", "router, tgi"},
-        BadCase{"providers:\n  - {name: o, type: openai, api: tgi}\n", "providers[0].api", "huggingface"},
+        BadCase{"providers:\n  - {name: x, type: openai-compatible}\n", "providers[0].base_url",
+                "required"},
+        BadCase{"providers:\n  - {name: h, type: huggingface, api: chat}\n", "providers[0].api",
+                "router, tgi"},
+        BadCase{"providers:\n  - {name: o, type: openai, api: tgi}\n", "providers[0].api",
+                "huggingface"},
         BadCase{"- a\n- b\n", "config", "expected a mapping"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return absl::StrCat("Case", info.index); });
 
@@ -122,7 +125,8 @@ TEST(ConfigTest, RequireEnvNamesVariableAndKey) {
   unsetenv("AIMARKET_TEST_UNSET_VAR");
   EXPECT_THAT(RequireEnv("AIMARKET_TEST_UNSET_VAR", "auth.bootstrap_admin_key_env"),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       AllOf(HasSubstr("AIMARKET_TEST_UNSET_VAR"), HasSubstr("auth.bootstrap_admin_key_env"))));
+                       AllOf(HasSubstr("AIMARKET_TEST_UNSET_VAR"),
+                             HasSubstr("auth.bootstrap_admin_key_env"))));
   setenv("AIMARKET_TEST_SET_VAR", "v", 1);
   EXPECT_EQ(*RequireEnv("AIMARKET_TEST_SET_VAR", "k"), "v");
 }

@@ -1,12 +1,12 @@
 #include "common/config/yaml_to_proto.h"
 
-#include <string>
-#include <vector>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/reflection.h>
+
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -29,15 +29,20 @@ std::string Where(const std::string& path, const YAML::Node& node) {
 }
 
 absl::Status Bad(const std::string& path, const YAML::Node& node, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(Where(path.empty() ? "config" : path, node), ": ", what));
+  return absl::InvalidArgumentError(
+      absl::StrCat(Where(path.empty() ? "config" : path, node), ": ", what));
 }
 
 const char* KindName(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Scalar: return "a scalar";
-    default: return "nothing";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    default:
+      return "nothing";
   }
 }
 
@@ -70,8 +75,8 @@ class Mapper {
                      const std::string& path);
   absl::Status Scalar(const YAML::Node& node, pb::Message& msg, const pb::FieldDescriptor& field,
                       const std::string& path, bool add);
-  absl::Status MapEntries(const YAML::Node& node, pb::Message& msg, const pb::FieldDescriptor& field,
-                          const std::string& path);
+  absl::Status MapEntries(const YAML::Node& node, pb::Message& msg,
+                          const pb::FieldDescriptor& field, const std::string& path);
 };
 
 absl::Status Mapper::Message(const YAML::Node& node, pb::Message& msg, const std::string& path) {
@@ -81,8 +86,9 @@ absl::Status Mapper::Message(const YAML::Node& node, pb::Message& msg, const std
     if (!node.IsScalar()) return Bad(path, node, "expected a duration such as \"5s\" or \"250ms\"");
     absl::Duration d;
     if (!absl::ParseDuration(node.Scalar(), &d) || d < absl::ZeroDuration()) {
-      return Bad(path, node, absl::StrCat("invalid duration \"", node.Scalar(),
-                                          "\"; expected a value such as \"5s\" or \"250ms\""));
+      return Bad(path, node,
+                 absl::StrCat("invalid duration \"", node.Scalar(),
+                              "\"; expected a value such as \"5s\" or \"250ms\""));
     }
     auto& out = static_cast<pb::Duration&>(msg);
     const int64_t nanos = absl::ToInt64Nanoseconds(d);
@@ -90,7 +96,8 @@ absl::Status Mapper::Message(const YAML::Node& node, pb::Message& msg, const std
     out.set_nanos(static_cast<int32_t>(nanos % 1000000000));
     return absl::OkStatus();
   }
-  if (!node.IsMap()) return Bad(path, node, absl::StrCat("expected a mapping, found ", KindName(node)));
+  if (!node.IsMap())
+    return Bad(path, node, absl::StrCat("expected a mapping, found ", KindName(node)));
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
     const std::string child = path.empty() ? key : absl::StrCat(path, ".", key);
@@ -98,24 +105,27 @@ absl::Status Mapper::Message(const YAML::Node& node, pb::Message& msg, const std
     if (field == nullptr) {
       std::vector<std::string> known;
       for (int i = 0; i < desc.field_count(); ++i) known.push_back(desc.field(i)->name());
-      return Bad(child, kv.first, absl::StrCat("unknown key; expected one of: ", absl::StrJoin(known, ", ")));
+      return Bad(child, kv.first,
+                 absl::StrCat("unknown key; expected one of: ", absl::StrJoin(known, ", ")));
     }
     if (absl::Status s = Field(kv.second, msg, *field, child); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
 
-absl::Status Mapper::Field(const YAML::Node& node, pb::Message& msg, const pb::FieldDescriptor& field,
-                           const std::string& path) {
+absl::Status Mapper::Field(const YAML::Node& node, pb::Message& msg,
+                           const pb::FieldDescriptor& field, const std::string& path) {
   if (node.IsNull()) return absl::OkStatus();
   const pb::Reflection& refl = *msg.GetReflection();
   if (field.is_map()) return MapEntries(node, msg, field, path);
   if (field.is_repeated()) {
-    if (!node.IsSequence()) return Bad(path, node, absl::StrCat("expected a list, found ", KindName(node)));
+    if (!node.IsSequence())
+      return Bad(path, node, absl::StrCat("expected a list, found ", KindName(node)));
     for (size_t i = 0; i < node.size(); ++i) {
       const std::string item = absl::StrCat(path, "[", i, "]");
       if (field.cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
-        if (absl::Status s = Message(node[i], *refl.AddMessage(&msg, &field), item); !s.ok()) return s;
+        if (absl::Status s = Message(node[i], *refl.AddMessage(&msg, &field), item); !s.ok())
+          return s;
       } else if (absl::Status s = Scalar(node[i], msg, field, item, /*add=*/true); !s.ok()) {
         return s;
       }
@@ -128,9 +138,10 @@ absl::Status Mapper::Field(const YAML::Node& node, pb::Message& msg, const pb::F
   return Scalar(node, msg, field, path, /*add=*/false);
 }
 
-absl::Status Mapper::MapEntries(const YAML::Node& node, pb::Message& msg, const pb::FieldDescriptor& field,
-                                const std::string& path) {
-  if (!node.IsMap()) return Bad(path, node, absl::StrCat("expected a mapping, found ", KindName(node)));
+absl::Status Mapper::MapEntries(const YAML::Node& node, pb::Message& msg,
+                                const pb::FieldDescriptor& field, const std::string& path) {
+  if (!node.IsMap())
+    return Bad(path, node, absl::StrCat("expected a mapping, found ", KindName(node)));
   const pb::Reflection& refl = *msg.GetReflection();
   for (const auto& kv : node) {
     pb::Message* entry = refl.AddMessage(&msg, &field);
@@ -140,7 +151,8 @@ absl::Status Mapper::MapEntries(const YAML::Node& node, pb::Message& msg, const 
     const std::string child = absl::StrCat(path, ".", key);
     if (absl::Status s = Scalar(kv.first, *entry, key_field, child, false); !s.ok()) return s;
     if (value_field.cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
-      if (absl::Status s = Message(kv.second, *entry->GetReflection()->MutableMessage(entry, &value_field), child);
+      if (absl::Status s = Message(
+              kv.second, *entry->GetReflection()->MutableMessage(entry, &value_field), child);
           !s.ok()) {
         return s;
       }
@@ -151,9 +163,10 @@ absl::Status Mapper::MapEntries(const YAML::Node& node, pb::Message& msg, const 
   return absl::OkStatus();
 }
 
-absl::Status Mapper::Scalar(const YAML::Node& node, pb::Message& msg, const pb::FieldDescriptor& field,
-                            const std::string& path, bool add) {
-  if (!node.IsScalar()) return Bad(path, node, absl::StrCat("expected a single value, found ", KindName(node)));
+absl::Status Mapper::Scalar(const YAML::Node& node, pb::Message& msg,
+                            const pb::FieldDescriptor& field, const std::string& path, bool add) {
+  if (!node.IsScalar())
+    return Bad(path, node, absl::StrCat("expected a single value, found ", KindName(node)));
   const pb::Reflection& refl = *msg.GetReflection();
   const std::string& text = node.Scalar();
   auto type_error = [&](absl::string_view expected) {
@@ -194,15 +207,19 @@ absl::Status Mapper::Scalar(const YAML::Node& node, pb::Message& msg, const pb::
       if (field.cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE) {
         add ? refl.AddDouble(&msg, &field, v) : refl.SetDouble(&msg, &field, v);
       } else {
-        add ? refl.AddFloat(&msg, &field, static_cast<float>(v)) : refl.SetFloat(&msg, &field, static_cast<float>(v));
+        add ? refl.AddFloat(&msg, &field, static_cast<float>(v))
+            : refl.SetFloat(&msg, &field, static_cast<float>(v));
       }
       return absl::OkStatus();
     }
     case pb::FieldDescriptor::CPPTYPE_BOOL: {
       bool v;
-      if (text == "true" || text == "True") v = true;
-      else if (text == "false" || text == "False") v = false;
-      else return type_error("true or false");
+      if (text == "true" || text == "True")
+        v = true;
+      else if (text == "false" || text == "False")
+        v = false;
+      else
+        return type_error("true or false");
       add ? refl.AddBool(&msg, &field, v) : refl.SetBool(&msg, &field, v);
       return absl::OkStatus();
     }
@@ -214,7 +231,8 @@ absl::Status Mapper::Scalar(const YAML::Node& node, pb::Message& msg, const pb::
       const pb::EnumValueDescriptor* v = e.FindValueByName(wanted);
       if (v == nullptr || v->number() == 0) {
         std::vector<std::string> names;
-        for (int i = 1; i < e.value_count(); ++i) names.push_back(FriendlyEnumName(*e.value(i), prefix));
+        for (int i = 1; i < e.value_count(); ++i)
+          names.push_back(FriendlyEnumName(*e.value(i), prefix));
         return type_error(absl::StrCat("one of: ", absl::StrJoin(names, ", ")));
       }
       add ? refl.AddEnum(&msg, &field, v) : refl.SetEnum(&msg, &field, v);
@@ -233,12 +251,14 @@ absl::Status MergeYamlIntoProto(absl::string_view yaml, google::protobuf::Messag
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed YAML at line ", e.mark.line + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed YAML at line ", e.mark.line + 1, ": ", e.msg));
   }
   try {
     return Mapper().Message(root, message, "");
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed YAML at line ", e.mark.line + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed YAML at line ", e.mark.line + 1, ": ", e.msg));
   }
 }
 

@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <exception>
 #include <map>
-
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -27,7 +26,8 @@ std::string MigrationChecksum(const std::string& sql) {
   return absl::StrFormat("%016x", h);
 }
 
-absl::StatusOr<std::vector<int>> ApplyMigrations(ConnectionPool& pool, const std::vector<Migration>& migrations) try {
+absl::StatusOr<std::vector<int>> ApplyMigrations(ConnectionPool& pool,
+                                                 const std::vector<Migration>& migrations) try {
   absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
   if (!lease.ok()) return lease.status();
   pqxx::connection& conn = **lease;
@@ -70,13 +70,14 @@ absl::StatusOr<std::vector<int>> ApplyMigrations(ConnectionPool& pool, const std
   for (const auto& [version, checksum] : applied) {
     auto it = known.find(version);
     if (it == known.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the database has migration ", version, " which this aimarketd does not know; run a newer aimarketd"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the database has migration ", version,
+                       " which this aimarketd does not know; run a newer aimarketd"));
     }
     if (MigrationChecksum(it->second->sql) != checksum) {
-      return absl::FailedPreconditionError(
-          absl::StrFormat("migration %04d_%s was changed after it was applied; add a new migration instead",
-                          version, it->second->name));
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "migration %04d_%s was changed after it was applied; add a new migration instead",
+          version, it->second->name));
     }
   }
 
@@ -85,8 +86,8 @@ absl::StatusOr<std::vector<int>> ApplyMigrations(ConnectionPool& pool, const std
     if (applied.contains(version)) continue;
     pqxx::work tx(conn);
     tx.exec0(m->sql);
-    tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", version, m->name,
-                   MigrationChecksum(m->sql));
+    tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                   version, m->name, MigrationChecksum(m->sql));
     tx.commit();
     done.push_back(version);
   }
@@ -100,15 +101,17 @@ absl::Status CheckMigrated(ConnectionPool& pool, const std::vector<Migration>& m
   if (!lease.ok()) return lease.status();
   pqxx::read_transaction tx(**lease);
   if (tx.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].as<bool>() == false) {
-    return absl::FailedPreconditionError("the database has no schema yet; run `aimarketd migrate` first");
+    return absl::FailedPreconditionError(
+        "the database has no schema yet; run `aimarketd migrate` first");
   }
   std::map<int, bool> applied;
-  for (const pqxx::row& row : tx.exec("SELECT version FROM schema_migrations")) applied[row[0].as<int>()] = true;
+  for (const pqxx::row& row : tx.exec("SELECT version FROM schema_migrations"))
+    applied[row[0].as<int>()] = true;
   for (const Migration& m : migrations) {
     if (!applied.contains(m.version)) {
-      return absl::FailedPreconditionError(
-          absl::StrFormat("database migration %04d_%s is not applied; run `aimarketd migrate` first", m.version,
-                          m.name));
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "database migration %04d_%s is not applied; run `aimarketd migrate` first", m.version,
+          m.name));
     }
   }
   return absl::OkStatus();

@@ -28,7 +28,8 @@ std::string MigrationChecksum(const std::string& sql);
 // replicas starting together apply each migration once. Returns the versions applied (empty when
 // the schema is current). FAILED_PRECONDITION if an applied migration's SQL has changed since, or
 // if the database holds a version this binary does not know (a newer binary migrated it).
-absl::StatusOr<std::vector<int>> ApplyMigrations(ConnectionPool& pool, const std::vector<Migration>& migrations);
+absl::StatusOr<std::vector<int>> ApplyMigrations(ConnectionPool& pool,
+                                                 const std::vector<Migration>& migrations);
 
 // OK if every one of `migrations` has been applied. FAILED_PRECONDITION naming the first missing
 // version otherwise (run `aimarketd migrate`).

@@ -21,7 +21,8 @@ constexpr absl::Duration kCutGrace = absl::Seconds(1);
 
 std::string WithConnectTimeout(const std::string& dsn, absl::Duration timeout) {
   if (absl::StrContains(dsn, "connect_timeout") || timeout <= absl::ZeroDuration()) return dsn;
-  const int64_t seconds = std::max<int64_t>(2, absl::ToInt64Seconds(absl::Ceil(timeout, absl::Seconds(1))));  // libpq's least.
+  const int64_t seconds = std::max<int64_t>(
+      2, absl::ToInt64Seconds(absl::Ceil(timeout, absl::Seconds(1))));  // libpq's least.
   if (absl::StartsWith(dsn, "postgres://") || absl::StartsWith(dsn, "postgresql://")) {
     return absl::StrCat(dsn, absl::StrContains(dsn, '?') ? "&" : "?", "connect_timeout=", seconds);
   }
@@ -37,15 +38,18 @@ absl::Status Unavailable(absl::string_view message) {
 ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<pqxx::connection> conn)
     : pool_(pool), conn_(std::move(conn)) {}
 
-ConnectionPool::Lease::Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(std::move(other.conn_)) {}
+ConnectionPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), conn_(std::move(other.conn_)) {}
 
 ConnectionPool::Lease::~Lease() {
   if (conn_) pool_->Return(std::move(conn_));
 }
 
 ConnectionPool::ConnectionPool(Options options)
-    : options_(std::move(options)), dsn_(WithConnectTimeout(options_.dsn, options_.connect_timeout)) {
-  if (options_.statement_timeout > absl::ZeroDuration()) watchdog_ = std::thread([this] { Watch(); });
+    : options_(std::move(options)),
+      dsn_(WithConnectTimeout(options_.dsn, options_.connect_timeout)) {
+  if (options_.statement_timeout > absl::ZeroDuration())
+    watchdog_ = std::thread([this] { Watch(); });
 }
 
 ConnectionPool::~ConnectionPool() {
@@ -78,7 +82,8 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
       return !idle_.empty() || open_ < options_.size;
     };
     if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
-      SetHealthy(false, absl::StrCat("no connection became free within ", absl::FormatDuration(options_.acquire_timeout)));
+      SetHealthy(false, absl::StrCat("no connection became free within ",
+                                     absl::FormatDuration(options_.acquire_timeout)));
       return Unavailable("The database is busy or unavailable; retry shortly.");
     }
     if (!idle_.empty()) {
@@ -92,7 +97,8 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   try {
     auto conn = std::make_unique<pqxx::connection>(dsn_);
     if (options_.statement_timeout > absl::ZeroDuration()) {
-      conn->set_variable("statement_timeout", std::to_string(absl::ToInt64Milliseconds(options_.statement_timeout)));
+      conn->set_variable("statement_timeout",
+                         std::to_string(absl::ToInt64Milliseconds(options_.statement_timeout)));
     }
     absl::MutexLock lock(&mu_);
     busy_.push_back({conn.get(), absl::Now()});
@@ -108,7 +114,8 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
 void ConnectionPool::Return(std::unique_ptr<pqxx::connection> conn) {
   absl::MutexLock lock(&mu_);
   bool cut = false;
-  auto it = std::find_if(busy_.begin(), busy_.end(), [&](const Busy& b) { return b.conn == conn.get(); });
+  auto it =
+      std::find_if(busy_.begin(), busy_.end(), [&](const Busy& b) { return b.conn == conn.get(); });
   if (it != busy_.end()) {
     cut = it->cut;
     busy_.erase(it);
@@ -144,7 +151,8 @@ void ConnectionPool::Watch() {
       // (not closing it: the descriptor stays the caller's) makes that read fail at once.
       b.cut = true;
       ::shutdown(b.conn->sock(), SHUT_RDWR);
-      SetHealthy(false, absl::StrCat("a statement got no answer within ", absl::FormatDuration(limit)));
+      SetHealthy(false,
+                 absl::StrCat("a statement got no answer within ", absl::FormatDuration(limit)));
     }
   }
 }

@@ -17,11 +17,10 @@
 //   pqxx::work txn(*conn);
 
 #include <memory>
-#include <thread>
-#include <string>
-#include <vector>
-
 #include <pqxx/connection>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"

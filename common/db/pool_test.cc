@@ -1,10 +1,9 @@
 #include "common/db/pool.h"
 
 #include <atomic>
+#include <pqxx/pqxx>
 #include <thread>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "common/db/pqxx_status.h"
 #include "common/status/status_matchers.h"
@@ -39,7 +38,8 @@ TEST(ConnectionPoolTest, ReusesConnections) {
 
 TEST(ConnectionPoolTest, NeverOpensMoreThanSize) {
   AIM_PG_TEST_DATABASE(db);
-  auto pool = ConnectionPool::Create({.dsn = db.dsn(), .size = 2, .acquire_timeout = absl::Milliseconds(200)});
+  auto pool = ConnectionPool::Create(
+      {.dsn = db.dsn(), .size = 2, .acquire_timeout = absl::Milliseconds(200)});
   ASSERT_THAT(pool, IsOk());
   auto a = (*pool)->Acquire();
   auto b = (*pool)->Acquire();
@@ -51,7 +51,8 @@ TEST(ConnectionPoolTest, NeverOpensMoreThanSize) {
 
 TEST(ConnectionPoolTest, WaitersGetReturnedConnections) {
   AIM_PG_TEST_DATABASE(db);
-  auto pool = ConnectionPool::Create({.dsn = db.dsn(), .size = 3, .acquire_timeout = absl::Seconds(30)});
+  auto pool =
+      ConnectionPool::Create({.dsn = db.dsn(), .size = 3, .acquire_timeout = absl::Seconds(30)});
   ASSERT_THAT(pool, IsOk());
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
@@ -104,7 +105,8 @@ TEST(PqxxStatusTest, MapsSqlErrors) {
   pqxx::connection conn(db.dsn());
   {
     pqxx::work tx(conn);
-    tx.exec0("CREATE TABLE t (id INT PRIMARY KEY, parent INT REFERENCES t (id), v INT CHECK (v > 0))");
+    tx.exec0(
+        "CREATE TABLE t (id INT PRIMARY KEY, parent INT REFERENCES t (id), v INT CHECK (v > 0))");
     tx.exec0("INSERT INTO t VALUES (1, NULL, 1)");
     tx.commit();
   }
@@ -118,9 +120,12 @@ TEST(PqxxStatusTest, MapsSqlErrors) {
       return FromPqxx(e);
     }
   };
-  EXPECT_THAT(status_of("INSERT INTO t VALUES (1, NULL, 1)"), StatusIs(absl::StatusCode::kAlreadyExists));
-  EXPECT_THAT(status_of("INSERT INTO t VALUES (2, 99, 1)"), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_THAT(status_of("INSERT INTO t VALUES (3, NULL, -1)"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(status_of("INSERT INTO t VALUES (1, NULL, 1)"),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(status_of("INSERT INTO t VALUES (2, 99, 1)"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(status_of("INSERT INTO t VALUES (3, NULL, -1)"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(status_of("SELEC 1"), StatusIs(absl::StatusCode::kInternal));
   EXPECT_THAT(status_of("INSERT INTO t VALUES (4, NULL, 1)"), IsOk());
 }

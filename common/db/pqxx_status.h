@@ -3,7 +3,8 @@
 // libpqxx 6.4.5 reports errors by exception; database code catches them where it calls libpqxx
 // and returns absl::Status through FromPqxx:
 //
-//   absl::StatusOr<Team> Repo::Get(...) try { ... } catch (const std::exception& e) { return db::FromPqxx(e); }
+//   absl::StatusOr<Team> Repo::Get(...) try { ... } catch (const std::exception& e) { return
+//   db::FromPqxx(e); }
 
 #include <exception>
 

@@ -4,12 +4,12 @@
 // gRPC's callback API. Included only by the .cc files of service shims and gRPC clients, which
 // include gRPC anyway; never by a header.
 
+#include <grpcpp/grpcpp.h>
+
 #include <deque>
 #include <memory>
 #include <string>
 #include <utility>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -25,8 +25,8 @@ namespace aimarket::grpcutil {
 // Server side of a unary RPC: runs `fn(CallContext, const Req&) -> absl::StatusOr<Resp>` and
 // finishes the call with its result. When `internal_token` is non-null the call must present it.
 template <typename Req, typename Resp, typename Fn>
-grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn&& fn,
-                                     const std::string* internal_token = nullptr) {
+grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp,
+                                     Fn&& fn, const std::string* internal_token = nullptr) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   InFlightCalls().fetch_add(1);
   struct Done {
@@ -48,8 +48,9 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Req
 // ServeUnary for a `fn` that blocks (a database query): it runs on `pool`, never on gRPC's
 // callback thread; the call finishes from there.
 template <typename Req, typename Resp, typename Fn>
-grpc::ServerUnaryReactor* ServeUnaryOn(thread::WorkerPool& pool, grpc::CallbackServerContext* ctx, const Req* req,
-                                       Resp* resp, Fn fn, const std::string* internal_token = nullptr) {
+grpc::ServerUnaryReactor* ServeUnaryOn(thread::WorkerPool& pool, grpc::CallbackServerContext* ctx,
+                                       const Req* req, Resp* resp, Fn fn,
+                                       const std::string* internal_token = nullptr) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   rpc::CallContext cc = FromServerContext(*ctx);
   if (internal_token != nullptr) {
@@ -70,8 +71,9 @@ grpc::ServerUnaryReactor* ServeUnaryOn(thread::WorkerPool& pool, grpc::CallbackS
 
 // Client side of a unary RPC through a generated stub's blocking method.
 template <typename Resp, typename Stub, typename Req>
-absl::StatusOr<Resp> CallUnary(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-                               const rpc::CallContext& cc, const Req& req, const std::string& internal_token) {
+absl::StatusOr<Resp> CallUnary(
+    Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+    const rpc::CallContext& cc, const Req& req, const std::string& internal_token) {
   grpc::ClientContext ctx;
   ApplyToClientContext(cc, internal_token, ctx);
   Resp resp;
@@ -84,7 +86,8 @@ absl::StatusOr<Resp> CallUnary(Stub& stub, grpc::Status (Stub::*method)(grpc::Cl
 // thread; they are sent in order, one write in flight at a time. A client that cancels or
 // disconnects triggers the call's Cancellation. Deletes itself when gRPC is done with it.
 template <typename Event>
-class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>, public rpc::StreamObserver<Event> {
+class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>,
+                                  public rpc::StreamObserver<Event> {
  public:
   explicit ServerStreamReactor(std::shared_ptr<rpc::Cancellation> cancellation)
       : cancellation_(std::move(cancellation)) {
@@ -162,8 +165,8 @@ class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>, public
 
 // Server side of a streaming RPC whose service is `fn(CallContext, const Req&, StreamObserver&)`.
 template <typename Req, typename Event, typename Fn>
-grpc::ServerWriteReactor<Event>* ServeStream(grpc::CallbackServerContext* ctx, const Req* req, Fn&& fn,
-                                             const std::string* internal_token = nullptr) {
+grpc::ServerWriteReactor<Event>* ServeStream(grpc::CallbackServerContext* ctx, const Req* req,
+                                             Fn&& fn, const std::string* internal_token = nullptr) {
   rpc::CallContext cc = FromServerContext(*ctx);
   auto* reactor = new ServerStreamReactor<Event>(cc.cancellation);
   if (internal_token != nullptr) {

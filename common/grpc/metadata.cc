@@ -24,11 +24,13 @@ rpc::CallContext FromServerContext(const grpc::ServerContextBase& ctx) {
   cc.internal_token = Get(md, rpc::kInternalTokenHeader);
   cc.request_id = Get(md, rpc::kRequestIdHeader);
   const auto deadline = ctx.deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) cc.deadline = absl::FromChrono(deadline);
+  if (deadline != std::chrono::system_clock::time_point::max())
+    cc.deadline = absl::FromChrono(deadline);
   return cc;
 }
 
-void ApplyToClientContext(const rpc::CallContext& cc, const std::string& internal_token, grpc::ClientContext& ctx) {
+void ApplyToClientContext(const rpc::CallContext& cc, const std::string& internal_token,
+                          grpc::ClientContext& ctx) {
   if (!cc.authorization.empty()) ctx.AddMetadata(rpc::kAuthorizationHeader, cc.authorization);
   if (!internal_token.empty()) ctx.AddMetadata(rpc::kInternalTokenHeader, internal_token);
   if (!cc.request_id.empty()) ctx.AddMetadata(rpc::kRequestIdHeader, cc.request_id);

@@ -1,18 +1,19 @@
 #include "common/grpc/server.h"
 
-#include <chrono>
-#include <utility>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace aimarket::grpcutil {
 
-GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, int port, std::vector<std::string> health_names)
+GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, int port,
+                       std::vector<std::string> health_names)
     : server_(std::move(server)), port_(port), health_names_(std::move(health_names)) {}
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
@@ -44,7 +45,8 @@ void GrpcServer::Shutdown(absl::Duration deadline) {
   // has; a deadline of "now" would cancel those answers on their way out). Calls still at work
   // after the drain deadline are cancelled at once.
   const bool idle = InFlightCalls().load() == 0;
-  server_->Shutdown(std::chrono::system_clock::now() + (idle ? std::chrono::seconds(2) : std::chrono::seconds(0)));
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    (idle ? std::chrono::seconds(2) : std::chrono::seconds(0)));
   server_->Wait();
 }
 
@@ -68,8 +70,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServerBuilder::Start() && {
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", listen_));
   }
-  auto out = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), port, std::move(health_names_)));
-  // Every name is known to the health service from the start, NOT_SERVING until the process is ready.
+  auto out = std::unique_ptr<GrpcServer>(
+      new GrpcServer(std::move(server), port, std::move(health_names_)));
+  // Every name is known to the health service from the start, NOT_SERVING until the process is
+  // ready.
   out->SetServing(false);
   return out;
 }

@@ -68,7 +68,8 @@ class Guard {
   // (U+D800..U+DFFF, encoded ED A0..BF xx), which is not UTF-8.
   bool CheckString(const char* s, SizeType n) {
     const char* end = s + n;
-    for (const char* p = s; (p = static_cast<const char*>(std::memchr(p, '\xED', end - p))) != nullptr; ++p) {
+    for (const char* p = s;
+         (p = static_cast<const char*>(std::memchr(p, '\xED', end - p))) != nullptr; ++p) {
       if (p + 1 < end && static_cast<unsigned char>(p[1]) >= 0xA0) return Fail(Fault::kBadString);
     }
     return true;
@@ -127,14 +128,16 @@ const rapidjson::Value* DuplicateKey(const rapidjson::Value& v) {
 }
 
 absl::Status Invalid(absl::string_view what) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
-                       absl::StrCat("We could not parse the JSON body of your request: ", what, "."));
+  return status::Error(
+      absl::StatusCode::kInvalidArgument, "INVALID_JSON",
+      absl::StrCat("We could not parse the JSON body of your request: ", what, "."));
 }
 
 // A key for an error message: short, printable ASCII only (the rest is elided).
 std::string Printable(absl::string_view key) {
   std::string out;
-  for (char c : key.substr(0, 64)) out.push_back(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? c : '?');
+  for (char c : key.substr(0, 64))
+    out.push_back(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? c : '?');
   if (key.size() > 64) out += "...";
   return out;
 }
@@ -149,8 +152,9 @@ absl::Status Parse(rapidjson::Document& d, absl::string_view text, const ParseOp
   auto generate = [&](rapidjson::Document& handler) {
     (void)handler;  // The guard forwards to `d`, which is `handler`.
     rapidjson::Reader reader;
-    result = options.strict || options.validate_utf8 ? reader.Parse<rapidjson::kParseValidateEncodingFlag>(ms, guard)
-                                                     : reader.Parse<rapidjson::kParseDefaultFlags>(ms, guard);
+    result = options.strict || options.validate_utf8
+                 ? reader.Parse<rapidjson::kParseValidateEncodingFlag>(ms, guard)
+                 : reader.Parse<rapidjson::kParseDefaultFlags>(ms, guard);
     consumed = ms.Tell();
     return !result.IsError();
   };
@@ -163,17 +167,20 @@ absl::Status Parse(rapidjson::Document& d, absl::string_view text, const ParseOp
         return Invalid(absl::StrCat("it nests arrays and objects deeper than ", options.max_depth,
                                     " levels (at byte ", result.Offset(), ")"));
       case Fault::kBadString:
-        return Invalid(absl::StrCat("a string is not valid UTF-8 (a lone surrogate escape, before byte ",
-                                    result.Offset(), ")"));
+        return Invalid(
+            absl::StrCat("a string is not valid UTF-8 (a lone surrogate escape, before byte ",
+                         result.Offset(), ")"));
       case Fault::kNulInKey:
-        return Invalid(absl::StrCat("an object key contains a NUL character (before byte ", result.Offset(), ")"));
+        return Invalid(absl::StrCat("an object key contains a NUL character (before byte ",
+                                    result.Offset(), ")"));
       case Fault::kNone:
         break;
     }
     if (result.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
       return Invalid(absl::StrCat("the text is not valid UTF-8 (at byte ", result.Offset(), ")"));
     }
-    return Invalid(absl::StrCat(rapidjson::GetParseError_En(result.Code()), " (at byte ", result.Offset(), ")"));
+    return Invalid(absl::StrCat(rapidjson::GetParseError_En(result.Code()), " (at byte ",
+                                result.Offset(), ")"));
   }
   if (!options.strict) return absl::OkStatus();
   // RapidJSON's memory stream reads a NUL byte as the end of the text.
@@ -184,15 +191,17 @@ absl::Status Parse(rapidjson::Document& d, absl::string_view text, const ParseOp
   if (const rapidjson::Value* dup = DuplicateKey(d)) {
     const std::string key = Printable(View(*dup));
     d.SetNull();
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
-                         absl::StrCat("We could not parse the JSON body of your request: the key \"", key,
-                                      "\" appears twice in one object."));
+    return status::Error(
+        absl::StatusCode::kInvalidArgument, "INVALID_JSON",
+        absl::StrCat("We could not parse the JSON body of your request: the key \"", key,
+                     "\" appears twice in one object."));
   }
   return absl::OkStatus();
 }
 
 bool ParseBounded(rapidjson::Document& d, absl::string_view text, bool validate_utf8) {
-  static const ParseOptions kLenient{.max_depth = kMaxDepth, .strict = false, .validate_utf8 = false};
+  static const ParseOptions kLenient{
+      .max_depth = kMaxDepth, .strict = false, .validate_utf8 = false};
   static const ParseOptions kUtf8{.max_depth = kMaxDepth, .strict = false, .validate_utf8 = true};
   return Parse(d, text, validate_utf8 ? kUtf8 : kLenient).ok();
 }

@@ -34,7 +34,8 @@ struct ParseOptions {
 // Parses `text` into `d` (whose allocator is kept). On error `d` is null and the status is
 // INVALID_ARGUMENT with reason INVALID_JSON and a message that says what is wrong and at which byte
 // (never echoing the text itself).
-absl::Status Parse(rapidjson::Document& d, absl::string_view text, const ParseOptions& options = {});
+absl::Status Parse(rapidjson::Document& d, absl::string_view text,
+                   const ParseOptions& options = {});
 
 // For what upstreams send and what was validated before: depth-bounded, lenient otherwise (and
 // UTF-8 checked if asked). False on any error; `d` is then null.

@@ -27,7 +27,7 @@ TEST(JsonParseTest, DepthIsBoundedWithoutRecursingIntoTheText) {
   EXPECT_EQ(status::GetErrorInfo(deep)->reason(), "INVALID_JSON");
   // Far past any stack: refused at level 65, not parsed down to the bottom.
   EXPECT_FALSE(ParseText(std::string(1'000'000, '[')).ok());
-  EXPECT_FALSE(ParseText(std::string(500'000, '{') ).ok());
+  EXPECT_FALSE(ParseText(std::string(500'000, '{')).ok());
   std::string objects;
   for (int i = 0; i < 200'000; ++i) objects += R"({"a":)";
   EXPECT_THAT(ParseText(objects).message(), HasSubstr("deeper than"));
@@ -38,7 +38,8 @@ TEST(JsonParseTest, DepthIsBoundedWithoutRecursingIntoTheText) {
 }
 
 TEST(JsonParseTest, DuplicateKeysAtAnyDepthAreRefused) {
-  EXPECT_THAT(ParseText(R"({"model":"a","model":"b"})").message(), HasSubstr("\"model\" appears twice"));
+  EXPECT_THAT(ParseText(R"({"model":"a","model":"b"})").message(),
+              HasSubstr("\"model\" appears twice"));
   EXPECT_FALSE(ParseText(R"({"x":[{"k":1,"j":2,"k":3}]})").ok());
   std::string wide = "{";
   for (int i = 0; i < 100; ++i) wide += "\"k" + std::to_string(i) + "\":1,";
@@ -52,14 +53,16 @@ TEST(JsonParseTest, DuplicateKeysAtAnyDepthAreRefused) {
 
 TEST(JsonParseTest, OnlyWhitespaceMayFollowTheValue) {
   EXPECT_TRUE(ParseText(" {\"a\":1} \r\n\t").ok());
-  EXPECT_THAT(ParseText(std::string("{\"a\":1}\0garbage", 15)).message(), HasSubstr("after the JSON value (at byte 7)"));
+  EXPECT_THAT(ParseText(std::string("{\"a\":1}\0garbage", 15)).message(),
+              HasSubstr("after the JSON value (at byte 7)"));
   EXPECT_FALSE(ParseText("{\"a\":1} x").ok());
   EXPECT_FALSE(ParseText("{\"a\":1}{}").ok());
 }
 
 TEST(JsonParseTest, TextMustBeUtf8AndKeysFreeOfNul) {
   EXPECT_THAT(ParseText("{\"a\":\"\xff\"}").message(), HasSubstr("not valid UTF-8"));
-  EXPECT_THAT(ParseText("{\"a\":\"\xc0\xaf\"}").message(), HasSubstr("not valid UTF-8"));  // Overlong '/'.
+  EXPECT_THAT(ParseText("{\"a\":\"\xc0\xaf\"}").message(),
+              HasSubstr("not valid UTF-8"));  // Overlong '/'.
   EXPECT_THAT(ParseText(R"({"a":"\udc00"})").message(), HasSubstr("lone surrogate"));
   EXPECT_FALSE(ParseText(R"({"a":"\ud800"})").ok());
   EXPECT_TRUE(ParseText(R"({"a":"\ud83d\ude00 \u00e9 é"})").ok());
@@ -78,8 +81,10 @@ TEST(JsonParseTest, ErrorsNeverEchoTheText) {
 }
 
 TEST(JsonEscapeTest, InvalidUtf8BecomesReplacementCharacters) {
-  EXPECT_EQ(Quote("a\xff" "b"), "\"a\\ufffdb\"");
-  EXPECT_EQ(Quote("\xe2\x82"), "\"\\ufffd\\ufffd\"");  // Truncated sequence.
+  EXPECT_EQ(Quote("a\xff"
+                  "b"),
+            "\"a\\ufffdb\"");
+  EXPECT_EQ(Quote("\xe2\x82"), "\"\\ufffd\\ufffd\"");             // Truncated sequence.
   EXPECT_EQ(Quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // Encoded surrogate.
   EXPECT_EQ(Quote("é€😀"), "\"é€😀\"");
   EXPECT_EQ(Quote(std::string("\0\x7f", 2)), "\"\\u0000\\u007f\"");

@@ -34,18 +34,22 @@ spdlog::logger& Logger() {
 
 const char* LevelName(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
 
 bool IsSecretKey(absl::string_view key) {
   static constexpr absl::string_view kSecret[] = {
-      "authorization", "api_key", "apikey", "key", "token", "secret", "password", "dsn",
-      "prompt",        "messages", "content", "completion", "body", "input"};
+      "authorization", "api_key", "apikey",   "key",     "token",      "secret", "password",
+      "dsn",           "prompt",  "messages", "content", "completion", "body",   "input"};
   const std::string lower = absl::AsciiStrToLower(key);
   for (absl::string_view s : kSecret) {
     if (lower == s) return true;
@@ -56,11 +60,16 @@ bool IsSecretKey(absl::string_view key) {
 }  // namespace
 
 bool SetLevel(absl::string_view level) {
-  if (level == "debug") g_level = static_cast<int>(Level::kDebug);
-  else if (level == "info" || level.empty()) g_level = static_cast<int>(Level::kInfo);
-  else if (level == "warn") g_level = static_cast<int>(Level::kWarn);
-  else if (level == "error") g_level = static_cast<int>(Level::kError);
-  else return false;
+  if (level == "debug")
+    g_level = static_cast<int>(Level::kDebug);
+  else if (level == "info" || level.empty())
+    g_level = static_cast<int>(Level::kInfo);
+  else if (level == "warn")
+    g_level = static_cast<int>(Level::kWarn);
+  else if (level == "error")
+    g_level = static_cast<int>(Level::kError);
+  else
+    return false;
   return true;
 }
 

@@ -11,13 +11,17 @@ using ::testing::Not;
 
 TEST(LogTest, FormatsOneJsonObject) {
   SetProcessName("router");
-  const std::string line = Format(Level::kWarn, "upstream \"slow\"\n", {{"request_id", "req_1"}, {"attempt", 2}});
-  EXPECT_EQ(line, R"("level":"warn","msg":"upstream \"slow\"\n","request_id":"req_1","attempt":2,"service":"router"})");
+  const std::string line =
+      Format(Level::kWarn, "upstream \"slow\"\n", {{"request_id", "req_1"}, {"attempt", 2}});
+  EXPECT_EQ(
+      line,
+      R"("level":"warn","msg":"upstream \"slow\"\n","request_id":"req_1","attempt":2,"service":"router"})");
 }
 
 TEST(LogTest, SecretsAreRedactedWhateverTheValue) {
   const std::string line =
-      Format(Level::kInfo, "x", {{"authorization", "Bearer sk-live-123"}, {"prompt", "tell me"}, {"api_key", "k"}});
+      Format(Level::kInfo, "x",
+             {{"authorization", "Bearer sk-live-123"}, {"prompt", "tell me"}, {"api_key", "k"}});
   EXPECT_THAT(line, Not(HasSubstr("sk-live-123")));
   EXPECT_THAT(line, Not(HasSubstr("tell me")));
   EXPECT_THAT(line, HasSubstr(R"("authorization":"[redacted]")"));

@@ -36,13 +36,16 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
     auto exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
     // A non-owning shared_ptr (the registry is process-wide and never destroyed) that the server
     // keeps, since the exposer only holds a weak_ptr.
-    auto registry = std::shared_ptr<prometheus::Registry>(&Registry(), [](prometheus::Registry*) {});
+    auto registry =
+        std::shared_ptr<prometheus::Registry>(&Registry(), [](prometheus::Registry*) {});
     exposer->RegisterCollectable(registry);
     std::vector<int> ports = exposer->GetListeningPorts();
     const int port = ports.empty() ? 0 : ports.front();
-    return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(exposer), std::move(registry), port));
+    return std::unique_ptr<MetricsServer>(
+        new MetricsServer(std::move(exposer), std::move(registry), port));
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
 }
 

@@ -2,10 +2,10 @@
 // Only heavy, stable third-party headers belong here.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-#include <google/protobuf/message.h>
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 #include <google/protobuf/repeated_field.h>
+#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

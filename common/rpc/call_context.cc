@@ -45,7 +45,9 @@ void Cancellation::RemoveCallback(int id) {
 std::string CallContext::ApiKey() const {
   // Only the Bearer scheme carries a key (RFC 6750; "Basic ..." or a bare key is no key at all).
   absl::string_view v = absl::StripAsciiWhitespace(authorization);
-  if (v.size() < 7 || !absl::EqualsIgnoreCase(v.substr(0, 6), "bearer") || (v[6] != ' ' && v[6] != '\t')) return "";
+  if (v.size() < 7 || !absl::EqualsIgnoreCase(v.substr(0, 6), "bearer") ||
+      (v[6] != ' ' && v[6] != '\t'))
+    return "";
   return std::string(absl::StripAsciiWhitespace(v.substr(7)));
 }
 

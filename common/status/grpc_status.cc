@@ -7,7 +7,8 @@
 namespace aimarket::status {
 
 std::optional<common::v1::ErrorInfo> GetErrorInfo(const absl::Status& s) {
-  auto payload = s.GetPayload(kErrorInfoUrl);  // absl::optional: Debian builds absl without std aliases.
+  auto payload =
+      s.GetPayload(kErrorInfoUrl);  // absl::optional: Debian builds absl without std aliases.
   if (!payload) return std::nullopt;
   common::v1::ErrorInfo info;
   if (!info.ParseFromString(std::string(*payload))) return std::nullopt;
@@ -51,9 +52,7 @@ Error& Error::Meta(absl::string_view key, absl::string_view value) {
   (*info_.mutable_metadata())[std::string(key)] = std::string(value);
   return *this;
 }
-absl::Status Error::status() const {
-  return WithErrorInfo(absl::Status(code_, message_), info_);
-}
+absl::Status Error::status() const { return WithErrorInfo(absl::Status(code_, message_), info_); }
 
 grpc::Status ToGrpcStatus(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
@@ -66,7 +65,8 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
 
 absl::Status FromGrpcStatus(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
-  absl::Status out(static_cast<absl::StatusCode>(static_cast<int>(s.error_code())), s.error_message());
+  absl::Status out(static_cast<absl::StatusCode>(static_cast<int>(s.error_code())),
+                   s.error_message());
   if (!s.error_details().empty()) {
     common::v1::ErrorInfo info;
     if (info.ParseFromString(s.error_details())) out = WithErrorInfo(std::move(out), info);
@@ -82,8 +82,8 @@ common::v1::ErrorInfo ToErrorEvent(const absl::Status& s) {
 }
 
 absl::Status FromErrorEvent(const common::v1::ErrorInfo& info) {
-  const auto code = static_cast<absl::StatusCode>(info.code() == 0 ? static_cast<int>(absl::StatusCode::kUnknown)
-                                                                    : info.code());
+  const auto code = static_cast<absl::StatusCode>(
+      info.code() == 0 ? static_cast<int>(absl::StatusCode::kUnknown) : info.code());
   common::v1::ErrorInfo detail = info;
   detail.clear_code();
   detail.clear_message();

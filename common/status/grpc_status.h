@@ -8,11 +8,11 @@
 //   return status::Error(absl::StatusCode::kNotFound, "MODEL_NOT_FOUND", "model x does not exist")
 //       .Param("model");
 
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
-
-#include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -22,7 +22,8 @@
 namespace aimarket::status {
 
 // The absl::Status payload type URL under which the ErrorInfo is stored.
-inline constexpr absl::string_view kErrorInfoUrl = "type.googleapis.com/aimarket.common.v1.ErrorInfo";
+inline constexpr absl::string_view kErrorInfoUrl =
+    "type.googleapis.com/aimarket.common.v1.ErrorInfo";
 
 // Returns the ErrorInfo attached to `s`, if any.
 std::optional<common::v1::ErrorInfo> GetErrorInfo(const absl::Status& s);

@@ -87,7 +87,8 @@ TEST(GrpcStatusTest, GarbageDetailsAreIgnored) {
 }
 
 TEST(GrpcStatusTest, ErrorEventRoundTrip) {
-  absl::Status s = Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED", "upstream closed").HttpStatus(502);
+  absl::Status s = Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED", "upstream closed")
+                       .HttpStatus(502);
   common::v1::ErrorInfo ev = ToErrorEvent(s);
   EXPECT_EQ(ev.code(), static_cast<int>(absl::StatusCode::kUnavailable));
   EXPECT_EQ(ev.message(), "upstream closed");

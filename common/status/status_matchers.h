@@ -36,8 +36,7 @@ MATCHER_P2(StatusIs, code, message_matcher,
            "has status code " + ::absl::StatusCodeToString(code) + " and a matching message") {
   const absl::Status& s = ::aimarket::status::GetStatus(arg);
   *result_listener << "status is " << s.ToString();
-  return s.code() == code &&
-         ::testing::Matches(message_matcher)(std::string(s.message()));
+  return s.code() == code && ::testing::Matches(message_matcher)(std::string(s.message()));
 }
 
 }  // namespace aimarket::status

@@ -1,10 +1,12 @@
 // aimarketd: the one binary. It parses flags, loads the config, builds the chosen services, wires
 // each to its peers (directly when they share the process, over gRPC otherwise) and serves until
-// SIGTERM, which drains: stop accepting, finish in-flight calls within server.drain_timeout, exit 0.
+// SIGTERM, which drains: stop accepting, finish in-flight calls within server.drain_timeout, exit
+// 0.
 //
 //   aimarketd --config=aimarket.yaml [--services=all|edge,router,...]
 //   aimarketd migrate --config=aimarket.yaml
 
+#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <cstdio>
@@ -13,8 +15,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
@@ -46,13 +46,15 @@
 namespace aimarket {
 namespace {
 
-constexpr char kUsage[] = R"(usage: aimarketd [migrate] --config=FILE [--services=all|edge,router,provider-adapter,team-management,usage-metering]
+constexpr char kUsage[] =
+    R"(usage: aimarketd [migrate] --config=FILE [--services=all|edge,router,provider-adapter,team-management,usage-metering]
 
   (no subcommand)  serve the chosen services (default: all) until SIGTERM or SIGINT
   migrate          apply the database migrations and exit
 )";
 
-constexpr const char* kAllServices[] = {"edge", "router", "provider-adapter", "team-management", "usage-metering"};
+constexpr const char* kAllServices[] = {"edge", "router", "provider-adapter", "team-management",
+                                        "usage-metering"};
 
 struct Flags {
   bool migrate = false;
@@ -112,17 +114,19 @@ absl::StatusOr<std::unique_ptr<db::ConnectionPool>> OpenPool(const config::v1::C
                                                              bool statements_bounded = true) {
   absl::StatusOr<std::string> dsn = config::RequireEnv(c.postgres().dsn_env(), "postgres.dsn_env");
   if (!dsn.ok()) return dsn.status();
-  return db::ConnectionPool::Create({.dsn = *dsn,
-                                     .size = size,
-                                     .acquire_timeout = config::ToDuration(c.postgres().acquire_timeout()),
-                                     .connect_timeout = config::ToDuration(c.postgres().connect_timeout()),
-                                     .statement_timeout = statements_bounded
-                                                              ? config::ToDuration(c.postgres().statement_timeout())
-                                                              : absl::ZeroDuration()});
+  return db::ConnectionPool::Create(
+      {.dsn = *dsn,
+       .size = size,
+       .acquire_timeout = config::ToDuration(c.postgres().acquire_timeout()),
+       .connect_timeout = config::ToDuration(c.postgres().connect_timeout()),
+       .statement_timeout = statements_bounded
+                                ? config::ToDuration(c.postgres().statement_timeout())
+                                : absl::ZeroDuration()});
 }
 
 int Migrate(const config::v1::Config& c) {
-  absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool = OpenPool(c, 1, /*statements_bounded=*/false);
+  absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool =
+      OpenPool(c, 1, /*statements_bounded=*/false);
   if (!pool.ok()) Die(1, pool.status().ToString());
   absl::StatusOr<std::vector<int>> applied = db::ApplyMigrations(**pool, db::EmbeddedMigrations());
   if (!applied.ok()) Die(1, absl::StrCat("migrate: ", applied.status().ToString()));
@@ -154,7 +158,8 @@ absl::Status CheckPeers(const std::vector<Peer>& peers) {
     grpc::Status s = stub->Check(&ctx, req, &resp);
     if (!s.ok() || resp.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
       // The address goes to the log, not to whoever asks /readyz.
-      log::Warn("peer not serving", {{"service", p.service}, {"address", p.address}, {"error", s.error_message()}});
+      log::Warn("peer not serving",
+                {{"service", p.service}, {"address", p.address}, {"error", s.error_message()}});
       return absl::UnavailableError(absl::StrCat(p.service, " is not serving"));
     }
   }
@@ -170,7 +175,8 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   if (internal_token.empty()) {
     if (!all_local) {
       Die(2, absl::StrCat("environment variable ", c.auth().internal_token_env(),
-                          " (named by auth.internal_token_env) is not set; services in separate processes need it"));
+                          " (named by auth.internal_token_env) is not set; services in separate "
+                          "processes need it"));
     }
     log::Warn("internal service token not set: internal RPCs are closed to other processes",
               {{"env", c.auth().internal_token_env()}});
@@ -195,17 +201,22 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     absl::StatusOr<std::string> admin_key =
         config::RequireEnv(c.auth().bootstrap_admin_key_env(), "auth.bootstrap_admin_key_env");
     if (!admin_key.ok()) Die(2, admin_key.status().message());
-    absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool = OpenPool(c, c.postgres().pool_size());
+    absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool =
+        OpenPool(c, c.postgres().pool_size());
     if (!pool.ok()) Die(1, absl::StrCat("team-management: ", pool.status().ToString()));
-    if (absl::Status s = db::CheckMigrated(**pool, db::EmbeddedMigrations()); !s.ok()) Die(1, s.message());
-    team_api = team::WithMetrics(std::make_unique<team::TeamManagement>(std::move(*pool), *admin_key));
+    if (absl::Status s = db::CheckMigrated(**pool, db::EmbeddedMigrations()); !s.ok())
+      Die(1, s.message());
+    team_api =
+        team::WithMetrics(std::make_unique<team::TeamManagement>(std::move(*pool), *admin_key));
   }
   // --- usage-metering
   std::unique_ptr<usage::MeteringApi> metering_api;
   if (local("usage-metering")) {
-    absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool = OpenPool(c, c.postgres().pool_size());
+    absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool =
+        OpenPool(c, c.postgres().pool_size());
     if (!pool.ok()) Die(1, absl::StrCat("usage-metering: ", pool.status().ToString()));
-    if (absl::Status s = db::CheckMigrated(**pool, db::EmbeddedMigrations()); !s.ok()) Die(1, s.message());
+    if (absl::Status s = db::CheckMigrated(**pool, db::EmbeddedMigrations()); !s.ok())
+      Die(1, s.message());
     metering_api = std::make_unique<usage::UsageMetering>(std::move(*pool));
   }
   // --- provider-adapter
@@ -216,7 +227,8 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   auto team_for_peers = [&]() -> team::TeamApi& {
     if (!team_api) {
       team_api = team::NewTeamGrpcClient(
-          peer_channel("team-management", c.peers().team_management(), "peers.team_management"), internal_token);
+          peer_channel("team-management", c.peers().team_management(), "peers.team_management"),
+          internal_token);
     }
     return *team_api;
   };
@@ -225,15 +237,18 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     team::TeamApi& team_ref = team_for_peers();
     if (!metering_api) {
       metering_api = usage::NewMeteringGrpcClient(
-          peer_channel("usage-metering", c.peers().usage_metering(), "peers.usage_metering"), internal_token);
+          peer_channel("usage-metering", c.peers().usage_metering(), "peers.usage_metering"),
+          internal_token);
     }
     if (!provider_api) {
       provider_api = provider::NewProviderGrpcClient(
-          peer_channel("provider-adapter", c.peers().provider_adapter(), "peers.provider_adapter"), internal_token);
+          peer_channel("provider-adapter", c.peers().provider_adapter(), "peers.provider_adapter"),
+          internal_token);
     }
     router_api = std::make_unique<router::Router>(c, team_ref, *metering_api, *provider_api);
   } else if (local("edge")) {
-    router_api = router::NewRouterGrpcClient(peer_channel("router", c.peers().router(), "peers.router"));
+    router_api =
+        router::NewRouterGrpcClient(peer_channel("router", c.peers().router(), "peers.router"));
   }
   // The edge serves the teams API through team-management (here or a peer).
   if (local("edge")) team_for_peers();
@@ -250,11 +265,13 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   }
   if (local("usage-metering")) {
     services.push_back(usage::NewMeteringGrpcService(*metering_api, internal_token));
-    builder.AddService(services.back().get(), {"usage-metering", "aimarket.usage.v1.MeteringService"});
+    builder.AddService(services.back().get(),
+                       {"usage-metering", "aimarket.usage.v1.MeteringService"});
   }
   if (local("provider-adapter")) {
     services.push_back(provider::NewProviderGrpcService(*provider_api, internal_token));
-    builder.AddService(services.back().get(), {"provider-adapter", "aimarket.provider.v1.ProviderService"});
+    builder.AddService(services.back().get(),
+                       {"provider-adapter", "aimarket.provider.v1.ProviderService"});
   }
   if (local("router")) {
     services.push_back(router::NewRouterGrpcService(*router_api));
@@ -266,7 +283,8 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
 
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!c.server().metrics_listen().empty()) {
-    absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> m = metrics::MetricsServer::Start(c.server().metrics_listen());
+    absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> m =
+        metrics::MetricsServer::Start(c.server().metrics_listen());
     if (!m.ok()) Die(1, m.status().message());
     metrics_server = std::move(*m);
   }
@@ -312,7 +330,9 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   // Wait for SIGTERM or SIGINT (blocked in every thread; see main()).
   const int sig = process::WaitForShutdownSignal();
   const absl::Duration drain = config::ToDuration(c.server().drain_timeout());
-  log::Info("draining", {{"signal", sig}, {"deadline_ms", static_cast<long long>(absl::ToInt64Milliseconds(drain))}});
+  log::Info(
+      "draining",
+      {{"signal", sig}, {"deadline_ms", static_cast<long long>(absl::ToInt64Milliseconds(drain))}});
   draining = true;
   (*grpc_server)->SetServing(false);
   if (http_server) http_server->Shutdown(drain);
@@ -335,7 +355,8 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 #endif
   const aimarket::Flags flags = aimarket::ParseFlags(argc, argv);
-  absl::StatusOr<aimarket::config::v1::Config> config = aimarket::config::LoadConfigFile(flags.config);
+  absl::StatusOr<aimarket::config::v1::Config> config =
+      aimarket::config::LoadConfigFile(flags.config);
   if (!config.ok()) aimarket::Die(2, absl::StrCat("config error: ", config.status().message()));
   aimarket::log::SetLevel(config->log().level());
   if (flags.migrate) return aimarket::Migrate(*config);

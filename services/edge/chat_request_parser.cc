@@ -1,9 +1,9 @@
 #include "services/edge/chat_request_parser.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/status/grpc_status.h"
 #include "common/json/parse.h"
 #include "common/json/stack_document.h"
+#include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -39,7 +39,8 @@ std::string ToJson(const Value& v) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-// All of a string's bytes (GetString() alone would stop at an embedded NUL: "user\u0000x" is not "user").
+// All of a string's bytes (GetString() alone would stop at an embedded NUL: "user\u0000x" is not
+// "user").
 std::string Str(const Value& v) { return std::string(json::View(v)); }
 
 // Identifiers (names, ids) name things for upstreams: a control character (NUL above all, which
@@ -85,7 +86,8 @@ absl::Status ParseContent(const Value& v, const std::string& param, common::v1::
       if (url == nullptr || !url->IsString()) return InvalidType(pp + ".image_url.url", "a string");
       auto* out = m.add_parts()->mutable_image_url();
       out->set_url(Str(*url));
-      if (const Value* d = Find(*img, "detail"); d != nullptr && d->IsString()) out->set_detail(Str(*d));
+      if (const Value* d = Find(*img, "detail"); d != nullptr && d->IsString())
+        out->set_detail(Str(*d));
     }
     // Other part types (input_audio, file) reach OpenAI-format upstreams through the original body.
   }
@@ -99,9 +101,11 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
   if (role == nullptr) return Missing(param + ".role");
   if (!role->IsString()) return InvalidType(param + ".role", "a string");
   const std::string r = Str(*role);
-  if (r != "system" && r != "developer" && r != "user" && r != "assistant" && r != "tool" && r != "function") {
-    return InvalidValue(param + ".role",
-                        absl::StrCat("'", r, "' is not one of system, developer, user, assistant, tool"));
+  if (r != "system" && r != "developer" && r != "user" && r != "assistant" && r != "tool" &&
+      r != "function") {
+    return InvalidValue(
+        param + ".role",
+        absl::StrCat("'", r, "' is not one of system, developer, user, assistant, tool"));
   }
   m.set_role(r);
   if (const Value* c = Find(v, "content"); c != nullptr) {
@@ -139,7 +143,7 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
       if (const Value* name = Find(*fn, "name"); name != nullptr && name->IsString()) {
         AIM_RETURN_IF_ERROR(CheckIdentifier(*name, tp + ".function.name"));
         AIM_RETURN_IF_ERROR(CheckIdentifier(*name, tp + ".function.name"));
-    out.set_name(Str(*name));
+        out.set_name(Str(*name));
       }
       if (const Value* args = Find(*fn, "arguments"); args != nullptr) {
         if (!args->IsString()) return InvalidType(tp + ".function.arguments", "a string");
@@ -168,12 +172,14 @@ absl::Status ParseTools(const Value& v, common::v1::ChatRequest& req) {
     out.set_type("function");
     AIM_RETURN_IF_ERROR(CheckIdentifier(*name, tp + ".function.name"));
     out.set_name(Str(*name));
-    if (const Value* d = Find(*fn, "description"); d != nullptr && d->IsString()) out.set_description(Str(*d));
+    if (const Value* d = Find(*fn, "description"); d != nullptr && d->IsString())
+      out.set_description(Str(*d));
     if (const Value* p = Find(*fn, "parameters"); p != nullptr) {
       if (!p->IsObject()) return InvalidType(tp + ".function.parameters", "an object");
       out.set_parameters_json(ToJson(*p));
     }
-    if (const Value* s = Find(*fn, "strict"); s != nullptr && s->IsBool()) out.set_strict(s->GetBool());
+    if (const Value* s = Find(*fn, "strict"); s != nullptr && s->IsBool())
+      out.set_strict(s->GetBool());
   }
   return absl::OkStatus();
 }
@@ -216,7 +222,8 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
     if (const Value* v = Find(d, key); v != nullptr) {
       if (!v->IsNumber()) return InvalidType(key, "a number");
       const double x = v->GetDouble();
-      if (x < lo || x > hi) return InvalidValue(key, absl::StrCat("it must be between ", lo, " and ", hi));
+      if (x < lo || x > hi)
+        return InvalidValue(key, absl::StrCat("it must be between ", lo, " and ", hi));
       set(x);
     }
     return absl::OkStatus();
@@ -239,15 +246,20 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
   }
   AIM_RETURN_IF_ERROR(number("temperature", 0, 2, [&](double x) { req.set_temperature(x); }));
   AIM_RETURN_IF_ERROR(number("top_p", 0, 1, [&](double x) { req.set_top_p(x); }));
-  AIM_RETURN_IF_ERROR(number("presence_penalty", -2, 2, [&](double x) { req.set_presence_penalty(x); }));
-  AIM_RETURN_IF_ERROR(number("frequency_penalty", -2, 2, [&](double x) { req.set_frequency_penalty(x); }));
+  AIM_RETURN_IF_ERROR(
+      number("presence_penalty", -2, 2, [&](double x) { req.set_presence_penalty(x); }));
+  AIM_RETURN_IF_ERROR(
+      number("frequency_penalty", -2, 2, [&](double x) { req.set_frequency_penalty(x); }));
   AIM_RETURN_IF_ERROR(integer("n", 1, [&](int64_t x) { req.set_n(static_cast<int32_t>(x)); }));
   AIM_RETURN_IF_ERROR(integer("max_tokens", 1, [&](int64_t x) { req.set_max_tokens(x); }));
-  AIM_RETURN_IF_ERROR(integer("max_completion_tokens", 1, [&](int64_t x) { req.set_max_tokens(x); }));
+  AIM_RETURN_IF_ERROR(
+      integer("max_completion_tokens", 1, [&](int64_t x) { req.set_max_tokens(x); }));
   AIM_RETURN_IF_ERROR(integer("seed", INT64_MIN, [&](int64_t x) { req.set_seed(x); }));
   AIM_RETURN_IF_ERROR(boolean("logprobs", [&](bool b) { req.set_logprobs(b); }));
-  AIM_RETURN_IF_ERROR(integer("top_logprobs", 0, [&](int64_t x) { req.set_top_logprobs(static_cast<int32_t>(x)); }));
-  AIM_RETURN_IF_ERROR(boolean("parallel_tool_calls", [&](bool b) { req.set_parallel_tool_calls(b); }));
+  AIM_RETURN_IF_ERROR(integer("top_logprobs", 0,
+                              [&](int64_t x) { req.set_top_logprobs(static_cast<int32_t>(x)); }));
+  AIM_RETURN_IF_ERROR(
+      boolean("parallel_tool_calls", [&](bool b) { req.set_parallel_tool_calls(b); }));
   if (const Value* stop = Find(d, "stop"); stop != nullptr) {
     if (stop->IsString()) {
       req.add_stop(Str(*stop));
@@ -264,7 +276,8 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
     if (absl::Status s = ParseTools(*tools, req); !s.ok()) return s;
   }
   if (const Value* tc = Find(d, "tool_choice"); tc != nullptr) {
-    if (!tc->IsString() && !tc->IsObject()) return InvalidType("tool_choice", "a string or an object");
+    if (!tc->IsString() && !tc->IsObject())
+      return InvalidType("tool_choice", "a string or an object");
     req.set_tool_choice_json(ToJson(*tc));
   }
   if (const Value* rf = Find(d, "response_format"); rf != nullptr) {
@@ -281,7 +294,8 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
       if (const Value* n = Find(*js, "name"); n != nullptr && n->IsString()) {
         req.mutable_response_format()->set_schema_name(Str(*n));
       }
-      if (const Value* s = Find(*js, "schema"); s != nullptr) req.mutable_response_format()->set_schema_json(ToJson(*s));
+      if (const Value* s = Find(*js, "schema"); s != nullptr)
+        req.mutable_response_format()->set_schema_json(ToJson(*s));
       if (const Value* s = Find(*js, "strict"); s != nullptr && s->IsBool()) {
         req.mutable_response_format()->set_strict(s->GetBool());
       }

@@ -2,17 +2,14 @@
 
 #include <deque>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
-#include "services/edge/embeddings.h"
-
-#include <utility>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/json/json_escape.h"
 #include "common/log/log.h"
@@ -20,6 +17,7 @@
 #include "common/status/grpc_status.h"
 #include "services/edge/chat_request_parser.h"
 #include "services/edge/edge_metrics.h"
+#include "services/edge/embeddings.h"
 #include "services/edge/error_body.h"
 #include "services/edge/team_routes.h"
 
@@ -36,16 +34,16 @@ HttpResponse Json(int status, std::string body) {
 }
 
 std::string ModelJson(const router::v1::Model& m) {
-  return absl::StrCat(R"({"id":)", json::Quote(m.id()), R"(,"object":"model","created":)", m.created(),
-                      R"(,"owned_by":)", json::Quote(m.owned_by()), "}");
+  return absl::StrCat(R"({"id":)", json::Quote(m.id()), R"(,"object":"model","created":)",
+                      m.created(), R"(,"owned_by":)", json::Quote(m.owned_by()), "}");
 }
 
 // One chat completion in flight: receives the router's events and writes them as one JSON body or
 // as SSE, exactly as OpenAI does. Deletes itself when the router completes.
 class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
  public:
-  ChatExchange(common::v1::ChatRequest req, rpc::CallContext ctx, std::shared_ptr<ResponseWriter> writer,
-               absl::Time start)
+  ChatExchange(common::v1::ChatRequest req, rpc::CallContext ctx,
+               std::shared_ptr<ResponseWriter> writer, absl::Time start)
       : req_(std::move(req)), ctx_(std::move(ctx)), writer_(std::move(writer)), start_(start) {}
 
   const common::v1::ChatRequest& request() const { return req_; }
@@ -95,7 +93,8 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
       writer_->Send(std::move(r));
     } else {
       HttpResponse r = ErrorResponse(
-          status.ok() ? status::Error(absl::StatusCode::kInternal, "EMPTY_UPSTREAM_ANSWER", "The upstream sent no answer.")
+          status.ok() ? status::Error(absl::StatusCode::kInternal, "EMPTY_UPSTREAM_ANSWER",
+                                      "The upstream sent no answer.")
                             .status()
                       : status,
           ctx_.request_id);
@@ -121,7 +120,8 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
     const absl::Duration inside = absl::Now() - start_ - absl::Microseconds(upstream_us_);
     EdgeMetrics::Get().ObserveOverhead(std::max(0.0, absl::ToDoubleSeconds(inside)));
     return {{"x-request-id", ctx_.request_id},
-            {"x-aimarket-overhead-ms", absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside)))}};
+            {"x-aimarket-overhead-ms",
+             absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside)))}};
   }
 
   common::v1::ChatRequest req_;
@@ -135,8 +135,12 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
 
 }  // namespace
 
-EdgeHandler::EdgeHandler(router::RouterApi& router, team::TeamApi& team, std::function<absl::Status()> readiness)
-    : router_(router), team_(team), readiness_(std::move(readiness)), workers_(std::make_unique<thread::WorkerPool>(8)) {}
+EdgeHandler::EdgeHandler(router::RouterApi& router, team::TeamApi& team,
+                         std::function<absl::Status()> readiness)
+    : router_(router),
+      team_(team),
+      readiness_(std::move(readiness)),
+      workers_(std::make_unique<thread::WorkerPool>(8)) {}
 
 EdgeHandler::~EdgeHandler() = default;
 
@@ -160,7 +164,8 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
     } else if (absl::Status ready = readiness_(); ready.ok()) {
       resp = Json(200, R"({"status":"ready"})");
     } else {
-      resp = Json(503, absl::StrCat(R"({"status":"not ready","detail":)", json::Quote(ready.message()), "}"));
+      resp = Json(503, absl::StrCat(R"({"status":"not ready","detail":)",
+                                    json::Quote(ready.message()), "}"));
     }
   } else if (path == "/metrics") {
     route = "metrics";
@@ -175,7 +180,8 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
       resp = MethodNotAllowed(req, "POST");
       route = "chat_completions";
     } else {
-      return Chat(std::move(req), std::move(writer), std::move(ctx), start, path != "/v1/chat/completions");
+      return Chat(std::move(req), std::move(writer), std::move(ctx), start,
+                  path != "/v1/chat/completions");
     }
   } else if (path == "/v1/embeddings") {
     if (req.method != "POST") {
@@ -188,30 +194,32 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
     return Teams(std::move(req), std::move(writer), std::move(ctx), start);
   } else if (path == "/v1/models" || absl::StartsWith(path, kModelsPrefix)) {
     route = "models";
-    absl::string_view model = path == "/v1/models" ? absl::string_view() : path.substr(kModelsPrefix.size());
+    absl::string_view model =
+        path == "/v1/models" ? absl::string_view() : path.substr(kModelsPrefix.size());
     if (!get) {
       resp = MethodNotAllowed(req, "GET");
     } else if (path != "/v1/models" && model.empty()) {
-      resp = ErrorResponse(
-          status::Error(absl::StatusCode::kNotFound, "", absl::StrCat("Invalid URL (", req.method, " ", path, ")")));
+      resp =
+          ErrorResponse(status::Error(absl::StatusCode::kNotFound, "",
+                                      absl::StrCat("Invalid URL (", req.method, " ", path, ")")));
     } else {
       // The router may have to ask team-management about the key (a database query): on a worker.
-      workers_->Run([this, ctx = std::move(ctx), writer = std::move(writer), start, model = std::string(model),
-                     req = std::move(req)] {
+      workers_->Run([this, ctx = std::move(ctx), writer = std::move(writer), start,
+                     model = std::string(model), req = std::move(req)] {
         Answer(Models(req, ctx, model), req, ctx, start, "models", *writer);
       });
       return;
     }
   } else {
-    resp = ErrorResponse(
-        status::Error(absl::StatusCode::kNotFound, "", absl::StrCat("Invalid URL (", req.method, " ", path, ")")));
+    resp = ErrorResponse(status::Error(absl::StatusCode::kNotFound, "",
+                                       absl::StrCat("Invalid URL (", req.method, " ", path, ")")));
   }
 
   Answer(std::move(resp), req, ctx, start, route, *writer);
 }
 
-void EdgeHandler::Answer(HttpResponse resp, const HttpRequest& req, const rpc::CallContext& ctx, absl::Time start,
-                         absl::string_view route, ResponseWriter& writer) {
+void EdgeHandler::Answer(HttpResponse resp, const HttpRequest& req, const rpc::CallContext& ctx,
+                         absl::Time start, absl::string_view route, ResponseWriter& writer) {
   resp.headers.emplace_back("x-request-id", ctx.request_id);
   const double overhead = absl::ToDoubleSeconds(absl::Now() - start);
   resp.headers.emplace_back("x-aimarket-overhead-ms", absl::StrFormat("%.3f", overhead * 1000));
@@ -226,8 +234,8 @@ void EdgeHandler::Answer(HttpResponse resp, const HttpRequest& req, const rpc::C
   writer.Send(std::move(resp));
 }
 
-void EdgeHandler::Chat(HttpRequest req, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
-                       absl::Time start, bool force_stream) {
+void EdgeHandler::Chat(HttpRequest req, std::shared_ptr<ResponseWriter> writer,
+                       rpc::CallContext ctx, absl::Time start, bool force_stream) {
   const absl::string_view client_id = req.Header("x-request-id");
   if (!client_id.empty()) {
     log::Debug("chat request", {{"request_id", ctx.request_id}, {"client_request_id", client_id}});
@@ -248,8 +256,8 @@ void EdgeHandler::Chat(HttpRequest req, std::shared_ptr<ResponseWriter> writer, 
   router_.Chat(exchange->context(), exchange->request(), *exchange);
 }
 
-void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
-                             absl::Time start) {
+void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> writer,
+                             rpc::CallContext ctx, absl::Time start) {
   absl::StatusOr<common::v1::EmbedRequest> parsed = ParseEmbedRequest(std::move(req.body));
   if (!parsed.ok()) {
     HttpResponse r = ErrorResponse(parsed.status(), ctx.request_id);
@@ -259,29 +267,36 @@ void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> wr
   }
   parsed->set_request_id(ctx.request_id);
   writer->OnDisconnect([c = ctx.cancellation] { c->Cancel(); });
-  workers_->Run([this, req = *std::move(parsed), ctx = std::move(ctx), writer = std::move(writer), start] {
-    absl::StatusOr<common::v1::EmbedResponse> resp = router_.Embed(ctx, req);
-    HttpResponse r = resp.ok() ? Json(200, RenderEmbeddings(*resp, req.model(), req.encoding_format() == "base64"))
-                               : ErrorResponse(resp.status(), ctx.request_id);
-    r.headers.emplace_back("x-request-id", ctx.request_id);
-    // Excluding the wait for the upstream, as for chat.
-    const absl::Duration inside = absl::Now() - start - absl::Microseconds(resp.ok() ? resp->upstream_us() : 0);
-    r.headers.emplace_back("x-aimarket-overhead-ms",
-                           absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside))));
-    EdgeMetrics::Get().CountRequest("embeddings", r.status);
-    writer->Send(std::move(r));
-  });
+  workers_->Run(
+      [this, req = *std::move(parsed), ctx = std::move(ctx), writer = std::move(writer), start] {
+        absl::StatusOr<common::v1::EmbedResponse> resp = router_.Embed(ctx, req);
+        HttpResponse r =
+            resp.ok()
+                ? Json(200, RenderEmbeddings(*resp, req.model(), req.encoding_format() == "base64"))
+                : ErrorResponse(resp.status(), ctx.request_id);
+        r.headers.emplace_back("x-request-id", ctx.request_id);
+        // Excluding the wait for the upstream, as for chat.
+        const absl::Duration inside =
+            absl::Now() - start - absl::Microseconds(resp.ok() ? resp->upstream_us() : 0);
+        r.headers.emplace_back(
+            "x-aimarket-overhead-ms",
+            absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside))));
+        EdgeMetrics::Get().CountRequest("embeddings", r.status);
+        writer->Send(std::move(r));
+      });
 }
 
-void EdgeHandler::Teams(HttpRequest req, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
-                        absl::Time start) {
+void EdgeHandler::Teams(HttpRequest req, std::shared_ptr<ResponseWriter> writer,
+                        rpc::CallContext ctx, absl::Time start) {
   // team-management blocks on its database: never on an I/O thread.
-  workers_->Run([this, req = std::move(req), ctx = std::move(ctx), writer = std::move(writer), start] {
-    Answer(HandleTeams(team_, req, ctx), req, ctx, start, "teams", *writer);
-  });
+  workers_->Run(
+      [this, req = std::move(req), ctx = std::move(ctx), writer = std::move(writer), start] {
+        Answer(HandleTeams(team_, req, ctx), req, ctx, start, "teams", *writer);
+      });
 }
 
-HttpResponse EdgeHandler::Models(const HttpRequest&, const rpc::CallContext& ctx, absl::string_view model) {
+HttpResponse EdgeHandler::Models(const HttpRequest&, const rpc::CallContext& ctx,
+                                 absl::string_view model) {
   router::v1::ListModelsRequest req;
   req.set_model(std::string(model));
   absl::StatusOr<router::v1::ListModelsResponse> list = router_.ListModels(ctx, req);

@@ -27,28 +27,32 @@
 
 namespace aimarket::edge {
 
-
 // Thread-safe; called on the HTTP server's I/O threads.
 class EdgeHandler {
  public:
-  // `router` and `team` are not owned and outlive the handler. `readiness` returns OK when the process can
-  // serve traffic, else a status whose message says what is missing.
-  EdgeHandler(router::RouterApi& router, team::TeamApi& team, std::function<absl::Status()> readiness);
+  // `router` and `team` are not owned and outlive the handler. `readiness` returns OK when the
+  // process can serve traffic, else a status whose message says what is missing.
+  EdgeHandler(router::RouterApi& router, team::TeamApi& team,
+              std::function<absl::Status()> readiness);
   // Waits for the embeddings calls in flight.
   ~EdgeHandler();
 
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
 
  private:
-  void Chat(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start,
-            bool force_stream);
-  HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx, absl::string_view model);
-  void Embeddings(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start);
+  void Chat(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
+            absl::Time start, bool force_stream);
+  HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx,
+                      absl::string_view model);
+  void Embeddings(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
+                  absl::Time start);
 
-  // Sends `resp` with the request id and overhead headers, counted under `route` (a literal) and logged.
-  void Answer(HttpResponse resp, const HttpRequest& request, const rpc::CallContext& ctx, absl::Time start,
-              absl::string_view route, ResponseWriter& writer);
-  void Teams(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx, absl::Time start);
+  // Sends `resp` with the request id and overhead headers, counted under `route` (a literal) and
+  // logged.
+  void Answer(HttpResponse resp, const HttpRequest& request, const rpc::CallContext& ctx,
+              absl::Time start, absl::string_view route, ResponseWriter& writer);
+  void Teams(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
+             absl::Time start);
 
   router::RouterApi& router_;
   team::TeamApi& team_;

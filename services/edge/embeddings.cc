@@ -44,12 +44,14 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
   rapidjson::Document d;
   if (absl::Status s = json::Parse(d, body); !s.ok()) return s;
   if (!d.IsObject()) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON", "The request body must be a JSON object.");
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
+                         "The request body must be a JSON object.");
   }
   common::v1::EmbedRequest req;
   auto model = d.FindMember("model");
   if (model == d.MemberEnd() || model->value.IsNull()) return Missing("model");
-  if (!model->value.IsString() || model->value.GetStringLength() == 0) return Invalid("model", "expected a model name");
+  if (!model->value.IsString() || model->value.GetStringLength() == 0)
+    return Invalid("model", "expected a model name");
   req.set_model(std::string(json::View(model->value)));
 
   auto input = d.FindMember("input");
@@ -60,7 +62,8 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
     req.add_input(std::string(json::View(in)));
   } else if (in.IsArray()) {
     if (in.Empty()) return Invalid("input", "it must not be empty");
-    if (in.Size() > kMaxInputs) return Invalid("input", absl::StrCat("at most ", kMaxInputs, " inputs per request"));
+    if (in.Size() > kMaxInputs)
+      return Invalid("input", absl::StrCat("at most ", kMaxInputs, " inputs per request"));
     if (in[0].IsString()) {
       int i = 0;
       for (const Value& s : in.GetArray()) {
@@ -69,7 +72,8 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
         if (s.GetStringLength() == 0) return Invalid(p, "it must not be empty");
         req.add_input(std::string(json::View(s)));
       }
-    } else if (IsTokenArray(in) || std::all_of(in.Begin(), in.End(), [](const Value& v) { return IsTokenArray(v); })) {
+    } else if (IsTokenArray(in) ||
+               std::all_of(in.Begin(), in.End(), [](const Value& v) { return IsTokenArray(v); })) {
       // Token ids: passed to OpenAI-format upstreams through the original body; others refuse them.
     } else {
       return Invalid("input", "expected a string, an array of strings, or token ids");
@@ -80,11 +84,13 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
 
   if (auto f = d.FindMember("encoding_format"); f != d.MemberEnd() && !f->value.IsNull()) {
     const std::string format = f->value.IsString() ? std::string(json::View(f->value)) : "";
-    if (format != "float" && format != "base64") return Invalid("encoding_format", "expected float or base64");
+    if (format != "float" && format != "base64")
+      return Invalid("encoding_format", "expected float or base64");
     req.set_encoding_format(format);
   }
   if (auto dim = d.FindMember("dimensions"); dim != d.MemberEnd() && !dim->value.IsNull()) {
-    if (!dim->value.IsInt() || dim->value.GetInt() < 1) return Invalid("dimensions", "expected a positive integer");
+    if (!dim->value.IsInt() || dim->value.GetInt() < 1)
+      return Invalid("dimensions", "expected a positive integer");
     req.set_dimensions(dim->value.GetInt());
   }
   if (auto user = d.FindMember("user"); user != d.MemberEnd() && !user->value.IsNull()) {
@@ -95,13 +101,15 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
   return req;
 }
 
-std::string RenderEmbeddings(const common::v1::EmbedResponse& resp, const std::string& model, bool base64) {
+std::string RenderEmbeddings(const common::v1::EmbedResponse& resp, const std::string& model,
+                             bool base64) {
   std::string out = R"({"object":"list","data":[)";
   char num[32];
   std::string bytes;
   for (int i = 0; i < resp.data_size(); ++i) {
     const common::v1::Embedding& e = resp.data(i);
-    absl::StrAppend(&out, i == 0 ? "" : ",", R"({"object":"embedding","index":)", e.index(), R"(,"embedding":)");
+    absl::StrAppend(&out, i == 0 ? "" : ",", R"({"object":"embedding","index":)", e.index(),
+                    R"(,"embedding":)");
     if (base64) {
       bytes.resize(static_cast<size_t>(e.values_size()) * 4);
       for (int j = 0; j < e.values_size(); ++j) {

@@ -17,6 +17,7 @@ namespace aimarket::edge {
 absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body);
 
 // {"object":"list","data":[{"object":"embedding","index","embedding"}],"model","usage"}.
-std::string RenderEmbeddings(const common::v1::EmbedResponse& resp, const std::string& model, bool base64);
+std::string RenderEmbeddings(const common::v1::EmbedResponse& resp, const std::string& model,
+                             bool base64);
 
 }  // namespace aimarket::edge

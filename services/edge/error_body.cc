@@ -12,32 +12,49 @@
 namespace aimarket::edge {
 
 int HttpStatusFor(const absl::Status& s) {
-  if (auto info = status::GetErrorInfo(s); info && info->http_status() != 0) return info->http_status();
+  if (auto info = status::GetErrorInfo(s); info && info->http_status() != 0)
+    return info->http_status();
   switch (s.code()) {
-    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kOk:
+      return 200;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange: return 400;
-    case absl::StatusCode::kUnauthenticated: return 401;
-    case absl::StatusCode::kPermissionDenied: return 403;
-    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
     case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted: return 409;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kCancelled: return 499;
-    case absl::StatusCode::kDeadlineExceeded: return 504;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kUnimplemented: return 501;
-    default: return 500;
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kCancelled:
+      return 499;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    default:
+      return 500;
   }
 }
 
 absl::string_view OpenAiErrorType(int http_status) {
   switch (http_status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 429: return "rate_limit_error";
-    default: return http_status >= 500 ? "server_error" : "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 429:
+      return "rate_limit_error";
+    default:
+      return http_status >= 500 ? "server_error" : "invalid_request_error";
   }
 }
 
@@ -46,12 +63,16 @@ namespace {
 // The client's words for a failure that came without any meant for a client.
 absl::string_view FixedMessage(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kUnavailable: return "The service is temporarily unavailable; retry shortly.";
-    case absl::StatusCode::kDeadlineExceeded: return "The request timed out inside the gateway; retry it.";
+    case absl::StatusCode::kUnavailable:
+      return "The service is temporarily unavailable; retry shortly.";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "The request timed out inside the gateway; retry it.";
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kDataLoss: return "The server had an error while processing your request.";
-    default: return {};
+    case absl::StatusCode::kDataLoss:
+      return "The server had an error while processing your request.";
+    default:
+      return {};
   }
 }
 
@@ -65,16 +86,19 @@ HttpResponse ErrorResponse(const absl::Status& s, absl::string_view request_id) 
   if (!info) {
     if (const absl::string_view fixed = FixedMessage(s.code()); !fixed.empty()) {
       log::Warn("server error answered with a fixed message",
-                {{"request_id", request_id}, {"code", absl::StatusCodeToString(s.code())}, {"cause", s.message()}});
+                {{"request_id", request_id},
+                 {"code", absl::StatusCodeToString(s.code())},
+                 {"cause", s.message()}});
       message = fixed;
     }
   }
-  const std::string type = info && !info->type().empty() ? info->type() : std::string(OpenAiErrorType(r.status));
+  const std::string type =
+      info && !info->type().empty() ? info->type() : std::string(OpenAiErrorType(r.status));
   const std::string param = info && !info->param().empty() ? json::Quote(info->param()) : "null";
   const std::string code =
       info && !info->reason().empty() ? json::Quote(absl::AsciiStrToLower(info->reason())) : "null";
-  r.body = absl::StrCat(R"({"error":{"message":)", json::Quote(message), R"(,"type":)", json::Quote(type),
-                        R"(,"param":)", param, R"(,"code":)", code, "}}");
+  r.body = absl::StrCat(R"({"error":{"message":)", json::Quote(message), R"(,"type":)",
+                        json::Quote(type), R"(,"param":)", param, R"(,"code":)", code, "}}");
   if (info && info->has_retry_after()) {
     const double seconds = info->retry_after().seconds() + info->retry_after().nanos() / 1e9;
     r.headers.emplace_back("retry-after", absl::StrCat(static_cast<int64_t>(std::ceil(seconds))));
@@ -83,17 +107,18 @@ HttpResponse ErrorResponse(const absl::Status& s, absl::string_view request_id) 
 }
 
 std::string DrainDeadlineEvent() {
-  const HttpResponse r = ErrorResponse(
-      status::Error(absl::StatusCode::kUnavailable, "SERVER_SHUTTING_DOWN",
-                    "The server is shutting down: the stream was cut at the drain deadline. Retry the request."));
+  const HttpResponse r = ErrorResponse(status::Error(
+      absl::StatusCode::kUnavailable, "SERVER_SHUTTING_DOWN",
+      "The server is shutting down: the stream was cut at the drain deadline. Retry the request."));
   return absl::StrCat("data: ", r.body, "\n\n");
 }
 
 HttpResponse MethodNotAllowed(const HttpRequest& req, absl::string_view allow) {
-  HttpResponse r = ErrorResponse(
-      status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
-                    absl::StrCat("Method ", req.method, " is not allowed on ", req.Path(), "; use ", allow, "."))
-          .HttpStatus(405));
+  HttpResponse r =
+      ErrorResponse(status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
+                                  absl::StrCat("Method ", req.method, " is not allowed on ",
+                                               req.Path(), "; use ", allow, "."))
+                        .HttpStatus(405));
   r.headers.emplace_back("allow", std::string(allow));
   return r;
 }

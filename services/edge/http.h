@@ -70,6 +70,7 @@ class ResponseWriter {
 
 // Called on an I/O thread for every complete request. It may answer at once or later from any
 // thread, but must not block for long: it runs on one of the server's few I/O threads.
-using HttpHandler = std::function<void(HttpRequest request, std::shared_ptr<ResponseWriter> writer)>;
+using HttpHandler =
+    std::function<void(HttpRequest request, std::shared_ptr<ResponseWriter> writer)>;
 
 }  // namespace aimarket::edge

@@ -1,14 +1,6 @@
 #include "services/edge/http_server.h"
 
 #include <atomic>
-#include <deque>
-#include <functional>
-#include <chrono>
-#include <optional>
-#include <thread>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,7 +8,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -25,7 +25,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "absl/container/flat_hash_map.h"
 #include "common/io/loop.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
@@ -45,13 +44,15 @@ using Socket = tcp::socket::rebind_executor<Executor>::other;
 namespace {
 
 std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
-  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(absl::ToChronoNanoseconds(d));
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      absl::ToChronoNanoseconds(d));
 }
 
 std::string ErrorJson(absl::string_view message, absl::string_view code,
                       absl::string_view type = "invalid_request_error") {
   // Fixed texts only (no client input), so no JSON escaping is needed.
-  return absl::StrCat(R"({"error":{"message":")", message, R"(","type":")", type, R"(","param":null,"code":)",
+  return absl::StrCat(R"({"error":{"message":")", message, R"(","type":")", type,
+                      R"(","param":null,"code":)",
                       code.empty() ? "null" : absl::StrCat("\"", code, "\""), "}}");
 }
 
@@ -71,15 +72,19 @@ struct ServerMetrics {
                        .Name("aimarket_edge_connections")
                        .Help("HTTP connections open now.")
                        .Register(metrics::Registry());
-      auto& refused = prometheus::BuildCounter()
-                          .Name("aimarket_edge_connections_refused_total")
-                          .Help("HTTP connections and requests refused with 503 at a resource cap, by reason: "
-                                "max_connections, max_connections_per_client, max_buffered_body_bytes.")
-                          .Register(metrics::Registry());
+      auto& refused =
+          prometheus::BuildCounter()
+              .Name("aimarket_edge_connections_refused_total")
+              .Help(
+                  "HTTP connections and requests refused with 503 at a resource cap, by reason: "
+                  "max_connections, max_connections_per_client, max_buffered_body_bytes.")
+              .Register(metrics::Registry());
       auto& accept = prometheus::BuildCounter()
                          .Name("aimarket_edge_accept_errors_total")
-                         .Help("Failed accepts of HTTP connections, by reason: fd_limit (EMFILE, ENFILE, ENOBUFS, "
-                               "ENOMEM: accepting pauses and backs off) or other.")
+                         .Help(
+                             "Failed accepts of HTTP connections, by reason: fd_limit (EMFILE, "
+                             "ENFILE, ENOBUFS, "
+                             "ENOMEM: accepting pauses and backs off) or other.")
                          .Register(metrics::Registry());
       return new ServerMetrics{open.Add({}),
                                refused.Add({{"reason", "max_connections"}}),
@@ -95,17 +100,20 @@ struct ServerMetrics {
 // A canned 503 for a connection refused at a cap: fixed text, written without reading the request.
 std::string BusyResponse(absl::string_view message) {
   const std::string body = ErrorJson(message, "server_busy", "server_error");
-  return absl::StrCat("HTTP/1.1 503 Service Unavailable\r\nServer: aimarket\r\nContent-Type: application/json\r\n",
-                      "Content-Length: ", body.size(), "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n", body);
+  return absl::StrCat(
+      "HTTP/1.1 503 Service Unavailable\r\nServer: aimarket\r\nContent-Type: application/json\r\n",
+      "Content-Length: ", body.size(), "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n", body);
 }
 
 // "http://host:port/path?q" (absolute form, RFC 9112 §3.2.2) -> "/path?q"; others unchanged.
 std::string OriginForm(absl::string_view target) {
   absl::string_view t = target;
   const size_t scheme = t.find("://");
-  if (scheme == absl::string_view::npos || t.empty() || t.front() == '/') return std::string(target);
+  if (scheme == absl::string_view::npos || t.empty() || t.front() == '/')
+    return std::string(target);
   const absl::string_view name = t.substr(0, scheme);
-  if (!absl::EqualsIgnoreCase(name, "http") && !absl::EqualsIgnoreCase(name, "https")) return std::string(target);
+  if (!absl::EqualsIgnoreCase(name, "http") && !absl::EqualsIgnoreCase(name, "https"))
+    return std::string(target);
   t.remove_prefix(scheme + 3);
   const size_t path = t.find_first_of("/?");
   if (path == absl::string_view::npos) return "/";
@@ -169,7 +177,9 @@ class HttpServer::Impl {
     }
     return true;
   }
-  void ReleaseBody(int64_t bytes) { buffered_body_bytes_.fetch_sub(bytes, std::memory_order_relaxed); }
+  void ReleaseBody(int64_t bytes) {
+    buffered_body_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  }
 
  private:
   void DoAccept();
@@ -225,8 +235,13 @@ std::string StatusLine(int status, unsigned version) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `client` is the connection's admitted client address (released when the session goes).
-  Session(Socket&& socket, HttpServer::Impl& server, WatchSweep& sweep, std::string client, std::string peer)
-      : stream_(std::move(socket)), server_(server), sweep_(sweep), client_(std::move(client)), peer_(std::move(peer)) {
+  Session(Socket&& socket, HttpServer::Impl& server, WatchSweep& sweep, std::string client,
+          std::string peer)
+      : stream_(std::move(socket)),
+        server_(server),
+        sweep_(sweep),
+        client_(std::move(client)),
+        peer_(std::move(peer)) {
     ServerMetrics::Get().open.Increment();
   }
   ~Session() {
@@ -238,7 +253,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Start() {
     beast::error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::DoRead, shared_from_this()));
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::DoRead, shared_from_this()));
   }
 
   // The drain deadline has passed with this request at work: a stream gets `chunk` (the edge's
@@ -262,7 +278,8 @@ class Session : public std::enable_shared_from_this<Session> {
       HttpResponse r;
       r.status = 503;
       r.headers.emplace_back("Retry-After", "1");
-      r.body = ErrorJson("The server is shutting down; retry the request.", "server_shutting_down", "server_error");
+      r.body = ErrorJson("The server is shutting down; retry the request.", "server_shutting_down",
+                         "server_error");
       DoSend(std::move(r));
     }
     if (on_disconnect_) {
@@ -354,8 +371,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Watch() {
     if (watching_ || pipelined_ || state_ == State::kClosed) return;
     watching_ = true;
-    stream_.socket().async_read_some(buffer_.prepare(4096),
-                                     beast::bind_front_handler(&Session::OnWatch, shared_from_this()));
+    stream_.socket().async_read_some(
+        buffer_.prepare(4096), beast::bind_front_handler(&Session::OnWatch, shared_from_this()));
   }
 
   // The server is going away with this request unanswered.
@@ -382,23 +399,26 @@ class Session : public std::enable_shared_from_this<Session> {
   // Every request's headers are read first (header_timeout for a new connection's first, then
   // idle_timeout), then its body (body_timeout in all): what came with the headers is parsed at
   // once, so a request that arrived whole costs one read as before, while one whose body is still
-  // on its way can be refused before it is held (a cap on buffered bodies) or invited (100-continue).
+  // on its way can be refused before it is held (a cap on buffered bodies) or invited
+  // (100-continue).
   void DoRead() {
     state_ = State::kReading;
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(server_.options().max_body_bytes));
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(
-        ToSteady(first_request_ ? server_.options().header_timeout : server_.options().idle_timeout));
-    http::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+    stream_.expires_after(ToSteady(first_request_ ? server_.options().header_timeout
+                                                  : server_.options().idle_timeout));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
     first_request_ = false;
     if (!parser_->is_done()) {
-      const int64_t want = parser_->content_length() ? static_cast<int64_t>(*parser_->content_length())
-                                                     : server_.options().max_body_bytes;
+      const int64_t want = parser_->content_length()
+                               ? static_cast<int64_t>(*parser_->content_length())
+                               : server_.options().max_body_bytes;
       if (!server_.ReserveBody(want)) {
         ServerMetrics::Get().refused_body.Increment();
         keep_alive_ = false;
@@ -407,8 +427,9 @@ class Session : public std::enable_shared_from_this<Session> {
         HttpResponse r;
         r.status = 503;
         r.headers.emplace_back("Retry-After", "1");
-        r.body = ErrorJson("The server is receiving too many request bodies at once; retry shortly.", "server_busy",
-                           "server_error");
+        r.body =
+            ErrorJson("The server is receiving too many request bodies at once; retry shortly.",
+                      "server_busy", "server_error");
         return DoSend(std::move(r));
       }
       reserved_body_ = want;
@@ -429,7 +450,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (parser_->is_done()) return OnRead({}, 0);
     stream_.expires_after(ToSteady(server_.options().body_timeout));
     const auto& head = parser_->get();
-    if (head.version() == 11 && absl::EqualsIgnoreCase(ToView(head[http::field::expect]), "100-continue")) {
+    if (head.version() == 11 &&
+        absl::EqualsIgnoreCase(ToView(head[http::field::expect]), "100-continue")) {
       static constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
                               [self = shared_from_this()](beast::error_code wec, std::size_t) {
@@ -441,10 +463,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
-  static absl::string_view ToView(beast::string_view v) { return absl::string_view(v.data(), v.size()); }
+  static absl::string_view ToView(beast::string_view v) {
+    return absl::string_view(v.data(), v.size());
+  }
 
   void OnReadError(beast::error_code ec) {
     ReleaseBody();
@@ -458,8 +483,8 @@ class Session : public std::enable_shared_from_this<Session> {
     HttpResponse r;
     if (ec == http::error::body_limit) {
       r.status = 413;
-      r.body = ErrorJson(absl::StrCat("Request body too large: the limit is ", server_.options().max_body_bytes,
-                                      " bytes."),
+      r.body = ErrorJson(absl::StrCat("Request body too large: the limit is ",
+                                      server_.options().max_body_bytes, " bytes."),
                          "request_too_large");
     } else if (ec == http::error::header_limit) {
       r.status = 431;
@@ -480,7 +505,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
-    ReleaseBody();  // Received: the request's own now, bounded by the connection caps.
+    ReleaseBody();            // Received: the request's own now, bounded by the connection caps.
     stream_.expires_never();  // Answers may take minutes (LLM completions).
     http::request<http::string_body> req = parser_->release();
     keep_alive_ = req.keep_alive();
@@ -492,9 +517,9 @@ class Session : public std::enable_shared_from_this<Session> {
     r.target = OriginForm(ToView(req.target()));
     r.headers.reserve(8);
     for (const auto& field : req) {
-      r.headers.emplace_back(
-          absl::AsciiStrToLower(absl::string_view(field.name_string().data(), field.name_string().size())),
-          std::string(field.value()));
+      r.headers.emplace_back(absl::AsciiStrToLower(absl::string_view(field.name_string().data(),
+                                                                     field.name_string().size())),
+                             std::string(field.value()));
     }
     r.body = std::move(req.body());
     r.peer = peer_;
@@ -566,7 +591,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!later) return WriteNext();
     if (flush_posted_) return;
     flush_posted_ = true;
-    net::post(stream_.get_executor(), beast::bind_front_handler(&Session::Flush, shared_from_this()));
+    net::post(stream_.get_executor(),
+              beast::bind_front_handler(&Session::Flush, shared_from_this()));
   }
 
   void Flush() {
@@ -582,7 +608,8 @@ class Session : public std::enable_shared_from_this<Session> {
       batch_.push_back(net::buffer(piece));
       if (batch_.size() == kMaxBatch) break;
     }
-    net::async_write(stream_, batch_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    net::async_write(stream_, batch_,
+                     beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, std::size_t) {
@@ -654,16 +681,16 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy> stream_;
   HttpServer::Impl& server_;
   WatchSweep& sweep_;
-  const std::string client_;   // The client address this connection counts against.
-  int64_t reserved_body_ = 0;  // Of the buffered-body budget, for the body being received.
-  bool head_only_ = false;     // The request is a HEAD.
+  const std::string client_;        // The client address this connection counts against.
+  int64_t reserved_body_ = 0;       // Of the buffered-body budget, for the body being received.
+  bool head_only_ = false;          // The request is a HEAD.
   size_t sweep_index_ = kNotSwept;  // This session's place in the sweep's list.
   uint64_t sweep_tick_ = 0;         // The sweep's tick when the handler started.
   absl::Mutex mailbox_mu_;
   std::vector<absl::AnyInvocable<void(Session&)>> mailbox_ ABSL_GUARDED_BY(mailbox_mu_);
   bool drain_posted_ ABSL_GUARDED_BY(mailbox_mu_) = false;
   std::vector<absl::AnyInvocable<void(Session&)>> draining_;  // The batch DrainMailbox runs.
-  bool in_mailbox_ = false;                                     // DrainMailbox is running it.
+  bool in_mailbox_ = false;                                   // DrainMailbox is running it.
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<std::string> out_;
@@ -833,7 +860,9 @@ class WatchSweep {
     });
   }
 
-  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, Executor> timer_;
+  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>,
+                            Executor>
+      timer_;
   std::vector<Session*> sessions_;
   uint64_t tick_ = 0;
   bool armed_ = false;
@@ -860,10 +889,12 @@ absl::Status HttpServer::Impl::Listen() {
   const std::string& listen = options_.listen;
   const size_t colon = listen.rfind(':');
   std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("edge.listen: invalid address \"", listen, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("edge.listen: invalid address \"", listen, "\""));
   }
   beast::error_code ec;
   tcp::resolver resolver(*loops_.front().ioc);
@@ -876,7 +907,9 @@ absl::Status HttpServer::Impl::Listen() {
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", listen, ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for HTTP on ", listen, ": ", ec.message()));
   port_ = acceptor_.local_endpoint().port();
   return absl::OkStatus();
 }
@@ -937,8 +970,10 @@ void HttpServer::Impl::DoAccept() {
     if (!AdmitConnection(client, &reason)) {
       // Answered and closed at once, without reading: old connections go on undisturbed.
       ServerMetrics& m = ServerMetrics::Get();
-      (absl::string_view(reason) == "max_connections" ? m.refused_total : m.refused_client).Increment();
-      static const std::string kBusy = BusyResponse("The server has too many open connections; retry shortly.");
+      (absl::string_view(reason) == "max_connections" ? m.refused_total : m.refused_client)
+          .Increment();
+      static const std::string kBusy =
+          BusyResponse("The server has too many open connections; retry shortly.");
       beast::error_code wec;
       socket.non_blocking(true, wec);
       socket.write_some(net::buffer(kBusy), wec);
@@ -946,7 +981,9 @@ void HttpServer::Impl::DoAccept() {
       socket.close(wec);
     } else {
       std::string peer = absl::StrCat(client, ":", remote.port());
-      std::make_shared<Session>(std::move(socket), *this, *loop.sweep, std::move(client), std::move(peer))->Start();
+      std::make_shared<Session>(std::move(socket), *this, *loop.sweep, std::move(client),
+                                std::move(peer))
+          ->Start();
     }
     DoAccept();
   });
@@ -967,11 +1004,12 @@ void HttpServer::Impl::OnAcceptError(const beast::error_code& ec) {
   if (accept_backoff_.count() == 0) {
     log::Warn("cannot accept HTTP connections: out of file descriptors; pausing accepts",
               {{"error", ec.message()}, {"connections", [this] {
-                 absl::MutexLock lock(&conn_mu_);
-                 return connections_;
-               }()}});
+                                           absl::MutexLock lock(&conn_mu_);
+                                           return connections_;
+                                         }()}});
   }
-  accept_backoff_ = std::min(std::chrono::milliseconds(1000), std::max(std::chrono::milliseconds(10), accept_backoff_ * 2));
+  accept_backoff_ = std::min(std::chrono::milliseconds(1000),
+                             std::max(std::chrono::milliseconds(10), accept_backoff_ * 2));
   accept_timer_->expires_after(accept_backoff_);
   accept_timer_->async_wait([this](const boost::system::error_code& wait_ec) {
     if (!wait_ec && acceptor_.is_open()) DoAccept();
@@ -1007,9 +1045,11 @@ void HttpServer::Impl::Shutdown(absl::Duration deadline) {
     mu_.AwaitWithDeadline(absl::Condition(&idle), end);
   }
   if (in_flight_.load() > 0) {
-    log::Warn("drain deadline passed; ending the requests still in flight", {{"in_flight", in_flight_.load()}});
+    log::Warn("drain deadline passed; ending the requests still in flight",
+              {{"in_flight", in_flight_.load()}});
     for (Loop& l : loops_) {
-      net::post(*l.ioc, [sweep = l.sweep.get(), this] { sweep->EndAll(options_.stream_deadline_chunk); });
+      net::post(*l.ioc,
+                [sweep = l.sweep.get(), this] { sweep->EndAll(options_.stream_deadline_chunk); });
     }
     // Their last bytes go out (a client that does not read them is not waited for long).
     absl::MutexLock lock(&mu_);
@@ -1027,8 +1067,11 @@ std::string PercentDecode(absl::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
-      auto nibble = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10; };
+    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
+        absl::ascii_isxdigit(s[i + 2])) {
+      auto nibble = [](char c) {
+        return absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10;
+      };
       out.push_back(static_cast<char>(nibble(s[i + 1]) * 16 + nibble(s[i + 2])));
       i += 2;
     } else {
@@ -1042,9 +1085,11 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Shutdown(absl::ZeroDuration()); }
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options, HttpHandler handler) {
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options,
+                                                              HttpHandler handler) {
   Options opts = options;
-  if (opts.io_threads <= 0) opts.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (opts.io_threads <= 0)
+    opts.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto impl = std::make_unique<Impl>(opts, std::move(handler));
   if (absl::Status s = impl->Listen(); !s.ok()) return s;
   impl->Run();

@@ -42,7 +42,8 @@ class HttpServer {
   };
 
   // UNAVAILABLE if the address cannot be bound. `handler` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const Options& options, HttpHandler handler);
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const Options& options,
+                                                           HttpHandler handler);
   ~HttpServer();
 
   int port() const;

@@ -1,13 +1,13 @@
 #include "services/edge/team_routes.h"
 
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <rapidjson/document.h>
+
 #include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/time_util.h>
-#include <rapidjson/document.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -34,7 +34,8 @@ absl::Status BadField(absl::string_view param, absl::string_view message) {
 }
 
 absl::Status NotFoundPath(const HttpRequest& req) {
-  return status::Error(absl::StatusCode::kNotFound, "", absl::StrCat("Invalid URL (", req.method, " ", req.Path(), ")"));
+  return status::Error(absl::StatusCode::kNotFound, "",
+                       absl::StrCat("Invalid URL (", req.method, " ", req.Path(), ")"));
 }
 
 // Whether a decoded path parameter or cursor may go further (to team-management, to Postgres):
@@ -53,7 +54,8 @@ std::optional<std::string> Query(const HttpRequest& req, absl::string_view name)
   const size_t q = t.find('?');
   if (q == absl::string_view::npos) return std::nullopt;
   for (absl::string_view pair : absl::StrSplit(t.substr(q + 1), '&')) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
     if (kv.first == name) return PercentDecode(kv.second);
   }
   return std::nullopt;
@@ -63,7 +65,8 @@ absl::StatusOr<int> LimitOf(const HttpRequest& req) {
   std::optional<std::string> limit = Query(req, "limit");
   if (!limit) return 0;
   int n = 0;
-  if (!absl::SimpleAtoi(*limit, &n) || n < 1 || n > 100) return BadField("limit", "limit must be between 1 and 100.");
+  if (!absl::SimpleAtoi(*limit, &n) || n < 1 || n > 100)
+    return BadField("limit", "limit must be between 1 and 100.");
   return n;
 }
 
@@ -74,7 +77,8 @@ absl::Status ReadPage(const HttpRequest& req, ListRequest& r) {
   if (!limit.ok()) return limit.status();
   r.set_page_size(*limit);
   const std::string after = Query(req, "after").value_or("");
-  if (!after.empty() && !IsCleanParam(after)) return BadField("after", "'after' is not a cursor this API returned.");
+  if (!after.empty() && !IsCleanParam(after))
+    return BadField("after", "'after' is not a cursor this API returned.");
   r.set_page_token(after);
   return absl::OkStatus();
 }
@@ -85,18 +89,22 @@ absl::StatusOr<rapidjson::Document> ParseObject(const std::string& body) {
   rapidjson::Document doc;
   if (absl::Status s = json::Parse(doc, body); !s.ok()) return s;
   if (!doc.IsObject()) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON", "The request body must be a JSON object.");
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
+                         "The request body must be a JSON object.");
   }
   return doc;
 }
 
 // Refuses members of `obj` outside `known`, naming the first with `prefix`.
-absl::Status OnlyKnown(const Value& obj, std::initializer_list<absl::string_view> known, absl::string_view prefix) {
+absl::Status OnlyKnown(const Value& obj, std::initializer_list<absl::string_view> known,
+                       absl::string_view prefix) {
   for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
     const absl::string_view name(it->name.GetString(), it->name.GetStringLength());
     bool ok = false;
     for (absl::string_view k : known) ok = ok || k == name;
-    if (!ok) return BadField(absl::StrCat(prefix, name), absl::StrCat("Unknown field '", prefix, name, "'."));
+    if (!ok)
+      return BadField(absl::StrCat(prefix, name),
+                      absl::StrCat("Unknown field '", prefix, name, "'."));
   }
   return absl::OkStatus();
 }
@@ -109,10 +117,13 @@ absl::StatusOr<std::string> StringField(const Value& v, absl::string_view param)
 absl::StatusOr<int64_t> CountField(const Value& v, absl::string_view param) {
   if (v.IsNull()) return 0;
   if (v.IsInt64() && v.GetInt64() >= 0) return v.GetInt64();
-  if (v.IsDouble() && v.GetDouble() >= 0 && v.GetDouble() == std::floor(v.GetDouble()) && v.GetDouble() < 9e18) {
+  if (v.IsDouble() && v.GetDouble() >= 0 && v.GetDouble() == std::floor(v.GetDouble()) &&
+      v.GetDouble() < 9e18) {
     return static_cast<int64_t>(v.GetDouble());
   }
-  return BadField(param, absl::StrCat("'", param, "' must be a whole number, 0 or more (0 or null: unlimited)."));
+  return BadField(
+      param,
+      absl::StrCat("'", param, "' must be a whole number, 0 or more (0 or null: unlimited)."));
 }
 
 absl::StatusOr<common::v1::Role> RoleField(const Value& v) {
@@ -124,23 +135,28 @@ absl::StatusOr<common::v1::Role> RoleField(const Value& v) {
 }
 
 // Reads `settings` into `out`, adding an update-mask path per field present.
-absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out, std::vector<std::string>& paths) {
+absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out,
+                          std::vector<std::string>& paths) {
   if (v.IsNull()) {
     paths.emplace_back("settings");
     return absl::OkStatus();
   }
   if (!v.IsObject()) return BadField("settings", "'settings' must be an object.");
-  if (absl::Status s =
-          OnlyKnown(v, {"model_access", "monthly_budget", "rate_limits", "cost_center"}, "settings.");
+  if (absl::Status s = OnlyKnown(
+          v, {"model_access", "monthly_budget", "rate_limits", "cost_center"}, "settings.");
       !s.ok()) {
     return s;
   }
   if (auto it = v.FindMember("model_access"); it != v.MemberEnd()) {
     paths.emplace_back("settings.model_access");
     if (!it->value.IsNull()) {
-      if (!it->value.IsArray()) return BadField("settings.model_access", "'settings.model_access' must be a list of model names.");
+      if (!it->value.IsArray())
+        return BadField("settings.model_access",
+                        "'settings.model_access' must be a list of model names.");
       for (const Value& m : it->value.GetArray()) {
-        if (!m.IsString()) return BadField("settings.model_access", "'settings.model_access' must be a list of model names.");
+        if (!m.IsString())
+          return BadField("settings.model_access",
+                          "'settings.model_access' must be a list of model names.");
         out.add_model_access(std::string(m.GetString(), m.GetStringLength()));
       }
     }
@@ -149,7 +165,8 @@ absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out, std::ve
     paths.emplace_back("settings.monthly_budget");
     if (!it->value.IsNull()) {
       if (!it->value.IsNumber()) {
-        return BadField("settings.monthly_budget", "'settings.monthly_budget' must be a number of US dollars.");
+        return BadField("settings.monthly_budget",
+                        "'settings.monthly_budget' must be a number of US dollars.");
       }
       out.set_monthly_budget(it->value.GetDouble());
     }
@@ -159,9 +176,11 @@ absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out, std::ve
     if (r.IsNull()) {
       paths.emplace_back("settings.rate_limits");
     } else {
-      if (!r.IsObject()) return BadField("settings.rate_limits", "'settings.rate_limits' must be an object.");
-      if (absl::Status s = OnlyKnown(r, {"requests_per_minute", "requests_per_day", "tokens_per_minute"},
-                                     "settings.rate_limits.");
+      if (!r.IsObject())
+        return BadField("settings.rate_limits", "'settings.rate_limits' must be an object.");
+      if (absl::Status s =
+              OnlyKnown(r, {"requests_per_minute", "requests_per_day", "tokens_per_minute"},
+                        "settings.rate_limits.");
           !s.ok()) {
         return s;
       }
@@ -170,9 +189,10 @@ absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out, std::ve
         const char* name;
         void (common::v1::RateLimits::*set)(int64_t);
       };
-      static constexpr Field kFields[] = {{"requests_per_minute", &common::v1::RateLimits::set_requests_per_minute},
-                                          {"requests_per_day", &common::v1::RateLimits::set_requests_per_day},
-                                          {"tokens_per_minute", &common::v1::RateLimits::set_tokens_per_minute}};
+      static constexpr Field kFields[] = {
+          {"requests_per_minute", &common::v1::RateLimits::set_requests_per_minute},
+          {"requests_per_day", &common::v1::RateLimits::set_requests_per_day},
+          {"tokens_per_minute", &common::v1::RateLimits::set_tokens_per_minute}};
       for (const Field& f : kFields) {
         auto m = r.FindMember(f.name);
         if (m == r.MemberEnd()) continue;
@@ -212,34 +232,38 @@ std::string Number(double d) {
 
 std::string SettingsJson(const common::v1::TeamSettings& s) {
   std::string models;
-  for (const std::string& m : s.model_access()) absl::StrAppend(&models, models.empty() ? "" : ",", json::Quote(m));
+  for (const std::string& m : s.model_access())
+    absl::StrAppend(&models, models.empty() ? "" : ",", json::Quote(m));
   const common::v1::RateLimits& r = s.rate_limits();
-  return absl::StrCat(R"({"model_access":[)", models, R"(],"monthly_budget":)", Number(s.monthly_budget()),
-                      R"(,"rate_limits":{"requests_per_minute":)", r.requests_per_minute(),
-                      R"(,"requests_per_day":)", r.requests_per_day(), R"(,"tokens_per_minute":)",
-                      r.tokens_per_minute(), R"(},"cost_center":)", json::Quote(s.cost_center()), "}");
+  return absl::StrCat(R"({"model_access":[)", models, R"(],"monthly_budget":)",
+                      Number(s.monthly_budget()), R"(,"rate_limits":{"requests_per_minute":)",
+                      r.requests_per_minute(), R"(,"requests_per_day":)", r.requests_per_day(),
+                      R"(,"tokens_per_minute":)", r.tokens_per_minute(), R"(},"cost_center":)",
+                      json::Quote(s.cost_center()), "}");
 }
 
 std::string TeamJson(const team::v1::Team& t) {
   return absl::StrCat(R"({"id":)", json::Quote(Last(t.name())), R"(,"object":"team","name":)",
                       json::Quote(t.display_name()), R"(,"settings":)", SettingsJson(t.settings()),
-                      R"(,"created_at":)", Seconds(t.create_time()), R"(,"updated_at":)", Seconds(t.update_time()),
-                      "}");
+                      R"(,"created_at":)", Seconds(t.create_time()), R"(,"updated_at":)",
+                      Seconds(t.update_time()), "}");
 }
 
 std::string MemberJson(const team::v1::Member& m) {
-  return absl::StrCat(R"({"object":"team.member","user_id":)", json::Quote(m.user_id()), R"(,"role":")",
-                      team::RoleName(m.role()), R"(","created_at":)", Seconds(m.create_time()), "}");
+  return absl::StrCat(R"({"object":"team.member","user_id":)", json::Quote(m.user_id()),
+                      R"(,"role":")", team::RoleName(m.role()), R"(","created_at":)",
+                      Seconds(m.create_time()), "}");
 }
 
 std::string KeyJson(const team::v1::ApiKey& k) {
-  return absl::StrCat(R"({"id":)", json::Quote(Last(k.name())), R"(,"object":"team.api_key","name":)",
-                      json::Quote(k.display_name()), R"(,"prefix":)", json::Quote(k.prefix()), R"(,"user_id":)",
-                      json::Quote(k.member()), R"(,"created_at":)", Seconds(k.create_time()), R"(,"expires_at":)",
-                      NullableTime(k.has_expire_time(), k.expire_time()), R"(,"last_used_at":)",
-                      NullableTime(k.has_last_use_time(), k.last_use_time()), R"(,"revoked":)",
-                      k.revoked() ? "true" : "false", k.key().empty() ? "" : R"(,"key":)",
-                      k.key().empty() ? "" : json::Quote(k.key()), "}");
+  return absl::StrCat(
+      R"({"id":)", json::Quote(Last(k.name())), R"(,"object":"team.api_key","name":)",
+      json::Quote(k.display_name()), R"(,"prefix":)", json::Quote(k.prefix()), R"(,"user_id":)",
+      json::Quote(k.member()), R"(,"created_at":)", Seconds(k.create_time()), R"(,"expires_at":)",
+      NullableTime(k.has_expire_time(), k.expire_time()), R"(,"last_used_at":)",
+      NullableTime(k.has_last_use_time(), k.last_use_time()), R"(,"revoked":)",
+      k.revoked() ? "true" : "false", k.key().empty() ? "" : R"(,"key":)",
+      k.key().empty() ? "" : json::Quote(k.key()), "}");
 }
 
 // A resource as the audit log stored it (protobuf JSON), in the shape this API shows it.
@@ -258,21 +282,23 @@ std::string AuditedResource(absl::string_view action, const std::string& stored)
 }
 
 std::string AuditJson(const team::v1::AuditEntry& e) {
-  return absl::StrCat(R"({"id":)", json::Quote(e.name()), R"(,"object":"team.audit_entry","actor":)",
-                      json::Quote(e.actor()), R"(,"action":)", json::Quote(e.action()), R"(,"resource":)",
-                      json::Quote(e.resource()), R"(,"before":)", AuditedResource(e.action(), e.before_json()),
-                      R"(,"after":)", AuditedResource(e.action(), e.after_json()), R"(,"request_id":)",
-                      json::Quote(e.request_id()), R"(,"created_at":)", Seconds(e.create_time()), "}");
+  return absl::StrCat(
+      R"({"id":)", json::Quote(e.name()), R"(,"object":"team.audit_entry","actor":)",
+      json::Quote(e.actor()), R"(,"action":)", json::Quote(e.action()), R"(,"resource":)",
+      json::Quote(e.resource()), R"(,"before":)", AuditedResource(e.action(), e.before_json()),
+      R"(,"after":)", AuditedResource(e.action(), e.after_json()), R"(,"request_id":)",
+      json::Quote(e.request_id()), R"(,"created_at":)", Seconds(e.create_time()), "}");
 }
 
 template <typename T, typename Render, typename IdOf>
-std::string ListJson(const google::protobuf::RepeatedPtrField<T>& items, bool has_more, Render render, IdOf id_of) {
+std::string ListJson(const google::protobuf::RepeatedPtrField<T>& items, bool has_more,
+                     Render render, IdOf id_of) {
   std::string data;
   for (const T& item : items) absl::StrAppend(&data, data.empty() ? "" : ",", render(item));
   const std::string first = items.empty() ? "null" : json::Quote(id_of(*items.begin()));
   const std::string last = items.empty() ? "null" : json::Quote(id_of(*items.rbegin()));
-  return absl::StrCat(R"({"object":"list","data":[)", data, R"(],"first_id":)", first, R"(,"last_id":)", last,
-                      R"(,"has_more":)", has_more ? "true" : "false", "}");
+  return absl::StrCat(R"({"object":"list","data":[)", data, R"(],"first_id":)", first,
+                      R"(,"last_id":)", last, R"(,"has_more":)", has_more ? "true" : "false", "}");
 }
 
 HttpResponse Ok(int status, std::string body) {
@@ -283,15 +309,17 @@ HttpResponse Ok(int status, std::string body) {
 }
 
 std::string Deleted(absl::string_view object, absl::string_view id) {
-  return absl::StrCat(R"({"id":)", json::Quote(id), R"(,"object":")", object, R"(","deleted":true})");
+  return absl::StrCat(R"({"id":)", json::Quote(id), R"(,"object":")", object,
+                      R"(","deleted":true})");
 }
 
 // As AIM_ASSIGN_OR_RETURN / AIM_RETURN_IF_ERROR, answering the error as an HTTP response.
-#define AIM_HTTP_ASSIGN(lhs, expr)                    \
-  auto AIM_STATUS_CONCAT(aim_r_, __LINE__) = (expr);  \
-  if (!AIM_STATUS_CONCAT(aim_r_, __LINE__).ok()) return ErrorResponse(AIM_STATUS_CONCAT(aim_r_, __LINE__).status()); \
+#define AIM_HTTP_ASSIGN(lhs, expr)                                      \
+  auto AIM_STATUS_CONCAT(aim_r_, __LINE__) = (expr);                    \
+  if (!AIM_STATUS_CONCAT(aim_r_, __LINE__).ok())                        \
+    return ErrorResponse(AIM_STATUS_CONCAT(aim_r_, __LINE__).status()); \
   lhs = *std::move(AIM_STATUS_CONCAT(aim_r_, __LINE__))
-#define AIM_HTTP_CHECK(expr)                              \
+#define AIM_HTTP_CHECK(expr) \
   if (absl::Status aim_s = (expr); !aim_s.ok()) return ErrorResponse(aim_s)
 
 HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx) {
@@ -431,8 +459,10 @@ HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallCon
     key.set_member(user_id);
   }
   if (auto exp = doc.FindMember("expires_at"); exp != doc.MemberEnd() && !exp->value.IsNull()) {
-    if (!exp->value.IsInt64() || exp->value.GetInt64() <= 0 || exp->value.GetInt64() > 253402300799) {
-      return ErrorResponse(BadField("expires_at", "'expires_at' must be a Unix time in seconds, or null."));
+    if (!exp->value.IsInt64() || exp->value.GetInt64() <= 0 ||
+        exp->value.GetInt64() > 253402300799) {
+      return ErrorResponse(
+          BadField("expires_at", "'expires_at' must be a Unix time in seconds, or null."));
     }
     *key.mutable_expire_time() = TimeUtil::SecondsToTimestamp(exp->value.GetInt64());
   }
@@ -467,7 +497,8 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
     if (p.empty()) return ErrorResponse(NotFoundPath(req));
   }
   const std::string team_id = PercentDecode(parts[0]);
-  if (!IsCleanParam(team_id) || absl::StrContains(team_id, '/')) return ErrorResponse(NotFoundPath(req));
+  if (!IsCleanParam(team_id) || absl::StrContains(team_id, '/'))
+    return ErrorResponse(NotFoundPath(req));
   const std::string team_name = absl::StrCat("teams/", team_id);
   if (parts.size() == 1) return OneTeam(api, req, ctx, team_name);
   const absl::string_view collection = parts[1];
@@ -480,7 +511,8 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
   if (parts.size() == 3) {
     const std::string id = PercentDecode(parts[2]);
     if (!IsCleanParam(id) || absl::StrContains(id, '/')) return ErrorResponse(NotFoundPath(req));
-    if (collection == "members") return OneMember(api, req, ctx, absl::StrCat(team_name, "/members/", id), id);
+    if (collection == "members")
+      return OneMember(api, req, ctx, absl::StrCat(team_name, "/members/", id), id);
     if (collection == "keys") {
       if (req.method != "DELETE") return MethodNotAllowed(req, "DELETE");
       team::v1::DeleteApiKeyRequest r;

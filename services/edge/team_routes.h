@@ -26,6 +26,7 @@ namespace aimarket::edge {
 bool IsTeamsPath(absl::string_view path);
 
 // Answers one request of the teams API. Blocks on team-management: call it from a worker thread.
-HttpResponse HandleTeams(team::TeamApi& team, const HttpRequest& request, const rpc::CallContext& ctx);
+HttpResponse HandleTeams(team::TeamApi& team, const HttpRequest& request,
+                         const rpc::CallContext& ctx);
 
 }  // namespace aimarket::edge

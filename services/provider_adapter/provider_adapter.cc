@@ -17,13 +17,14 @@ namespace aimarket::provider {
 
 namespace {
 
-constexpr const char* kOutcomeNames[] = {"ok", "http_4xx", "http_5xx", "transport", "timeout", "cancelled",
-                                         "bad_response", "refused"};
+constexpr const char* kOutcomeNames[] = {"ok",      "http_4xx",  "http_5xx",     "transport",
+                                         "timeout", "cancelled", "bad_response", "refused"};
 
 // Times one chat call and counts its outcome, then hands everything on. Deletes itself.
 class MeasuredCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
  public:
-  MeasuredCall(const ProviderMetrics& m, rpc::StreamObserver<common::v1::ChatEvent>& next) : m_(m), next_(next) {}
+  MeasuredCall(const ProviderMetrics& m, rpc::StreamObserver<common::v1::ChatEvent>& next)
+      : m_(m), next_(next) {}
   void OnEvent(const common::v1::ChatEvent& ev) override {
     if (!first_) {
       first_ = true;
@@ -55,8 +56,10 @@ ProviderMetrics::Outcome ProviderMetrics::OutcomeOf(const absl::Status& s) {
   std::optional<common::v1::ErrorInfo> info = status::GetErrorInfo(s);
   if (info.has_value()) {
     if (info->reason() == "UPSTREAM_BAD_RESPONSE") return kBadResponse;
-    if (info->reason() == "UPSTREAM_UNREACHABLE" || info->reason() == "UPSTREAM_DISCONNECTED") return kTransport;
-    if (absl::StartsWith(info->domain(), "provider.")) return info->http_status() >= 500 ? kHttp5xx : kHttp4xx;
+    if (info->reason() == "UPSTREAM_UNREACHABLE" || info->reason() == "UPSTREAM_DISCONNECTED")
+      return kTransport;
+    if (absl::StartsWith(info->domain(), "provider."))
+      return info->http_status() >= 500 ? kHttp5xx : kHttp4xx;
   }
   return kRefused;  // Not sent: a field the provider cannot honour, an unsupported call.
 }
@@ -75,7 +78,8 @@ ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
                     .Name("aimarket_provider_call_seconds")
                     .Help("Calls to upstream providers: time to the end of the answer.")
                     .Register(metrics::Registry());
-  const prometheus::Histogram::BucketBoundaries buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  const prometheus::Histogram::BucketBoundaries buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                        1,     2.5,  5,     10,   30,  60};
   for (const config::v1::ProviderConfig& p : config.providers()) {
     std::unique_ptr<Provider> provider = NewBuiltinProvider(p, *http_, config.remote_images());
     if (!provider) continue;
@@ -83,8 +87,10 @@ ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
     entry.provider = std::move(provider);
     ProviderMetrics& m = entry.metrics;
     for (int o = 0; o < ProviderMetrics::kOutcomes; ++o) {
-      m.chat[o] = &calls.Add({{"provider", p.name()}, {"call", "chat"}, {"outcome", kOutcomeNames[o]}});
-      m.embeddings[o] = &calls.Add({{"provider", p.name()}, {"call", "embeddings"}, {"outcome", kOutcomeNames[o]}});
+      m.chat[o] =
+          &calls.Add({{"provider", p.name()}, {"call", "chat"}, {"outcome", kOutcomeNames[o]}});
+      m.embeddings[o] = &calls.Add(
+          {{"provider", p.name()}, {"call", "embeddings"}, {"outcome", kOutcomeNames[o]}});
     }
     m.first_event = &first.Add({{"provider", p.name()}}, buckets);
     m.chat_seconds = &whole.Add({{"provider", p.name()}, {"call", "chat"}}, buckets);
@@ -97,30 +103,36 @@ ProviderAdapter::~ProviderAdapter() {
   http_.reset();
 }
 
-void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target, const common::v1::ChatRequest& req,
+void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target,
+                               const common::v1::ChatRequest& req,
                                rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   auto it = providers_.find(target.provider());
   if (it == providers_.end()) {
-    const bool configured = std::any_of(config_.providers().begin(), config_.providers().end(),
-                                        [&](const auto& p) { return p.name() == target.provider(); });
+    const bool configured =
+        std::any_of(config_.providers().begin(), config_.providers().end(),
+                    [&](const auto& p) { return p.name() == target.provider(); });
     observer.OnComplete(
         configured ? status::Error(absl::StatusCode::kUnimplemented, "PROVIDER_NOT_SUPPORTED",
-                                   absl::StrCat("provider ", target.provider(), ": its wire format is not supported yet"))
+                                   absl::StrCat("provider ", target.provider(),
+                                                ": its wire format is not supported yet"))
                    : status::Error(absl::StatusCode::kInternal, "UNKNOWN_PROVIDER",
                                    absl::StrCat("no provider named ", target.provider())));
     return;
   }
-  it->second.provider->Generate(ctx, target.model(), req, *new MeasuredCall(it->second.metrics, observer));
+  it->second.provider->Generate(ctx, target.model(), req,
+                                *new MeasuredCall(it->second.metrics, observer));
 }
 
-absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req) {
+absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext& ctx,
+                                                                 const v1::EmbedRequest& req) {
   auto it = providers_.find(req.target().provider());
   if (it == providers_.end()) {
     return status::Error(absl::StatusCode::kInternal, "UNKNOWN_PROVIDER",
                          absl::StrCat("no provider named ", req.target().provider()));
   }
   const absl::Time start = absl::Now();
-  absl::StatusOr<common::v1::EmbedResponse> resp = it->second.provider->Embed(ctx, req.target().model(), req.request());
+  absl::StatusOr<common::v1::EmbedResponse> resp =
+      it->second.provider->Embed(ctx, req.target().model(), req.request());
   const absl::Duration took = absl::Now() - start;
   const ProviderMetrics& m = it->second.metrics;
   m.embeddings[ProviderMetrics::OutcomeOf(resp.status())]->Increment();
@@ -129,8 +141,8 @@ absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::Call
   return resp;
 }
 
-absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(const rpc::CallContext& ctx,
-                                                                     const v1::CheckHealthRequest& req) {
+absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(
+    const rpc::CallContext& ctx, const v1::CheckHealthRequest& req) {
   std::vector<std::string> names;
   std::vector<HttpCallRequest> calls;
   for (const auto& [name, entry] : providers_) {
@@ -139,9 +151,11 @@ absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(const rpc::
     calls.push_back(entry.provider->HealthRequest());
   }
   if (!req.provider().empty() && names.empty()) {
-    return status::Error(absl::StatusCode::kNotFound, "UNKNOWN_PROVIDER", absl::StrCat("no provider named ", req.provider()));
+    return status::Error(absl::StatusCode::kNotFound, "UNKNOWN_PROVIDER",
+                         absl::StrCat("no provider named ", req.provider()));
   }
-  std::vector<absl::StatusOr<UpstreamAnswer>> answers = CallUpstreamAll(*http_, std::move(calls), ctx);
+  std::vector<absl::StatusOr<UpstreamAnswer>> answers =
+      CallUpstreamAll(*http_, std::move(calls), ctx);
   v1::CheckHealthResponse resp;
   for (size_t i = 0; i < names.size(); ++i) {
     v1::ProviderHealth& h = *resp.add_providers();

@@ -29,7 +29,17 @@ namespace aimarket::provider {
 //   aimarket_provider_first_event_seconds{provider}  (chat: from the call to its first event)
 //   aimarket_provider_call_seconds{provider, call}   (the whole call)
 struct ProviderMetrics {
-  enum Outcome { kOk, kHttp4xx, kHttp5xx, kTransport, kTimeout, kCancelled, kBadResponse, kRefused, kOutcomes };
+  enum Outcome {
+    kOk,
+    kHttp4xx,
+    kHttp5xx,
+    kTransport,
+    kTimeout,
+    kCancelled,
+    kBadResponse,
+    kRefused,
+    kOutcomes
+  };
   static Outcome OutcomeOf(const absl::Status& s);
   prometheus::Counter* chat[kOutcomes] = {};
   prometheus::Counter* embeddings[kOutcomes] = {};
@@ -46,7 +56,8 @@ class ProviderAdapter final : public ProviderApi {
 
   void Generate(rpc::CallContext ctx, const v1::Target& target, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req) override;
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                  const v1::EmbedRequest& req) override;
   absl::StatusOr<v1::CheckHealthResponse> CheckHealth(const rpc::CallContext& ctx,
                                                       const v1::CheckHealthRequest& req) override;
 

@@ -15,11 +15,13 @@ class ProviderApi {
   virtual ~ProviderApi() = default;
   // Streams the answer of the upstream `target` as ChatEvents. `req` and `observer` must outlive
   // OnComplete. Cancelling ctx.cancellation closes the upstream connection.
-  virtual void Generate(rpc::CallContext ctx, const v1::Target& target, const common::v1::ChatRequest& req,
+  virtual void Generate(rpc::CallContext ctx, const v1::Target& target,
+                        const common::v1::ChatRequest& req,
                         rpc::StreamObserver<common::v1::ChatEvent>& observer) = 0;
-  virtual absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req) = 0;
-  virtual absl::StatusOr<v1::CheckHealthResponse> CheckHealth(const rpc::CallContext& ctx,
-                                                              const v1::CheckHealthRequest& req) = 0;
+  virtual absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                          const v1::EmbedRequest& req) = 0;
+  virtual absl::StatusOr<v1::CheckHealthResponse> CheckHealth(
+      const rpc::CallContext& ctx, const v1::CheckHealthRequest& req) = 0;
 };
 
 }  // namespace aimarket::provider

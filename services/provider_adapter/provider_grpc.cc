@@ -16,11 +16,12 @@ class ProviderServiceShim final : public v1::ProviderService::CallbackService {
   ProviderServiceShim(ProviderApi& api, std::string internal_token)
       : api_(api), internal_token_(std::move(internal_token)) {}
 
-  grpc::ServerWriteReactor<common::v1::ChatEvent>* Generate(CallbackServerContext* ctx,
-                                                            const v1::GenerateRequest* req) override {
+  grpc::ServerWriteReactor<common::v1::ChatEvent>* Generate(
+      CallbackServerContext* ctx, const v1::GenerateRequest* req) override {
     return grpcutil::ServeStream<v1::GenerateRequest, common::v1::ChatEvent>(
         ctx, req,
-        [this](rpc::CallContext cc, const v1::GenerateRequest& r, rpc::StreamObserver<common::v1::ChatEvent>& o) {
+        [this](rpc::CallContext cc, const v1::GenerateRequest& r,
+               rpc::StreamObserver<common::v1::ChatEvent>& o) {
           api_.Generate(std::move(cc), r.target(), r.request(), o);
         },
         &internal_token_);
@@ -28,14 +29,17 @@ class ProviderServiceShim final : public v1::ProviderService::CallbackService {
   ServerUnaryReactor* Embed(CallbackServerContext* ctx, const v1::EmbedRequest* req,
                             common::v1::EmbedResponse* resp) override {
     return grpcutil::ServeUnary(
-        ctx, req, resp, [this](const rpc::CallContext& cc, const v1::EmbedRequest& r) { return api_.Embed(cc, r); },
+        ctx, req, resp,
+        [this](const rpc::CallContext& cc, const v1::EmbedRequest& r) { return api_.Embed(cc, r); },
         &internal_token_);
   }
   ServerUnaryReactor* CheckHealth(CallbackServerContext* ctx, const v1::CheckHealthRequest* req,
                                   v1::CheckHealthResponse* resp) override {
     return grpcutil::ServeUnary(
         ctx, req, resp,
-        [this](const rpc::CallContext& cc, const v1::CheckHealthRequest& r) { return api_.CheckHealth(cc, r); },
+        [this](const rpc::CallContext& cc, const v1::CheckHealthRequest& r) {
+          return api_.CheckHealth(cc, r);
+        },
         &internal_token_);
   }
 
@@ -59,14 +63,15 @@ class ProviderGrpcClient final : public ProviderApi {
     stub_->async()->Generate(reactor->context(), reactor->request(), reactor);
     reactor->Start();
   }
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& cc, const v1::EmbedRequest& req) override {
-    return grpcutil::CallUnary<common::v1::EmbedResponse>(*stub_, &v1::ProviderService::Stub::Embed, cc, req,
-                                                          internal_token_);
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& cc,
+                                                  const v1::EmbedRequest& req) override {
+    return grpcutil::CallUnary<common::v1::EmbedResponse>(*stub_, &v1::ProviderService::Stub::Embed,
+                                                          cc, req, internal_token_);
   }
   absl::StatusOr<v1::CheckHealthResponse> CheckHealth(const rpc::CallContext& cc,
                                                       const v1::CheckHealthRequest& req) override {
-    return grpcutil::CallUnary<v1::CheckHealthResponse>(*stub_, &v1::ProviderService::Stub::CheckHealth, cc, req,
-                                                        internal_token_);
+    return grpcutil::CallUnary<v1::CheckHealthResponse>(
+        *stub_, &v1::ProviderService::Stub::CheckHealth, cc, req, internal_token_);
   }
 
  private:
@@ -76,7 +81,8 @@ class ProviderGrpcClient final : public ProviderApi {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewProviderGrpcService(ProviderApi& api, std::string internal_token) {
+std::unique_ptr<grpc::Service> NewProviderGrpcService(ProviderApi& api,
+                                                      std::string internal_token) {
   return std::make_unique<ProviderServiceShim>(api, std::move(internal_token));
 }
 

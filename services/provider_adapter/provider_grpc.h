@@ -18,6 +18,7 @@ namespace aimarket::provider {
 // `internal_token`.
 std::unique_ptr<grpc::Service> NewProviderGrpcService(ProviderApi& api, std::string internal_token);
 
-std::unique_ptr<ProviderApi> NewProviderGrpcClient(std::shared_ptr<grpc::Channel> channel, std::string internal_token);
+std::unique_ptr<ProviderApi> NewProviderGrpcClient(std::shared_ptr<grpc::Channel> channel,
+                                                   std::string internal_token);
 
 }  // namespace aimarket::provider

@@ -3,9 +3,9 @@
 // The router's cache of authenticated principals, so that a request does not cost a call to
 // team-management. An entry lives `ttl` (the bound within which a revoked key or a changed setting
 // takes effect); failures are not cached. While team-management cannot be reached, a known key is
-// served for up to `max_stale` after it was last confirmed (Unclaim, Result::stale). Past half its life an entry is refreshed ahead: Lookup
-// asks exactly one caller to refresh it while everyone keeps being served, so a busy key never
-// waits for team-management. Thread-safe.
+// served for up to `max_stale` after it was last confirmed (Unclaim, Result::stale). Past half its
+// life an entry is refreshed ahead: Lookup asks exactly one caller to refresh it while everyone
+// keeps being served, so a busy key never waits for team-management. Thread-safe.
 //
 //   PrincipalCache cache(clock, absl::Seconds(2));
 //   PrincipalCache::Result r = cache.Lookup(key);
@@ -49,7 +49,8 @@ class PrincipalCache {
       absl::ReaderMutexLock lock(&mu_);
       auto it = entries_.find(api_key);
       if (it == entries_.end() || it->second.expires <= now) return Expired(it, now);
-      if (it->second.refreshing || now < it->second.confirmed + ttl_ / 2) return {it->second.principal, false, nullptr};
+      if (it->second.refreshing || now < it->second.confirmed + ttl_ / 2)
+        return {it->second.principal, false, nullptr};
     }
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(api_key);
@@ -69,7 +70,8 @@ class PrincipalCache {
     const absl::Time now = clock_.Now();
     absl::MutexLock lock(&mu_);
     if (entries_.size() >= max_entries_) entries_.clear();
-    entries_[api_key] = Entry{std::make_shared<const common::v1::Principal>(principal), now + ttl_, now, false};
+    entries_[api_key] =
+        Entry{std::make_shared<const common::v1::Principal>(principal), now + ttl_, now, false};
   }
 
   // The key was refused (revoked, expired, removed): forget it at once.
@@ -88,7 +90,8 @@ class PrincipalCache {
     absl::MutexLock lock(&mu_);
     if (auto it = entries_.find(api_key); it != entries_.end()) {
       it->second.refreshing = false;
-      it->second.expires = std::max(it->second.expires, std::min(now + ttl_, it->second.confirmed + max_stale_));
+      it->second.expires =
+          std::max(it->second.expires, std::min(now + ttl_, it->second.confirmed + max_stale_));
     }
   }
 

@@ -26,11 +26,13 @@ struct LookupCounters {
 
 LookupCounters& Lookups() {
   static LookupCounters* c = [] {
-    auto& family = prometheus::BuildCounter()
-                       .Name("aimarket_router_principal_lookups_total")
-                       .Help("API keys looked up by the router, by result: hit, refresh (served while refreshed "
-                             "ahead), miss (asked team-management).")
-                       .Register(metrics::Registry());
+    auto& family =
+        prometheus::BuildCounter()
+            .Name("aimarket_router_principal_lookups_total")
+            .Help(
+                "API keys looked up by the router, by result: hit, refresh (served while refreshed "
+                "ahead), miss (asked team-management).")
+            .Register(metrics::Registry());
     return new LookupCounters{family.Add({{"result", "hit"}}), family.Add({{"result", "refresh"}}),
                               family.Add({{"result", "miss"}})};
   }();
@@ -56,10 +58,14 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
     config::v1::ProviderType type;
   };
   static constexpr Rule kRules[] = {
-      {"ollama/", true, config::v1::PROVIDER_TYPE_OLLAMA},      {"huggingface/", true, config::v1::PROVIDER_TYPE_HUGGINGFACE},
-      {"gpt-", false, config::v1::PROVIDER_TYPE_OPENAI},        {"o1", false, config::v1::PROVIDER_TYPE_OPENAI},
-      {"o3", false, config::v1::PROVIDER_TYPE_OPENAI},          {"o4", false, config::v1::PROVIDER_TYPE_OPENAI},
-      {"claude-", false, config::v1::PROVIDER_TYPE_ANTHROPIC},  {"gemini-", false, config::v1::PROVIDER_TYPE_GEMINI},
+      {"ollama/", true, config::v1::PROVIDER_TYPE_OLLAMA},
+      {"huggingface/", true, config::v1::PROVIDER_TYPE_HUGGINGFACE},
+      {"gpt-", false, config::v1::PROVIDER_TYPE_OPENAI},
+      {"o1", false, config::v1::PROVIDER_TYPE_OPENAI},
+      {"o3", false, config::v1::PROVIDER_TYPE_OPENAI},
+      {"o4", false, config::v1::PROVIDER_TYPE_OPENAI},
+      {"claude-", false, config::v1::PROVIDER_TYPE_ANTHROPIC},
+      {"gemini-", false, config::v1::PROVIDER_TYPE_GEMINI},
       {"command-", false, config::v1::PROVIDER_TYPE_COHERE},
   };
   for (const Rule& rule : kRules) {
@@ -70,7 +76,8 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
       if (p.api_key_env().empty() || (key != nullptr && *key != '\0')) {
         route.provider = p.name();
       } else {
-        route.missing = absl::StrCat("set ", p.api_key_env(), " to route '", rule.prefix, "*' models to ", p.name());
+        route.missing = absl::StrCat("set ", p.api_key_env(), " to route '", rule.prefix,
+                                     "*' models to ", p.name());
       }
       break;
     }
@@ -78,11 +85,13 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
   }
 }
 
-absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(const std::string& model) const {
+absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(
+    const std::string& model) const {
   if (auto it = catalog_.find(model); it != catalog_.end()) return it->second;
   std::string hint;
   for (const PrefixRoute& r : prefixes_) {
-    if (!absl::StartsWith(model, r.prefix) || (r.strip && model.size() == r.prefix.size())) continue;
+    if (!absl::StartsWith(model, r.prefix) || (r.strip && model.size() == r.prefix.size()))
+      continue;
     if (r.provider.empty()) {
       hint = r.missing;
       break;
@@ -96,9 +105,10 @@ absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(c
     d.set_weight(1);
     return m;
   }
-  return status::Error(absl::StatusCode::kNotFound, "MODEL_NOT_FOUND",
-                       absl::StrCat("The model '", model, "' does not exist or you do not have access to it.",
-                                    hint.empty() ? "" : absl::StrCat(" (", hint, ")")))
+  return status::Error(
+             absl::StatusCode::kNotFound, "MODEL_NOT_FOUND",
+             absl::StrCat("The model '", model, "' does not exist or you do not have access to it.",
+                          hint.empty() ? "" : absl::StrCat(" (", hint, ")")))
       .Param("model");
 }
 
@@ -128,7 +138,11 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
   ChatCall(rpc::CallContext ctx, const common::v1::ChatRequest& req,
            std::shared_ptr<const config::v1::ModelConfig> model, provider::ProviderApi& provider,
            rpc::StreamObserver<common::v1::ChatEvent>& client)
-      : ctx_(std::move(ctx)), req_(req), model_(std::move(model)), provider_(provider), client_(client) {}
+      : ctx_(std::move(ctx)),
+        req_(req),
+        model_(std::move(model)),
+        provider_(provider),
+        client_(client) {}
 
   void Next() {
     const config::v1::DeploymentConfig& d = model_->deployments(attempt_);
@@ -154,10 +168,12 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
       return;
     }
     absl::Status result = status;
-    if (auto info = status::GetErrorInfo(status); !started_ && info && info->reason() == "UPSTREAM_UNREACHABLE") {
-      result = status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
-                             absl::StrCat("No deployment of the model '", model_->name(), "' could be reached (",
-                                          model_->deployments_size(), " tried); last error: ", status.message()));
+    if (auto info = status::GetErrorInfo(status);
+        !started_ && info && info->reason() == "UPSTREAM_UNREACHABLE") {
+      result = status::Error(
+          absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+          absl::StrCat("No deployment of the model '", model_->name(), "' could be reached (",
+                       model_->deployments_size(), " tried); last error: ", status.message()));
     }
     rpc::StreamObserver<common::v1::ChatEvent>& client = client_;
     delete this;
@@ -181,7 +197,8 @@ bool ModelAllowed(const common::v1::Principal& p, absl::string_view model) {
   if (p.bootstrap_admin() || p.settings().model_access().empty()) return true;
   for (const std::string& allowed : p.settings().model_access()) {
     if (allowed == model) return true;
-    if (absl::EndsWith(allowed, "*") && absl::StartsWith(model, absl::string_view(allowed).substr(0, allowed.size() - 1))) {
+    if (absl::EndsWith(allowed, "*") &&
+        absl::StartsWith(model, absl::string_view(allowed).substr(0, allowed.size() - 1))) {
       return true;
     }
   }
@@ -193,13 +210,15 @@ bool ModelAllowed(const common::v1::Principal& p, absl::string_view model) {
 absl::Status AuthorizeModel(const common::v1::Principal& p, absl::string_view model) {
   if (!config::IsValidModelName(model)) {
     return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         "Invalid value for 'model': a model name is 1 to 256 letters, digits and - . _ : / @, "
+                         "Invalid value for 'model': a model name is 1 to 256 letters, digits and "
+                         "- . _ : / @, "
                          "with no empty, '.' or '..' part between slashes.")
         .Param("model");
   }
   if (!p.bootstrap_admin() && p.role() == common::v1::ROLE_VIEWER) {
-    return status::Error(absl::StatusCode::kPermissionDenied, "PERMISSION_DENIED",
-                         "This API key belongs to a viewer, who can read the team but not call models.");
+    return status::Error(
+        absl::StatusCode::kPermissionDenied, "PERMISSION_DENIED",
+        "This API key belongs to a viewer, who can read the team but not call models.");
   }
   if (!ModelAllowed(p, model)) {
     return status::Error(absl::StatusCode::kPermissionDenied, "MODEL_NOT_ALLOWED",
@@ -213,7 +232,8 @@ absl::Status AuthorizeModel(const common::v1::Principal& p, absl::string_view mo
 
 absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContext& ctx) {
   const std::string key = ctx.ApiKey();
-  if (std::optional<common::v1::Principal> at_once = team_.AuthenticateAtOnce(key)) return *std::move(at_once);
+  if (std::optional<common::v1::Principal> at_once = team_.AuthenticateAtOnce(key))
+    return *std::move(at_once);
   std::shared_ptr<const common::v1::Principal> known;
   if (!key.empty()) {
     PrincipalCache::Result cached = principals_.Lookup(key);
@@ -228,11 +248,13 @@ absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContex
   }
   absl::StatusOr<common::v1::Principal> asked = AskTeam(ctx, key);
   // team-management (or its database) unreachable: a key it vouched for recently goes on working.
-  if (!asked.ok() && known && asked.status().code() != absl::StatusCode::kUnauthenticated) return *known;
+  if (!asked.ok() && known && asked.status().code() != absl::StatusCode::kUnauthenticated)
+    return *known;
   return asked;
 }
 
-absl::StatusOr<common::v1::Principal> Router::AskTeam(const rpc::CallContext& ctx, const std::string& key) {
+absl::StatusOr<common::v1::Principal> Router::AskTeam(const rpc::CallContext& ctx,
+                                                      const std::string& key) {
   team::v1::AuthenticateRequest req;
   req.set_api_key(key);
   absl::StatusOr<team::v1::AuthenticateResponse> resp = team_.Authenticate(ctx, req);
@@ -281,7 +303,8 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
   });
 }
 
-void Router::ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx, const common::v1::ChatRequest& req,
+void Router::ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx,
+                    const common::v1::ChatRequest& req,
                     rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   if (absl::Status allowed = AuthorizeModel(principal, req.model()); !allowed.ok()) {
     observer.OnComplete(allowed);
@@ -293,8 +316,9 @@ void Router::ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx
     return;
   }
   if ((*model)->deployments().empty()) {
-    observer.OnComplete(status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
-                                      absl::StrCat("No deployment is available for the model '", req.model(), "'.")));
+    observer.OnComplete(status::Error(
+        absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+        absl::StrCat("No deployment is available for the model '", req.model(), "'.")));
     return;
   }
   (void)metering_;
@@ -320,19 +344,22 @@ absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext
   }
   if (!req.model().empty() && resp.models().empty()) {
     return status::Error(absl::StatusCode::kNotFound, "MODEL_NOT_FOUND",
-                         absl::StrCat("The model '", req.model(), "' does not exist or you do not have access to it."))
+                         absl::StrCat("The model '", req.model(),
+                                      "' does not exist or you do not have access to it."))
         .Param("model");
   }
   return resp;
 }
 
-absl::StatusOr<common::v1::EmbedResponse> Router::Embed(const rpc::CallContext& ctx, const common::v1::EmbedRequest& req) {
+absl::StatusOr<common::v1::EmbedResponse> Router::Embed(const rpc::CallContext& ctx,
+                                                        const common::v1::EmbedRequest& req) {
   AIM_ASSIGN_OR_RETURN(common::v1::Principal principal, Authenticate(ctx));
   AIM_RETURN_IF_ERROR(AuthorizeModel(principal, req.model()));
   AIM_ASSIGN_OR_RETURN(std::shared_ptr<const config::v1::ModelConfig> model, Resolve(req.model()));
   // The deployments in order, failing over as Chat does.
-  absl::Status last = status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
-                                    absl::StrCat("No deployment is available for the model '", req.model(), "'."));
+  absl::Status last =
+      status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+                    absl::StrCat("No deployment is available for the model '", req.model(), "'."));
   for (int i = 0; i < model->deployments_size(); ++i) {
     provider::v1::EmbedRequest call;
     call.mutable_target()->set_provider(model->deployments(i).provider());

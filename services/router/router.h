@@ -13,13 +13,13 @@
 //
 // Chat: authenticate (a key not in the principal cache is looked up on the router's own worker
 // threads, never on the caller's thread, which may be an I/O thread; a cached key past half its
-// 2-second life is refreshed there in the background while requests go on), refuse a viewer's key and a
-// model outside the team's model_access (PERMISSION_DENIED, MODEL_NOT_ALLOWED), resolve the model
-// as above, then
-// stream from provider-adapter, trying the model's deployments in order: on a connection error, a
-// 429 or a 5xx before the first event has gone back to the caller, the next deployment is tried;
-// after that an error ends the stream. Embed resolves the model the same way and tries its
-// deployments in order with the same failover rule; it blocks until an upstream answers.
+// 2-second life is refreshed there in the background while requests go on), refuse a viewer's key
+// and a model outside the team's model_access (PERMISSION_DENIED, MODEL_NOT_ALLOWED), resolve the
+// model as above, then stream from provider-adapter, trying the model's deployments in order: on a
+// connection error, a 429 or a 5xx before the first event has gone back to the caller, the next
+// deployment is tried; after that an error ends the stream. Embed resolves the model the same way
+// and tries its deployments in order with the same failover rule; it blocks until an upstream
+// answers.
 
 #include <map>
 #include <memory>
@@ -28,8 +28,8 @@
 
 #include "absl/time/time.h"
 #include "aimarket/config/v1/config.pb.h"
-#include "services/provider_adapter/provider_api.h"
 #include "common/thread/worker_pool.h"
+#include "services/provider_adapter/provider_api.h"
 #include "services/router/principal_cache.h"
 #include "services/router/router_api.h"
 #include "services/team_management/team_api.h"
@@ -58,12 +58,15 @@ class Router final : public RouterApi {
   // The caller's principal: from the cache, else from team-management.
   absl::StatusOr<common::v1::Principal> Authenticate(const rpc::CallContext& ctx);
   // Asks team-management about `key` and updates the cache with the answer.
-  absl::StatusOr<common::v1::Principal> AskTeam(const rpc::CallContext& ctx, const std::string& key);
+  absl::StatusOr<common::v1::Principal> AskTeam(const rpc::CallContext& ctx,
+                                                const std::string& key);
   // Chat once the caller is known.
-  void ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx, const common::v1::ChatRequest& req,
+  void ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx,
+              const common::v1::ChatRequest& req,
               rpc::StreamObserver<common::v1::ChatEvent>& observer);
   // The catalog entry for `model`, or one made from its prefix; NOT_FOUND MODEL_NOT_FOUND.
-  absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Resolve(const std::string& model) const;
+  absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Resolve(
+      const std::string& model) const;
 
   struct PrefixRoute {
     std::string prefix;
@@ -77,10 +80,12 @@ class Router final : public RouterApi {
   usage::MeteringApi& metering_;
   provider::ProviderApi& provider_;
   const int64_t created_;  // Unix seconds reported as every model's `created`.
-  std::map<std::string, std::shared_ptr<const config::v1::ModelConfig>> catalog_;  // By public name.
+  std::map<std::string, std::shared_ptr<const config::v1::ModelConfig>>
+      catalog_;  // By public name.
   std::vector<PrefixRoute> prefixes_;
   PrincipalCache principals_;
-  thread::WorkerPool auth_pool_{4};  // Lookups of keys not in the cache; declared last, joined first.
+  thread::WorkerPool auth_pool_{
+      4};  // Lookups of keys not in the cache; declared last, joined first.
 };
 
 }  // namespace aimarket::router

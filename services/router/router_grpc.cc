@@ -26,31 +26,35 @@ class RouterServiceShim final : public v1::RouterService::CallbackService {
  public:
   explicit RouterServiceShim(RouterApi& api) : api_(api) {}
 
-  grpc::ServerWriteReactor<common::v1::ChatEvent>* Chat(CallbackServerContext* ctx,
-                                                        const common::v1::ChatRequest* req) override {
+  grpc::ServerWriteReactor<common::v1::ChatEvent>* Chat(
+      CallbackServerContext* ctx, const common::v1::ChatRequest* req) override {
     return grpcutil::ServeStream<common::v1::ChatRequest, common::v1::ChatEvent>(
         ctx, req,
-        [this](rpc::CallContext cc, const common::v1::ChatRequest& r, rpc::StreamObserver<common::v1::ChatEvent>& o) {
+        [this](rpc::CallContext cc, const common::v1::ChatRequest& r,
+               rpc::StreamObserver<common::v1::ChatEvent>& o) {
           // Internal callers may pass their own request id; otherwise the router issues one.
           if (cc.request_id.empty()) cc.request_id = rpc::NewRequestId();
-          if (absl::Status s = CheckOriginalJson(r.original_json()); !s.ok()) return o.OnComplete(s);
+          if (absl::Status s = CheckOriginalJson(r.original_json()); !s.ok())
+            return o.OnComplete(s);
           api_.Chat(std::move(cc), r, o);
         });
   }
   ServerUnaryReactor* ListModels(CallbackServerContext* ctx, const v1::ListModelsRequest* req,
                                  v1::ListModelsResponse* resp) override {
-    return grpcutil::ServeUnary(ctx, req, resp, [this](const rpc::CallContext& cc, const v1::ListModelsRequest& r) {
-      return api_.ListModels(cc, r);
-    });
+    return grpcutil::ServeUnary(ctx, req, resp,
+                                [this](const rpc::CallContext& cc, const v1::ListModelsRequest& r) {
+                                  return api_.ListModels(cc, r);
+                                });
   }
   ServerUnaryReactor* Embed(CallbackServerContext* ctx, const common::v1::EmbedRequest* req,
                             common::v1::EmbedResponse* resp) override {
-    return grpcutil::ServeUnary(ctx, req, resp,
-                                [this](const rpc::CallContext& cc,
-                                       const common::v1::EmbedRequest& r) -> absl::StatusOr<common::v1::EmbedResponse> {
-                                  AIM_RETURN_IF_ERROR(CheckOriginalJson(r.original_json()));
-                                  return api_.Embed(cc, r);
-                                });
+    return grpcutil::ServeUnary(
+        ctx, req, resp,
+        [this](const rpc::CallContext& cc,
+               const common::v1::EmbedRequest& r) -> absl::StatusOr<common::v1::EmbedResponse> {
+          AIM_RETURN_IF_ERROR(CheckOriginalJson(r.original_json()));
+          return api_.Embed(cc, r);
+        });
   }
 
  private:
@@ -59,22 +63,26 @@ class RouterServiceShim final : public v1::RouterService::CallbackService {
 
 class RouterGrpcClient final : public RouterApi {
  public:
-  explicit RouterGrpcClient(std::shared_ptr<grpc::Channel> channel) : stub_(v1::RouterService::NewStub(channel)) {}
+  explicit RouterGrpcClient(std::shared_ptr<grpc::Channel> channel)
+      : stub_(v1::RouterService::NewStub(channel)) {}
 
   void Chat(rpc::CallContext cc, const common::v1::ChatRequest& req,
             rpc::StreamObserver<common::v1::ChatEvent>& observer) override {
-    auto* reactor = new grpcutil::ClientStreamReactor<common::v1::ChatRequest, common::v1::ChatEvent>(
-        cc, /*internal_token=*/"", req, observer);
+    auto* reactor =
+        new grpcutil::ClientStreamReactor<common::v1::ChatRequest, common::v1::ChatEvent>(
+            cc, /*internal_token=*/"", req, observer);
     stub_->async()->Chat(reactor->context(), reactor->request(), reactor);
     reactor->Start();
   }
   absl::StatusOr<v1::ListModelsResponse> ListModels(const rpc::CallContext& cc,
                                                     const v1::ListModelsRequest& req) override {
-    return grpcutil::CallUnary<v1::ListModelsResponse>(*stub_, &v1::RouterService::Stub::ListModels, cc, req, "");
+    return grpcutil::CallUnary<v1::ListModelsResponse>(*stub_, &v1::RouterService::Stub::ListModels,
+                                                       cc, req, "");
   }
   absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& cc,
                                                   const common::v1::EmbedRequest& req) override {
-    return grpcutil::CallUnary<common::v1::EmbedResponse>(*stub_, &v1::RouterService::Stub::Embed, cc, req, "");
+    return grpcutil::CallUnary<common::v1::EmbedResponse>(*stub_, &v1::RouterService::Stub::Embed,
+                                                          cc, req, "");
   }
 
  private:

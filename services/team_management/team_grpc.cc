@@ -12,11 +12,12 @@ using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;
 
 // One line per RPC: the shim forwards to the TeamApi method of the same name.
-#define AIM_TEAM_UNARY(Method, Req, Resp)                                                       \
-  ServerUnaryReactor* Method(CallbackServerContext* ctx, const v1::Req* req, v1::Resp* resp) override { \
-    return grpcutil::ServeUnaryOn(pool_, ctx, req, resp, [this](const rpc::CallContext& cc, const v1::Req& r) { \
-      return api_.Method(cc, r);                                                               \
-    });                                                                                        \
+#define AIM_TEAM_UNARY(Method, Req, Resp)                                                     \
+  ServerUnaryReactor* Method(CallbackServerContext* ctx, const v1::Req* req, v1::Resp* resp)  \
+      override {                                                                              \
+    return grpcutil::ServeUnaryOn(                                                            \
+        pool_, ctx, req, resp,                                                                \
+        [this](const rpc::CallContext& cc, const v1::Req& r) { return api_.Method(cc, r); }); \
   }
 
 class TeamServiceShim final : public v1::TeamService::CallbackService {
@@ -37,7 +38,7 @@ class TeamServiceShim final : public v1::TeamService::CallbackService {
   AIM_TEAM_UNARY(ListAuditEntries, ListAuditEntriesRequest, ListAuditEntriesResponse)
 
  private:
-  TeamApi& api_;  // Not owned; outlives the server.
+  TeamApi& api_;             // Not owned; outlives the server.
   thread::WorkerPool pool_;  // The database calls; declared last, so joined first.
 };
 
@@ -52,7 +53,9 @@ class AuthServiceShim final : public v1::AuthService::CallbackService {
                                    v1::AuthenticateResponse* resp) override {
     return grpcutil::ServeUnaryOn(
         pool_, ctx, req, resp,
-        [this](const rpc::CallContext& cc, const v1::AuthenticateRequest& r) { return api_.Authenticate(cc, r); },
+        [this](const rpc::CallContext& cc, const v1::AuthenticateRequest& r) {
+          return api_.Authenticate(cc, r);
+        },
         &internal_token_);
   }
 
@@ -62,9 +65,10 @@ class AuthServiceShim final : public v1::AuthService::CallbackService {
   thread::WorkerPool pool_;
 };
 
-#define AIM_TEAM_CLIENT(stub, Service, Method, Req, Resp)                                                  \
-  absl::StatusOr<v1::Resp> Method(const rpc::CallContext& cc, const v1::Req& req) override {      \
-    return grpcutil::CallUnary<v1::Resp>(*stub, &v1::Service::Stub::Method, cc, req, internal_token_); \
+#define AIM_TEAM_CLIENT(stub, Service, Method, Req, Resp)                                    \
+  absl::StatusOr<v1::Resp> Method(const rpc::CallContext& cc, const v1::Req& req) override { \
+    return grpcutil::CallUnary<v1::Resp>(*stub, &v1::Service::Stub::Method, cc, req,         \
+                                         internal_token_);                                   \
   }
 
 class TeamGrpcClient final : public TeamApi {
@@ -86,7 +90,8 @@ class TeamGrpcClient final : public TeamApi {
   AIM_TEAM_CLIENT(team_, TeamService, CreateApiKey, CreateApiKeyRequest, ApiKey)
   AIM_TEAM_CLIENT(team_, TeamService, ListApiKeys, ListApiKeysRequest, ListApiKeysResponse)
   AIM_TEAM_CLIENT(team_, TeamService, DeleteApiKey, DeleteApiKeyRequest, DeleteApiKeyResponse)
-  AIM_TEAM_CLIENT(team_, TeamService, ListAuditEntries, ListAuditEntriesRequest, ListAuditEntriesResponse)
+  AIM_TEAM_CLIENT(team_, TeamService, ListAuditEntries, ListAuditEntriesRequest,
+                  ListAuditEntriesResponse)
   AIM_TEAM_CLIENT(auth_, AuthService, Authenticate, AuthenticateRequest, AuthenticateResponse)
 
  private:
@@ -99,13 +104,16 @@ class TeamGrpcClient final : public TeamApi {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewTeamGrpcService(TeamApi& api) { return std::make_unique<TeamServiceShim>(api); }
+std::unique_ptr<grpc::Service> NewTeamGrpcService(TeamApi& api) {
+  return std::make_unique<TeamServiceShim>(api);
+}
 
 std::unique_ptr<grpc::Service> NewAuthGrpcService(TeamApi& api, std::string internal_token) {
   return std::make_unique<AuthServiceShim>(api, std::move(internal_token));
 }
 
-std::unique_ptr<TeamApi> NewTeamGrpcClient(std::shared_ptr<grpc::Channel> channel, std::string internal_token) {
+std::unique_ptr<TeamApi> NewTeamGrpcClient(std::shared_ptr<grpc::Channel> channel,
+                                           std::string internal_token) {
   return std::make_unique<TeamGrpcClient>(std::move(channel), std::move(internal_token));
 }
 

@@ -22,6 +22,7 @@ std::unique_ptr<grpc::Service> NewAuthGrpcService(TeamApi& api, std::string inte
 
 // A TeamApi that calls a team-management peer over `channel`, presenting `internal_token` on
 // internal RPCs.
-std::unique_ptr<TeamApi> NewTeamGrpcClient(std::shared_ptr<grpc::Channel> channel, std::string internal_token);
+std::unique_ptr<TeamApi> NewTeamGrpcClient(std::shared_ptr<grpc::Channel> channel,
+                                           std::string internal_token);
 
 }  // namespace aimarket::team

@@ -1,11 +1,11 @@
 #include "services/team_management/team_management.h"
 
-#include <cmath>
-#include <utility>
-
 #include <google/protobuf/util/time_util.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+
+#include <cmath>
+#include <utility>
 
 #include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_set.h"
@@ -30,8 +30,8 @@ constexpr int kMaxPageSize = 100;
 
 // What a call needs the caller's role to allow.
 enum class Perm {
-  kReadTeam,       // the team, its members
-  kUpdateTeam,     // name and settings
+  kReadTeam,    // the team, its members
+  kUpdateTeam,  // name and settings
   kDeleteTeam,
   kManageMembers,  // add, change, remove (owners only by owners: checked per member)
   kAllKeys,        // list, create and revoke every member's keys
@@ -45,19 +45,24 @@ bool RoleAllows(Role role, Perm perm) {
   const bool member = admin || role == common::v1::ROLE_MEMBER;
   const bool viewer = member || role == common::v1::ROLE_VIEWER;
   switch (perm) {
-    case Perm::kReadTeam: return viewer;
-    case Perm::kDeleteTeam: return owner;
-    case Perm::kOwnKeys: return member;
+    case Perm::kReadTeam:
+      return viewer;
+    case Perm::kDeleteTeam:
+      return owner;
+    case Perm::kOwnKeys:
+      return member;
     case Perm::kUpdateTeam:
     case Perm::kManageMembers:
     case Perm::kAllKeys:
-    case Perm::kReadAudit: return admin;
+    case Perm::kReadAudit:
+      return admin;
   }
   return false;
 }
 
 absl::Status TeamNotFound(absl::string_view team_id) {
-  return status::Error(absl::StatusCode::kNotFound, "TEAM_NOT_FOUND", absl::StrCat("No team '", team_id, "'."));
+  return status::Error(absl::StatusCode::kNotFound, "TEAM_NOT_FOUND",
+                       absl::StrCat("No team '", team_id, "'."));
 }
 
 absl::Status Denied(absl::string_view message) {
@@ -75,26 +80,36 @@ absl::Status Authorize(const Principal& p, absl::string_view team_id, Perm perm)
   if (p.team() != absl::StrCat("teams/", team_id)) return TeamNotFound(team_id);
   if (!RoleAllows(p.role(), perm)) {
     switch (perm) {
-      case Perm::kDeleteTeam: return Denied("Only an owner can delete the team.");
-      case Perm::kOwnKeys: return Denied("A viewer cannot create, list or revoke API keys.");
-      case Perm::kReadAudit: return Denied("Only owners and admins can read the audit log.");
-      case Perm::kAllKeys: return Denied("Only owners and admins can manage other members' keys.");
-      default: return Denied("Only owners and admins can change the team and its members.");
+      case Perm::kDeleteTeam:
+        return Denied("Only an owner can delete the team.");
+      case Perm::kOwnKeys:
+        return Denied("A viewer cannot create, list or revoke API keys.");
+      case Perm::kReadAudit:
+        return Denied("Only owners and admins can read the audit log.");
+      case Perm::kAllKeys:
+        return Denied("Only owners and admins can manage other members' keys.");
+      default:
+        return Denied("Only owners and admins can change the team and its members.");
     }
   }
   return absl::OkStatus();
 }
 
-std::string Actor(const Principal& p) { return p.bootstrap_admin() ? "bootstrap-admin" : p.member(); }
+std::string Actor(const Principal& p) {
+  return p.bootstrap_admin() ? "bootstrap-admin" : p.member();
+}
 
-AuditContext Audit(const Principal& p, const rpc::CallContext& ctx) { return {Actor(p), ctx.request_id}; }
+AuditContext Audit(const Principal& p, const rpc::CallContext& ctx) {
+  return {Actor(p), ctx.request_id};
+}
 
 // "teams/{id}" -> id; INVALID_ARGUMENT otherwise.
 absl::StatusOr<std::string> TeamIdOf(absl::string_view name) {
   if (!absl::ConsumePrefix(&name, "teams/") || name.empty() || absl::StrContains(name, '/')) {
     return Invalid("name", "Not a team name (expected teams/{team_id}).");
   }
-  // Ids are made of these (CreateTeam): anything else names no team, and never reaches the database.
+  // Ids are made of these (CreateTeam): anything else names no team, and never reaches the
+  // database.
   if (name.size() > 64 || !absl::c_all_of(name, [](char c) {
         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
       })) {
@@ -104,15 +119,16 @@ absl::StatusOr<std::string> TeamIdOf(absl::string_view name) {
 }
 
 // "teams/{team}/{collection}/{id}" -> {team, id}.
-absl::StatusOr<std::pair<std::string, std::string>> ChildOf(absl::string_view name, absl::string_view collection) {
+absl::StatusOr<std::pair<std::string, std::string>> ChildOf(absl::string_view name,
+                                                            absl::string_view collection) {
   absl::string_view rest = name;
   if (absl::ConsumePrefix(&rest, "teams/")) {
     const size_t slash = rest.find('/');
     if (slash != absl::string_view::npos && slash > 0) {
       absl::string_view team = rest.substr(0, slash);
       absl::string_view tail = rest.substr(slash + 1);
-      if (absl::ConsumePrefix(&tail, collection) && absl::ConsumePrefix(&tail, "/") && !tail.empty() &&
-          !absl::StrContains(tail, '/')) {
+      if (absl::ConsumePrefix(&tail, collection) && absl::ConsumePrefix(&tail, "/") &&
+          !tail.empty() && !absl::StrContains(tail, '/')) {
         return std::make_pair(std::string(team), std::string(tail));
       }
     }
@@ -147,26 +163,33 @@ absl::Status CheckSettings(common::v1::TeamSettings& s) {
   google::protobuf::RepeatedPtrField<std::string> models;
   for (const std::string& m : s.model_access()) {
     if (m.empty() || m.size() > 256 || HasControl(m)) {
-      return Invalid("settings.model_access", "Each entry of model_access is a model name of 1 to 256 characters.");
+      return Invalid("settings.model_access",
+                     "Each entry of model_access is a model name of 1 to 256 characters.");
     }
     if (seen.insert(m).second) models.Add(std::string(m));
   }
   s.mutable_model_access()->Swap(&models);
   if (!std::isfinite(s.monthly_budget()) || s.monthly_budget() < 0 || s.monthly_budget() > 1e12) {
-    return Invalid("settings.monthly_budget", "monthly_budget is an amount in US dollars, 0 or more (0: no budget).");
+    return Invalid("settings.monthly_budget",
+                   "monthly_budget is an amount in US dollars, 0 or more (0: no budget).");
   }
   const common::v1::RateLimits& r = s.rate_limits();
-  if (r.requests_per_minute() < 0) return Invalid("settings.rate_limits.requests_per_minute", "Must be 0 or more.");
-  if (r.requests_per_day() < 0) return Invalid("settings.rate_limits.requests_per_day", "Must be 0 or more.");
-  if (r.tokens_per_minute() < 0) return Invalid("settings.rate_limits.tokens_per_minute", "Must be 0 or more.");
+  if (r.requests_per_minute() < 0)
+    return Invalid("settings.rate_limits.requests_per_minute", "Must be 0 or more.");
+  if (r.requests_per_day() < 0)
+    return Invalid("settings.rate_limits.requests_per_day", "Must be 0 or more.");
+  if (r.tokens_per_minute() < 0)
+    return Invalid("settings.rate_limits.tokens_per_minute", "Must be 0 or more.");
   if (s.cost_center().size() > 128 || HasControl(s.cost_center())) {
-    return Invalid("settings.cost_center", "cost_center has at most 128 characters and no control characters.");
+    return Invalid("settings.cost_center",
+                   "cost_center has at most 128 characters and no control characters.");
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckUserId(absl::string_view id) {
-  if (id.empty() || id.size() > 320) return Invalid("user_id", "user_id is required (1 to 320 characters).");
+  if (id.empty() || id.size() > 320)
+    return Invalid("user_id", "user_id is required (1 to 320 characters).");
   for (char c : id) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && !absl::StrContains("._@+-:", c)) {
       return Invalid("user_id", "user_id may contain letters, digits and . _ @ + - : only.");
@@ -183,7 +206,8 @@ absl::Status CheckRole(Role r) {
 }
 
 std::string RandomBase62(int bytes) {
-  static constexpr char kAlphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  static constexpr char kAlphabet[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   std::vector<unsigned char> n(bytes);
   if (RAND_bytes(n.data(), bytes) != 1) std::abort();  // No randomness: no keys.
   // Repeated division of the big-endian number by 62.
@@ -206,12 +230,14 @@ std::string RandomBase62(int bytes) {
 std::string Sha256Hex(absl::string_view s) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 }  // namespace
 
-TeamManagement::TeamManagement(std::unique_ptr<db::ConnectionPool> pool, std::string bootstrap_admin_key)
+TeamManagement::TeamManagement(std::unique_ptr<db::ConnectionPool> pool,
+                               std::string bootstrap_admin_key)
     : pool_(std::move(pool)),
       store_(pool_ ? std::make_unique<TeamStore>(*pool_) : nullptr),
       bootstrap_admin_key_(std::move(bootstrap_admin_key)) {}
@@ -228,9 +254,11 @@ absl::StatusOr<Principal> TeamManagement::Caller(const rpc::CallContext& ctx) {
   return std::move(*resp.mutable_principal());
 }
 
-absl::StatusOr<v1::Team> TeamManagement::CreateTeam(const rpc::CallContext& ctx, const v1::CreateTeamRequest& req) {
+absl::StatusOr<v1::Team> TeamManagement::CreateTeam(const rpc::CallContext& ctx,
+                                                    const v1::CreateTeamRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
-  if (!p.bootstrap_admin()) return Denied("Only the platform admin (the bootstrap key) creates teams.");
+  if (!p.bootstrap_admin())
+    return Denied("Only the platform admin (the bootstrap key) creates teams.");
   AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
   v1::Team team = req.team();
   AIM_RETURN_IF_ERROR(CheckDisplayName(team.display_name()));
@@ -247,7 +275,8 @@ absl::StatusOr<v1::Team> TeamManagement::CreateTeam(const rpc::CallContext& ctx,
   return store->CreateTeam(team, Audit(p, ctx));
 }
 
-absl::StatusOr<v1::Team> TeamManagement::GetTeam(const rpc::CallContext& ctx, const v1::GetTeamRequest& req) {
+absl::StatusOr<v1::Team> TeamManagement::GetTeam(const rpc::CallContext& ctx,
+                                                 const v1::GetTeamRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.name()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kReadTeam));
@@ -260,15 +289,19 @@ absl::StatusOr<v1::ListTeamsResponse> TeamManagement::ListTeams(const rpc::CallC
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(int limit, PageSize(req.page_size()));
   AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
-  const std::string only = p.bootstrap_admin() ? "" : std::string(absl::StripPrefix(p.team(), "teams/"));
+  const std::string only =
+      p.bootstrap_admin() ? "" : std::string(absl::StripPrefix(p.team(), "teams/"));
   AIM_ASSIGN_OR_RETURN(Page<v1::Team> page, store->ListTeams(req.page_token(), limit, only));
   v1::ListTeamsResponse resp;
   for (v1::Team& t : page.items) *resp.add_teams() = std::move(t);
-  if (page.has_more) resp.set_next_page_token(std::string(absl::StripPrefix(resp.teams().rbegin()->name(), "teams/")));
+  if (page.has_more)
+    resp.set_next_page_token(
+        std::string(absl::StripPrefix(resp.teams().rbegin()->name(), "teams/")));
   return resp;
 }
 
-absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx, const v1::UpdateTeamRequest& req) {
+absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
+                                                    const v1::UpdateTeamRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.team().name()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kUpdateTeam));
@@ -278,10 +311,11 @@ absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
   for (const std::string& path : req.update_mask().paths()) {
     if (path == "display_name") {
       AIM_RETURN_IF_ERROR(CheckDisplayName(change.display_name()));
-    } else if (path != "settings" && path != "settings.model_access" && path != "settings.monthly_budget" &&
-               path != "settings.rate_limits" && path != "settings.rate_limits.requests_per_minute" &&
-               path != "settings.rate_limits.requests_per_day" && path != "settings.rate_limits.tokens_per_minute" &&
-               path != "settings.cost_center") {
+    } else if (path != "settings" && path != "settings.model_access" &&
+               path != "settings.monthly_budget" && path != "settings.rate_limits" &&
+               path != "settings.rate_limits.requests_per_minute" &&
+               path != "settings.rate_limits.requests_per_day" &&
+               path != "settings.rate_limits.tokens_per_minute" && path != "settings.cost_center") {
       return Invalid(path, absl::StrCat("'", path, "' cannot be changed."));
     }
   }
@@ -311,8 +345,8 @@ absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
   return store->UpdateTeam(team_id, mutate, Audit(p, ctx));
 }
 
-absl::StatusOr<v1::DeleteTeamResponse> TeamManagement::DeleteTeam(const rpc::CallContext& ctx,
-                                                                  const v1::DeleteTeamRequest& req) {
+absl::StatusOr<v1::DeleteTeamResponse> TeamManagement::DeleteTeam(
+    const rpc::CallContext& ctx, const v1::DeleteTeamRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.name()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kDeleteTeam));
@@ -328,15 +362,16 @@ absl::StatusOr<v1::Member> TeamManagement::CreateMember(const rpc::CallContext& 
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kManageMembers));
   AIM_RETURN_IF_ERROR(CheckUserId(req.member().user_id()));
   AIM_RETURN_IF_ERROR(CheckRole(req.member().role()));
-  if (req.member().role() == common::v1::ROLE_OWNER && !p.bootstrap_admin() && p.role() != common::v1::ROLE_OWNER) {
+  if (req.member().role() == common::v1::ROLE_OWNER && !p.bootstrap_admin() &&
+      p.role() != common::v1::ROLE_OWNER) {
     return Denied("Only an owner can add an owner.");
   }
   AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
   return store->CreateMember(team_id, req.member(), Audit(p, ctx));
 }
 
-absl::StatusOr<v1::ListMembersResponse> TeamManagement::ListMembers(const rpc::CallContext& ctx,
-                                                                    const v1::ListMembersRequest& req) {
+absl::StatusOr<v1::ListMembersResponse> TeamManagement::ListMembers(
+    const rpc::CallContext& ctx, const v1::ListMembersRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.parent()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kReadTeam));
@@ -357,24 +392,27 @@ absl::StatusOr<v1::Member> TeamManagement::UpdateMember(const rpc::CallContext& 
   const auto& [team_id, user_id] = ids;
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kManageMembers));
   for (const std::string& path : req.update_mask().paths()) {
-    if (path != "role") return Invalid(path, absl::StrCat("'", path, "' cannot be changed; only role can."));
+    if (path != "role")
+      return Invalid(path, absl::StrCat("'", path, "' cannot be changed; only role can."));
   }
   const Role role = req.member().role();
   AIM_RETURN_IF_ERROR(CheckRole(role));
   const bool owner_powers = p.bootstrap_admin() || p.role() == common::v1::ROLE_OWNER;
-  if (role == common::v1::ROLE_OWNER && !owner_powers) return Denied("Only an owner can make someone an owner.");
+  if (role == common::v1::ROLE_OWNER && !owner_powers)
+    return Denied("Only an owner can make someone an owner.");
   AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
   return store->UpdateMember(
       team_id, user_id, role,
       [&](const v1::Member& before) -> absl::Status {
-        if (before.role() == common::v1::ROLE_OWNER && !owner_powers) return Denied("Only an owner can change an owner.");
+        if (before.role() == common::v1::ROLE_OWNER && !owner_powers)
+          return Denied("Only an owner can change an owner.");
         return absl::OkStatus();
       },
       Audit(p, ctx));
 }
 
-absl::StatusOr<v1::DeleteMemberResponse> TeamManagement::DeleteMember(const rpc::CallContext& ctx,
-                                                                      const v1::DeleteMemberRequest& req) {
+absl::StatusOr<v1::DeleteMemberResponse> TeamManagement::DeleteMember(
+    const rpc::CallContext& ctx, const v1::DeleteMemberRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(auto ids, ChildOf(req.name(), "members"));
   const auto& [team_id, user_id] = ids;
@@ -384,7 +422,8 @@ absl::StatusOr<v1::DeleteMemberResponse> TeamManagement::DeleteMember(const rpc:
   AIM_RETURN_IF_ERROR(store->DeleteMember(
       team_id, user_id,
       [&](const v1::Member& before) -> absl::Status {
-        if (before.role() == common::v1::ROLE_OWNER && !owner_powers) return Denied("Only an owner can remove an owner.");
+        if (before.role() == common::v1::ROLE_OWNER && !owner_powers)
+          return Denied("Only an owner can remove an owner.");
         return absl::OkStatus();
       },
       Audit(p, ctx)));
@@ -398,7 +437,8 @@ absl::StatusOr<v1::ApiKey> TeamManagement::CreateApiKey(const rpc::CallContext& 
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kOwnKeys));
   v1::ApiKey key = req.api_key();
   if (key.member().empty()) {
-    if (p.bootstrap_admin()) return Invalid("user_id", "Name the member the key acts as (user_id).");
+    if (p.bootstrap_admin())
+      return Invalid("user_id", "Name the member the key acts as (user_id).");
     key.set_member(p.member());
   }
   AIM_RETURN_IF_ERROR(CheckUserId(key.member()));
@@ -408,8 +448,8 @@ absl::StatusOr<v1::ApiKey> TeamManagement::CreateApiKey(const rpc::CallContext& 
   if (key.display_name().size() > 200 || HasControl(key.display_name())) {
     return Invalid("name", "A key name has at most 200 characters and no control characters.");
   }
-  if (key.has_expire_time() &&
-      google::protobuf::util::TimeUtil::TimestampToMicroseconds(key.expire_time()) <= absl::ToUnixMicros(absl::Now())) {
+  if (key.has_expire_time() && google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+                                   key.expire_time()) <= absl::ToUnixMicros(absl::Now())) {
     return Invalid("expires_at", "expires_at must be in the future.");
   }
   AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
@@ -419,21 +459,24 @@ absl::StatusOr<v1::ApiKey> TeamManagement::CreateApiKey(const rpc::CallContext& 
   key.clear_key();
   key.clear_revoked();
   key.clear_last_use_time();
-  AIM_ASSIGN_OR_RETURN(v1::ApiKey created, store->CreateApiKey(team_id, key, Sha256Hex(secret), Audit(p, ctx)));
+  AIM_ASSIGN_OR_RETURN(v1::ApiKey created,
+                       store->CreateApiKey(team_id, key, Sha256Hex(secret), Audit(p, ctx)));
   created.set_key(secret);  // Shown once, in this response only.
   return created;
 }
 
-absl::StatusOr<v1::ListApiKeysResponse> TeamManagement::ListApiKeys(const rpc::CallContext& ctx,
-                                                                    const v1::ListApiKeysRequest& req) {
+absl::StatusOr<v1::ListApiKeysResponse> TeamManagement::ListApiKeys(
+    const rpc::CallContext& ctx, const v1::ListApiKeysRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.parent()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kOwnKeys));
   AIM_ASSIGN_OR_RETURN(int limit, PageSize(req.page_size()));
   AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
   if (p.bootstrap_admin()) AIM_RETURN_IF_ERROR(store->GetTeam(team_id).status());
-  const std::string only = p.bootstrap_admin() || RoleAllows(p.role(), Perm::kAllKeys) ? "" : p.member();
-  AIM_ASSIGN_OR_RETURN(Page<v1::ApiKey> page, store->ListApiKeys(team_id, only, req.page_token(), limit));
+  const std::string only =
+      p.bootstrap_admin() || RoleAllows(p.role(), Perm::kAllKeys) ? "" : p.member();
+  AIM_ASSIGN_OR_RETURN(Page<v1::ApiKey> page,
+                       store->ListApiKeys(team_id, only, req.page_token(), limit));
   v1::ListApiKeysResponse resp;
   for (v1::ApiKey& k : page.items) *resp.add_api_keys() = std::move(k);
   if (page.has_more) {
@@ -443,8 +486,8 @@ absl::StatusOr<v1::ListApiKeysResponse> TeamManagement::ListApiKeys(const rpc::C
   return resp;
 }
 
-absl::StatusOr<v1::DeleteApiKeyResponse> TeamManagement::DeleteApiKey(const rpc::CallContext& ctx,
-                                                                      const v1::DeleteApiKeyRequest& req) {
+absl::StatusOr<v1::DeleteApiKeyResponse> TeamManagement::DeleteApiKey(
+    const rpc::CallContext& ctx, const v1::DeleteApiKeyRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(auto ids, ChildOf(req.name(), "apiKeys"));
   const auto& [team_id, key_id] = ids;
@@ -454,22 +497,24 @@ absl::StatusOr<v1::DeleteApiKeyResponse> TeamManagement::DeleteApiKey(const rpc:
   AIM_RETURN_IF_ERROR(store->RevokeApiKey(
       team_id, key_id,
       [&](const v1::ApiKey& before) -> absl::Status {
-        if (!all && before.member() != p.member()) return Denied("A member can revoke their own keys only.");
+        if (!all && before.member() != p.member())
+          return Denied("A member can revoke their own keys only.");
         return absl::OkStatus();
       },
       Audit(p, ctx)));
   return v1::DeleteApiKeyResponse();
 }
 
-absl::StatusOr<v1::ListAuditEntriesResponse> TeamManagement::ListAuditEntries(const rpc::CallContext& ctx,
-                                                                              const v1::ListAuditEntriesRequest& req) {
+absl::StatusOr<v1::ListAuditEntriesResponse> TeamManagement::ListAuditEntries(
+    const rpc::CallContext& ctx, const v1::ListAuditEntriesRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.parent()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kReadAudit));
   AIM_ASSIGN_OR_RETURN(int limit, PageSize(req.page_size()));
   AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
   AIM_RETURN_IF_ERROR(store->GetTeam(team_id).status());
-  AIM_ASSIGN_OR_RETURN(Page<v1::AuditEntry> page, store->ListAudit(team_id, req.page_token(), limit));
+  AIM_ASSIGN_OR_RETURN(Page<v1::AuditEntry> page,
+                       store->ListAudit(team_id, req.page_token(), limit));
   v1::ListAuditEntriesResponse resp;
   for (v1::AuditEntry& e : page.items) *resp.add_entries() = std::move(e);
   if (page.has_more) resp.set_next_page_token(resp.entries().rbegin()->name());
@@ -486,14 +531,15 @@ std::optional<Principal> TeamManagement::AuthenticateAtOnce(const std::string& a
   return p;
 }
 
-absl::StatusOr<v1::AuthenticateResponse> TeamManagement::Authenticate(const rpc::CallContext&,
-                                                                      const v1::AuthenticateRequest& req) {
+absl::StatusOr<v1::AuthenticateResponse> TeamManagement::Authenticate(
+    const rpc::CallContext&, const v1::AuthenticateRequest& req) {
   if (req.api_key().empty()) {
-    return status::Error(absl::StatusCode::kUnauthenticated, "MISSING_API_KEY",
-                         "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
+    return status::Error(
+        absl::StatusCode::kUnauthenticated, "MISSING_API_KEY",
+        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
   }
-  const absl::Status invalid =
-      status::Error(absl::StatusCode::kUnauthenticated, "INVALID_API_KEY", "Incorrect API key provided.");
+  const absl::Status invalid = status::Error(absl::StatusCode::kUnauthenticated, "INVALID_API_KEY",
+                                             "Incorrect API key provided.");
   v1::AuthenticateResponse resp;
   Principal& p = *resp.mutable_principal();
   if (std::optional<Principal> admin = AuthenticateAtOnce(req.api_key())) {

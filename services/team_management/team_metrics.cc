@@ -27,17 +27,21 @@ class TeamMetrics {
     if (!s.ok()) {
       const auto info = status::GetErrorInfo(s);
       const std::string reason = info ? info->reason() : "";
-      result = reason == "MISSING_API_KEY" ? "missing_key" : reason == "INVALID_API_KEY" ? "invalid_key" : "error";
+      result = reason == "MISSING_API_KEY"   ? "missing_key"
+               : reason == "INVALID_API_KEY" ? "invalid_key"
+                                             : "error";
     }
     authentications_.Add({{"result", result}}).Increment();
   }
 
  private:
   TeamMetrics()
-      : calls_(prometheus::BuildCounter()
-                   .Name("aimarket_team_calls_total")
-                   .Help("TeamService calls (teams, members, keys, audit log) by call and status code.")
-                   .Register(metrics::Registry())),
+      : calls_(
+            prometheus::BuildCounter()
+                .Name("aimarket_team_calls_total")
+                .Help(
+                    "TeamService calls (teams, members, keys, audit log) by call and status code.")
+                .Register(metrics::Registry())),
         authentications_(prometheus::BuildCounter()
                              .Name("aimarket_team_authentications_total")
                              .Help("API keys authenticated by team-management, by result.")
@@ -47,11 +51,11 @@ class TeamMetrics {
   prometheus::Family<prometheus::Counter>& authentications_;
 };
 
-#define AIM_COUNTED(Method, Req, Resp)                                                                \
-  absl::StatusOr<v1::Resp> Method(const rpc::CallContext& ctx, const v1::Req& req) override {         \
-    absl::StatusOr<v1::Resp> r = api_->Method(ctx, req);                                             \
-    TeamMetrics::Get().CountCall(#Method, r.status().code());                                         \
-    return r;                                                                                         \
+#define AIM_COUNTED(Method, Req, Resp)                                                        \
+  absl::StatusOr<v1::Resp> Method(const rpc::CallContext& ctx, const v1::Req& req) override { \
+    absl::StatusOr<v1::Resp> r = api_->Method(ctx, req);                                      \
+    TeamMetrics::Get().CountCall(#Method, r.status().code());                                 \
+    return r;                                                                                 \
   }
 
 class CountingTeamApi final : public TeamApi {
@@ -72,8 +76,8 @@ class CountingTeamApi final : public TeamApi {
   AIM_COUNTED(DeleteApiKey, DeleteApiKeyRequest, DeleteApiKeyResponse)
   AIM_COUNTED(ListAuditEntries, ListAuditEntriesRequest, ListAuditEntriesResponse)
 
-  absl::StatusOr<v1::AuthenticateResponse> Authenticate(const rpc::CallContext& ctx,
-                                                        const v1::AuthenticateRequest& req) override {
+  absl::StatusOr<v1::AuthenticateResponse> Authenticate(
+      const rpc::CallContext& ctx, const v1::AuthenticateRequest& req) override {
     absl::StatusOr<v1::AuthenticateResponse> r = api_->Authenticate(ctx, req);
     TeamMetrics::Get().CountAuthentication(r.status());
     return r;

@@ -1,10 +1,10 @@
 #include "services/team_management/team_store.h"
 
-#include <utility>
-
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
+
 #include <pqxx/pqxx>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,14 +21,18 @@ using Row = pqxx::row;
 
 constexpr char kTeamColumns[] =
     "id, display_name, settings::text, version, "
-    "(extract(epoch from create_time) * 1000000)::bigint, (extract(epoch from update_time) * 1000000)::bigint";
-constexpr char kMemberColumns[] = "user_id, role, (extract(epoch from create_time) * 1000000)::bigint";
+    "(extract(epoch from create_time) * 1000000)::bigint, (extract(epoch from update_time) * "
+    "1000000)::bigint";
+constexpr char kMemberColumns[] =
+    "user_id, role, (extract(epoch from create_time) * 1000000)::bigint";
 constexpr char kKeyColumns[] =
     "id, display_name, prefix, user_id, (extract(epoch from create_time) * 1000000)::bigint, "
     "(extract(epoch from expire_time) * 1000000)::bigint, revoke_time IS NOT NULL, "
     "(extract(epoch from last_use_time) * 1000000)::bigint";
 
-google::protobuf::Timestamp FromMicros(int64_t us) { return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us); }
+google::protobuf::Timestamp FromMicros(int64_t us) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us);
+}
 
 std::string ToJson(const google::protobuf::Message& m) {
   std::string out;
@@ -101,8 +105,9 @@ v1::AuditEntry AuditFromRow(const Row& row) {
   return e;
 }
 
-void WriteAudit(pqxx::work& tx, const std::string& team_id, const AuditContext& audit, const std::string& action,
-                const std::string& resource, const std::string& before, const std::string& after) {
+void WriteAudit(pqxx::work& tx, const std::string& team_id, const AuditContext& audit,
+                const std::string& action, const std::string& resource, const std::string& before,
+                const std::string& after) {
   tx.exec_params(
       "INSERT INTO audit_log (team_id, actor, action, resource, before, after, request_id) "
       "VALUES ($1, $2, $3, $4, NULLIF($5, '')::jsonb, NULLIF($6, '')::jsonb, $7)",
@@ -110,7 +115,8 @@ void WriteAudit(pqxx::work& tx, const std::string& team_id, const AuditContext& 
 }
 
 absl::Status TeamNotFound(const std::string& team_id) {
-  return status::Error(absl::StatusCode::kNotFound, "TEAM_NOT_FOUND", absl::StrCat("No team '", team_id, "'."));
+  return status::Error(absl::StatusCode::kNotFound, "TEAM_NOT_FOUND",
+                       absl::StrCat("No team '", team_id, "'."));
 }
 
 // Locks the team row (serializing membership changes of one team) and says whether it exists.
@@ -119,7 +125,9 @@ bool LockTeam(pqxx::work& tx, const std::string& team_id) {
 }
 
 int CountOwners(pqxx::work& tx, const std::string& team_id) {
-  return tx.exec_params1("SELECT count(*) FROM team_members WHERE team_id = $1 AND role = 'owner'", team_id)[0]
+  return tx
+      .exec_params1("SELECT count(*) FROM team_members WHERE team_id = $1 AND role = 'owner'",
+                    team_id)[0]
       .as<int>();
 }
 
@@ -148,23 +156,28 @@ absl::Status MemberNotFound(const std::string& user_id) {
 }
 
 // Locks the team row, then reads the member: NOT_FOUND for either.
-absl::StatusOr<v1::Member> LockedMember(pqxx::work& tx, const std::string& team_id, const std::string& user_id) {
+absl::StatusOr<v1::Member> LockedMember(pqxx::work& tx, const std::string& team_id,
+                                        const std::string& user_id) {
   if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
-      user_id);
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("SELECT ", kMemberColumns,
+                                  " FROM team_members WHERE team_id = $1 AND user_id = $2"),
+                     team_id, user_id);
   if (r.empty()) return MemberNotFound(user_id);
   return MemberFromRow(team_id, r[0]);
 }
 
 }  // namespace
 
-absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team, const AuditContext& audit) try {
+absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team,
+                                               const AuditContext& audit) try {
   const std::string id(absl::StripPrefix(team.name(), "teams/"));
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
   pqxx::result r = tx.exec_params(
-      absl::StrCat("INSERT INTO teams (id, display_name, settings) VALUES ($1, $2, $3::jsonb) RETURNING ", kTeamColumns),
+      absl::StrCat(
+          "INSERT INTO teams (id, display_name, settings) VALUES ($1, $2, $3::jsonb) RETURNING ",
+          kTeamColumns),
       id, team.display_name(), SettingsJson(team.settings()));
   v1::Team created = TeamFromRow(r[0]);
   WriteAudit(tx, id, audit, "team.create", created.name(), "", ToJson(created));
@@ -181,21 +194,24 @@ absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team, const Audit
 absl::StatusOr<v1::Team> TeamStore::GetTeam(const std::string& team_id) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::read_transaction tx(*conn);
-  pqxx::result r = tx.exec_params(absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1"), team_id);
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1"), team_id);
   if (r.empty()) return TeamNotFound(team_id);
   return TeamFromRow(r[0]);
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<Page<v1::Team>> TeamStore::ListTeams(const std::string& after, int limit, const std::string& only) try {
+absl::StatusOr<Page<v1::Team>> TeamStore::ListTeams(const std::string& after, int limit,
+                                                    const std::string& only) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::read_transaction tx(*conn);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kTeamColumns,
-                   " FROM teams WHERE ($1 = '' OR (create_time, id) > (SELECT create_time, id FROM teams WHERE id = $1))"
-                   " AND ($2 = '' OR id = $2) ORDER BY create_time, id LIMIT $3"),
-      after, only, limit + 1);
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("SELECT ", kTeamColumns,
+                                  " FROM teams WHERE ($1 = '' OR (create_time, id) > (SELECT "
+                                  "create_time, id FROM teams WHERE id = $1))"
+                                  " AND ($2 = '' OR id = $2) ORDER BY create_time, id LIMIT $3"),
+                     after, only, limit + 1);
   return ToPage<v1::Team>(r, limit, TeamFromRow);
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
@@ -206,23 +222,25 @@ absl::StatusOr<v1::Team> TeamStore::UpdateTeam(const std::string& team_id,
                                                const AuditContext& audit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
-  pqxx::result r =
-      tx.exec_params(absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1 FOR UPDATE"), team_id);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1 FOR UPDATE"), team_id);
   if (r.empty()) return TeamNotFound(team_id);
   const v1::Team before = TeamFromRow(r[0]);
   v1::Team after = before;
   AIM_RETURN_IF_ERROR(mutate(after));
-  pqxx::result w = tx.exec_params(
-      absl::StrCat("UPDATE teams SET display_name = $2, settings = $3::jsonb, version = version + 1, update_time = now() "
-                   "WHERE id = $1 RETURNING ",
-                   kTeamColumns),
-      team_id, after.display_name(), SettingsJson(after.settings()));
+  pqxx::result w =
+      tx.exec_params(absl::StrCat("UPDATE teams SET display_name = $2, settings = $3::jsonb, "
+                                  "version = version + 1, update_time = now() "
+                                  "WHERE id = $1 RETURNING ",
+                                  kTeamColumns),
+                     team_id, after.display_name(), SettingsJson(after.settings()));
   v1::Team updated = TeamFromRow(w[0]);
   WriteAudit(tx, team_id, audit, "team.update", updated.name(), ToJson(before), ToJson(updated));
   tx.commit();
   return updated;
 } catch (const pqxx::unique_violation&) {
-  return status::Error(absl::StatusCode::kAlreadyExists, "TEAM_EXISTS", "Another team already has that name.")
+  return status::Error(absl::StatusCode::kAlreadyExists, "TEAM_EXISTS",
+                       "Another team already has that name.")
       .Param("name");
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
@@ -231,8 +249,8 @@ absl::StatusOr<v1::Team> TeamStore::UpdateTeam(const std::string& team_id,
 absl::Status TeamStore::DeleteTeam(const std::string& team_id, const AuditContext& audit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
-  pqxx::result r =
-      tx.exec_params(absl::StrCat("DELETE FROM teams WHERE id = $1 RETURNING ", kTeamColumns), team_id);
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("DELETE FROM teams WHERE id = $1 RETURNING ", kTeamColumns), team_id);
   if (r.empty()) return TeamNotFound(team_id);
   const v1::Team before = TeamFromRow(r[0]);
   WriteAudit(tx, team_id, audit, "team.delete", before.name(), ToJson(before), "");
@@ -242,13 +260,16 @@ absl::Status TeamStore::DeleteTeam(const std::string& team_id, const AuditContex
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<v1::Member> TeamStore::CreateMember(const std::string& team_id, const v1::Member& member,
+absl::StatusOr<v1::Member> TeamStore::CreateMember(const std::string& team_id,
+                                                   const v1::Member& member,
                                                    const AuditContext& audit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
   if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
   pqxx::result r = tx.exec_params(
-      absl::StrCat("INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3) RETURNING ", kMemberColumns),
+      absl::StrCat(
+          "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3) RETURNING ",
+          kMemberColumns),
       team_id, member.user_id(), std::string(RoleName(member.role())));
   v1::Member created = MemberFromRow(team_id, r[0]);
   WriteAudit(tx, team_id, audit, "member.create", created.name(), "", ToJson(created));
@@ -262,46 +283,51 @@ absl::StatusOr<v1::Member> TeamStore::CreateMember(const std::string& team_id, c
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<v1::Member> TeamStore::GetMember(const std::string& team_id, const std::string& user_id) try {
+absl::StatusOr<v1::Member> TeamStore::GetMember(const std::string& team_id,
+                                                const std::string& user_id) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::read_transaction tx(*conn);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kMemberColumns, " FROM team_members WHERE team_id = $1 AND user_id = $2"), team_id,
-      user_id);
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("SELECT ", kMemberColumns,
+                                  " FROM team_members WHERE team_id = $1 AND user_id = $2"),
+                     team_id, user_id);
   if (r.empty()) return MemberNotFound(user_id);
   return MemberFromRow(team_id, r[0]);
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<Page<v1::Member>> TeamStore::ListMembers(const std::string& team_id, const std::string& after,
-                                                        int limit) try {
+absl::StatusOr<Page<v1::Member>> TeamStore::ListMembers(const std::string& team_id,
+                                                        const std::string& after, int limit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::read_transaction tx(*conn);
   pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kMemberColumns,
-                   " FROM team_members WHERE team_id = $1 AND ($2 = '' OR (create_time, user_id) > "
-                   "(SELECT create_time, user_id FROM team_members WHERE team_id = $1 AND user_id = $2)) "
-                   "ORDER BY create_time, user_id LIMIT $3"),
+      absl::StrCat(
+          "SELECT ", kMemberColumns,
+          " FROM team_members WHERE team_id = $1 AND ($2 = '' OR (create_time, user_id) > "
+          "(SELECT create_time, user_id FROM team_members WHERE team_id = $1 AND user_id = $2)) "
+          "ORDER BY create_time, user_id LIMIT $3"),
       team_id, after, limit + 1);
   return ToPage<v1::Member>(r, limit, [&](const Row& row) { return MemberFromRow(team_id, row); });
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<v1::Member> TeamStore::UpdateMember(const std::string& team_id, const std::string& user_id,
-                                                   common::v1::Role role,
-                                                   const std::function<absl::Status(const v1::Member&)>& check,
-                                                   const AuditContext& audit) try {
+absl::StatusOr<v1::Member> TeamStore::UpdateMember(
+    const std::string& team_id, const std::string& user_id, common::v1::Role role,
+    const std::function<absl::Status(const v1::Member&)>& check, const AuditContext& audit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
   AIM_ASSIGN_OR_RETURN(const v1::Member before, LockedMember(tx, team_id, user_id));
   AIM_RETURN_IF_ERROR(check(before));
-  if (before.role() == common::v1::ROLE_OWNER && role != common::v1::ROLE_OWNER && CountOwners(tx, team_id) <= 1) {
+  if (before.role() == common::v1::ROLE_OWNER && role != common::v1::ROLE_OWNER &&
+      CountOwners(tx, team_id) <= 1) {
     return LastOwner();
   }
   pqxx::result w = tx.exec_params(
-      absl::StrCat("UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2 RETURNING ", kMemberColumns),
+      absl::StrCat(
+          "UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2 RETURNING ",
+          kMemberColumns),
       team_id, user_id, std::string(RoleName(role)));
   v1::Member updated = MemberFromRow(team_id, w[0]);
   WriteAudit(tx, team_id, audit, "member.update", updated.name(), ToJson(before), ToJson(updated));
@@ -321,13 +347,14 @@ absl::Status TeamStore::DeleteMember(const std::string& team_id, const std::stri
   if (before.role() == common::v1::ROLE_OWNER && CountOwners(tx, team_id) <= 1) return LastOwner();
   tx.exec_params("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, user_id);
   pqxx::result revoked = tx.exec_params(
-      "UPDATE api_keys SET revoke_time = now() WHERE team_id = $1 AND user_id = $2 AND revoke_time IS NULL "
+      "UPDATE api_keys SET revoke_time = now() WHERE team_id = $1 AND user_id = $2 AND revoke_time "
+      "IS NULL "
       "RETURNING id",
       team_id, user_id);
   WriteAudit(tx, team_id, audit, "member.delete", before.name(), ToJson(before), "");
   for (const Row& k : revoked) {
-    WriteAudit(tx, team_id, audit, "api_key.revoke", absl::StrCat("teams/", team_id, "/apiKeys/", k[0].as<std::string>()),
-               "", "");
+    WriteAudit(tx, team_id, audit, "api_key.revoke",
+               absl::StrCat("teams/", team_id, "/apiKeys/", k[0].as<std::string>()), "", "");
   }
   tx.commit();
   return absl::OkStatus();
@@ -335,26 +362,36 @@ absl::Status TeamStore::DeleteMember(const std::string& team_id, const std::stri
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id, const v1::ApiKey& key,
-                                                   const std::string& key_hash, const AuditContext& audit) try {
+absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id,
+                                                   const v1::ApiKey& key,
+                                                   const std::string& key_hash,
+                                                   const AuditContext& audit) try {
   const std::string key_id = key.name().substr(key.name().rfind('/') + 1);
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
   if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
-  if (tx.exec_params("SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, key.member()).empty()) {
+  if (tx.exec_params("SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2", team_id,
+                     key.member())
+          .empty()) {
     return status::Error(absl::StatusCode::kFailedPrecondition, "MEMBER_NOT_FOUND",
-                         absl::StrCat("'", key.member(), "' is not a member of this team; add the member first."))
+                         absl::StrCat("'", key.member(),
+                                      "' is not a member of this team; add the member first."))
         .Param("user_id");
   }
   // Microseconds since the epoch; 0: never expires.
   const int64_t expire =
-      key.has_expire_time() ? google::protobuf::util::TimeUtil::TimestampToMicroseconds(key.expire_time()) : 0;
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("INSERT INTO api_keys (id, team_id, user_id, display_name, key_hash, prefix, created_by, expire_time) "
-                   "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, "
-                   "CASE WHEN $8::bigint = 0 THEN NULL ELSE to_timestamp($8::bigint / 1000000.0) END) RETURNING ",
-                   kKeyColumns),
-      key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(), audit.actor, expire);
+      key.has_expire_time()
+          ? google::protobuf::util::TimeUtil::TimestampToMicroseconds(key.expire_time())
+          : 0;
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("INSERT INTO api_keys (id, team_id, user_id, display_name, "
+                                  "key_hash, prefix, created_by, expire_time) "
+                                  "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, "
+                                  "CASE WHEN $8::bigint = 0 THEN NULL ELSE to_timestamp($8::bigint "
+                                  "/ 1000000.0) END) RETURNING ",
+                                  kKeyColumns),
+                     key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(),
+                     audit.actor, expire);
   v1::ApiKey created = KeyFromRow(team_id, r[0]);
   WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", ToJson(created));
   tx.commit();
@@ -363,15 +400,18 @@ absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id, c
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<Page<v1::ApiKey>> TeamStore::ListApiKeys(const std::string& team_id, const std::string& user_id,
+absl::StatusOr<Page<v1::ApiKey>> TeamStore::ListApiKeys(const std::string& team_id,
+                                                        const std::string& user_id,
                                                         const std::string& after, int limit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::read_transaction tx(*conn);
   pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kKeyColumns,
-                   " FROM api_keys WHERE team_id = $1 AND ($2 = '' OR user_id = $2) AND ($3 = '' OR "
-                   "(create_time, id) > (SELECT create_time, id FROM api_keys WHERE team_id = $1 AND id = $3)) "
-                   "ORDER BY create_time, id LIMIT $4"),
+      absl::StrCat(
+          "SELECT ", kKeyColumns,
+          " FROM api_keys WHERE team_id = $1 AND ($2 = '' OR user_id = $2) AND ($3 = '' OR "
+          "(create_time, id) > (SELECT create_time, id FROM api_keys WHERE team_id = $1 AND id = "
+          "$3)) "
+          "ORDER BY create_time, id LIMIT $4"),
       team_id, user_id, after, limit + 1);
   return ToPage<v1::ApiKey>(r, limit, [&](const Row& row) { return KeyFromRow(team_id, row); });
 } catch (const std::exception& e) {
@@ -384,16 +424,19 @@ absl::Status TeamStore::RevokeApiKey(const std::string& team_id, const std::stri
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
   pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kKeyColumns,
-                   " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
+      absl::StrCat(
+          "SELECT ", kKeyColumns,
+          " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
       team_id, key_id);
   if (r.empty()) {
-    return status::Error(absl::StatusCode::kNotFound, "API_KEY_NOT_FOUND", absl::StrCat("No API key '", key_id, "'."));
+    return status::Error(absl::StatusCode::kNotFound, "API_KEY_NOT_FOUND",
+                         absl::StrCat("No API key '", key_id, "'."));
   }
   const v1::ApiKey before = KeyFromRow(team_id, r[0]);
   AIM_RETURN_IF_ERROR(check(before));
   pqxx::result w = tx.exec_params(
-      absl::StrCat("UPDATE api_keys SET revoke_time = now() WHERE id = $1 RETURNING ", kKeyColumns), key_id);
+      absl::StrCat("UPDATE api_keys SET revoke_time = now() WHERE id = $1 RETURNING ", kKeyColumns),
+      key_id);
   const v1::ApiKey after = KeyFromRow(team_id, w[0]);
   WriteAudit(tx, team_id, audit, "api_key.revoke", after.name(), ToJson(before), ToJson(after));
   tx.commit();
@@ -402,11 +445,12 @@ absl::Status TeamStore::RevokeApiKey(const std::string& team_id, const std::stri
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& team_id, const std::string& after,
-                                                          int limit) try {
+absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& team_id,
+                                                          const std::string& after, int limit) try {
   int64_t before_id = 0;  // 0: from the newest
   if (!after.empty() && (!absl::SimpleAtoi(after, &before_id) || before_id <= 0)) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE", "after is the id of an audit entry.")
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                         "after is the id of an audit entry.")
         .Param("after");
   }
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
@@ -414,7 +458,8 @@ absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& tea
   pqxx::result r = tx.exec_params(
       "SELECT id, actor, action, resource, coalesce(before::text, ''), coalesce(after::text, ''), "
       "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint "
-      "FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
+      "FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC "
+      "LIMIT $3",
       team_id, before_id, limit + 1);
   return ToPage<v1::AuditEntry>(r, limit, AuditFromRow);
 } catch (const std::exception& e) {

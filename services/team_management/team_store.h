@@ -57,10 +57,12 @@ class TeamStore {
   // NOT_FOUND if absent.
   absl::StatusOr<v1::Team> GetTeam(const std::string& team_id);
   // Ordered by creation. `only` limits the list to one team (a team's own key sees only its team).
-  absl::StatusOr<Page<v1::Team>> ListTeams(const std::string& after, int limit, const std::string& only = "");
+  absl::StatusOr<Page<v1::Team>> ListTeams(const std::string& after, int limit,
+                                           const std::string& only = "");
   // Applies `mutate` to the locked row; writes it back with a new version and update time.
   // NOT_FOUND if absent; ALREADY_EXISTS if the new display name is taken; `mutate`'s error as is.
-  absl::StatusOr<v1::Team> UpdateTeam(const std::string& team_id, const std::function<absl::Status(v1::Team&)>& mutate,
+  absl::StatusOr<v1::Team> UpdateTeam(const std::string& team_id,
+                                      const std::function<absl::Status(v1::Team&)>& mutate,
                                       const AuditContext& audit);
   // Deletes the team with its members and keys. NOT_FOUND if absent.
   absl::Status DeleteTeam(const std::string& team_id, const AuditContext& audit);
@@ -69,14 +71,15 @@ class TeamStore {
   absl::StatusOr<v1::Member> CreateMember(const std::string& team_id, const v1::Member& member,
                                           const AuditContext& audit);
   absl::StatusOr<v1::Member> GetMember(const std::string& team_id, const std::string& user_id);
-  absl::StatusOr<Page<v1::Member>> ListMembers(const std::string& team_id, const std::string& after, int limit);
+  absl::StatusOr<Page<v1::Member>> ListMembers(const std::string& team_id, const std::string& after,
+                                               int limit);
   // `check(before, after)` sees the locked row and the change (`after` = before with the new role)
   // and the number of owners; its error is returned. Refuses to leave the team without an owner
   // (FAILED_PRECONDITION). NOT_FOUND if the member is absent.
-  absl::StatusOr<v1::Member> UpdateMember(const std::string& team_id, const std::string& user_id,
-                                          common::v1::Role role,
-                                          const std::function<absl::Status(const v1::Member& before)>& check,
-                                          const AuditContext& audit);
+  absl::StatusOr<v1::Member> UpdateMember(
+      const std::string& team_id, const std::string& user_id, common::v1::Role role,
+      const std::function<absl::Status(const v1::Member& before)>& check,
+      const AuditContext& audit);
   // Removes the member and revokes their keys (with the same refusal of a team without an owner).
   absl::Status DeleteMember(const std::string& team_id, const std::string& user_id,
                             const std::function<absl::Status(const v1::Member& before)>& check,
@@ -87,15 +90,17 @@ class TeamStore {
   absl::StatusOr<v1::ApiKey> CreateApiKey(const std::string& team_id, const v1::ApiKey& key,
                                           const std::string& key_hash, const AuditContext& audit);
   // `user_id` non-empty: only that member's keys.
-  absl::StatusOr<Page<v1::ApiKey>> ListApiKeys(const std::string& team_id, const std::string& user_id,
-                                               const std::string& after, int limit);
+  absl::StatusOr<Page<v1::ApiKey>> ListApiKeys(const std::string& team_id,
+                                               const std::string& user_id, const std::string& after,
+                                               int limit);
   // Revokes the key; `check` sees it first. NOT_FOUND if absent or already revoked.
   absl::Status RevokeApiKey(const std::string& team_id, const std::string& key_id,
                             const std::function<absl::Status(const v1::ApiKey& before)>& check,
                             const AuditContext& audit);
 
   // Newest first; `after` is an entry id.
-  absl::StatusOr<Page<v1::AuditEntry>> ListAudit(const std::string& team_id, const std::string& after, int limit);
+  absl::StatusOr<Page<v1::AuditEntry>> ListAudit(const std::string& team_id,
+                                                 const std::string& after, int limit);
 
   // The key with this SHA-256, if it exists and its member still belongs to the team (revoked and
   // expired keys are returned as such; the caller refuses them). Notes the use (at most once a

@@ -15,9 +15,11 @@ class MeteringApi {
   virtual ~MeteringApi() = default;
   // Internal. Takes rate-limit tokens and reserves budget, in memory. RESOURCE_EXHAUSTED (with a
   // retry-after) when a limit or the budget would be exceeded.
-  virtual absl::StatusOr<v1::AdmitResponse> Admit(const rpc::CallContext& ctx, const v1::AdmitRequest& req) = 0;
+  virtual absl::StatusOr<v1::AdmitResponse> Admit(const rpc::CallContext& ctx,
+                                                  const v1::AdmitRequest& req) = 0;
   // Internal. Records actual usage and releases the reservation; idempotent by request id.
-  virtual absl::StatusOr<v1::SettleResponse> Settle(const rpc::CallContext& ctx, const v1::SettleRequest& req) = 0;
+  virtual absl::StatusOr<v1::SettleResponse> Settle(const rpc::CallContext& ctx,
+                                                    const v1::SettleRequest& req) = 0;
   virtual absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& ctx,
                                                             const v1::QueryUsageRequest& req) = 0;
   // Streams CSV chunks; see rpc::StreamObserver for the contract. `req` must outlive OnComplete.

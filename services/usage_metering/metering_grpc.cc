@@ -16,28 +16,35 @@ class MeteringServiceShim final : public v1::MeteringService::CallbackService {
   MeteringServiceShim(MeteringApi& api, std::string internal_token)
       : api_(api), internal_token_(std::move(internal_token)) {}
 
-  ServerUnaryReactor* Admit(CallbackServerContext* ctx, const v1::AdmitRequest* req, v1::AdmitResponse* resp) override {
+  ServerUnaryReactor* Admit(CallbackServerContext* ctx, const v1::AdmitRequest* req,
+                            v1::AdmitResponse* resp) override {
     return grpcutil::ServeUnary(
-        ctx, req, resp, [this](const rpc::CallContext& cc, const v1::AdmitRequest& r) { return api_.Admit(cc, r); },
+        ctx, req, resp,
+        [this](const rpc::CallContext& cc, const v1::AdmitRequest& r) { return api_.Admit(cc, r); },
         &internal_token_);
   }
   ServerUnaryReactor* Settle(CallbackServerContext* ctx, const v1::SettleRequest* req,
                              v1::SettleResponse* resp) override {
     return grpcutil::ServeUnary(
-        ctx, req, resp, [this](const rpc::CallContext& cc, const v1::SettleRequest& r) { return api_.Settle(cc, r); },
+        ctx, req, resp,
+        [this](const rpc::CallContext& cc, const v1::SettleRequest& r) {
+          return api_.Settle(cc, r);
+        },
         &internal_token_);
   }
   ServerUnaryReactor* QueryUsage(CallbackServerContext* ctx, const v1::QueryUsageRequest* req,
                                  v1::QueryUsageResponse* resp) override {
-    return grpcutil::ServeUnary(ctx, req, resp, [this](const rpc::CallContext& cc, const v1::QueryUsageRequest& r) {
-      return api_.QueryUsage(cc, r);
-    });
+    return grpcutil::ServeUnary(ctx, req, resp,
+                                [this](const rpc::CallContext& cc, const v1::QueryUsageRequest& r) {
+                                  return api_.QueryUsage(cc, r);
+                                });
   }
-  grpc::ServerWriteReactor<v1::ExportUsageChunk>* ExportUsage(CallbackServerContext* ctx,
-                                                              const v1::ExportUsageRequest* req) override {
+  grpc::ServerWriteReactor<v1::ExportUsageChunk>* ExportUsage(
+      CallbackServerContext* ctx, const v1::ExportUsageRequest* req) override {
     return grpcutil::ServeStream<v1::ExportUsageRequest, v1::ExportUsageChunk>(
         ctx, req,
-        [this](rpc::CallContext cc, const v1::ExportUsageRequest& r, rpc::StreamObserver<v1::ExportUsageChunk>& o) {
+        [this](rpc::CallContext cc, const v1::ExportUsageRequest& r,
+               rpc::StreamObserver<v1::ExportUsageChunk>& o) {
           api_.ExportUsage(std::move(cc), r, o);
         });
   }
@@ -52,17 +59,20 @@ class MeteringGrpcClient final : public MeteringApi {
   MeteringGrpcClient(std::shared_ptr<grpc::Channel> channel, std::string internal_token)
       : stub_(v1::MeteringService::NewStub(channel)), internal_token_(std::move(internal_token)) {}
 
-  absl::StatusOr<v1::AdmitResponse> Admit(const rpc::CallContext& cc, const v1::AdmitRequest& req) override {
-    return grpcutil::CallUnary<v1::AdmitResponse>(*stub_, &v1::MeteringService::Stub::Admit, cc, req, internal_token_);
+  absl::StatusOr<v1::AdmitResponse> Admit(const rpc::CallContext& cc,
+                                          const v1::AdmitRequest& req) override {
+    return grpcutil::CallUnary<v1::AdmitResponse>(*stub_, &v1::MeteringService::Stub::Admit, cc,
+                                                  req, internal_token_);
   }
-  absl::StatusOr<v1::SettleResponse> Settle(const rpc::CallContext& cc, const v1::SettleRequest& req) override {
-    return grpcutil::CallUnary<v1::SettleResponse>(*stub_, &v1::MeteringService::Stub::Settle, cc, req,
-                                                   internal_token_);
+  absl::StatusOr<v1::SettleResponse> Settle(const rpc::CallContext& cc,
+                                            const v1::SettleRequest& req) override {
+    return grpcutil::CallUnary<v1::SettleResponse>(*stub_, &v1::MeteringService::Stub::Settle, cc,
+                                                   req, internal_token_);
   }
   absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& cc,
                                                     const v1::QueryUsageRequest& req) override {
-    return grpcutil::CallUnary<v1::QueryUsageResponse>(*stub_, &v1::MeteringService::Stub::QueryUsage, cc, req,
-                                                       internal_token_);
+    return grpcutil::CallUnary<v1::QueryUsageResponse>(
+        *stub_, &v1::MeteringService::Stub::QueryUsage, cc, req, internal_token_);
   }
   void ExportUsage(rpc::CallContext cc, const v1::ExportUsageRequest& req,
                    rpc::StreamObserver<v1::ExportUsageChunk>& observer) override {
@@ -79,7 +89,8 @@ class MeteringGrpcClient final : public MeteringApi {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewMeteringGrpcService(MeteringApi& api, std::string internal_token) {
+std::unique_ptr<grpc::Service> NewMeteringGrpcService(MeteringApi& api,
+                                                      std::string internal_token) {
   return std::make_unique<MeteringServiceShim>(api, std::move(internal_token));
 }
 

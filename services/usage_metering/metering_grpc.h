@@ -18,6 +18,7 @@ namespace aimarket::usage {
 // `internal_token`.
 std::unique_ptr<grpc::Service> NewMeteringGrpcService(MeteringApi& api, std::string internal_token);
 
-std::unique_ptr<MeteringApi> NewMeteringGrpcClient(std::shared_ptr<grpc::Channel> channel, std::string internal_token);
+std::unique_ptr<MeteringApi> NewMeteringGrpcClient(std::shared_ptr<grpc::Channel> channel,
+                                                   std::string internal_token);
 
 }  // namespace aimarket::usage

@@ -15,10 +15,12 @@ absl::Status NotBuiltYet(absl::string_view rpc) {
 
 UsageMetering::UsageMetering(std::unique_ptr<db::ConnectionPool> pool) : pool_(std::move(pool)) {}
 
-absl::StatusOr<v1::AdmitResponse> UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest&) {
+absl::StatusOr<v1::AdmitResponse> UsageMetering::Admit(const rpc::CallContext&,
+                                                       const v1::AdmitRequest&) {
   return NotBuiltYet("Admit");
 }
-absl::StatusOr<v1::SettleResponse> UsageMetering::Settle(const rpc::CallContext&, const v1::SettleRequest&) {
+absl::StatusOr<v1::SettleResponse> UsageMetering::Settle(const rpc::CallContext&,
+                                                         const v1::SettleRequest&) {
   return NotBuiltYet("Settle");
 }
 absl::StatusOr<v1::QueryUsageResponse> UsageMetering::QueryUsage(const rpc::CallContext&,

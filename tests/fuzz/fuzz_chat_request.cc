@@ -20,12 +20,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static config::v1::RemoteImagesConfig images;
   for (const fuzz::NamedConfig& named : fuzz::ProviderConfigs()) {
     fuzz::FakeHttp http;
-    std::unique_ptr<provider::Provider> p = provider::NewBuiltinProvider(named.config, http, images);
+    std::unique_ptr<provider::Provider> p =
+        provider::NewBuiltinProvider(named.config, http, images);
     fuzz::Collector out;
     rpc::CallContext ctx;
     p->Generate(ctx, req->model(), *req, out);
     // A request the adapter sent: the upstream fails it, which ends the call.
-    if (!out.done && http.handler != nullptr) http.handler->OnComplete(absl::UnavailableError("fuzz"));
+    if (!out.done && http.handler != nullptr)
+      http.handler->OnComplete(absl::UnavailableError("fuzz"));
   }
   return 0;
 }

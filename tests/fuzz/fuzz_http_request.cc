@@ -71,7 +71,8 @@ bool Alive() {
   static constexpr char kGet[] = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   char buf[64];
   const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                  send(fd, kGet, sizeof(kGet) - 1, MSG_NOSIGNAL) > 0 && read(fd, buf, sizeof(buf)) > 0;
+                  send(fd, kGet, sizeof(kGet) - 1, MSG_NOSIGNAL) > 0 &&
+                  read(fd, buf, sizeof(buf)) > 0;
   close(fd);
   return ok;
 }

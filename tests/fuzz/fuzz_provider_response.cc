@@ -23,16 +23,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   const size_t nl = input.find('\n');
   const absl::string_view header = nl == absl::string_view::npos ? input : input.substr(0, nl);
-  const absl::string_view body = nl == absl::string_view::npos ? absl::string_view() : input.substr(nl + 1);
+  const absl::string_view body =
+      nl == absl::string_view::npos ? absl::string_view() : input.substr(nl + 1);
   std::vector<absl::string_view> words = absl::StrSplit(header, ' ');
   const auto& configs = fuzz::ProviderConfigs();
-  const fuzz::NamedConfig* named = &configs[header.empty() ? 0 : static_cast<unsigned char>(header[0]) % configs.size()];
+  const fuzz::NamedConfig* named =
+      &configs[header.empty() ? 0 : static_cast<unsigned char>(header[0]) % configs.size()];
   for (const fuzz::NamedConfig& c : configs) {
     if (!words.empty() && words[0] == c.name) named = &c;
   }
   const bool stream = words.size() > 1 && words[1] == "s";
   int status = 200;
-  if (words.size() > 2 && (!absl::SimpleAtoi(words[2], &status) || status < 100 || status > 599)) status = 200;
+  if (words.size() > 2 && (!absl::SimpleAtoi(words[2], &status) || status < 100 || status > 599))
+    status = 200;
 
   static config::v1::RemoteImagesConfig images;
   fuzz::FakeHttp http;
@@ -48,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rpc::CallContext ctx;
   p->Generate(ctx, "upstream-model", req, out);
   if (http.handler == nullptr) return 0;
-  http.handler->OnHeaders(status, {{"content-type", stream ? "text/event-stream" : "application/json"}});
+  http.handler->OnHeaders(status,
+                          {{"content-type", stream ? "text/event-stream" : "application/json"}});
   // Cut the body where its bytes say (every 7th byte's low bits), so splits land anywhere.
   size_t at = 0;
   for (size_t i = 0; i < body.size(); i += 7) {
@@ -63,13 +67,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // What the call ends with crosses gRPC (proto strings must be UTF-8) and reaches the client.
   if (!json::IsValidUtf8(out.status.message())) __builtin_trap();
   if (auto info = status::GetErrorInfo(out.status)) {
-    if (!json::IsValidUtf8(info->type()) || !json::IsValidUtf8(info->param()) || !json::IsValidUtf8(info->reason())) {
+    if (!json::IsValidUtf8(info->type()) || !json::IsValidUtf8(info->param()) ||
+        !json::IsValidUtf8(info->reason())) {
       __builtin_trap();
     }
   }
   for (const common::v1::ChatEvent& ev : out.events) {
     rapidjson::Document d;
-    if (!json::ParseBounded(d, ev.raw_json(), /*validate_utf8=*/true) || !d.IsObject()) __builtin_trap();
+    if (!json::ParseBounded(d, ev.raw_json(), /*validate_utf8=*/true) || !d.IsObject())
+      __builtin_trap();
   }
   return 0;
 }

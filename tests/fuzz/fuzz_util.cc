@@ -5,7 +5,8 @@ namespace aimarket::fuzz {
 const std::vector<NamedConfig>& ProviderConfigs() {
   static const auto* configs = [] {
     auto* v = new std::vector<NamedConfig>;
-    auto add = [v](const char* name, config::v1::ProviderType type, const char* base_url, const char* api = "") {
+    auto add = [v](const char* name, config::v1::ProviderType type, const char* base_url,
+                   const char* api = "") {
       config::v1::ProviderConfig c;
       c.set_name(name);
       c.set_type(type);
@@ -19,7 +20,8 @@ const std::vector<NamedConfig>& ProviderConfigs() {
     add("gemini", config::v1::PROVIDER_TYPE_GEMINI, "http://127.0.0.1:9");
     add("cohere", config::v1::PROVIDER_TYPE_COHERE, "http://127.0.0.1:9");
     add("ollama", config::v1::PROVIDER_TYPE_OLLAMA, "http://127.0.0.1:9");
-    add("huggingface", config::v1::PROVIDER_TYPE_HUGGINGFACE, "https://router.huggingface.co", "router");
+    add("huggingface", config::v1::PROVIDER_TYPE_HUGGINGFACE, "https://router.huggingface.co",
+        "router");
     add("tgi", config::v1::PROVIDER_TYPE_HUGGINGFACE, "http://127.0.0.1:9", "tgi");
     add("tgi-generate", config::v1::PROVIDER_TYPE_HUGGINGFACE, "http://127.0.0.1:9", "generate");
     return v;

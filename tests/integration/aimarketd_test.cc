@@ -1,16 +1,15 @@
 // aimarketd started for real: all services in one process, and the five services as five
 // processes talking over loopback, against the real Postgres of the test command.
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <memory>
+#include <pqxx/pqxx>
 #include <regex>
 #include <string>
 #include <vector>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -33,7 +32,8 @@ using Health = grpc::health::v1::HealthCheckResponse;
 
 constexpr char kAdminKey[] = "sk-aim-test-admin-0123456789";
 constexpr char kInternalToken[] = "internal-test-token-abcdef";
-const char* const kServiceNames[] = {"edge", "router", "provider-adapter", "team-management", "usage-metering"};
+const char* const kServiceNames[] = {"edge", "router", "provider-adapter", "team-management",
+                                     "usage-metering"};
 
 std::string Aimarketd() { return absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"); }
 
@@ -47,19 +47,19 @@ struct PeerPorts {
   int router = 0, provider = 0, team = 0, usage = 0;
 };
 
-// `mock_port`: also an Anthropic and a Gemini provider on the mock, with a chat and an embeddings model.
-std::string Config(const Ports& p, const PeerPorts& peers = {}, int64_t max_body = 0, int mock_port = 0) {
+// `mock_port`: also an Anthropic and a Gemini provider on the mock, with a chat and an embeddings
+// model.
+std::string Config(const Ports& p, const PeerPorts& peers = {}, int64_t max_body = 0,
+                   int mock_port = 0) {
   auto addr = [](int port) { return port == 0 ? std::string() : absl::StrCat("127.0.0.1:", port); };
-  const std::string mock =
-      mock_port == 0
-          ? ""
-          : absl::StrFormat(R"(
+  const std::string mock = mock_port == 0 ? ""
+                                          : absl::StrFormat(R"(
   - {name: mock-anthropic, type: anthropic, base_url: "http://127.0.0.1:%d"}
   - {name: mock-gemini, type: gemini, base_url: "http://127.0.0.1:%d"}
 models:
   - {name: five-claude, deployments: [{provider: mock-anthropic, model: synthetic}]}
   - {name: five-embed, deployments: [{provider: mock-gemini, model: synthetic}]})",
-                            mock_port, mock_port);
+                                                            mock_port, mock_port);
   return absl::StrFormat(R"(
 server: {grpc_listen: "127.0.0.1:%d", metrics_listen: "127.0.0.1:%d", drain_timeout: 5s}
 edge: {listen: "127.0.0.1:%d", io_threads: 2, max_body_bytes: %d}
@@ -74,12 +74,14 @@ providers:
   - name: claude-sonnet-4-5
     deployments: [{provider: anthropic, model: claude-sonnet-4-5}, {provider: openai, model: gpt-4o}]
 )",
-                         p.grpc, p.metrics, p.http, max_body, addr(peers.router), addr(peers.provider),
-                         addr(peers.team), addr(peers.usage), mock.empty() ? "\nmodels:" : mock);
+                         p.grpc, p.metrics, p.http, max_body, addr(peers.router),
+                         addr(peers.provider), addr(peers.team), addr(peers.usage),
+                         mock.empty() ? "\nmodels:" : mock);
 }
 
 Health::ServingStatus CheckHealth(int port, const std::string& service) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -91,7 +93,8 @@ Health::ServingStatus CheckHealth(int port, const std::string& service) {
 }
 
 // Waits until the process's gRPC server reports SERVING for the whole server ("").
-::testing::AssertionResult WaitServing(testing::Subprocess& p, int port, absl::Duration timeout = absl::Seconds(90)) {
+::testing::AssertionResult WaitServing(testing::Subprocess& p, int port,
+                                       absl::Duration timeout = absl::Seconds(90)) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     if (!p.Running()) return ::testing::AssertionFailure() << "aimarketd exited:\n" << p.output();
@@ -104,15 +107,19 @@ Health::ServingStatus CheckHealth(int port, const std::string& service) {
 // Asks the server reflection service (grpc.reflection.v1alpha) to list the services and returns the
 // raw response: the names appear in it verbatim (protobuf strings are not encoded).
 std::string ListServicesByReflection(int port) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag = nullptr;
   bool ok = false;
-  auto step = [&](int id) { return cq.Next(&tag, &ok) && ok && tag == reinterpret_cast<void*>(id); };
+  auto step = [&](int id) {
+    return cq.Next(&tag, &ok) && ok && tag == reinterpret_cast<void*>(id);
+  };
   call->StartCall(reinterpret_cast<void*>(1));
   if (!step(1)) return "";
   // ServerReflectionRequest{list_services: "*"}: field 7, length-delimited.
@@ -132,7 +139,8 @@ std::string ListServicesByReflection(int port) {
   std::vector<grpc::Slice> slices;
   resp.Dump(&slices);
   std::string out;
-  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
   return out;
 }
 
@@ -145,13 +153,15 @@ class AimarketdTest : public ::testing::Test {
             {"AIMARKET_INTERNAL_TOKEN", kInternalToken}};
     const std::string cfg = dir_.WriteFile("migrate.yaml", Config(Ports()));
     std::string out;
-    ASSERT_EQ(testing::RunCommand({Aimarketd(), "migrate", "--config=" + cfg}, env_, &out), 0) << out;
+    ASSERT_EQ(testing::RunCommand({Aimarketd(), "migrate", "--config=" + cfg}, env_, &out), 0)
+        << out;
   }
 
   std::unique_ptr<testing::Subprocess> Start(const std::string& name, const std::string& yaml,
                                              const std::string& services) {
     const std::string cfg = dir_.WriteFile(name + ".yaml", yaml);
-    auto p = testing::Subprocess::Start({Aimarketd(), "--config=" + cfg, "--services=" + services}, env_);
+    auto p = testing::Subprocess::Start({Aimarketd(), "--config=" + cfg, "--services=" + services},
+                                        env_);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? std::move(*p) : nullptr;
   }
@@ -179,11 +189,13 @@ TEST_F(AimarketdTest, AllServicesInOneProcessReportServing) {
     EXPECT_EQ(CheckHealth(ports.grpc, name), Health::SERVING) << name;
   }
   EXPECT_EQ(CheckHealth(ports.grpc, "aimarket.router.v1.RouterService"), Health::SERVING);
-  EXPECT_EQ(CheckHealth(ports.grpc, "no-such-service"), Health::UNKNOWN);  // NOT_FOUND from the server
+  EXPECT_EQ(CheckHealth(ports.grpc, "no-such-service"),
+            Health::UNKNOWN);  // NOT_FOUND from the server
   const std::string listed = ListServicesByReflection(ports.grpc);
-  for (const char* svc : {"aimarket.router.v1.RouterService", "aimarket.provider.v1.ProviderService",
-                          "aimarket.team.v1.TeamService", "aimarket.team.v1.AuthService",
-                          "aimarket.usage.v1.MeteringService", "grpc.health.v1.Health"}) {
+  for (const char* svc :
+       {"aimarket.router.v1.RouterService", "aimarket.provider.v1.ProviderService",
+        "aimarket.team.v1.TeamService", "aimarket.team.v1.AuthService",
+        "aimarket.usage.v1.MeteringService", "grpc.health.v1.Health"}) {
     EXPECT_THAT(listed, HasSubstr(svc));
   }
 
@@ -215,7 +227,8 @@ TEST_F(AimarketdTest, EdgeServesModelsAndOpenAiErrors) {
   EXPECT_THAT(models.headers["x-request-id"], HasSubstr("req_"));
   EXPECT_FALSE(models.headers["x-aimarket-overhead-ms"].empty());
 
-  testing::HttpResult one = testing::HttpRequest("GET", base + "/v1/models/claude-sonnet-4-5", {auth});
+  testing::HttpResult one =
+      testing::HttpRequest("GET", base + "/v1/models/claude-sonnet-4-5", {auth});
   EXPECT_EQ(one.status, 200);
   EXPECT_THAT(one.body, HasSubstr(R"("owned_by":"anthropic")"));
 
@@ -228,12 +241,38 @@ TEST_F(AimarketdTest, EdgeServesModelsAndOpenAiErrors) {
   };
   const std::vector<Case> cases = {
       {"GET", "/v1/models", {}, "", 401, "authentication_error", "\"missing_api_key\"", "null"},
-      {"GET", "/v1/models", {"Authorization: Bearer wrong"}, "", 401, "authentication_error", "\"invalid_api_key\"",
+      {"GET",
+       "/v1/models",
+       {"Authorization: Bearer wrong"},
+       "",
+       401,
+       "authentication_error",
+       "\"invalid_api_key\"",
        "null"},
-      {"GET", "/v1/models/nope", {auth}, "", 404, "invalid_request_error", "\"model_not_found\"", "\"model\""},
+      {"GET",
+       "/v1/models/nope",
+       {auth},
+       "",
+       404,
+       "invalid_request_error",
+       "\"model_not_found\"",
+       "\"model\""},
       {"GET", "/v1/nothing-here", {auth}, "", 404, "invalid_request_error", "null", "null"},
-      {"DELETE", "/v1/models", {auth}, "", 405, "invalid_request_error", "\"method_not_allowed\"", "null"},
-      {"POST", "/v1/models", {auth}, std::string(8192, 'x'), 413, "invalid_request_error", "\"request_too_large\"",
+      {"DELETE",
+       "/v1/models",
+       {auth},
+       "",
+       405,
+       "invalid_request_error",
+       "\"method_not_allowed\"",
+       "null"},
+      {"POST",
+       "/v1/models",
+       {auth},
+       std::string(8192, 'x'),
+       413,
+       "invalid_request_error",
+       "\"request_too_large\"",
        "null"},
   };
   for (const Case& c : cases) {
@@ -268,7 +307,8 @@ TEST_F(AimarketdTest, MetricsPassPromtool) {
     EXPECT_THAT(m.body, HasSubstr("aimarket_build_info"));
     const std::string file = dir_.WriteFile("metrics.txt", m.body);
     std::string out;
-    const int rc = testing::RunCommand({"/bin/sh", "-c", absl::StrCat("promtool check metrics < ", file)}, {}, &out);
+    const int rc = testing::RunCommand(
+        {"/bin/sh", "-c", absl::StrCat("promtool check metrics < ", file)}, {}, &out);
     EXPECT_EQ(rc, 0) << out << "\n" << m.body;
   }
   StopAndExpectCleanExit(*p);
@@ -280,13 +320,16 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
   Ports edge, router, provider, team, usage;
   const PeerPorts peers{router.grpc, provider.grpc, team.grpc, usage.grpc};
   const int mock_port = testing::FreePort();
-  auto mock = testing::Subprocess::Start(
-      {absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"), absl::StrCat("--listen=127.0.0.1:", mock_port)});
+  auto mock = testing::Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"),
+                                          absl::StrCat("--listen=127.0.0.1:", mock_port)});
   ASSERT_TRUE(mock.ok()) << mock.status();
   std::vector<std::pair<std::unique_ptr<testing::Subprocess>, int>> procs;
-  procs.emplace_back(Start("team", Config(team, peers, 0, mock_port), "team-management"), team.grpc);
-  procs.emplace_back(Start("usage", Config(usage, peers, 0, mock_port), "usage-metering"), usage.grpc);
-  procs.emplace_back(Start("provider", Config(provider, peers, 0, mock_port), "provider-adapter"), provider.grpc);
+  procs.emplace_back(Start("team", Config(team, peers, 0, mock_port), "team-management"),
+                     team.grpc);
+  procs.emplace_back(Start("usage", Config(usage, peers, 0, mock_port), "usage-metering"),
+                     usage.grpc);
+  procs.emplace_back(Start("provider", Config(provider, peers, 0, mock_port), "provider-adapter"),
+                     provider.grpc);
   procs.emplace_back(Start("router", Config(router, peers, 0, mock_port), "router"), router.grpc);
   procs.emplace_back(Start("edge", Config(edge, peers, 0, mock_port), "edge"), edge.grpc);
   for (auto& [proc, port] : procs) {
@@ -305,8 +348,8 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
   // edge -> router -> team-management, each hop over loopback.
   const std::string base = absl::StrCat("http://127.0.0.1:", edge.http);
   EXPECT_EQ(testing::HttpRequest("GET", base + "/readyz").status, 200);
-  testing::HttpResult models =
-      testing::HttpRequest("GET", base + "/v1/models", {absl::StrCat("Authorization: Bearer ", kAdminKey)});
+  testing::HttpResult models = testing::HttpRequest(
+      "GET", base + "/v1/models", {absl::StrCat("Authorization: Bearer ", kAdminKey)});
   EXPECT_EQ(models.status, 200) << models.body;
   EXPECT_THAT(models.body, HasSubstr(R"("id":"gpt-4o-mini")"));
   // A translated stream (Anthropic's format, from the mock) and embeddings (Gemini's) cross
@@ -319,18 +362,21 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
   EXPECT_THAT(chat.body, HasSubstr(R"("content":" tok7")"));
   EXPECT_THAT(chat.body, HasSubstr(R"("finish_reason":"stop")"));
   EXPECT_THAT(chat.body, HasSubstr("data: [DONE]"));
-  testing::HttpResult emb = testing::HttpRequest("POST", base + "/v1/embeddings", {auth, "Content-Type: application/json"},
+  testing::HttpResult emb = testing::HttpRequest("POST", base + "/v1/embeddings",
+                                                 {auth, "Content-Type: application/json"},
                                                  R"({"model":"five-embed","input":["a","b"]})");
   EXPECT_EQ(emb.status, 200) << emb.body;
   EXPECT_THAT(emb.body, HasSubstr(R"("index":1)"));
 
   // The reason of team-management's error survives two gRPC hops and becomes the OpenAI code.
-  testing::HttpResult bad = testing::HttpRequest("GET", base + "/v1/models", {"Authorization: Bearer nope"});
+  testing::HttpResult bad =
+      testing::HttpRequest("GET", base + "/v1/models", {"Authorization: Bearer nope"});
   EXPECT_EQ(bad.status, 401);
   EXPECT_THAT(bad.body, HasSubstr(R"("code":"invalid_api_key")"));
 
   // An internal service calling the router directly over gRPC gets the same governance.
-  auto router_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", router.grpc), grpc::InsecureChannelCredentials());
+  auto router_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", router.grpc),
+                                            grpc::InsecureChannelCredentials());
   auto router_stub = router::v1::RouterService::NewStub(router_channel);
   {
     grpc::ClientContext ctx;
@@ -359,7 +405,8 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
   }
 
   // Internal RPCs refuse callers without the internal service token.
-  auto team_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", team.grpc), grpc::InsecureChannelCredentials());
+  auto team_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", team.grpc),
+                                          grpc::InsecureChannelCredentials());
   auto auth_stub = team::v1::AuthService::NewStub(team_channel);
   team::v1::AuthenticateRequest areq;
   areq.set_api_key(kAdminKey);
@@ -381,16 +428,20 @@ TEST_F(AimarketdTest, FiveProcessesTalkOverLoopback) {
   // a key made there works through edge -> router -> team-management (Authenticate).
   {
     const std::string json = "Content-Type: application/json";
-    testing::HttpResult created = testing::HttpRequest(
-        "POST", base + "/v1/teams", {auth, json}, R"({"name":"Five","settings":{"model_access":["five-claude"]}})");
+    testing::HttpResult created =
+        testing::HttpRequest("POST", base + "/v1/teams", {auth, json},
+                             R"({"name":"Five","settings":{"model_access":["five-claude"]}})");
     ASSERT_EQ(created.status, 201) << created.body;
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(created.body, m, std::regex(R"re("id":"(team_[0-9A-Za-z]+)")re")));
+    ASSERT_TRUE(
+        std::regex_search(created.body, m, std::regex(R"re("id":"(team_[0-9A-Za-z]+)")re")));
     const std::string teams = absl::StrCat(base, "/v1/teams/", m[1].str());
-    EXPECT_EQ(testing::HttpRequest("POST", teams + "/members", {auth, json}, R"({"user_id":"m@x","role":"member"})").status,
+    EXPECT_EQ(testing::HttpRequest("POST", teams + "/members", {auth, json},
+                                   R"({"user_id":"m@x","role":"member"})")
+                  .status,
               201);
-    testing::HttpResult key =
-        testing::HttpRequest("POST", teams + "/keys", {auth, json}, R"({"user_id":"m@x","name":"five"})");
+    testing::HttpResult key = testing::HttpRequest("POST", teams + "/keys", {auth, json},
+                                                   R"({"user_id":"m@x","name":"five"})");
     ASSERT_EQ(key.status, 201) << key.body;
     ASSERT_TRUE(std::regex_search(key.body, m, std::regex(R"re("key":"(sk-am-[0-9A-Za-z]+)")re")));
     const std::string member_auth = absl::StrCat("Authorization: Bearer ", m[1].str());
@@ -440,11 +491,13 @@ TEST_F(AimarketdTest, MigrateTwiceChangesNothing) {
       for (const auto& f : row) absl::StrAppend(&out, f.c_str(), "|");
       out += "\n";
     }
-    for (const auto& row : tx.exec("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY 1")) {
+    for (const auto& row :
+         tx.exec("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY 1")) {
       for (const auto& f : row) absl::StrAppend(&out, f.c_str(), "|");
       out += "\n";
     }
-    for (const auto& row : tx.exec("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")) {
+    for (const auto& row : tx.exec(
+             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")) {
       for (const auto& f : row) absl::StrAppend(&out, f.c_str(), "|");
       out += "\n";
     }
@@ -491,13 +544,16 @@ TEST_F(AimarketdTest, BadConfigExitsNonZeroNamingTheKey) {
   std::string out;
   EXPECT_EQ(testing::RunCommand({Aimarketd(), "--config=/nonexistent.yaml"}, {}, &out), 2);
   EXPECT_THAT(out, HasSubstr("/nonexistent.yaml"));
-  EXPECT_EQ(testing::RunCommand({Aimarketd(), "--config=/dev/null", "--services=edge,bogus"}, {}, &out), 2);
+  EXPECT_EQ(
+      testing::RunCommand({Aimarketd(), "--config=/dev/null", "--services=edge,bogus"}, {}, &out),
+      2);
   EXPECT_THAT(out, HasSubstr("bogus"));
   // A missing secret fails fast, naming the variable and the key that names it.
   const std::string cfg = dir_.WriteFile("ok.yaml", Config(Ports()));
-  EXPECT_EQ(testing::RunCommand({Aimarketd(), "--config=" + cfg, "--services=team-management"},
-                                {{"AIMARKET_ADMIN_KEY", ""}, {"AIMARKET_INTERNAL_TOKEN", "x"}}, &out),
-            2)
+  EXPECT_EQ(
+      testing::RunCommand({Aimarketd(), "--config=" + cfg, "--services=team-management"},
+                          {{"AIMARKET_ADMIN_KEY", ""}, {"AIMARKET_INTERNAL_TOKEN", "x"}}, &out),
+      2)
       << out;
   EXPECT_THAT(out, HasSubstr("AIMARKET_ADMIN_KEY"));
   EXPECT_THAT(out, HasSubstr("auth.bootstrap_admin_key_env"));

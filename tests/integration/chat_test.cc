@@ -2,6 +2,7 @@
 // against the real mock provider: every bad input, upstream faults, cancellation, and the router's
 // gRPC API called directly as an internal service would.
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -43,13 +42,15 @@ class ChatTest : public ::testing::Test {
     dir_ = new testing::TempDir();
     mock_port_ = testing::FreePort();
     auto mock = testing::Subprocess::Start(
-        {absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"), absl::StrCat("--listen=127.0.0.1:", mock_port_),
+        {absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"),
+         absl::StrCat("--listen=127.0.0.1:", mock_port_),
          absl::StrCat("--fixtures=", AIMARKET_SOURCE_DIR, "/tests/testdata/providers")});
     ASSERT_TRUE(mock.ok());
     mock_ = mock->release();
     grpc_port_ = testing::FreePort();
     http_port_ = testing::FreePort();
-    const std::string cfg = dir_->WriteFile("chat.yaml", absl::StrFormat(R"(
+    const std::string cfg = dir_->WriteFile(
+        "chat.yaml", absl::StrFormat(R"(
 server: {grpc_listen: "127.0.0.1:%d", drain_timeout: 5s}
 edge: {listen: "127.0.0.1:%d", max_body_bytes: 65536}
 providers:
@@ -70,13 +71,18 @@ models:
   - {name: limited-only, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}]}
   - {name: bad-request, deployments: [{provider: mock, model: "synthetic?status=400"}, {provider: mock, model: "synthetic"}]}
 )",
-                                                                           grpc_port_, http_port_, mock_port_, mock_port_, mock_port_));
-    const std::map<std::string, std::string> env = {
-        {"AIMARKET_PG_DSN", db_->dsn()}, {"AIMARKET_ADMIN_KEY", kKey}, {"AIMARKET_INTERNAL_TOKEN", "t"}};
+                                     grpc_port_, http_port_, mock_port_, mock_port_, mock_port_));
+    const std::map<std::string, std::string> env = {{"AIMARKET_PG_DSN", db_->dsn()},
+                                                    {"AIMARKET_ADMIN_KEY", kKey},
+                                                    {"AIMARKET_INTERNAL_TOKEN", "t"}};
     std::string out;
-    ASSERT_EQ(testing::RunCommand({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "migrate", "--config=" + cfg}, env, &out), 0)
+    ASSERT_EQ(testing::RunCommand(
+                  {absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "migrate", "--config=" + cfg}, env,
+                  &out),
+              0)
         << out;
-    auto gw = testing::Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
+    auto gw = testing::Subprocess::Start(
+        {absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
     ASSERT_TRUE(gw.ok());
     gateway_ = gw->release();
     const absl::Time deadline = absl::Now() + absl::Seconds(90);
@@ -105,15 +111,21 @@ models:
     }
   }
 
-  static std::string Url(absl::string_view path) { return absl::StrCat("http://127.0.0.1:", http_port_, path); }
-  static testing::HttpResult Post(const std::string& body, const std::vector<std::string>& extra = {},
+  static std::string Url(absl::string_view path) {
+    return absl::StrCat("http://127.0.0.1:", http_port_, path);
+  }
+  static testing::HttpResult Post(const std::string& body,
+                                  const std::vector<std::string>& extra = {},
                                   absl::string_view path = "/v1/chat/completions") {
-    std::vector<std::string> headers = {absl::StrCat("Authorization: Bearer ", kKey), "Content-Type: application/json"};
+    std::vector<std::string> headers = {absl::StrCat("Authorization: Bearer ", kKey),
+                                        "Content-Type: application/json"};
     for (const auto& h : extra) headers.push_back(h);
     return testing::HttpRequest("POST", Url(path), headers, body);
   }
   static std::string MockStats() {
-    return testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/stats")).body;
+    return testing::HttpRequest("GET",
+                                absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/stats"))
+        .body;
   }
 
   static inline testing::TestDatabase* db_ = nullptr;
@@ -135,51 +147,213 @@ TEST_F(ChatTest, EveryBadInputGetsItsOpenAiError) {
   };
   const std::string auth = absl::StrCat("Authorization: Bearer ", kKey);
   const std::vector<Case> cases = {
-      {"malformed JSON", "POST", "/v1/chat/completions", "{\"model\":", {auth}, 400, "invalid_request_error", "null", "\"invalid_json\""},
-      {"not an object", "POST", "/v1/chat/completions", "[1,2]", {auth}, 400, "invalid_request_error", "null", "\"invalid_json\""},
-      {"missing model", "POST", "/v1/chat/completions", absl::StrCat("{", kMessages, "}"), {auth}, 400,
-       "invalid_request_error", "\"model\"", "\"missing_required_parameter\""},
-      {"model not a string", "POST", "/v1/chat/completions", absl::StrCat("{\"model\":5,", kMessages, "}"), {auth}, 400,
-       "invalid_request_error", "\"model\"", "\"invalid_type\""},
-      {"missing messages", "POST", "/v1/chat/completions", R"({"model":"demo"})", {auth}, 400, "invalid_request_error",
-       "\"messages\"", "\"missing_required_parameter\""},
-      {"messages not an array", "POST", "/v1/chat/completions", R"({"model":"demo","messages":"hi"})", {auth}, 400,
-       "invalid_request_error", "\"messages\"", "\"invalid_type\""},
-      {"empty messages", "POST", "/v1/chat/completions", R"({"model":"demo","messages":[]})", {auth}, 400,
-       "invalid_request_error", "\"messages\"", "\"invalid_value\""},
-      {"message without role", "POST", "/v1/chat/completions", R"({"model":"demo","messages":[{"content":"x"}]})",
-       {auth}, 400, "invalid_request_error", "\"messages[0].role\"", "\"missing_required_parameter\""},
-      {"unknown role", "POST", "/v1/chat/completions",
-       R"({"model":"demo","messages":[{"role":"user","content":"a"},{"role":"robot","content":"x"}]})", {auth}, 400,
-       "invalid_request_error", "\"messages[1].role\"", "\"invalid_value\""},
-      {"temperature as text", "POST", "/v1/chat/completions",
-       absl::StrCat(R"({"model":"demo","temperature":"hot",)", kMessages, "}"), {auth}, 400, "invalid_request_error",
-       "\"temperature\"", "\"invalid_type\""},
-      {"stream as text", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"demo","stream":"yes",)", kMessages, "}"),
-       {auth}, 400, "invalid_request_error", "\"stream\"", "\"invalid_type\""},
-      {"n below 1", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"demo","n":0,)", kMessages, "}"), {auth},
-       400, "invalid_request_error", "\"n\"", "\"invalid_value\""},
-      {"tool without name", "POST", "/v1/chat/completions",
-       absl::StrCat(R"({"model":"demo","tools":[{"type":"function","function":{}}],)", kMessages, "}"), {auth}, 400,
-       "invalid_request_error", "\"tools[0].function.name\"", "\"missing_required_parameter\""},
-      {"unknown model", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"nope",)", kMessages, "}"), {auth}, 404,
-       "invalid_request_error", "\"model\"", "\"model_not_found\""},
-      {"no key", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"demo",)", kMessages, "}"), {"X-None: 1"}, 401,
-       "authentication_error", "null", "\"missing_api_key\""},
-      {"wrong key", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"demo",)", kMessages, "}"),
-       {"Authorization: Bearer sk-wrong"}, 401, "authentication_error", "null", "\"invalid_api_key\""},
-      {"body too large", "POST", "/v1/chat/completions", std::string(70000, ' '), {auth}, 413, "invalid_request_error",
-       "null", "\"request_too_large\""},
-      {"wrong method", "GET", "/v1/chat/completions", "", {auth}, 405, "invalid_request_error", "null",
+      {"malformed JSON",
+       "POST",
+       "/v1/chat/completions",
+       "{\"model\":",
+       {auth},
+       400,
+       "invalid_request_error",
+       "null",
+       "\"invalid_json\""},
+      {"not an object",
+       "POST",
+       "/v1/chat/completions",
+       "[1,2]",
+       {auth},
+       400,
+       "invalid_request_error",
+       "null",
+       "\"invalid_json\""},
+      {"missing model",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat("{", kMessages, "}"),
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"model\"",
+       "\"missing_required_parameter\""},
+      {"model not a string",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat("{\"model\":5,", kMessages, "}"),
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"model\"",
+       "\"invalid_type\""},
+      {"missing messages",
+       "POST",
+       "/v1/chat/completions",
+       R"({"model":"demo"})",
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"messages\"",
+       "\"missing_required_parameter\""},
+      {"messages not an array",
+       "POST",
+       "/v1/chat/completions",
+       R"({"model":"demo","messages":"hi"})",
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"messages\"",
+       "\"invalid_type\""},
+      {"empty messages",
+       "POST",
+       "/v1/chat/completions",
+       R"({"model":"demo","messages":[]})",
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"messages\"",
+       "\"invalid_value\""},
+      {"message without role",
+       "POST",
+       "/v1/chat/completions",
+       R"({"model":"demo","messages":[{"content":"x"}]})",
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"messages[0].role\"",
+       "\"missing_required_parameter\""},
+      {"unknown role",
+       "POST",
+       "/v1/chat/completions",
+       R"({"model":"demo","messages":[{"role":"user","content":"a"},{"role":"robot","content":"x"}]})",
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"messages[1].role\"",
+       "\"invalid_value\""},
+      {"temperature as text",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"demo","temperature":"hot",)", kMessages, "}"),
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"temperature\"",
+       "\"invalid_type\""},
+      {"stream as text",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"demo","stream":"yes",)", kMessages, "}"),
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"stream\"",
+       "\"invalid_type\""},
+      {"n below 1",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"demo","n":0,)", kMessages, "}"),
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"n\"",
+       "\"invalid_value\""},
+      {"tool without name",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"demo","tools":[{"type":"function","function":{}}],)", kMessages,
+                    "}"),
+       {auth},
+       400,
+       "invalid_request_error",
+       "\"tools[0].function.name\"",
+       "\"missing_required_parameter\""},
+      {"unknown model",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"nope",)", kMessages, "}"),
+       {auth},
+       404,
+       "invalid_request_error",
+       "\"model\"",
+       "\"model_not_found\""},
+      {"no key",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"demo",)", kMessages, "}"),
+       {"X-None: 1"},
+       401,
+       "authentication_error",
+       "null",
+       "\"missing_api_key\""},
+      {"wrong key",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"demo",)", kMessages, "}"),
+       {"Authorization: Bearer sk-wrong"},
+       401,
+       "authentication_error",
+       "null",
+       "\"invalid_api_key\""},
+      {"body too large",
+       "POST",
+       "/v1/chat/completions",
+       std::string(70000, ' '),
+       {auth},
+       413,
+       "invalid_request_error",
+       "null",
+       "\"request_too_large\""},
+      {"wrong method",
+       "GET",
+       "/v1/chat/completions",
+       "",
+       {auth},
+       405,
+       "invalid_request_error",
+       "null",
        "\"method_not_allowed\""},
-      {"unknown path", "POST", "/v1/chat/complete", "{}", {auth}, 404, "invalid_request_error", "null", "null"},
-      {"upstream rate limit after failover", "POST", "/v1/chat/completions", "", {auth}, 200, "", "", ""},
-      {"upstream 400 is not failed over", "POST", "/v1/chat/completions",
-       absl::StrCat(R"({"model":"bad-request",)", kMessages, "}"), {auth}, 400, "invalid_request_error", "null", "null"},
-      {"upstream timeout", "POST", "/v1/chat/completions", absl::StrCat(R"({"model":"slow",)", kMessages, "}"), {auth},
-       504, "server_error", "null", "\"upstream_timeout\""},
-      {"no deployment reachable", "POST", "/v1/chat/completions",
-       absl::StrCat(R"({"model":"unreachable",)", kMessages, "}"), {auth}, 503, "server_error", "null",
+      {"unknown path",
+       "POST",
+       "/v1/chat/complete",
+       "{}",
+       {auth},
+       404,
+       "invalid_request_error",
+       "null",
+       "null"},
+      {"upstream rate limit after failover",
+       "POST",
+       "/v1/chat/completions",
+       "",
+       {auth},
+       200,
+       "",
+       "",
+       ""},
+      {"upstream 400 is not failed over",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"bad-request",)", kMessages, "}"),
+       {auth},
+       400,
+       "invalid_request_error",
+       "null",
+       "null"},
+      {"upstream timeout",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"slow",)", kMessages, "}"),
+       {auth},
+       504,
+       "server_error",
+       "null",
+       "\"upstream_timeout\""},
+      {"no deployment reachable",
+       "POST",
+       "/v1/chat/completions",
+       absl::StrCat(R"({"model":"unreachable",)", kMessages, "}"),
+       {auth},
+       503,
+       "server_error",
+       "null",
        "\"no_deployment_available\""},
   };
   for (const Case& c : cases) {
@@ -199,7 +373,8 @@ TEST_F(ChatTest, EveryBadInputGetsItsOpenAiError) {
     EXPECT_THAT(r.body, HasSubstr(absl::StrCat(R"("param":)", c.param))) << r.body;
     EXPECT_THAT(r.body, HasSubstr(absl::StrCat(R"("code":)", c.code))) << r.body;
     EXPECT_THAT(r.body, HasSubstr(R"({"error":{"message":")"));
-    EXPECT_FALSE(r.headers["x-request-id"].empty() && c.status != 413 && c.status != 405 && c.status != 404);
+    EXPECT_FALSE(r.headers["x-request-id"].empty() && c.status != 413 && c.status != 405 &&
+                 c.status != 404);
   }
   EXPECT_EQ(testing::HttpRequest("GET", Url("/healthz")).status, 200);  // Nothing crashed.
 }
@@ -208,7 +383,8 @@ TEST_F(ChatTest, RetryAfterOfTheLastDeploymentReachesTheClient) {
   // With no deployment left to fail over to, the client gets the upstream's 429 and Retry-After,
   // plain and streamed (the stream had not started, so it is a plain HTTP error too).
   for (const char* stream : {"false", "true"}) {
-    testing::HttpResult r = Post(absl::StrCat(R"({"model":"limited-only","stream":)", stream, ",", kMessages, "}"));
+    testing::HttpResult r =
+        Post(absl::StrCat(R"({"model":"limited-only","stream":)", stream, ",", kMessages, "}"));
     EXPECT_EQ(r.status, 429) << r.body;
     EXPECT_EQ(r.headers["retry-after"], "7");
     EXPECT_THAT(r.body, HasSubstr(R"("type":"requests")"));
@@ -230,7 +406,8 @@ TEST_F(ChatTest, UpstreamDyingMidStreamEndsTheStreamWithAnErrorEvent) {
 TEST_F(ChatTest, SilentUpstreamTimesOutMidStream) {
   // The first event comes after 1.5 s (within the first-byte timeout), the next would come 1.5 s
   // later: the idle timeout (1 s) ends the stream with an error event.
-  testing::HttpResult r = Post(absl::StrCat(R"({"model":"silent-stream","stream":true,)", kMessages, "}"));
+  testing::HttpResult r =
+      Post(absl::StrCat(R"({"model":"silent-stream","stream":true,)", kMessages, "}"));
   EXPECT_EQ(r.status, 200);
   EXPECT_THAT(r.body, HasSubstr(R"("code":"upstream_timeout")"));
   EXPECT_THAT(r.body, HasSubstr(R"("role":"assistant")"));  // The first event went out.
@@ -239,7 +416,8 @@ TEST_F(ChatTest, SilentUpstreamTimesOutMidStream) {
 TEST_F(ChatTest, UpstreamThatSendsOnlyHeadersTimesOutBeforeTheStream) {
   // Headers at once, the first event only after 4 s: the first-byte timeout (2 s) counts until the
   // first byte of the body, so the client gets a 504 rather than a stream that hangs.
-  testing::HttpResult r = Post(absl::StrCat(R"({"model":"silent-start","stream":true,)", kMessages, "}"));
+  testing::HttpResult r =
+      Post(absl::StrCat(R"({"model":"silent-start","stream":true,)", kMessages, "}"));
   EXPECT_EQ(r.status, 504);
   EXPECT_THAT(r.body, HasSubstr(R"("code":"upstream_timeout")"));
 }
@@ -254,9 +432,9 @@ TEST_F(ChatTest, ClientDisconnectClosesTheUpstreamConnection) {
   const int fd = testing::ConnectLoopback(http_port_);
   ASSERT_GE(fd, 0);
   const std::string body = absl::StrCat(R"({"model":"endless","stream":true,)", kMessages, "}");
-  const std::string req = absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kKey,
-                                       "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
-                                       "\r\n\r\n", body);
+  const std::string req = absl::StrCat(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kKey,
+      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
   ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
   std::string got;
   char buf[4096];
@@ -267,7 +445,8 @@ TEST_F(ChatTest, ClientDisconnectClosesTheUpstreamConnection) {
   }
   const absl::Time closed = absl::Now();
   close(fd);
-  while (disconnects() <= before && absl::Now() - closed < absl::Seconds(10)) absl::SleepFor(absl::Milliseconds(20));
+  while (disconnects() <= before && absl::Now() - closed < absl::Seconds(10))
+    absl::SleepFor(absl::Milliseconds(20));
   EXPECT_GT(disconnects(), before) << MockStats();
   // The documented bound is one second; sanitizer builds get a margin.
   EXPECT_LT(absl::Now() - closed, absl::Seconds(3));
@@ -278,8 +457,10 @@ TEST_F(ChatTest, ModelsOutsideTheCatalogRouteByTheirPrefix) {
   testing::HttpResult r = Post(absl::StrCat(R"({"model":"gpt-routing-test",)", kMessages, "}"));
   EXPECT_EQ(r.status, 200) << r.body;
   const std::string mock = absl::StrCat("http://127.0.0.1:", mock_port_);
-  EXPECT_THAT(testing::HttpRequest("GET", mock + "/__mock/requests").body, HasSubstr(R"(\"model\":\"gpt-routing-test\")"));
-  // ollama/<model> → the ollama provider (the mock replaying Ollama's native fixture), prefix dropped.
+  EXPECT_THAT(testing::HttpRequest("GET", mock + "/__mock/requests").body,
+              HasSubstr(R"(\"model\":\"gpt-routing-test\")"));
+  // ollama/<model> → the ollama provider (the mock replaying Ollama's native fixture), prefix
+  // dropped.
   r = Post(absl::StrCat(R"({"model":"ollama/fixture/ollama/chat",)", kMessages, "}"));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_THAT(r.body, HasSubstr("Hello! How are you today?"));
@@ -300,7 +481,8 @@ TEST_F(ChatTest, ModelsOutsideTheCatalogRouteByTheirPrefix) {
 
 TEST_F(ChatTest, ProviderHealthOverGrpc) {
   // Every configured provider's cheapest read (its model list) against the mock, or a dead port.
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
+                                     grpc::InsecureChannelCredentials());
   auto stub = provider::v1::ProviderService::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.AddMetadata("x-aimarket-internal-token", "t");
@@ -310,7 +492,8 @@ TEST_F(ChatTest, ProviderHealthOverGrpc) {
   std::map<std::string, provider::v1::ProviderHealth> by_name;
   for (const auto& h : resp.providers()) by_name[h.provider()] = h;
   EXPECT_TRUE(by_name["mock"].healthy()) << by_name["mock"].detail();
-  EXPECT_TRUE(by_name["local-ollama"].healthy()) << by_name["local-ollama"].detail();  // GET /api/tags
+  EXPECT_TRUE(by_name["local-ollama"].healthy())
+      << by_name["local-ollama"].detail();  // GET /api/tags
   EXPECT_FALSE(by_name["dead"].healthy());
   EXPECT_FALSE(by_name["dead"].detail().empty());
   EXPECT_TRUE(by_name.contains("gemini"));  // The built-in ones are there too.
@@ -323,20 +506,25 @@ TEST_F(ChatTest, ProviderHealthOverGrpc) {
   EXPECT_TRUE(resp.providers(0).healthy());
   // Without the internal token: refused.
   grpc::ClientContext outsider;
-  EXPECT_EQ(stub->CheckHealth(&outsider, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(stub->CheckHealth(&outsider, req, &resp).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(ChatTest, ProviderCallsAreCountedAndTimed) {
   // Reads one sample's value from the exposition text (0 if absent).
   auto sample = [this](const std::string& series) {
-    const std::string text = testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", http_port_, "/metrics")).body;
+    const std::string text =
+        testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", http_port_, "/metrics")).body;
     const size_t at = text.find(series + " ");
     return at == std::string::npos ? 0.0 : std::atof(text.c_str() + at + series.size() + 1);
   };
-  const std::string ok = R"(aimarket_provider_calls_total{call="chat",outcome="ok",provider="mock"})";
-  const std::string unreachable = R"(aimarket_provider_calls_total{call="chat",outcome="transport",provider="dead"})";
+  const std::string ok =
+      R"(aimarket_provider_calls_total{call="chat",outcome="ok",provider="mock"})";
+  const std::string unreachable =
+      R"(aimarket_provider_calls_total{call="chat",outcome="transport",provider="dead"})";
   const std::string first = R"(aimarket_provider_first_event_seconds_count{provider="mock"})";
-  const double ok_before = sample(ok), unreachable_before = sample(unreachable), first_before = sample(first);
+  const double ok_before = sample(ok), unreachable_before = sample(unreachable),
+               first_before = sample(first);
   EXPECT_EQ(Post(absl::StrCat(R"({"model":"demo",)", kMessages, "}")).status, 200);
   EXPECT_EQ(Post(absl::StrCat(R"({"model":"unreachable",)", kMessages, "}")).status, 503);
   EXPECT_EQ(sample(ok), ok_before + 1);
@@ -346,9 +534,10 @@ TEST_F(ChatTest, ProviderCallsAreCountedAndTimed) {
 
 TEST_F(ChatTest, MockPicksFixturesByHeaderAndRecordsRequests) {
   const std::string mock = absl::StrCat("http://127.0.0.1:", mock_port_);
-  testing::HttpResult r = testing::HttpRequest("POST", mock + "/v1/chat/completions",
-                                               {"x-mock-fixture: openai/tool_call", "Content-Type: application/json"},
-                                               R"({"model":"whatever","messages":[]})");
+  testing::HttpResult r =
+      testing::HttpRequest("POST", mock + "/v1/chat/completions",
+                           {"x-mock-fixture: openai/tool_call", "Content-Type: application/json"},
+                           R"({"model":"whatever","messages":[]})");
   EXPECT_EQ(r.status, 200);
   EXPECT_THAT(r.body, HasSubstr("GetWeatherArgs"));
   testing::HttpResult seen = testing::HttpRequest("GET", mock + "/__mock/requests");
@@ -356,7 +545,8 @@ TEST_F(ChatTest, MockPicksFixturesByHeaderAndRecordsRequests) {
 }
 
 TEST_F(ChatTest, InternalServiceCallsTheRouterDirectlyOverGrpc) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
+                                     grpc::InsecureChannelCredentials());
   auto stub = router::v1::RouterService::NewStub(channel);
   common::v1::ChatRequest req;  // Structured fields only, as an internal service would send.
   req.set_model("demo");

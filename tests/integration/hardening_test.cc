@@ -2,6 +2,7 @@
 // (and the real mock provider, and Postgres — through a proxy that can make it hang): each test
 // here is one of the hardening issue's findings, and fails without its fix.
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,8 +13,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -48,13 +47,16 @@ class Gateway {
     auto g = std::unique_ptr<Gateway>(new Gateway());
     g->mock_port_ = testing::FreePort();
     auto mock = testing::Subprocess::Start(
-        {absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"), absl::StrCat("--listen=127.0.0.1:", g->mock_port_),
+        {absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"),
+         absl::StrCat("--listen=127.0.0.1:", g->mock_port_),
          absl::StrCat("--fixtures=", AIMARKET_SOURCE_DIR, "/tests/testdata/providers")});
     EXPECT_TRUE(mock.ok());
     g->mock_ = std::move(*mock);
     g->http_port_ = testing::FreePort();
     g->grpc_port_ = testing::FreePort();
-    const std::string cfg = g->dir_.WriteFile("hardening.yaml", absl::StrFormat(R"(
+    const std::string cfg = g->dir_.WriteFile(
+        "hardening.yaml",
+        absl::StrFormat(R"(
 server: {grpc_listen: "127.0.0.1:%d", drain_timeout: 3s}
 edge: {listen: "127.0.0.1:%d", io_threads: 2}
 postgres: {acquire_timeout: 1s, statement_timeout: 1s, connect_timeout: 2s}
@@ -69,19 +71,23 @@ models:
   - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=15000"}]}
   - {name: unreachable, deployments: [{provider: dead, model: x}]}
 %s)",
-                                                                          g->grpc_port_, g->http_port_,
-                                                                          g->mock_port_, g->mock_port_, extra_yaml));
+                        g->grpc_port_, g->http_port_, g->mock_port_, g->mock_port_, extra_yaml));
     std::string dsn = db.dsn();
-    if (dsn_port != 0) dsn = std::regex_replace(dsn, std::regex("port=[0-9]+"), absl::StrCat("port=", dsn_port));
-    const std::map<std::string, std::string> env = {{"AIMARKET_PG_DSN", dsn},
-                                                    {"AIMARKET_ADMIN_KEY", kAdminKey},
-                                                    {"AIMARKET_INTERNAL_TOKEN", "t"},
-                                                    {"AIMARKET_TEST_GEMINI_KEY", "gemini-test-key"}};
+    if (dsn_port != 0)
+      dsn = std::regex_replace(dsn, std::regex("port=[0-9]+"), absl::StrCat("port=", dsn_port));
+    const std::map<std::string, std::string> env = {
+        {"AIMARKET_PG_DSN", dsn},
+        {"AIMARKET_ADMIN_KEY", kAdminKey},
+        {"AIMARKET_INTERNAL_TOKEN", "t"},
+        {"AIMARKET_TEST_GEMINI_KEY", "gemini-test-key"}};
     std::string out;
-    EXPECT_EQ(testing::RunCommand({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "migrate", "--config=" + cfg}, env, &out),
+    EXPECT_EQ(testing::RunCommand(
+                  {absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "migrate", "--config=" + cfg}, env,
+                  &out),
               0)
         << out;
-    auto gw = testing::Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
+    auto gw = testing::Subprocess::Start(
+        {absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
     EXPECT_TRUE(gw.ok());
     g->gateway_ = std::move(*gw);
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -103,7 +109,9 @@ models:
     }
   }
 
-  std::string Url(absl::string_view path) const { return absl::StrCat("http://127.0.0.1:", http_port_, path); }
+  std::string Url(absl::string_view path) const {
+    return absl::StrCat("http://127.0.0.1:", http_port_, path);
+  }
   int http_port() const { return http_port_; }
   int grpc_port() const { return grpc_port_; }
   testing::Subprocess& process() { return *gateway_; }
@@ -113,16 +121,20 @@ models:
   }
   // The upstream requests the mock received, as its JSON list; cleared by ClearMock().
   std::string MockRequests() const {
-    return testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/requests")).body;
+    return testing::HttpRequest("GET",
+                                absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/requests"))
+        .body;
   }
   void ClearMock() const {
-    testing::HttpRequest("DELETE", absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/requests"));
+    testing::HttpRequest("DELETE",
+                         absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/requests"));
   }
 
   // A team allowed `models`, one member of it and that member's key.
   std::string TeamKey(absl::string_view models, std::string* team_id = nullptr) const {
-    testing::HttpResult team = testing::HttpRequest("POST", Url("/v1/teams"), {Bearer(kAdminKey), kJson},
-                                                    absl::StrCat(R"({"name":"T","settings":{"model_access":)", models, "}}"));
+    testing::HttpResult team = testing::HttpRequest(
+        "POST", Url("/v1/teams"), {Bearer(kAdminKey), kJson},
+        absl::StrCat(R"({"name":"T","settings":{"model_access":)", models, "}}"));
     EXPECT_EQ(team.status, 201) << team.body;
     std::smatch m;
     EXPECT_TRUE(std::regex_search(team.body, m, std::regex(R"re("id":"(team_[0-9A-Za-z]+)")re")));
@@ -133,8 +145,8 @@ models:
                                    R"({"user_id":"m@x","role":"member"})")
                   .status,
               201);
-    testing::HttpResult key =
-        testing::HttpRequest("POST", base + "/keys", {Bearer(kAdminKey), kJson}, R"({"user_id":"m@x","name":"k"})");
+    testing::HttpResult key = testing::HttpRequest(
+        "POST", base + "/keys", {Bearer(kAdminKey), kJson}, R"({"user_id":"m@x","name":"k"})");
     EXPECT_EQ(key.status, 201) << key.body;
     std::smatch k;
     EXPECT_TRUE(std::regex_search(key.body, k, std::regex(R"re("key":"(sk-am-[0-9A-Za-z]+)")re")));
@@ -150,7 +162,8 @@ models:
 };
 
 // Sends `request` on a fresh connection and reads until the server closes it (or `timeout`).
-std::string RawExchange(int port, const std::string& request, absl::Duration timeout = absl::Seconds(10)) {
+std::string RawExchange(int port, const std::string& request,
+                        absl::Duration timeout = absl::Seconds(10)) {
   const int fd = testing::ConnectLoopback(port);
   if (fd < 0) return "";
   std::string got;
@@ -176,11 +189,13 @@ TEST(HardeningTest, DeepNestingIsRefusedAndCrashesNothing) {
     EXPECT_THAT(r.body, HasSubstr("deeper than 64 levels")) << path;
   }
   // Deep inside a field the gateway does not know (and would pass through).
-  testing::HttpResult inside = gw->Chat(absl::StrCat(R"({"model":"echo",)", kHi, R"(,"x_extra":)", Nested(70), "}"));
+  testing::HttpResult inside =
+      gw->Chat(absl::StrCat(R"({"model":"echo",)", kHi, R"(,"x_extra":)", Nested(70), "}"));
   EXPECT_EQ(inside.status, 400) << inside.body;
   // Within the limit the field reaches the upstream intact.
   gw->ClearMock();
-  testing::HttpResult fine = gw->Chat(absl::StrCat(R"({"model":"echo",)", kHi, R"(,"x_extra":)", Nested(60), "}"));
+  testing::HttpResult fine =
+      gw->Chat(absl::StrCat(R"({"model":"echo",)", kHi, R"(,"x_extra":)", Nested(60), "}"));
   EXPECT_EQ(fine.status, 200) << fine.body;
   EXPECT_THAT(gw->MockRequests(), HasSubstr(absl::StrCat("x_extra", R"(\":)", Nested(60))));
   EXPECT_EQ(testing::HttpRequest("GET", gw->Url("/healthz")).status, 200);
@@ -193,19 +208,23 @@ TEST(HardeningTest, AModelNameCannotShapeTheUpstreamUrl) {
   auto gw = Gateway::Start(db);
   const std::string key = gw->TeamKey(R"(["gemini-1.5-flash*"])");
   gw->ClearMock();
-  for (const char* model : {"gemini-1.5-flash/../gemini-1.5-pro", "gemini-1.5-flash/./x", "gemini-1.5-flash//x",
-                            "gemini-1.5-flash?alt=x", "gemini-1.5-flash#x", "gemini-1.5-flash%2F..", "gemini-1.5-flash x"}) {
+  for (const char* model : {"gemini-1.5-flash/../gemini-1.5-pro", "gemini-1.5-flash/./x",
+                            "gemini-1.5-flash//x", "gemini-1.5-flash?alt=x", "gemini-1.5-flash#x",
+                            "gemini-1.5-flash%2F..", "gemini-1.5-flash x"}) {
     for (const std::string& k : {key, std::string(kAdminKey)}) {
-      testing::HttpResult r = gw->Chat(absl::StrCat(R"({"model":)", json::Quote(model), ",", kHi, "}"), k);
+      testing::HttpResult r =
+          gw->Chat(absl::StrCat(R"({"model":)", json::Quote(model), ",", kHi, "}"), k);
       EXPECT_EQ(r.status, 400) << model << ": " << r.body;
       EXPECT_THAT(r.body, HasSubstr(R"("param":"model")")) << model;
     }
   }
   EXPECT_EQ(gw->MockRequests(), "[]");  // Nothing reached the provider.
   // A name that is allowed goes into the path as one escaped segment, and that is what is called.
-  testing::HttpResult ok = gw->Chat(absl::StrCat(R"({"model":"gemini-1.5-flash:x@y",)", kHi, "}"), key);
+  testing::HttpResult ok =
+      gw->Chat(absl::StrCat(R"({"model":"gemini-1.5-flash:x@y",)", kHi, "}"), key);
   EXPECT_EQ(ok.status, 200) << ok.body;
-  EXPECT_THAT(gw->MockRequests(), HasSubstr(R"("path":"/v1beta/models/gemini-1.5-flash%3Ax%40y:generateContent")"));
+  EXPECT_THAT(gw->MockRequests(),
+              HasSubstr(R"("path":"/v1beta/models/gemini-1.5-flash%3Ax%40y:generateContent")"));
 }
 
 // Finding 3: the first "model" was authorized, the second forwarded.
@@ -214,18 +233,21 @@ TEST(HardeningTest, DuplicateKeysAreRefusedAtAnyDepth) {
   auto gw = Gateway::Start(db);
   const std::string key = gw->TeamKey(R"(["demo"])");
   gw->ClearMock();
-  testing::HttpResult top = gw->Chat(absl::StrCat(R"({"model":"demo","model":"echo",)", kHi, "}"), key);
+  testing::HttpResult top =
+      gw->Chat(absl::StrCat(R"({"model":"demo","model":"echo",)", kHi, "}"), key);
   EXPECT_EQ(top.status, 400) << top.body;
   EXPECT_THAT(top.body, HasSubstr(R"(the key \"model\" appears twice)"));
-  testing::HttpResult nested =
-      gw->Chat(R"({"model":"demo","messages":[{"role":"user","role":"system","content":"hi"}]})", key);
+  testing::HttpResult nested = gw->Chat(
+      R"({"model":"demo","messages":[{"role":"user","role":"system","content":"hi"}]})", key);
   EXPECT_EQ(nested.status, 400) << nested.body;
-  testing::HttpResult deeper = gw->Chat(absl::StrCat(R"({"model":"demo",)", kHi, R"(,"metadata":{"a":{"b":1,"b":2}}})"), key);
+  testing::HttpResult deeper = gw->Chat(
+      absl::StrCat(R"({"model":"demo",)", kHi, R"(,"metadata":{"a":{"b":1,"b":2}}})"), key);
   EXPECT_EQ(deeper.status, 400) << deeper.body;
-  EXPECT_EQ(gw->Chat(absl::StrCat(R"({"model":"echo",)", kHi, "}"), key).status, 403);  // Not its model.
+  EXPECT_EQ(gw->Chat(absl::StrCat(R"({"model":"echo",)", kHi, "}"), key).status,
+            403);  // Not its model.
   // An internal service calling the router over gRPC is held to the same rule.
-  auto stub = router::v1::RouterService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", gw->grpc_port()), grpc::InsecureChannelCredentials()));
+  auto stub = router::v1::RouterService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", gw->grpc_port()), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.AddMetadata("authorization", absl::StrCat("Bearer ", key));
   common::v1::ChatRequest req;
@@ -246,27 +268,32 @@ TEST(HardeningTest, BodiesAreStrictUtf8WithNothingAfterTheValue) {
   AIM_PG_TEST_DATABASE(db);
   auto gw = Gateway::Start(db);
   gw->ClearMock();
-  testing::HttpResult bad_utf8 = gw->Chat("{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}");
+  testing::HttpResult bad_utf8 =
+      gw->Chat("{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}");
   EXPECT_EQ(bad_utf8.status, 400);
   EXPECT_THAT(bad_utf8.body, HasSubstr("not valid UTF-8"));
-  testing::HttpResult surrogate = gw->Chat(R"({"model":"echo","messages":[{"role":"user","content":"\udc00"}]})");
+  testing::HttpResult surrogate =
+      gw->Chat(R"({"model":"echo","messages":[{"role":"user","content":"\udc00"}]})");
   EXPECT_EQ(surrogate.status, 400);
   testing::HttpResult nul = gw->Chat(absl::StrCat(R"({"model":"demo\u0000x",)", kHi, "}"));
   EXPECT_EQ(nul.status, 400) << nul.body;
   EXPECT_THAT(nul.body, HasSubstr(R"("param":"model")"));
-  testing::HttpResult role = gw->Chat(R"({"model":"demo","messages":[{"role":"user\u0000x","content":"hi"}]})");
+  testing::HttpResult role =
+      gw->Chat(R"({"model":"demo","messages":[{"role":"user\u0000x","content":"hi"}]})");
   EXPECT_EQ(role.status, 400) << role.body;
   testing::HttpResult name = gw->Chat(
       R"({"model":"demo","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f\u0000g"}}]})");
   EXPECT_EQ(name.status, 400) << name.body;
   EXPECT_THAT(name.body, HasSubstr(R"("param":"tools[0].function.name")"));
-  testing::HttpResult trailing = gw->Chat(absl::StrCat(R"({"model":"demo",)", kHi, "}", std::string("\0garbage", 8)));
+  testing::HttpResult trailing =
+      gw->Chat(absl::StrCat(R"({"model":"demo",)", kHi, "}", std::string("\0garbage", 8)));
   EXPECT_EQ(trailing.status, 400);
   EXPECT_THAT(trailing.body, HasSubstr("unexpected data after the JSON value"));
   EXPECT_EQ(gw->MockRequests(), "[]");
   // What an error echoes (here the path) is valid UTF-8, whatever the client sent.
-  const std::string raw = RawExchange(
-      gw->http_port(), "POST /v1/chat/completions/\xff\xfe HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  const std::string raw = RawExchange(gw->http_port(),
+                                      "POST /v1/chat/completions/\xff\xfe HTTP/1.1\r\nHost: "
+                                      "x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   ASSERT_THAT(raw, HasSubstr("\r\n\r\n"));
   const std::string body = raw.substr(raw.find("\r\n\r\n") + 4);
   EXPECT_THAT(body, HasSubstr("\"error\""));
@@ -278,7 +305,8 @@ TEST(HardeningTest, ErrorsCarryNoInternals) {
   AIM_PG_TEST_DATABASE(db);
   auto gw = Gateway::Start(db);
   const std::vector<std::string> admin = {Bearer(kAdminKey)};
-  for (const char* path : {"/v1/teams/%ff", "/v1/teams/a%00b", "/v1/teams/%ff/members", "/v1/teams/x/members/%ff%fe"}) {
+  for (const char* path : {"/v1/teams/%ff", "/v1/teams/a%00b", "/v1/teams/%ff/members",
+                           "/v1/teams/x/members/%ff%fe"}) {
     testing::HttpResult r = testing::HttpRequest("GET", gw->Url(path), admin);
     EXPECT_EQ(r.status, 404) << path << ": " << r.body;
     EXPECT_THAT(r.body, Not(HasSubstr("SQLSTATE"))) << path;
@@ -304,8 +332,9 @@ TEST(HardeningTest, SpeaksHttpAsTheRfcsSay) {
   const int port = gw->http_port();
   // HEAD then GET on one connection: if the HEAD's answer carried a body, it would be read as the
   // start of the second answer.
-  const std::string two = RawExchange(
-      port, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string two = RawExchange(port,
+                                      "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz "
+                                      "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   const size_t first_end = two.find("\r\n\r\n");
   ASSERT_NE(first_end, std::string::npos) << two;
   EXPECT_THAT(two.substr(0, first_end), HasSubstr("Content-Length: 15"));
@@ -317,9 +346,10 @@ TEST(HardeningTest, SpeaksHttpAsTheRfcsSay) {
     const int fd = testing::ConnectLoopback(port);
     ASSERT_GE(fd, 0);
     const std::string body = absl::StrCat(R"({"model":"demo",)", kHi, "}");
-    const std::string head = absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
-                                          "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
-                                          "\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
+    const std::string head =
+        absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
+                     "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
+                     "\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
     ASSERT_EQ(write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
     timeval tv{.tv_sec = 5, .tv_usec = 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -339,15 +369,18 @@ TEST(HardeningTest, SpeaksHttpAsTheRfcsSay) {
 
   // Absolute form (RFC 9112 §3.2.2).
   const std::string absolute = RawExchange(
-      port, absl::StrCat("GET http://127.0.0.1:", port, "/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+      port, absl::StrCat("GET http://127.0.0.1:", port,
+                         "/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
   EXPECT_THAT(absolute, HasSubstr("HTTP/1.1 200 OK"));
   EXPECT_THAT(absolute, HasSubstr(R"({"status":"ok"})"));
 
   // Only "Bearer <key>" carries a key.
   const std::string chat = absl::StrCat(R"({"model":"demo",)", kHi, "}");
-  for (const std::string& header : {absl::StrCat("Authorization: ", kAdminKey), absl::StrCat("Authorization: Basic ", kAdminKey),
+  for (const std::string& header : {absl::StrCat("Authorization: ", kAdminKey),
+                                    absl::StrCat("Authorization: Basic ", kAdminKey),
                                     absl::StrCat("Authorization: Bearer", kAdminKey)}) {
-    testing::HttpResult r = testing::HttpRequest("POST", gw->Url("/v1/chat/completions"), {header, kJson}, chat);
+    testing::HttpResult r =
+        testing::HttpRequest("POST", gw->Url("/v1/chat/completions"), {header, kJson}, chat);
     EXPECT_EQ(r.status, 401) << header;
   }
   EXPECT_EQ(testing::HttpRequest("POST", gw->Url("/v1/chat/completions"),
@@ -365,11 +398,12 @@ TEST(HardeningTest, DrainKeepsServingUntilTheDeadlineThenEndsStreamsProperly) {
   const std::string stream_body = absl::StrCat(R"({"model":"endless","stream":true,)", kHi, "}");
   std::string streamed;
   std::thread streamer([&] {
-    streamed = RawExchange(port,
-                           absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
-                                        "\r\nContent-Type: application/json\r\nContent-Length: ", stream_body.size(),
-                                        "\r\n\r\n", stream_body),
-                           absl::Seconds(20));
+    streamed = RawExchange(
+        port,
+        absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
+                     "\r\nContent-Type: application/json\r\nContent-Length: ", stream_body.size(),
+                     "\r\n\r\n", stream_body),
+        absl::Seconds(20));
   });
   testing::HttpResult unanswered;
   std::thread waiter([&] { unanswered = gw->Chat(absl::StrCat(R"({"model":"slow",)", kHi, "}")); });
@@ -386,7 +420,8 @@ TEST(HardeningTest, DrainKeepsServingUntilTheDeadlineThenEndsStreamsProperly) {
   EXPECT_GE(absl::Now() - term, absl::Milliseconds(2500));
   EXPECT_THAT(streamed, HasSubstr("chat.completion.chunk"));
   EXPECT_THAT(streamed, HasSubstr(R"("code":"server_shutting_down")"));
-  EXPECT_TRUE(absl::EndsWith(streamed, "\r\n0\r\n\r\n")) << streamed.substr(streamed.size() > 300 ? streamed.size() - 300 : 0);
+  EXPECT_TRUE(absl::EndsWith(streamed, "\r\n0\r\n\r\n"))
+      << streamed.substr(streamed.size() > 300 ? streamed.size() - 300 : 0);
   EXPECT_THAT(streamed, Not(HasSubstr("[DONE]")));
   // The request that had no answer yet got a 503, not a cut connection.
   EXPECT_EQ(unanswered.status, 503) << unanswered.error;
@@ -414,7 +449,9 @@ TEST(HardeningTest, AHungDatabaseCannotTakeTheDataPlaneWithIt) {
   // Keys nobody has seen: each one's lookup waits on the hung database.
   std::vector<std::thread> misses;
   for (int i = 0; i < 8; ++i) {
-    misses.emplace_back([&gw, &chat, i] { gw->Chat(chat, absl::StrCat("sk-am-unknownkey", i, "xxxxxxxxxxxxxxxxxxxx")); });
+    misses.emplace_back([&gw, &chat, i] {
+      gw->Chat(chat, absl::StrCat("sk-am-unknownkey", i, "xxxxxxxxxxxxxxxxxxxx"));
+    });
   }
   absl::SleepFor(absl::Milliseconds(200));
   // The bootstrap key waits for none of them.
@@ -440,7 +477,8 @@ TEST(HardeningTest, AHungDatabaseCannotTakeTheDataPlaneWithIt) {
   proxy.Thaw();
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   int status = 0;
-  while (absl::Now() < deadline && (status = testing::HttpRequest("GET", team_url, {Bearer(kAdminKey)}).status) != 200) {
+  while (absl::Now() < deadline &&
+         (status = testing::HttpRequest("GET", team_url, {Bearer(kAdminKey)}).status) != 200) {
     absl::SleepFor(absl::Milliseconds(200));
   }
   EXPECT_EQ(status, 200);

@@ -2,20 +2,18 @@
 // client (unary and streaming, errors with ErrorInfo, cancellation), draining of the gRPC and HTTP
 // servers with calls in flight.
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <iterator>
-
-#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/codegen/service_type.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -78,8 +76,8 @@ class FakeRouter final : public router::RouterApi {
     });
   }
 
-  absl::StatusOr<router::v1::ListModelsResponse> ListModels(const rpc::CallContext& ctx,
-                                                            const router::v1::ListModelsRequest&) override {
+  absl::StatusOr<router::v1::ListModelsResponse> ListModels(
+      const rpc::CallContext& ctx, const router::v1::ListModelsRequest&) override {
     seen_authorization = ctx.authorization;
     if (!list_called.HasBeenNotified()) list_called.Notify();
     absl::SleepFor(list_delay);
@@ -88,7 +86,8 @@ class FakeRouter final : public router::RouterApi {
     return resp;
   }
 
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext&, const common::v1::EmbedRequest&) override {
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext&,
+                                                  const common::v1::EmbedRequest&) override {
     return status::Error(absl::StatusCode::kResourceExhausted, "TEAM_RATE_LIMITED", "slow down")
         .RetryAfter(absl::Seconds(7))
         .Param("model");
@@ -190,7 +189,8 @@ TEST_P(PlumbingTest, StreamDeliversEveryEventInOrder) {
 TEST_P(PlumbingTest, StreamErrorAfterEventsKeepsItsReason) {
   fake_.events_to_send = 2;
   fake_.final_status =
-      status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED", "upstream went away").HttpStatus(502);
+      status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED", "upstream went away")
+          .HttpStatus(502);
   common::v1::ChatRequest req;
   Collector c;
   client_->Chat({}, req, c);
@@ -213,7 +213,8 @@ TEST_P(PlumbingTest, CancellingTheCallerCancelsTheService) {
   ctx.cancellation->Cancel();
   ASSERT_TRUE(c.Wait(absl::Seconds(10)));
   EXPECT_THAT(c.status_, StatusIs(absl::StatusCode::kCancelled));
-  while (!fake_.saw_cancel && absl::Now() < cancelled_at + absl::Seconds(5)) absl::SleepFor(absl::Milliseconds(5));
+  while (!fake_.saw_cancel && absl::Now() < cancelled_at + absl::Seconds(5))
+    absl::SleepFor(absl::Milliseconds(5));
   EXPECT_TRUE(fake_.saw_cancel.load());
   EXPECT_LT(absl::Now() - cancelled_at, absl::Seconds(5));
 }
@@ -222,14 +223,16 @@ TEST_P(PlumbingTest, ShutdownLetsCallsInFlightFinish) {
   fake_.list_delay = absl::Milliseconds(500);
   absl::StatusOr<router::v1::ListModelsResponse> result;
   std::thread caller([&] { result = client_->ListModels({}, {}); });
-  // The call is in flight once the service has it (a fixed sleep was too short on a loaded machine).
+  // The call is in flight once the service has it (a fixed sleep was too short on a loaded
+  // machine).
   EXPECT_TRUE(fake_.list_called.WaitForNotificationWithTimeout(absl::Seconds(30)));
   const absl::Time start = absl::Now();
   server_->Shutdown(absl::Seconds(10));
   caller.join();
   EXPECT_THAT(result, IsOk());
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));  // It did not sit out the whole deadline.
-  // After the drain nothing is served (over TCP; an in-process channel must not outlive its server).
+  // After the drain nothing is served (over TCP; an in-process channel must not outlive its
+  // server).
   if (GetParam()) {
     EXPECT_FALSE(client_->ListModels({}, {}).ok());
   }
@@ -279,10 +282,12 @@ TEST(HttpServerTest, KeepAliveAndBodyLimit) {
   EXPECT_EQ(big.status, 413);
   EXPECT_THAT(big.body, ::testing::HasSubstr(R"("code":"request_too_large")"));
   // A handler that never answers still gets a response (500), never a hang.
-  auto silent = edge::HttpServer::Start({.listen = "127.0.0.1:0"},
-                                        [](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter>) {});
+  auto silent = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0"}, [](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter>) {});
   ASSERT_THAT(silent, IsOk());
-  EXPECT_EQ(testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", (*silent)->port(), "/")).status, 500);
+  EXPECT_EQ(
+      testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", (*silent)->port(), "/")).status,
+      500);
 }
 
 TEST(HttpServerTest, WritesFromSeveralThreadsKeepTheirOrder) {
@@ -290,23 +295,24 @@ TEST(HttpServerTest, WritesFromSeveralThreadsKeepTheirOrder) {
   // the response must hold every piece in the order the calls were made.
   std::vector<std::thread> workers;
   absl::Mutex mu;
-  auto server = edge::HttpServer::Start(
-      {.listen = "127.0.0.1:0", .io_threads = 2},
-      [&](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter> writer) {
-        edge::HttpResponse head;
-        head.content_type = "text/plain";
-        writer->StartStream(std::move(head));
-        writer->Write("a;");
-        {
-          absl::MutexLock lock(&mu);
-          workers.emplace_back([writer] {
-            for (int i = 0; i < 200; ++i) writer->Write(absl::StrCat(i, ";"));
-            writer->End();
-          });
-        }
-        // The worker's first writes are made while the handler still runs.
-        absl::SleepFor(absl::Milliseconds(2));
-      });
+  auto server =
+      edge::HttpServer::Start({.listen = "127.0.0.1:0", .io_threads = 2},
+                              [&](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter> writer) {
+                                edge::HttpResponse head;
+                                head.content_type = "text/plain";
+                                writer->StartStream(std::move(head));
+                                writer->Write("a;");
+                                {
+                                  absl::MutexLock lock(&mu);
+                                  workers.emplace_back([writer] {
+                                    for (int i = 0; i < 200; ++i)
+                                      writer->Write(absl::StrCat(i, ";"));
+                                    writer->End();
+                                  });
+                                }
+                                // The worker's first writes are made while the handler still runs.
+                                absl::SleepFor(absl::Milliseconds(2));
+                              });
   ASSERT_THAT(server, IsOk());
   std::string expected = "a;";
   for (int i = 0; i < 200; ++i) absl::StrAppend(&expected, i, ";");
@@ -344,7 +350,8 @@ TEST(HttpServerTest, StreamsChunksAndNoticesADisconnectingClient) {
       });
   ASSERT_THAT(server, IsOk());
   const int port = (*server)->port();
-  testing::HttpResult r = testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", port, "/five"));
+  testing::HttpResult r =
+      testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", port, "/five"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n");
   EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
@@ -371,12 +378,13 @@ TEST(HttpServerTest, NoticesAClientThatHangsUpOnAnUnansweredRequest) {
   absl::Notification disconnected;
   absl::Mutex mu;
   std::shared_ptr<edge::ResponseWriter> held;
-  auto server = edge::HttpServer::Start({.listen = "127.0.0.1:0", .io_threads = 1},
-                                        [&](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter> writer) {
-                                          writer->OnDisconnect([&disconnected] { disconnected.Notify(); });
-                                          absl::MutexLock lock(&mu);
-                                          held = std::move(writer);  // Never answers.
-                                        });
+  auto server =
+      edge::HttpServer::Start({.listen = "127.0.0.1:0", .io_threads = 1},
+                              [&](edge::HttpRequest, std::shared_ptr<edge::ResponseWriter> writer) {
+                                writer->OnDisconnect([&disconnected] { disconnected.Notify(); });
+                                absl::MutexLock lock(&mu);
+                                held = std::move(writer);  // Never answers.
+                              });
   ASSERT_THAT(server, IsOk());
   const int fd = testing::ConnectLoopback((*server)->port());
   ASSERT_GE(fd, 0);
@@ -415,7 +423,8 @@ TEST(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   ASSERT_THAT(server, IsOk());
   const int fd = testing::ConnectLoopback((*server)->port());
   ASSERT_GE(fd, 0);
-  const std::string reqs = "GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string reqs =
+      "GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(write(fd, reqs.data(), reqs.size()), static_cast<ssize_t>(reqs.size()));
   std::string got;
   char buf[4096];
@@ -436,7 +445,6 @@ TEST(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   for (auto& t : workers) t.join();
 }
 
-
 bool Send(int fd, absl::string_view data) {
   return write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
 }
@@ -452,9 +460,11 @@ edge::HttpHandler LengthHandler() {
 // Finding 4: connections without a key held memory without bound. Past a cap new connections are
 // answered 503 at once, while those already open go on.
 TEST(HttpServerTest, ConnectionCapsRefuseNewConnectionsAndKeepOldOnes) {
-  auto server = edge::HttpServer::Start(
-      {.listen = "127.0.0.1:0", .io_threads = 1, .max_connections = 0, .max_connections_per_client = 4},
-      LengthHandler());
+  auto server = edge::HttpServer::Start({.listen = "127.0.0.1:0",
+                                         .io_threads = 1,
+                                         .max_connections = 0,
+                                         .max_connections_per_client = 4},
+                                        LengthHandler());
   ASSERT_THAT(server, IsOk());
   const int port = (*server)->port();
   std::vector<int> held;
@@ -475,11 +485,15 @@ TEST(HttpServerTest, ConnectionCapsRefuseNewConnectionsAndKeepOldOnes) {
   EXPECT_EQ(testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", port, "/b")).status, 200);
   for (size_t i = 1; i < held.size(); ++i) close(held[i]);
 
-  auto total = edge::HttpServer::Start({.listen = "127.0.0.1:0", .io_threads = 1, .max_connections = 2}, LengthHandler());
+  auto total = edge::HttpServer::Start(
+      {.listen = "127.0.0.1:0", .io_threads = 1, .max_connections = 2}, LengthHandler());
   ASSERT_THAT(total, IsOk());
-  const int a = testing::ConnectLoopback((*total)->port()), b = testing::ConnectLoopback((*total)->port());
+  const int a = testing::ConnectLoopback((*total)->port()),
+            b = testing::ConnectLoopback((*total)->port());
   absl::SleepFor(absl::Milliseconds(100));
-  EXPECT_EQ(testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", (*total)->port(), "/c")).status, 503);
+  EXPECT_EQ(
+      testing::HttpRequest("GET", absl::StrCat("http://127.0.0.1:", (*total)->port(), "/c")).status,
+      503);
   close(a);
   close(b);
 }
@@ -495,7 +509,9 @@ TEST(HttpServerTest, BufferedBodiesAreCappedAndTimed) {
                                         LengthHandler());
   ASSERT_THAT(server, IsOk());
   const int port = (*server)->port();
-  auto post = [](int length) { return absl::StrCat("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: ", length, "\r\n\r\n"); };
+  auto post = [](int length) {
+    return absl::StrCat("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: ", length, "\r\n\r\n");
+  };
   // A holds 700 bytes of budget with its body unfinished.
   const int a = testing::ConnectLoopback(port);
   ASSERT_TRUE(Send(a, post(700) + std::string(100, 'a')));
@@ -508,7 +524,9 @@ TEST(HttpServerTest, BufferedBodiesAreCappedAndTimed) {
   EXPECT_THAT(busy, ::testing::StartsWith("HTTP/1.1 503"));
   EXPECT_THAT(busy, ::testing::HasSubstr("Retry-After: 1"));
   // C fits beside A.
-  EXPECT_EQ(testing::HttpRequest("POST", absl::StrCat("http://127.0.0.1:", port, "/x"), {}, std::string(200, 'c')).body,
+  EXPECT_EQ(testing::HttpRequest("POST", absl::StrCat("http://127.0.0.1:", port, "/x"), {},
+                                 std::string(200, 'c'))
+                .body,
             R"({"len":200})");
   // A finishes and is answered.
   ASSERT_TRUE(Send(a, std::string(600, 'a')));
@@ -522,7 +540,9 @@ TEST(HttpServerTest, BufferedBodiesAreCappedAndTimed) {
   testing::ReadUntilClosed(d, absl::Seconds(5));
   EXPECT_LT(absl::Now() - sent, absl::Seconds(3));
   close(d);
-  EXPECT_EQ(testing::HttpRequest("POST", absl::StrCat("http://127.0.0.1:", port, "/x"), {}, std::string(800, 'e')).body,
+  EXPECT_EQ(testing::HttpRequest("POST", absl::StrCat("http://127.0.0.1:", port, "/x"), {},
+                                 std::string(800, 'e'))
+                .body,
             R"({"len":800})");
 }
 
@@ -545,7 +565,8 @@ TEST(HttpServerTest, AcceptBacksOffAtTheDescriptorLimit) {
        absl::StrCat("--fixtures=", AIMARKET_SOURCE_DIR, "/tests/testdata/providers")});
   ASSERT_THAT(mock, IsOk());
   const std::string stats = absl::StrCat("http://127.0.0.1:", port, "/__mock/stats");
-  for (int i = 0; i < 100 && testing::HttpRequest("GET", stats).status != 200; ++i) absl::SleepFor(absl::Milliseconds(50));
+  for (int i = 0; i < 100 && testing::HttpRequest("GET", stats).status != 200; ++i)
+    absl::SleepFor(absl::Milliseconds(50));
   std::vector<int> conns;
   for (int i = 0; i < 100; ++i) conns.push_back(testing::ConnectLoopback(port));
   absl::SleepFor(absl::Milliseconds(300));
@@ -566,21 +587,25 @@ TEST(HttpServerTest, AcceptBacksOffAtTheDescriptorLimit) {
 
 // HEAD answers the headers alone; absolute-form targets are served as origin-form.
 TEST(HttpServerTest, HeadHasNoBodyAndAbsoluteTargetsAreServed) {
-  auto server = edge::HttpServer::Start(
-      {.listen = "127.0.0.1:0", .io_threads = 1}, [](edge::HttpRequest req, std::shared_ptr<edge::ResponseWriter> w) {
-        edge::HttpResponse r;
-        r.body = absl::StrCat(R"({"target":")", req.target, R"("})");
-        w->Send(std::move(r));
-      });
+  auto server =
+      edge::HttpServer::Start({.listen = "127.0.0.1:0", .io_threads = 1},
+                              [](edge::HttpRequest req, std::shared_ptr<edge::ResponseWriter> w) {
+                                edge::HttpResponse r;
+                                r.body = absl::StrCat(R"({"target":")", req.target, R"("})");
+                                w->Send(std::move(r));
+                              });
   ASSERT_THAT(server, IsOk());
   const int fd = testing::ConnectLoopback((*server)->port());
-  ASSERT_TRUE(Send(fd, "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET HTTP://example.com:80/p?q=1 HTTP/1.1\r\nHost: x\r\n"
-                       "Connection: close\r\n\r\n"));
+  ASSERT_TRUE(Send(
+      fd,
+      "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET HTTP://example.com:80/p?q=1 HTTP/1.1\r\nHost: x\r\n"
+      "Connection: close\r\n\r\n"));
   const std::string got = testing::ReadUntilClosed(fd);
   close(fd);
   const size_t head_end = got.find("\r\n\r\n");
   ASSERT_NE(head_end, std::string::npos);
-  EXPECT_THAT(got.substr(0, head_end), ::testing::HasSubstr("Content-Length: 15"));  // {"target":"/h"}
+  EXPECT_THAT(got.substr(0, head_end),
+              ::testing::HasSubstr("Content-Length: 15"));  // {"target":"/h"}
   EXPECT_EQ(got.substr(head_end + 4, 9), "HTTP/1.1 ");
   EXPECT_TRUE(absl::EndsWith(got, R"({"target":"/p?q=1"})")) << got;
 }

@@ -5,10 +5,9 @@
 #include "services/team_management/team_store.h"
 
 #include <atomic>
+#include <pqxx/pqxx>
 #include <thread>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -38,7 +37,8 @@ class TeamStoreTest : public ::testing::Test {
   int AuditCount(const std::string& team_id) {
     auto lease = pool_->Acquire();
     pqxx::work tx(**lease);
-    return tx.exec_params1("SELECT count(*) FROM audit_log WHERE team_id = $1", team_id)[0].as<int>();
+    return tx.exec_params1("SELECT count(*) FROM audit_log WHERE team_id = $1", team_id)[0]
+        .as<int>();
   }
 
   v1::Team MakeTeam(const std::string& id, const std::string& name) {
@@ -72,8 +72,10 @@ TEST_F(TeamStoreTest, TeamsAreStoredWithTheirAuditAndNamesAreUnique) {
   EXPECT_THAT(t->settings().model_access(), ElementsAre("gpt-4o"));
   EXPECT_EQ(AuditCount("t1"), 1);
 
-  EXPECT_THAT(store_->CreateTeam(MakeTeam("t2", "RESEARCH"), audit_), StatusIs(absl::StatusCode::kAlreadyExists));
-  EXPECT_THAT(store_->CreateTeam(MakeTeam("t1", "Other"), audit_), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(store_->CreateTeam(MakeTeam("t2", "RESEARCH"), audit_),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(store_->CreateTeam(MakeTeam("t1", "Other"), audit_),
+              StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_THAT(store_->GetTeam("t2"), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(AuditCount("t2"), 0);
 
@@ -113,7 +115,9 @@ TEST_F(TeamStoreTest, TeamsAreStoredWithTheirAuditAndNamesAreUnique) {
 TEST_F(TeamStoreTest, PagesCoverEveryRowOnce) {
   AIM_PG_TEST_DATABASE(db);
   Open(db.dsn());
-  for (int i = 0; i < 7; ++i) ASSERT_THAT(store_->CreateTeam(MakeTeam(absl::StrCat("p", i), absl::StrCat("P", i)), audit_), IsOk());
+  for (int i = 0; i < 7; ++i)
+    ASSERT_THAT(store_->CreateTeam(MakeTeam(absl::StrCat("p", i), absl::StrCat("P", i)), audit_),
+                IsOk());
   std::vector<std::string> seen;
   std::string after;
   for (int page = 0; page < 10; ++page) {
@@ -123,7 +127,8 @@ TEST_F(TeamStoreTest, PagesCoverEveryRowOnce) {
     if (!p->has_more) break;
     after = std::string(absl::StripPrefix(p->items.back().name(), "teams/"));
   }
-  EXPECT_THAT(seen, ElementsAre("teams/p0", "teams/p1", "teams/p2", "teams/p3", "teams/p4", "teams/p5", "teams/p6"));
+  EXPECT_THAT(seen, ElementsAre("teams/p0", "teams/p1", "teams/p2", "teams/p3", "teams/p4",
+                                "teams/p5", "teams/p6"));
   auto only = store_->ListTeams("", 10, "p3");
   ASSERT_THAT(only, IsOk());
   ASSERT_EQ(only->items.size(), 1u);
@@ -135,7 +140,8 @@ TEST_F(TeamStoreTest, MembersKeysAndTheLastOwner) {
   Open(db.dsn());
   ASSERT_THAT(store_->CreateTeam(MakeTeam("t", "T"), audit_), IsOk());
   ASSERT_THAT(store_->CreateMember("t", MakeMember("a@x", common::v1::ROLE_OWNER), audit_), IsOk());
-  ASSERT_THAT(store_->CreateMember("t", MakeMember("b@x", common::v1::ROLE_MEMBER), audit_), IsOk());
+  ASSERT_THAT(store_->CreateMember("t", MakeMember("b@x", common::v1::ROLE_MEMBER), audit_),
+              IsOk());
   EXPECT_THAT(store_->CreateMember("t", MakeMember("b@x", common::v1::ROLE_VIEWER), audit_),
               StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_THAT(store_->CreateMember("nope", MakeMember("b@x", common::v1::ROLE_VIEWER), audit_),
@@ -144,7 +150,8 @@ TEST_F(TeamStoreTest, MembersKeysAndTheLastOwner) {
   auto ok = [](const v1::Member&) { return absl::OkStatus(); };
   EXPECT_THAT(store_->UpdateMember("t", "a@x", common::v1::ROLE_ADMIN, ok, audit_),
               StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_THAT(store_->DeleteMember("t", "a@x", ok, audit_), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store_->DeleteMember("t", "a@x", ok, audit_),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 
   v1::ApiKey key;
   key.set_name("teams/t/apiKeys/k1");
@@ -179,7 +186,8 @@ TEST_F(TeamStoreTest, MembersKeysAndTheLastOwner) {
   keys = store_->ListApiKeys("t", "", "", 10);
   ASSERT_THAT(keys, IsOk());
   EXPECT_TRUE(keys->items[0].revoked());
-  EXPECT_THAT(store_->RevokeApiKey("t", "k1", [](const v1::ApiKey&) { return absl::OkStatus(); }, audit_),
+  EXPECT_THAT(store_->RevokeApiKey(
+                  "t", "k1", [](const v1::ApiKey&) { return absl::OkStatus(); }, audit_),
               StatusIs(absl::StatusCode::kNotFound));  // already revoked
 }
 
@@ -190,8 +198,10 @@ TEST_F(TeamStoreTest, ConcurrentRemovalsOfTwoOwnersLeaveOne) {
   for (int round = 0; round < 10; ++round) {
     const std::string team = absl::StrCat("race", round);
     ASSERT_THAT(store_->CreateTeam(MakeTeam(team, team), audit_), IsOk());
-    ASSERT_THAT(store_->CreateMember(team, MakeMember("a@x", common::v1::ROLE_OWNER), audit_), IsOk());
-    ASSERT_THAT(store_->CreateMember(team, MakeMember("b@x", common::v1::ROLE_OWNER), audit_), IsOk());
+    ASSERT_THAT(store_->CreateMember(team, MakeMember("a@x", common::v1::ROLE_OWNER), audit_),
+                IsOk());
+    ASSERT_THAT(store_->CreateMember(team, MakeMember("b@x", common::v1::ROLE_OWNER), audit_),
+                IsOk());
     std::atomic<int> removed{0};
     std::vector<std::thread> threads;
     for (const char* user : {"a@x", "b@x"}) {

@@ -2,9 +2,8 @@
 
 #include <cstdlib>
 #include <exception>
-#include <random>
-
 #include <pqxx/pqxx>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "common/db/pqxx_status.h"
@@ -27,7 +26,8 @@ TestDatabase::TestDatabase(std::string admin_dsn, std::string name)
   dsn_ = absl::StrCat(admin_dsn_, " dbname=", name_);
 }
 
-absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create(const std::string& admin_dsn) try {
+absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create(
+    const std::string& admin_dsn) try {
   std::random_device rd;
   const std::string name = absl::StrCat("aimarket_test_", rd(), "_", rd() % 100000);
   pqxx::connection conn(admin_dsn);

@@ -40,16 +40,16 @@ class TestDatabase {
 
 }  // namespace aimarket::testing
 
-#define AIM_PG_TEST_DATABASE(var)                                                              \
-  std::unique_ptr<::aimarket::testing::TestDatabase> var##_holder;                             \
-  {                                                                                            \
-    const std::string admin = ::aimarket::testing::PgAdminDsn();                               \
-    if (admin.empty()) {                                                                       \
-      if (::aimarket::testing::PgRequired()) FAIL() << "AIMARKET_TEST_PG_DSN is not set";      \
-      GTEST_SKIP() << "AIMARKET_TEST_PG_DSN is not set; run tools/dev test";                   \
-    }                                                                                          \
-    auto created = ::aimarket::testing::TestDatabase::Create(admin);                           \
-    ASSERT_TRUE(created.ok()) << created.status();                                             \
-    var##_holder = std::move(*created);                                                        \
-  }                                                                                            \
+#define AIM_PG_TEST_DATABASE(var)                                                         \
+  std::unique_ptr<::aimarket::testing::TestDatabase> var##_holder;                        \
+  {                                                                                       \
+    const std::string admin = ::aimarket::testing::PgAdminDsn();                          \
+    if (admin.empty()) {                                                                  \
+      if (::aimarket::testing::PgRequired()) FAIL() << "AIMARKET_TEST_PG_DSN is not set"; \
+      GTEST_SKIP() << "AIMARKET_TEST_PG_DSN is not set; run tools/dev test";              \
+    }                                                                                     \
+    auto created = ::aimarket::testing::TestDatabase::Create(admin);                      \
+    ASSERT_TRUE(created.ok()) << created.status();                                        \
+    var##_holder = std::move(*created);                                                   \
+  }                                                                                       \
   ::aimarket::testing::TestDatabase& var = *var##_holder

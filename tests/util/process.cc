@@ -1,6 +1,7 @@
 #include "tests/util/process.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,8 +17,6 @@
 #include <sstream>
 #include <utility>
 #include <vector>
-
-#include <curl/curl.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -56,12 +55,13 @@ std::string NewTempPath(const std::string& prefix) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const std::vector<std::string>& argv,
-                                                              const std::map<std::string, std::string>& env) {
+absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
   const std::string out_path = NewTempPath("aimarket-proc-");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   // The child starts with no blocked signals, whatever the test's threads have blocked.
@@ -84,7 +84,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const std::vector<
   const int rc = posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return absl::InternalError(absl::StrCat("posix_spawn ", argv[0], ": ", strerror(rc)));
+  if (rc != 0)
+    return absl::InternalError(absl::StrCat("posix_spawn ", argv[0], ": ", strerror(rc)));
   return std::unique_ptr<Subprocess>(new Subprocess(pid, out_path));
 }
 
@@ -150,7 +151,8 @@ std::vector<int>& ClaimedPorts() {
 std::string PortClaimDir() {
   const char* tmp = std::getenv("TMPDIR");
   // Per user: another user's claim files could not be taken over.
-  return absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/aimarket-test-ports-", getuid());
+  return absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/aimarket-test-ports-",
+                      getuid());
 }
 
 void RemovePortClaims() {
@@ -204,15 +206,18 @@ int FreePort() {
   std::vector<std::pair<int, int>> bands;
   if (hi + 1 <= 65535 && 65535 - hi >= 1000) bands.emplace_back(hi + 1, 65535);
   if (lo - 1 >= 20000) bands.emplace_back(20000, lo - 1);
-  if (bands.empty()) bands.emplace_back(20000, 65535);  // odd kernel settings: collisions stay possible
+  if (bands.empty())
+    bands.emplace_back(20000, 65535);  // odd kernel settings: collisions stay possible
   std::error_code dir_error;
   std::filesystem::create_directories(PortClaimDir(), dir_error);
   static const bool registered = [] { return std::atexit(RemovePortClaims) == 0; }();
   (void)registered;
-  static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^ static_cast<unsigned>(absl::ToUnixNanos(absl::Now()));
+  static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^
+                         static_cast<unsigned>(absl::ToUnixNanos(absl::Now()));
   for (int attempt = 0; attempt < 2000; ++attempt) {
     const auto& [first, last] = bands[rand_r(&seed) % bands.size()];
-    const int port = first + static_cast<int>(rand_r(&seed) % static_cast<unsigned>(last - first + 1));
+    const int port =
+        first + static_cast<int>(rand_r(&seed) % static_cast<unsigned>(last - first + 1));
     if (!CanListen(port) || !ClaimPort(port)) continue;
     if (!CanListen(port)) {  // taken between the check and the claim
       unlink(absl::StrCat(PortClaimDir(), "/", port).c_str());
@@ -278,7 +283,8 @@ size_t CollectHeader(char* data, size_t size, size_t n, void* user) {
   std::string line(data, size * n);
   const size_t colon = line.find(':');
   if (colon != std::string::npos) {
-    (*static_cast<std::map<std::string, std::string>*>(user))[absl::AsciiStrToLower(line.substr(0, colon))] =
+    (*static_cast<std::map<std::string, std::string>*>(
+        user))[absl::AsciiStrToLower(line.substr(0, colon))] =
         std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
   }
   return size * n;
@@ -286,8 +292,8 @@ size_t CollectHeader(char* data, size_t size, size_t n, void* user) {
 
 }  // namespace
 
-HttpResult HttpRequest(const std::string& method, const std::string& url, const std::vector<std::string>& headers,
-                       const std::string& body) {
+HttpResult HttpRequest(const std::string& method, const std::string& url,
+                       const std::vector<std::string>& headers, const std::string& body) {
   HttpResult result;
   CURL* curl = curl_easy_init();
   curl_slist* list = nullptr;

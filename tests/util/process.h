@@ -23,8 +23,8 @@ class Subprocess {
  public:
   // Starts argv[0] with the test's environment plus `env` (overriding; an empty value unsets).
   // stdout and stderr go to files read by output().
-  static absl::StatusOr<std::unique_ptr<Subprocess>> Start(const std::vector<std::string>& argv,
-                                                           const std::map<std::string, std::string>& env = {});
+  static absl::StatusOr<std::unique_ptr<Subprocess>> Start(
+      const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
   // Kills the process (SIGKILL) if it still runs.
   ~Subprocess();
 

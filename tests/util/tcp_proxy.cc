@@ -72,7 +72,8 @@ void TcpProxy::Run() {
     for (size_t i = 0; i < polled; ++i) {
       const auto [a, b] = pairs[i];
       bool open = true;
-      for (const auto& [from, to, ev] : {std::tuple{a, b, fds[2 + 2 * i].revents}, std::tuple{b, a, fds[3 + 2 * i].revents}}) {
+      for (const auto& [from, to, ev] :
+           {std::tuple{a, b, fds[2 + 2 * i].revents}, std::tuple{b, a, fds[3 + 2 * i].revents}}) {
         if (!open || !(ev & (POLLIN | POLLHUP | POLLERR))) continue;
         const ssize_t n = read(from, buf, sizeof(buf));
         if (n <= 0) {

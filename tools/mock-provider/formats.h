@@ -43,7 +43,8 @@ struct Rendered {
   std::vector<std::string> events;  // Streamed: each one write, already framed.
 };
 
-Rendered Render(Format format, const Synthetic& s, bool stream, bool include_usage, int64_t created);
+Rendered Render(Format format, const Synthetic& s, bool stream, bool include_usage,
+                int64_t created);
 
 // Embeddings in the format of the request's path. Only OpenAI's shape has a captured fixture; the
 // others are composed from each provider's documented schema (Gemini's batchEmbedContents
@@ -54,7 +55,7 @@ Rendered Render(Format format, const Synthetic& s, bool stream, bool include_usa
 // …:batchEmbedContents, Cohere …/v2/embed, Ollama …/api/embed, Hugging Face
 // …/pipeline/feature-extraction), or false when the path is none of these. Each input gets a vector
 // of the requested dimensions (8 by default) derived from its text, so equal texts embed equally.
-bool RenderEmbeddings(absl::string_view path, const rapidjson::Document& body, const std::string& model,
-                      std::string& out);
+bool RenderEmbeddings(absl::string_view path, const rapidjson::Document& body,
+                      const std::string& model, std::string& out);
 
 }  // namespace aimarket::mock

@@ -1,6 +1,5 @@
 // mock-provider: a fast mock LLM upstream. See README.md beside this file.
 
-
 #include <atomic>
 #include <deque>
 #include <filesystem>
@@ -72,9 +71,11 @@ std::vector<Fixture> LoadFixtures(const std::string& dir) {
       fx.method = f.HasMember("method") ? f["method"].GetString() : "POST";
       fx.path = f.HasMember("path") ? f["path"].GetString() : "";
       fx.status = f.HasMember("status") ? f["status"].GetInt() : 200;
-      fx.content_type = f.HasMember("content_type") ? f["content_type"].GetString() : "application/json";
+      fx.content_type =
+          f.HasMember("content_type") ? f["content_type"].GetString() : "application/json";
       if (f.HasMember("headers") && f["headers"].IsObject()) {
-        for (const auto& h : f["headers"].GetObject()) fx.headers.emplace_back(h.name.GetString(), h.value.GetString());
+        for (const auto& h : f["headers"].GetObject())
+          fx.headers.emplace_back(h.name.GetString(), h.value.GetString());
       }
       const std::string response = f["response"].GetString();
       fx.body = ReadFile(entry.path() / response);
@@ -101,14 +102,22 @@ void ParseOptions(absl::string_view query, Options& o) {
     std::pair<absl::string_view, absl::string_view> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
     int v = 0;
     const bool num = absl::SimpleAtoi(p.second, &v);
-    if (p.first == "tokens" && num) o.tokens = v;
-    else if (p.first == "chunks" && num) o.chunks = v;
-    else if (p.first == "delay_ms" && num) o.delay_ms = v;
-    else if (p.first == "status" && num) o.status = v;
-    else if (p.first == "retry_after") o.retry_after = std::string(p.second);
-    else if (p.first == "fail_after" && num) o.fail_after = v;
-    else if (p.first == "chunk_bytes" && num && v > 0) o.chunk_bytes = v;
-    else if (p.first == "echo") o.echo = p.second == "1";
+    if (p.first == "tokens" && num)
+      o.tokens = v;
+    else if (p.first == "chunks" && num)
+      o.chunks = v;
+    else if (p.first == "delay_ms" && num)
+      o.delay_ms = v;
+    else if (p.first == "status" && num)
+      o.status = v;
+    else if (p.first == "retry_after")
+      o.retry_after = std::string(p.second);
+    else if (p.first == "fail_after" && num)
+      o.fail_after = v;
+    else if (p.first == "chunk_bytes" && num && v > 0)
+      o.chunk_bytes = v;
+    else if (p.first == "echo")
+      o.echo = p.second == "1";
   }
 }
 
@@ -125,8 +134,10 @@ class MockProvider {
     rapidjson::Document body;
     if (!req.body.empty()) (void)json::ParseBounded(body, req.body);
     std::string model;
-    if (body.IsObject() && body.HasMember("model") && body["model"].IsString()) model = std::string(json::View(body["model"]));
-    // Gemini and friends put the model in the path, escaped: ".../models/fixture%2Fx:generateContent".
+    if (body.IsObject() && body.HasMember("model") && body["model"].IsString())
+      model = std::string(json::View(body["model"]));
+    // Gemini and friends put the model in the path, escaped:
+    // ".../models/fixture%2Fx:generateContent".
     if (model.empty()) {
       const size_t at = path.find("/models/");
       if (at != absl::string_view::npos) {
@@ -137,35 +148,44 @@ class MockProvider {
     }
     std::string selector = model;
     // A header may pick the fixture instead of the model name: many fixtures share one path.
-    if (absl::string_view f = req.Header("x-mock-fixture"); !f.empty()) selector = absl::StrCat("fixture/", f);
-    if (absl::string_view h = req.Header("x-mock"); !h.empty()) selector = absl::StrCat(selector, "?", h);
+    if (absl::string_view f = req.Header("x-mock-fixture"); !f.empty())
+      selector = absl::StrCat("fixture/", f);
+    if (absl::string_view h = req.Header("x-mock"); !h.empty())
+      selector = absl::StrCat(selector, "?", h);
     const size_t q = selector.find('?');
     Options opts;
     if (q != std::string::npos) ParseOptions(absl::string_view(selector).substr(q + 1), opts);
     const std::string name = selector.substr(0, q);
 
-    if (absl::StartsWith(name, "fixture/")) return ReplayFixture(name.substr(8), path, opts, std::move(w));
-    // No model to go by (TGI's /generate): the one fixture whose method and path match, if there is one.
+    if (absl::StartsWith(name, "fixture/"))
+      return ReplayFixture(name.substr(8), path, opts, std::move(w));
+    // No model to go by (TGI's /generate): the one fixture whose method and path match, if there is
+    // one.
     if (name.empty()) {
       if (const Fixture* only = OnlyFixtureFor(req.method, path); only != nullptr) {
-        return ReplayFixture(absl::StrCat(only->provider, "/", only->name), path, opts, std::move(w));
+        return ReplayFixture(absl::StrCat(only->provider, "/", only->name), path, opts,
+                             std::move(w));
       }
     }
-    if (std::string embeddings; RenderEmbeddings(path, body, model.empty() ? "synthetic" : model.substr(0, model.find('?')),
-                                                 embeddings)) {
+    if (std::string embeddings;
+        RenderEmbeddings(path, body, model.empty() ? "synthetic" : model.substr(0, model.find('?')),
+                         embeddings)) {
       HttpResponse r;
       r.body = std::move(embeddings);
       return w->Send(std::move(r));
     }
     const Format format = FormatForPath(path);
     if (format != Format::kOpenAi || (!opts.echo && !ToolToCall(format, body).empty())) {
-      return SynthesizeNative(format, path, body, model.substr(0, model.find('?')), opts, std::move(w));
+      return SynthesizeNative(format, path, body, model.substr(0, model.find('?')), opts,
+                              std::move(w));
     }
-    const bool stream = body.IsObject() && body.HasMember("stream") && body["stream"].IsBool() && body["stream"].GetBool();
+    const bool stream = body.IsObject() && body.HasMember("stream") && body["stream"].IsBool() &&
+                        body["stream"].GetBool();
     bool include_usage = false;
     if (body.IsObject() && body.HasMember("stream_options") && body["stream_options"].IsObject()) {
       const auto& so = body["stream_options"];
-      include_usage = so.HasMember("include_usage") && so["include_usage"].IsBool() && so["include_usage"].GetBool();
+      include_usage = so.HasMember("include_usage") && so["include_usage"].IsBool() &&
+                      so["include_usage"].GetBool();
     }
     // Answers name the model without its options ("synthetic?tokens=5" answers as "synthetic").
     Synthesize(body, model.substr(0, model.find('?')), opts, stream, include_usage, std::move(w));
@@ -187,8 +207,9 @@ class MockProvider {
       }
       r.body += "]";
     } else if (req.Path() == "/__mock/stats") {
-      r.body = absl::StrCat(R"({"requests":)", requests_.load(), R"(,"streams_started":)", streams_started_.load(),
-                            R"(,"streams_completed":)", streams_completed_.load(), R"(,"client_disconnects":)",
+      r.body = absl::StrCat(R"({"requests":)", requests_.load(), R"(,"streams_started":)",
+                            streams_started_.load(), R"(,"streams_completed":)",
+                            streams_completed_.load(), R"(,"client_disconnects":)",
                             client_disconnects_.load(), "}");
     } else {
       r.status = 404;
@@ -198,8 +219,8 @@ class MockProvider {
   }
 
   void Record(const HttpRequest& req) {
-    std::string j = absl::StrCat(R"({"method":)", json::Quote(req.method), R"(,"path":)", json::Quote(req.target),
-                                 R"(,"headers":{)");
+    std::string j = absl::StrCat(R"({"method":)", json::Quote(req.method), R"(,"path":)",
+                                 json::Quote(req.target), R"(,"headers":{)");
     bool first = true;
     for (const auto& [k, v] : req.headers) {
       absl::StrAppend(&j, first ? "" : ",", json::Quote(k), ":", json::Quote(v));
@@ -233,7 +254,8 @@ class MockProvider {
   const Fixture* OnlyFixtureFor(absl::string_view method, absl::string_view path) const {
     const Fixture* found = nullptr;
     for (const Fixture& f : fixtures_) {
-      if (f.method != method || absl::string_view(f.path).substr(0, f.path.find('?')) != path) continue;
+      if (f.method != method || absl::string_view(f.path).substr(0, f.path.find('?')) != path)
+        continue;
       if (found != nullptr) return nullptr;
       found = &f;
     }
@@ -279,23 +301,26 @@ class MockProvider {
     if (!body.IsObject() || !body.HasMember("messages") || !body["messages"].IsArray()) return "";
     std::string last;
     for (const auto& m : body["messages"].GetArray()) {
-      if (m.IsObject() && m.HasMember("role") && m["role"].IsString() && std::string(m["role"].GetString()) == "user" &&
-          m.HasMember("content") && m["content"].IsString()) {
+      if (m.IsObject() && m.HasMember("role") && m["role"].IsString() &&
+          std::string(m["role"].GetString()) == "user" && m.HasMember("content") &&
+          m["content"].IsString()) {
         last = m["content"].GetString();
       }
     }
     return last;
   }
 
-  void Synthesize(const rapidjson::Document& body, const std::string& model, const Options& opts, bool stream,
-                  bool include_usage, std::shared_ptr<ResponseWriter> w) {
+  void Synthesize(const rapidjson::Document& body, const std::string& model, const Options& opts,
+                  bool stream, bool include_usage, std::shared_ptr<ResponseWriter> w) {
     if (opts.status != 200) {
       HttpResponse r;
       r.status = opts.status;
       if (!opts.retry_after.empty()) r.headers.emplace_back("retry-after", opts.retry_after);
-      const char* type = opts.status == 429 ? "requests" : opts.status >= 500 ? "server_error" : "invalid_request_error";
-      r.body = absl::StrCat(R"({"error":{"message":"mock-provider: status )", opts.status, R"(","type":")", type,
-                            R"(","param":null,"code":null}})");
+      const char* type = opts.status == 429   ? "requests"
+                         : opts.status >= 500 ? "server_error"
+                                              : "invalid_request_error";
+      r.body = absl::StrCat(R"({"error":{"message":"mock-provider: status )", opts.status,
+                            R"(","type":")", type, R"(","param":null,"code":null}})");
       if (opts.delay_ms > 0) absl::SleepFor(absl::Milliseconds(opts.delay_ms));
       return w->Send(std::move(r));
     }
@@ -303,27 +328,30 @@ class MockProvider {
     if (opts.echo) {
       words = absl::StrSplit(LastUserMessage(body), ' ');
     } else {
-      for (int i = 0; i < opts.tokens; ++i) words.push_back(absl::StrCat(i == 0 ? "" : " ", "tok", i));
+      for (int i = 0; i < opts.tokens; ++i)
+        words.push_back(absl::StrCat(i == 0 ? "" : " ", "tok", i));
     }
     if (opts.echo) {
       for (size_t i = 1; i < words.size(); ++i) words[i] = " " + words[i];
     }
-    const int64_t prompt_tokens = static_cast<int64_t>(body.IsObject() ? 1 + LastUserMessage(body).size() / 4 : 1);
+    const int64_t prompt_tokens =
+        static_cast<int64_t>(body.IsObject() ? 1 + LastUserMessage(body).size() / 4 : 1);
     const int64_t completion_tokens = static_cast<int64_t>(words.size());
     const std::string id = absl::StrCat("chatcmpl-mock", next_id_.fetch_add(1));
     const int64_t created = absl::ToUnixSeconds(absl::Now());
-    const std::string usage = absl::StrCat(R"({"prompt_tokens":)", prompt_tokens, R"(,"completion_tokens":)",
-                                           completion_tokens, R"(,"total_tokens":)", prompt_tokens + completion_tokens,
-                                           "}");
+    const std::string usage = absl::StrCat(
+        R"({"prompt_tokens":)", prompt_tokens, R"(,"completion_tokens":)", completion_tokens,
+        R"(,"total_tokens":)", prompt_tokens + completion_tokens, "}");
     const std::string head = absl::StrCat(R"({"id":")", id, R"(","object":)");
     if (!stream) {
       std::string text;
       for (const auto& wd : words) text += wd;
       HttpResponse r;
-      r.body = absl::StrCat(head, R"("chat.completion","created":)", created, R"(,"model":)", json::Quote(model),
-                            R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)", json::Quote(text),
-                            R"(,"refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":)", usage,
-                            R"(,"system_fingerprint":"fp_mock"})");
+      r.body = absl::StrCat(
+          head, R"("chat.completion","created":)", created, R"(,"model":)", json::Quote(model),
+          R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)", json::Quote(text),
+          R"(,"refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":)", usage,
+          R"(,"system_fingerprint":"fp_mock"})");
       if (opts.delay_ms > 0) {
         std::thread([w, r = std::move(r), d = opts.delay_ms]() mutable {
           absl::SleepFor(absl::Milliseconds(d));
@@ -336,31 +364,37 @@ class MockProvider {
     // Group the words into `chunks` content chunks.
     const int nchunks = std::max(1, opts.chunks > 0 ? opts.chunks : static_cast<int>(words.size()));
     std::vector<std::string> pieces(nchunks);
-    for (size_t i = 0; i < words.size(); ++i) pieces[i * nchunks / std::max<size_t>(1, words.size())] += words[i];
-    const std::string chunk_head = absl::StrCat("data: ", head, R"("chat.completion.chunk","created":)", created,
-                                                R"(,"model":)", json::Quote(model),
-                                                R"(,"system_fingerprint":"fp_mock","choices":[{"index":0,"delta":)");
+    for (size_t i = 0; i < words.size(); ++i)
+      pieces[i * nchunks / std::max<size_t>(1, words.size())] += words[i];
+    const std::string chunk_head = absl::StrCat(
+        "data: ", head, R"("chat.completion.chunk","created":)", created, R"(,"model":)",
+        json::Quote(model), R"(,"system_fingerprint":"fp_mock","choices":[{"index":0,"delta":)");
     std::vector<std::string> events;
-    events.push_back(absl::StrCat(chunk_head, R"({"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}])",
-                                  include_usage ? R"(,"usage":null)" : "", "}\n\n"));
+    events.push_back(absl::StrCat(
+        chunk_head,
+        R"({"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}])",
+        include_usage ? R"(,"usage":null)" : "", "}\n\n"));
     for (const std::string& p : pieces) {
-      events.push_back(absl::StrCat(chunk_head, R"({"content":)", json::Quote(p), R"(},"logprobs":null,"finish_reason":null}])",
+      events.push_back(absl::StrCat(chunk_head, R"({"content":)", json::Quote(p),
+                                    R"(},"logprobs":null,"finish_reason":null}])",
                                     include_usage ? R"(,"usage":null)" : "", "}\n\n"));
     }
     events.push_back(absl::StrCat(chunk_head, R"({},"logprobs":null,"finish_reason":"stop"}])",
                                   include_usage ? R"(,"usage":null)" : "", "}\n\n"));
     if (include_usage) {
-      events.push_back(absl::StrCat("data: ", head, R"("chat.completion.chunk","created":)", created, R"(,"model":)",
-                                    json::Quote(model), R"(,"system_fingerprint":"fp_mock","choices":[],"usage":)", usage,
-                                    "}\n\n"));
+      events.push_back(absl::StrCat("data: ", head, R"("chat.completion.chunk","created":)",
+                                    created, R"(,"model":)", json::Quote(model),
+                                    R"(,"system_fingerprint":"fp_mock","choices":[],"usage":)",
+                                    usage, "}\n\n"));
     }
     events.push_back("data: [DONE]\n\n");
     WriteEvents(std::move(w), "text/event-stream; charset=utf-8", std::move(events), opts);
   }
 
   // Any provider's format, for tests and benchmarks of the translating adapters.
-  void SynthesizeNative(Format format, absl::string_view path, const rapidjson::Document& body, const std::string& model,
-                        const Options& opts, std::shared_ptr<ResponseWriter> w) {
+  void SynthesizeNative(Format format, absl::string_view path, const rapidjson::Document& body,
+                        const std::string& model, const Options& opts,
+                        std::shared_ptr<ResponseWriter> w) {
     if (opts.status != 200) {
       HttpResponse r;
       r.status = opts.status;
@@ -380,15 +414,18 @@ class MockProvider {
       words = absl::StrSplit(user, ' ');
       for (size_t i = 1; i < words.size(); ++i) words[i] = " " + words[i];
     } else {
-      for (int i = 0; i < opts.tokens; ++i) words.push_back(absl::StrCat(i == 0 ? "" : " ", "tok", i));
+      for (int i = 0; i < opts.tokens; ++i)
+        words.push_back(absl::StrCat(i == 0 ? "" : " ", "tok", i));
     }
     syn.completion_tokens = static_cast<int64_t>(words.size());
     const int nchunks = std::max(1, opts.chunks > 0 ? opts.chunks : static_cast<int>(words.size()));
     syn.pieces.resize(std::min<size_t>(nchunks, std::max<size_t>(1, words.size())));
-    for (size_t i = 0; i < words.size(); ++i) syn.pieces[i * syn.pieces.size() / words.size()] += words[i];
+    for (size_t i = 0; i < words.size(); ++i)
+      syn.pieces[i * syn.pieces.size() / words.size()] += words[i];
     bool include_usage = false;
     if (const auto so = body.IsObject() ? body.FindMember("stream_options") : body.MemberEnd();
-        body.IsObject() && so != body.MemberEnd() && so->value.IsObject() && so->value.HasMember("include_usage")) {
+        body.IsObject() && so != body.MemberEnd() && so->value.IsObject() &&
+        so->value.HasMember("include_usage")) {
       include_usage = so->value["include_usage"].IsBool() && so->value["include_usage"].GetBool();
     }
     const bool stream = StreamRequested(format, path, body);
@@ -403,8 +440,8 @@ class MockProvider {
   }
 
   // A streamed answer, one write per event, paced by the options.
-  void WriteEvents(std::shared_ptr<ResponseWriter> w, const std::string& content_type, std::vector<std::string> events,
-                   const Options& opts) {
+  void WriteEvents(std::shared_ptr<ResponseWriter> w, const std::string& content_type,
+                   std::vector<std::string> events, const Options& opts) {
     HttpResponse r;
     r.content_type = content_type;
     streams_started_.fetch_add(1);
@@ -430,7 +467,8 @@ class MockProvider {
   const std::vector<Fixture> fixtures_;
   absl::Mutex mu_;
   std::deque<std::string> recorded_ ABSL_GUARDED_BY(mu_);
-  std::atomic<int64_t> requests_{0}, streams_started_{0}, streams_completed_{0}, client_disconnects_{0};
+  std::atomic<int64_t> requests_{0}, streams_started_{0}, streams_completed_{0},
+      client_disconnects_{0};
   std::atomic<int64_t> next_id_{1};
 };
 
@@ -456,10 +494,12 @@ int main(int argc, char** argv) {
   }
   aimarket::process::Prepare();
 
-  auto mock = std::make_unique<aimarket::mock::MockProvider>(aimarket::mock::LoadFixtures(fixtures));
+  auto mock =
+      std::make_unique<aimarket::mock::MockProvider>(aimarket::mock::LoadFixtures(fixtures));
   auto server = aimarket::edge::HttpServer::Start(
       {.listen = listen, .io_threads = threads, .max_body_bytes = 64 << 20},
-      [m = mock.get()](aimarket::edge::HttpRequest r, std::shared_ptr<aimarket::edge::ResponseWriter> w) {
+      [m = mock.get()](aimarket::edge::HttpRequest r,
+                       std::shared_ptr<aimarket::edge::ResponseWriter> w) {
         m->Handle(std::move(r), std::move(w));
       });
   if (!server.ok()) {

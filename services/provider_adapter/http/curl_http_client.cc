@@ -5,9 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstring>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,12 +21,6 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
@@ -55,7 +54,8 @@ struct LoopGate {
 // One transfer. Owned by its loop while active; the caller holds a handle to cancel it.
 class Transfer final : public HttpCall, public std::enable_shared_from_this<Transfer> {
  public:
-  Transfer(HttpCallRequest req, HttpCallHandler& handler) : req_(std::move(req)), handler_(handler) {}
+  Transfer(HttpCallRequest req, HttpCallHandler& handler)
+      : req_(std::move(req)), handler_(handler) {}
   ~Transfer() override {
     if (headers_ != nullptr) curl_slist_free_all(headers_);
   }
@@ -103,7 +103,9 @@ class CurlLoop final : public net::execution_context::service {
   }
 
   // The loop of `ioc`, created on first use. Only `ioc`'s thread may call the loop's methods.
-  static CurlLoop& Of(net::io_context& ioc) { return net::use_service<CurlLoop>(static_cast<net::execution_context&>(ioc)); }
+  static CurlLoop& Of(net::io_context& ioc) {
+    return net::use_service<CurlLoop>(static_cast<net::execution_context&>(ioc));
+  }
 
   const std::shared_ptr<LoopGate>& gate() const { return gate_; }
 
@@ -159,14 +161,17 @@ class CurlLoop final : public net::execution_context::service {
       curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
       curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &OpenPublicSocket);
     }
-    if (r.max_body_bytes > 0) curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(r.max_body_bytes));
+    if (r.max_body_bytes > 0)
+      curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(r.max_body_bytes));
     if (r.total_timeout > absl::ZeroDuration()) {
-      curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(r.total_timeout)));
+      curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                       static_cast<long>(absl::ToInt64Milliseconds(r.total_timeout)));
     }
     for (const std::string& h : r.headers) t->headers_ = curl_slist_append(t->headers_, h.c_str());
     t->headers_ = curl_slist_append(t->headers_, "Expect:");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers_);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(r.connect_timeout)));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(absl::ToInt64Milliseconds(r.connect_timeout)));
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
@@ -180,7 +185,8 @@ class CurlLoop final : public net::execution_context::service {
   }
 
   void Cancel(const std::shared_ptr<Transfer>& t) {
-    if (t->easy_ != nullptr && t->loop_ == this) Finish(t->easy_, absl::CancelledError("cancelled by the caller"));
+    if (t->easy_ != nullptr && t->loop_ == this)
+      Finish(t->easy_, absl::CancelledError("cancelled by the caller"));
   }
 
   // The io_context is going away: calls in flight complete as cancelled, sockets are handed back
@@ -190,7 +196,8 @@ class CurlLoop final : public net::execution_context::service {
       absl::MutexLock lock(&gate_->mu);
       gate_->loop = nullptr;
     }
-    while (!active_.empty()) Finish(active_.begin()->first, absl::CancelledError("HTTP client shut down"));
+    while (!active_.empty())
+      Finish(active_.begin()->first, absl::CancelledError("HTTP client shut down"));
     for (CURL* e : idle_) curl_easy_cleanup(e);
     idle_.clear();
     curl_multi_cleanup(multi_);  // Reports every socket as removed.
@@ -253,12 +260,16 @@ class CurlLoop final : public net::execution_context::service {
     if ((w.want & CURL_POLL_IN) != 0 && !w.reading) {
       w.reading = true;
       w.sd.async_wait(net::posix::descriptor_base::wait_read,
-                      [this, s, id = w.id](const boost::system::error_code& ec) { OnReady(s, id, CURL_CSELECT_IN, ec); });
+                      [this, s, id = w.id](const boost::system::error_code& ec) {
+                        OnReady(s, id, CURL_CSELECT_IN, ec);
+                      });
     }
     if ((w.want & CURL_POLL_OUT) != 0 && !w.writing) {
       w.writing = true;
       w.sd.async_wait(net::posix::descriptor_base::wait_write,
-                      [this, s, id = w.id](const boost::system::error_code& ec) { OnReady(s, id, CURL_CSELECT_OUT, ec); });
+                      [this, s, id = w.id](const boost::system::error_code& ec) {
+                        OnReady(s, id, CURL_CSELECT_OUT, ec);
+                      });
     }
   }
 
@@ -300,7 +311,8 @@ class CurlLoop final : public net::execution_context::service {
   }
 
   void ArmCurlTimer() {
-    if (curl_timer_ == std::nullopt || curl_due_ == std::chrono::steady_clock::time_point::max()) return;
+    if (curl_timer_ == std::nullopt || curl_due_ == std::chrono::steady_clock::time_point::max())
+      return;
     if (curl_timer_armed_ && curl_timer_->expiry() <= curl_due_) return;
     curl_timer_armed_ = true;
     curl_timer_->expires_at(curl_due_);
@@ -328,14 +340,16 @@ class CurlLoop final : public net::execution_context::service {
   // Until the first byte of the body (a streaming upstream sends its headers at once, and its first
   // event when the model has produced something), then between reads.
   static absl::Time Deadline(const Transfer& t) {
-    return t.body_started_ ? t.last_activity_ + t.req_.idle_timeout : t.started_ + t.req_.first_byte_timeout;
+    return t.body_started_ ? t.last_activity_ + t.req_.idle_timeout
+                           : t.started_ + t.req_.first_byte_timeout;
   }
 
   void ArmTimeoutCheck(absl::Time due) {
     if (timeout_timer_ == std::nullopt || (timeout_check_armed_ && timeout_due_ <= due)) return;
     timeout_check_armed_ = true;
     timeout_due_ = due;
-    const absl::Duration wait = std::max(absl::ZeroDuration(), due - absl::Now()) + absl::Milliseconds(1);
+    const absl::Duration wait =
+        std::max(absl::ZeroDuration(), due - absl::Now()) + absl::Milliseconds(1);
     timeout_timer_->expires_after(absl::ToChronoMicroseconds(wait));
     timeout_timer_->async_wait([this](const boost::system::error_code& ec) {
       if (ec == net::error::operation_aborted) return;  // Moved earlier; that wait is pending.
@@ -373,8 +387,9 @@ class CurlLoop final : public net::execution_context::service {
     }
     const size_t colon = line.find(':');
     if (colon != absl::string_view::npos) {
-      t->response_headers_.emplace_back(absl::AsciiStrToLower(line.substr(0, colon)),
-                                        std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+      t->response_headers_.emplace_back(
+          absl::AsciiStrToLower(line.substr(0, colon)),
+          std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
     }
     return size * n;
   }
@@ -394,7 +409,8 @@ class CurlLoop final : public net::execution_context::service {
     t->last_activity_ = now;
     t->body_started_ = true;
     t->body_bytes_ += static_cast<int64_t>(size * n);
-    if (t->req_.max_body_bytes > 0 && t->body_bytes_ > t->req_.max_body_bytes) return 0;  // Aborts: too large.
+    if (t->req_.max_body_bytes > 0 && t->body_bytes_ > t->req_.max_body_bytes)
+      return 0;  // Aborts: too large.
     DeliverHeaders(*t);
     t->handler_.OnData(absl::string_view(data, size * n));
     return size * n;
@@ -411,7 +427,8 @@ class CurlLoop final : public net::execution_context::service {
     // forgets it first, since the handler may start that later call.
     t->easy_ = nullptr;
     const HttpCallRequest& r = t->req_;
-    const bool restricted = r.public_https_only || r.max_body_bytes > 0 || r.total_timeout > absl::ZeroDuration();
+    const bool restricted =
+        r.public_https_only || r.max_body_bytes > 0 || r.total_timeout > absl::ZeroDuration();
     if (idle_.size() < 256 && multi_ != nullptr && !restricted) {
       // Nothing of the finished call may stay reachable from the idle handle.
       curl_easy_setopt(e, CURLOPT_HTTPHEADER, nullptr);
@@ -431,8 +448,10 @@ class CurlLoop final : public net::execution_context::service {
   // detail, which names the upstream's host, address and port.
   static absl::Status FromCurl(CURLcode code, const Transfer& t) {
     if (code == CURLE_OK) return absl::OkStatus();
-    const std::string detail = t.error_[0] != '\0' ? std::string(t.error_) : curl_easy_strerror(code);
-    log::Warn("upstream transfer failed", {{"curl_code", static_cast<int>(code)}, {"error", detail}});
+    const std::string detail =
+        t.error_[0] != '\0' ? std::string(t.error_) : curl_easy_strerror(code);
+    log::Warn("upstream transfer failed",
+              {{"curl_code", static_cast<int>(code)}, {"error", detail}});
     const absl::string_view kind = curl_easy_strerror(code);
     switch (code) {
       case CURLE_COULDNT_CONNECT:
@@ -470,7 +489,8 @@ class CurlLoop final : public net::execution_context::service {
           e, status::Error(absl::StatusCode::kDeadlineExceeded, "UPSTREAM_TIMEOUT",
                            waiting ? absl::StrCat("no answer from the upstream within ",
                                                   absl::FormatDuration(r.first_byte_timeout))
-                                   : absl::StrCat("the upstream went silent for ", absl::FormatDuration(r.idle_timeout))));
+                                   : absl::StrCat("the upstream went silent for ",
+                                                  absl::FormatDuration(r.idle_timeout))));
     }
     for (auto& [e, s] : expired) Finish(e, s);
     if (next != absl::InfiniteFuture()) ArmTimeoutCheck(next);
@@ -515,7 +535,8 @@ void Transfer::Cancel() {
 
 class CurlHttpClient final : public HttpClient {
  public:
-  CurlHttpClient() : own_(std::make_unique<net::io_context>(1)), work_(net::make_work_guard(*own_)) {
+  CurlHttpClient()
+      : own_(std::make_unique<net::io_context>(1)), work_(net::make_work_guard(*own_)) {
     GlobalInit();
     own_gate_ = CurlLoop::Of(*own_).gate();
     thread_ = std::thread([this] {
@@ -562,11 +583,14 @@ class CurlHttpClient final : public HttpClient {
 bool IsPublicAddress(const void* addr) {
   const auto* sa = static_cast<const sockaddr*>(addr);
   auto v4_public = [](uint32_t a) {  // Host byte order.
-    const auto in = [a](uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
+    const auto in = [a](uint32_t net, int bits) {
+      return (a >> (32 - bits)) == (net >> (32 - bits));
+    };
     return !(in(0x00000000, 8) || in(0x0A000000, 8) || in(0x7F000000, 8) || in(0xA9FE0000, 16) ||
              in(0xAC100000, 12) || in(0xC0A80000, 16) || in(0x64400000, 10) || in(0xC0000000, 24) ||
-             in(0xC6120000, 15) || a >= 0xE0000000);  // 0/8 10/8 127/8 169.254/16 172.16/12 192.168/16
-                                                       // 100.64/10 192.0.0/24 198.18/15 224/4 and above
+             in(0xC6120000, 15) ||
+             a >= 0xE0000000);  // 0/8 10/8 127/8 169.254/16 172.16/12 192.168/16
+                                // 100.64/10 192.0.0/24 198.18/15 224/4 and above
   };
   if (sa->sa_family == AF_INET) {
     return v4_public(ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr));
@@ -575,14 +599,15 @@ bool IsPublicAddress(const void* addr) {
   const uint8_t* b = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr;
   static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (std::memcmp(b, kMapped, 12) == 0) {  // ::ffff:a.b.c.d
-    return v4_public((uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15]);
+    return v4_public((uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) |
+                     b[15]);
   }
   bool zero_prefix = true;  // :: and ::1, and the deprecated ::a.b.c.d
   for (int i = 0; i < 12; ++i) zero_prefix &= b[i] == 0;
   if (zero_prefix) return false;
-  if ((b[0] & 0xfe) == 0xfc) return false;                 // fc00::/7 unique local
+  if ((b[0] & 0xfe) == 0xfc) return false;                  // fc00::/7 unique local
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false;  // fe80::/10 link-local
-  if (b[0] == 0xff) return false;                          // ff00::/8 multicast
+  if (b[0] == 0xff) return false;                           // ff00::/8 multicast
   return true;
 }
 

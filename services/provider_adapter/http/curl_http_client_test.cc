@@ -4,24 +4,23 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
-#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
-#include <memory>
-#include <string>
-#include <optional>
-#include <thread>
-#include <vector>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "common/io/loop.h"
 #include "gtest/gtest.h"
@@ -38,38 +37,42 @@ class Upstream {
  public:
   Upstream() {
     edge::HttpServer::Options opts;
-    server_ = *edge::HttpServer::Start(opts, [this](edge::HttpRequest r, std::shared_ptr<edge::ResponseWriter> w) {
-      absl::string_view path = r.Path();
-      if (path == "/stall") {  // Starts a body, then goes silent.
-        edge::HttpResponse head;
-        head.content_type = "text/event-stream";
-        w->StartStream(std::move(head));
-        w->Write("data: {}\n\n");
-        hanging_.push_back(std::move(w));
-        return;
-      }
-      if (path == "/hang") {
-        hanging_.push_back(std::move(w));  // Keeps the response open.
-        return;
-      }
-      int64_t n = 0;
-      if (absl::ConsumePrefix(&path, "/size/") && absl::SimpleAtoi(path, &n)) {
-        edge::HttpResponse resp;
-        resp.content_type = "application/octet-stream";
-        resp.body.resize(n);
-        for (int64_t i = 0; i < n; ++i) resp.body[i] = static_cast<char>('a' + i % 26);
-        w->Send(std::move(resp));
-        return;
-      }
-      edge::HttpResponse not_found;
-      not_found.status = 404;
-      w->Send(std::move(not_found));
-    });
+    server_ = *edge::HttpServer::Start(
+        opts, [this](edge::HttpRequest r, std::shared_ptr<edge::ResponseWriter> w) {
+          absl::string_view path = r.Path();
+          if (path == "/stall") {  // Starts a body, then goes silent.
+            edge::HttpResponse head;
+            head.content_type = "text/event-stream";
+            w->StartStream(std::move(head));
+            w->Write("data: {}\n\n");
+            hanging_.push_back(std::move(w));
+            return;
+          }
+          if (path == "/hang") {
+            hanging_.push_back(std::move(w));  // Keeps the response open.
+            return;
+          }
+          int64_t n = 0;
+          if (absl::ConsumePrefix(&path, "/size/") && absl::SimpleAtoi(path, &n)) {
+            edge::HttpResponse resp;
+            resp.content_type = "application/octet-stream";
+            resp.body.resize(n);
+            for (int64_t i = 0; i < n; ++i) resp.body[i] = static_cast<char>('a' + i % 26);
+            w->Send(std::move(resp));
+            return;
+          }
+          edge::HttpResponse not_found;
+          not_found.status = 404;
+          w->Send(std::move(not_found));
+        });
   }
-  std::string Url(absl::string_view path) const { return absl::StrCat("http://127.0.0.1:", server_->port(), path); }
+  std::string Url(absl::string_view path) const {
+    return absl::StrCat("http://127.0.0.1:", server_->port(), path);
+  }
 
  private:
-  std::vector<std::shared_ptr<edge::ResponseWriter>> hanging_;  // Only touched on the server's one I/O thread.
+  std::vector<std::shared_ptr<edge::ResponseWriter>>
+      hanging_;  // Only touched on the server's one I/O thread.
   std::unique_ptr<edge::HttpServer> server_;
 };
 
@@ -181,8 +184,10 @@ TEST(CurlHttpClientTest, UpstreamsNamedByHostnameKeepWorking) {
   addrinfo hints{};
   hints.ai_family = AF_INET;
   addrinfo* found = nullptr;
-  if (getaddrinfo(name, nullptr, &hints, &found) != 0 || found == nullptr) GTEST_SKIP() << name << " does not resolve";
-  const bool loopback = (ntohl(reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+  if (getaddrinfo(name, nullptr, &hints, &found) != 0 || found == nullptr)
+    GTEST_SKIP() << name << " does not resolve";
+  const bool loopback =
+      (ntohl(reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr.s_addr) >> 24) == 127;
   freeaddrinfo(found);
   if (!loopback) GTEST_SKIP() << name << " does not resolve to loopback";
   Upstream upstream;
@@ -225,7 +230,8 @@ TEST(CurlHttpClientTest, LargeBodyArrivesWhole) {
   ASSERT_TRUE(rec.Wait());
   EXPECT_TRUE(rec.result_.ok()) << rec.result_;
   ASSERT_EQ(rec.body_.size(), 5000000u);
-  for (size_t i = 0; i < rec.body_.size(); i += 4099) ASSERT_EQ(rec.body_[i], static_cast<char>('a' + i % 26)) << i;
+  for (size_t i = 0; i < rec.body_.size(); i += 4099)
+    ASSERT_EQ(rec.body_[i], static_cast<char>('a' + i % 26)) << i;
 }
 
 TEST(CurlHttpClientTest, CancelFromAnotherThread) {
@@ -291,8 +297,9 @@ TEST(CurlHttpClientTest, PublicHttpsOnlyRefusesPlainHttpAndInternalAddresses) {
   auto client = NewCurlHttpClient();
   CallerLoop loop;
   const std::string port = upstream.Url("").substr(std::string("http://127.0.0.1:").size());
-  for (const std::string& url : {upstream.Url("/size/10"), "https://127.0.0.1:" + port + "/size/10",
-                                "https://[::1]:" + port + "/size/10", "https://localhost:" + port + "/size/10"}) {
+  for (const std::string& url :
+       {upstream.Url("/size/10"), "https://127.0.0.1:" + port + "/size/10",
+        "https://[::1]:" + port + "/size/10", "https://localhost:" + port + "/size/10"}) {
     SCOPED_TRACE(url);
     Recorder rec;
     HttpCallRequest req = Get(url);
@@ -302,7 +309,8 @@ TEST(CurlHttpClientTest, PublicHttpsOnlyRefusesPlainHttpAndInternalAddresses) {
     ASSERT_TRUE(rec.Wait());
     EXPECT_FALSE(rec.result_.ok());
     EXPECT_EQ(rec.status_, 0);  // Nothing was answered: the connection was never made,
-    EXPECT_EQ(rec.result_.message().find("SSL"), std::string::npos) << rec.result_;  // not even a TLS handshake.
+    EXPECT_EQ(rec.result_.message().find("SSL"), std::string::npos)
+        << rec.result_;  // not even a TLS handshake.
   }
   // The same loop still makes ordinary calls.
   Recorder ok;
@@ -347,8 +355,9 @@ TEST(PublicAddressTest, OnlyPublicUnicastAddressesPass) {
     sockaddr_storage a = V4(ip);
     EXPECT_TRUE(IsPublicAddress(&a)) << ip;
   }
-  for (const char* ip : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
-                         "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "198.18.0.1"}) {
+  for (const char* ip :
+       {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
+        "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "198.18.0.1"}) {
     sockaddr_storage a = V4(ip);
     EXPECT_FALSE(IsPublicAddress(&a)) << ip;
   }
@@ -356,7 +365,8 @@ TEST(PublicAddressTest, OnlyPublicUnicastAddressesPass) {
     sockaddr_storage a = V6(ip);
     EXPECT_TRUE(IsPublicAddress(&a)) << ip;
   }
-  for (const char* ip : {"::1", "::", "fe80::1", "fd00::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"}) {
+  for (const char* ip :
+       {"::1", "::", "fe80::1", "fd00::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"}) {
     sockaddr_storage a = V6(ip);
     EXPECT_FALSE(IsPublicAddress(&a)) << ip;
   }

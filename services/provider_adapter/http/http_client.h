@@ -32,7 +32,7 @@ struct HttpCallRequest {
   // DNS cannot be used to reach inside; a body larger than max_body_bytes and a call longer than
   // total_timeout fail.
   bool public_https_only = false;
-  int64_t max_body_bytes = 0;             // 0: no limit.
+  int64_t max_body_bytes = 0;                           // 0: no limit.
   absl::Duration total_timeout = absl::ZeroDuration();  // 0: none.
 };
 
@@ -47,7 +47,8 @@ class HttpCallHandler {
  public:
   virtual ~HttpCallHandler() = default;
   // `headers` names are lower case.
-  virtual void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  virtual void OnHeaders(int status,
+                         const std::vector<std::pair<std::string, std::string>>& headers) = 0;
   virtual void OnData(absl::string_view data) = 0;
   // OK when the whole body arrived; UNAVAILABLE (reason UPSTREAM_UNREACHABLE or
   // UPSTREAM_DISCONNECTED) on a connection failure, DEADLINE_EXCEEDED (UPSTREAM_TIMEOUT) on a
@@ -73,8 +74,8 @@ class HttpClient {
   virtual std::shared_ptr<HttpCall> Start(HttpCallRequest request, HttpCallHandler& handler) = 0;
 };
 
-// libcurl's multi interface, one multi handle per event loop: connection reuse across calls, HTTP/2 when the
-// server offers it (multiplexed), TLS verification, the proxy environment variables
+// libcurl's multi interface, one multi handle per event loop: connection reuse across calls, HTTP/2
+// when the server offers it (multiplexed), TLS verification, the proxy environment variables
 // (https_proxy, no_proxy, ...), and the three timeouts.
 std::unique_ptr<HttpClient> NewCurlHttpClient();
 

@@ -35,9 +35,9 @@ class SseParser {
   void Dispatch();
 
   Callback cb_;
-  std::string buf_;      // Bytes of an incomplete line.
-  std::string event_;    // Current event name.
-  std::string data_;     // Current data, lines joined by "\n".
+  std::string buf_;    // Bytes of an incomplete line.
+  std::string event_;  // Current event name.
+  std::string data_;   // Current data, lines joined by "\n".
   bool has_data_ = false;
   bool last_was_cr_ = false;
   std::string unframed_;  // Lines that are not SSE fields (kept for Finish()).

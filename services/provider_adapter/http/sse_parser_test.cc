@@ -15,8 +15,11 @@ using Event = std::pair<std::string, std::string>;
 
 std::vector<Event> ParseInPieces(const std::string& body, size_t piece) {
   std::vector<Event> out;
-  SseParser p([&](absl::string_view e, absl::string_view d) { out.emplace_back(std::string(e), std::string(d)); });
-  for (size_t at = 0; at < body.size(); at += piece) p.Feed(absl::string_view(body).substr(at, piece));
+  SseParser p([&](absl::string_view e, absl::string_view d) {
+    out.emplace_back(std::string(e), std::string(d));
+  });
+  for (size_t at = 0; at < body.size(); at += piece)
+    p.Feed(absl::string_view(body).substr(at, piece));
   p.Finish();
   return out;
 }
@@ -49,7 +52,9 @@ TEST(SseParserTest, LastEventWithoutBlankLineIsDispatchedAtFinish) {
 TEST(SseParserTest, FinishReturnsUnframedTrailingJson) {
   // Gemini appends a bare JSON error object after its events.
   std::vector<Event> events;
-  SseParser p([&](absl::string_view e, absl::string_view d) { events.emplace_back(std::string(e), std::string(d)); });
+  SseParser p([&](absl::string_view e, absl::string_view d) {
+    events.emplace_back(std::string(e), std::string(d));
+  });
   p.Feed("data: {\"ok\":1}\r\n\r\n{\"error\":{\"code\":500}}");
   EXPECT_EQ(p.Finish(), "{\"error\":{\"code\":500}}");
   EXPECT_THAT(events, ElementsAre(Event{"", "{\"ok\":1}"}));

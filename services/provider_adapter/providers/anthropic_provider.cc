@@ -49,7 +49,8 @@ std::string TextBlock(absl::string_view text) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-absl::StatusOr<std::string> ImageBlock(const common::v1::ImageUrl& image, const std::string& param) {
+absl::StatusOr<std::string> ImageBlock(const common::v1::ImageUrl& image,
+                                       const std::string& param) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -64,7 +65,8 @@ absl::StatusOr<std::string> ImageBlock(const common::v1::ImageUrl& image, const 
     WriteStr(w, data->mime_type);
     WriteKey(w, "data");
     WriteStr(w, data->base64);
-  } else if (absl::StartsWith(image.url(), "https://") || absl::StartsWith(image.url(), "http://")) {
+  } else if (absl::StartsWith(image.url(), "https://") ||
+             absl::StartsWith(image.url(), "http://")) {
     WriteKey(w, "type");
     WriteStr(w, "url");
     WriteKey(w, "url");
@@ -78,7 +80,8 @@ absl::StatusOr<std::string> ImageBlock(const common::v1::ImageUrl& image, const 
 }
 
 // A message's content as blocks (text and images).
-absl::Status AppendContent(const common::v1::ChatMessage& m, const std::string& param, WireMessage& out) {
+absl::Status AppendContent(const common::v1::ChatMessage& m, const std::string& param,
+                           WireMessage& out) {
   if (m.parts().empty()) {
     if (!m.content().empty()) out.blocks.push_back(TextBlock(m.content()));
     return absl::OkStatus();
@@ -141,16 +144,19 @@ absl::Status WriteToolChoice(JsonWriter& w, const common::v1::ChatRequest& req) 
       } else if (choice == "none") {
         type = "none";
       } else if (choice != "auto") {
-        return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                             "Invalid value for 'tool_choice': expected none, auto, required or a function.")
+        return status::Error(
+                   absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                   "Invalid value for 'tool_choice': expected none, auto, required or a function.")
             .Param("tool_choice");
       }
-    } else if (const Value* fn = Member(d, "function"); fn != nullptr && Member(*fn, "name") != nullptr) {
+    } else if (const Value* fn = Member(d, "function");
+               fn != nullptr && Member(*fn, "name") != nullptr) {
       type = "tool";
       name = StringOr(*fn, "name");
     } else {
-      return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                           "Invalid value for 'tool_choice': expected none, auto, required or a function.")
+      return status::Error(
+                 absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                 "Invalid value for 'tool_choice': expected none, auto, required or a function.")
           .Param("tool_choice");
     }
   }
@@ -172,7 +178,8 @@ absl::Status WriteToolChoice(JsonWriter& w, const common::v1::ChatRequest& req) 
 
 // The finish reason for a stop_reason.
 std::string FinishReason(absl::string_view stop_reason) {
-  if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") return "length";
+  if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded")
+    return "length";
   if (stop_reason == "tool_use") return "tool_calls";
   if (stop_reason == "refusal") return "content_filter";
   return "stop";  // end_turn, stop_sequence, pause_turn, and any later addition.
@@ -180,7 +187,8 @@ std::string FinishReason(absl::string_view stop_reason) {
 
 // Anthropic's usage object, read into `out` (fields absent keep their value: message_delta
 // repeats only some of them).
-void ReadUsage(const Value& u, common::v1::Usage& out, int64_t& input, int64_t& cache_write, int64_t& cache_read) {
+void ReadUsage(const Value& u, common::v1::Usage& out, int64_t& input, int64_t& cache_write,
+               int64_t& cache_read) {
   if (!u.IsObject()) return;
   input = IntOr(u, "input_tokens", input);
   cache_write = IntOr(u, "cache_creation_input_tokens", cache_write);
@@ -195,22 +203,32 @@ void ReadUsage(const Value& u, common::v1::Usage& out, int64_t& input, int64_t& 
 absl::Status StreamError(const Value& e) {
   const std::string type = StringOr(e, "type");
   int status = 500;
-  if (type == "overloaded_error") status = 529;
-  else if (type == "rate_limit_error") status = 429;
-  else if (type == "invalid_request_error") status = 400;
-  else if (type == "authentication_error") status = 401;
-  else if (type == "permission_error") status = 403;
-  else if (type == "not_found_error") status = 404;
-  else if (type == "request_too_large") status = 413;
-  else if (type == "timeout_error") status = 504;
-  else if (type == "billing_error") status = 402;
+  if (type == "overloaded_error")
+    status = 529;
+  else if (type == "rate_limit_error")
+    status = 429;
+  else if (type == "invalid_request_error")
+    status = 400;
+  else if (type == "authentication_error")
+    status = 401;
+  else if (type == "permission_error")
+    status = 403;
+  else if (type == "not_found_error")
+    status = 404;
+  else if (type == "request_too_large")
+    status = 413;
+  else if (type == "timeout_error")
+    status = 504;
+  else if (type == "billing_error")
+    status = 402;
   return UpstreamFailure(kProvider, status, StringOr(e, "message"), "");
 }
 
 class AnthropicTranslator final : public Translator {
  public:
   AnthropicTranslator(std::string model, std::string json_tool)
-      : out_("", std::move(model), absl::ToUnixSeconds(absl::Now())), json_tool_(std::move(json_tool)) {}
+      : out_("", std::move(model), absl::ToUnixSeconds(absl::Now())),
+        json_tool_(std::move(json_tool)) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     json::StackDocument doc;
@@ -221,8 +239,10 @@ class AnthropicTranslator final : public Translator {
       const Value* m = Member(d, "message");
       if (m == nullptr) return BadResponse(kProvider, "message_start without a message");
       out_.set_id(StringOr(*m, "id", NewCompletionId()));
-      if (std::string model = StringOr(*m, "model"); !model.empty()) out_.set_model(std::move(model));
-      if (const Value* u = Member(*m, "usage")) ReadUsage(*u, usage_, input_, cache_write_, cache_read_);
+      if (std::string model = StringOr(*m, "model"); !model.empty())
+        out_.set_model(std::move(model));
+      if (const Value* u = Member(*m, "usage"))
+        ReadUsage(*u, usage_, input_, cache_write_, cache_read_);
       sink.Emit(out_.Role());
     } else if (type == "content_block_start") {
       const Value* block = Member(d, "content_block");
@@ -264,13 +284,15 @@ class AnthropicTranslator final : public Translator {
         sink.Emit(out_.ToolCallArguments(it->second.k, "{}"));  // A tool without input.
       }
     } else if (type == "message_delta") {
-      if (const Value* u = Member(d, "usage")) ReadUsage(*u, usage_, input_, cache_write_, cache_read_);
+      if (const Value* u = Member(d, "usage"))
+        ReadUsage(*u, usage_, input_, cache_write_, cache_read_);
       const Value* delta = Member(d, "delta");
       const std::string stop = delta != nullptr ? StringOr(*delta, "stop_reason") : "";
       if (!stop.empty() && !finished_) {
         finished_ = true;
         std::string reason = FinishReason(stop);
-        if (reason == "tool_calls" && next_tool_ == 0) reason = "stop";  // Only the emulated JSON tool.
+        if (reason == "tool_calls" && next_tool_ == 0)
+          reason = "stop";  // Only the emulated JSON tool.
         sink.Emit(out_.Finish(reason));
       }
     } else if (type == "message_stop") {
@@ -333,7 +355,8 @@ class AnthropicTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+  absl::Status OnHttpError(int http_status, absl::string_view body,
+                           absl::string_view retry_after) override {
     Document d;
     std::string message;
     if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
@@ -363,8 +386,10 @@ class AnthropicTranslator final : public Translator {
 
 absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatRequest& req,
                                                        const std::string& upstream_model) {
-  if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one choice; send n = 1 or leave it out");
-  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "it does not return log probabilities");
+  if (req.n() > 1)
+    return Unsupported(kProvider, "n", "it returns one choice; send n = 1 or leave it out");
+  if (req.logprobs())
+    return Unsupported(kProvider, "logprobs", "it does not return log probabilities");
 
   std::vector<std::string> system;
   std::vector<WireMessage> messages;
@@ -386,14 +411,16 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
       if (only_text) {
         wm.plain = true;
         wm.text = m.content();
-        if (wm.text.empty() && wm.role == "assistant") continue;  // An empty assistant turn says nothing.
+        if (wm.text.empty() && wm.role == "assistant")
+          continue;  // An empty assistant turn says nothing.
       } else {
         AIM_RETURN_IF_ERROR(AppendContent(m, param, wm));
       }
       int j = 0;
       for (const common::v1::ToolCall& t : m.tool_calls()) {
         const std::string tp = absl::StrCat(param, ".tool_calls[", j++, "]");
-        AIM_ASSIGN_OR_RETURN(std::string input, ArgumentsObject(t.arguments(), tp + ".function.arguments"));
+        AIM_ASSIGN_OR_RETURN(std::string input,
+                             ArgumentsObject(t.arguments(), tp + ".function.arguments"));
         rapidjson::StringBuffer buf;
         JsonWriter w(buf);
         w.StartObject();
@@ -412,9 +439,10 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
     Push(messages, std::move(wm));
   }
   if (messages.empty()) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         "Invalid value for 'messages': the anthropic provider needs at least one user or "
-                         "assistant message besides the system prompt.")
+    return status::Error(
+               absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+               "Invalid value for 'messages': the anthropic provider needs at least one user or "
+               "assistant message besides the system prompt.")
         .Param("messages");
   }
 
@@ -521,8 +549,10 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
 AnthropicProvider::AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http)
     : config_(config),
       http_(http),
-      url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(), "/v1/messages")) {
-  if (std::string key = ApiKeyFromEnv(config); !key.empty()) key_header_ = absl::StrCat("x-api-key: ", key);
+      url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(),
+                   "/v1/messages")) {
+  if (std::string key = ApiKeyFromEnv(config); !key.empty())
+    key_header_ = absl::StrCat("x-api-key: ", key);
 }
 
 void AnthropicProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
@@ -536,11 +566,11 @@ void AnthropicProvider::Generate(const rpc::CallContext& ctx, const std::string&
   HttpCallRequest http = JsonPost(config_, req, url_, std::move(built->body));
   http.headers.push_back("anthropic-version: 2023-06-01");
   if (!key_header_.empty()) http.headers.push_back(key_header_);
-  StartUpstreamCall(http_, std::move(http), ctx,
-                    std::make_unique<AnthropicTranslator>(upstream_model, std::move(built->json_tool)), Framing::kSse,
-                    req.stream(), observer);
+  StartUpstreamCall(
+      http_, std::move(http), ctx,
+      std::make_unique<AnthropicTranslator>(upstream_model, std::move(built->json_tool)),
+      Framing::kSse, req.stream(), observer);
 }
-
 
 HttpCallRequest AnthropicProvider::HealthRequest() const {
   HttpCallRequest r;

@@ -21,7 +21,6 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
@@ -35,7 +34,8 @@ class AnthropicProvider final : public Provider {
 
   AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http);
 
-  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   HttpCallRequest HealthRequest() const override;
 

@@ -14,10 +14,10 @@
 namespace aimarket::provider {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeHttp;
 using testing::Fixture;
 using testing::Folded;
+using ::testing::HasSubstr;
 using testing::Replay;
 
 config::v1::ProviderConfig Config(config::v1::ProviderType type) {
@@ -46,7 +46,8 @@ rapidjson::Document Parse(const std::string& s) {
 // A stream fixture cut in two at every byte of its first events (inside events, inside "\n\n")
 // and around every multi-byte character anywhere in it, and in pieces of every small size, must
 // give the client exactly what the uncut stream gives.
-void ExpectEverySplitTheSame(Provider& p, FakeHttp& http, const common::v1::ChatRequest& req, const std::string& body) {
+void ExpectEverySplitTheSame(Provider& p, FakeHttp& http, const common::v1::ChatRequest& req,
+                             const std::string& body) {
   const Folded whole = Replay(p, http, req, body);
   ASSERT_TRUE(whole.status.ok()) << whole;
   ASSERT_TRUE(whole.valid_utf8);
@@ -54,7 +55,8 @@ void ExpectEverySplitTheSame(Provider& p, FakeHttp& http, const common::v1::Chat
   for (size_t cut = 1; cut < std::min<size_t>(body.size(), 1500); ++cut) cuts.insert(cut);
   for (size_t i = 0; i < body.size(); ++i) {
     if ((static_cast<unsigned char>(body[i]) & 0x80) == 0) continue;
-    for (size_t cut = i > 4 ? i - 4 : 1; cut < std::min(body.size(), i + 5); ++cut) cuts.insert(cut);
+    for (size_t cut = i > 4 ? i - 4 : 1; cut < std::min(body.size(), i + 5); ++cut)
+      cuts.insert(cut);
   }
   for (size_t cut : cuts) {
     const Folded split = Replay(p, http, req, body, {cut});
@@ -81,7 +83,8 @@ TEST(AnthropicTranslationTest, StreamsSurviveEverySplit) {
 TEST(AnthropicTranslationTest, StreamedToolCallKeepsItsIdAndArguments) {
   FakeHttp http;
   AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
-  Folded f = Replay(p, http, UserSays("weather?", true), Fixture("anthropic", "text_and_tool_stream.sse"));
+  Folded f =
+      Replay(p, http, UserSays("weather?", true), Fixture("anthropic", "text_and_tool_stream.sse"));
   ASSERT_TRUE(f.status.ok()) << f;
   EXPECT_EQ(f.content, "I'll check the current weather in Paris for you.");
   ASSERT_EQ(f.tool_calls.size(), 1u);
@@ -96,15 +99,18 @@ TEST(AnthropicTranslationTest, StreamedToolCallKeepsItsIdAndArguments) {
 
 TEST(AnthropicTranslationTest, ToolWithoutInputGetsEmptyObjectArguments) {
   const std::string body =
-      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\","
+      "event: message_start\ndata: "
+      "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\","
       "\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":3,\"output_tokens\":1}}}\n\n"
-      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+      "event: content_block_start\ndata: "
+      "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
       "{\"type\":\"tool_use\",\"id\":\"toolu_a\",\"name\":\"now\",\"input\":{}}}\n\n"
       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
       "{\"type\":\"input_json_delta\",\"partial_json\":\"\"}}\n\n"
       "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
       "event: some_future_event\ndata: {\"type\":\"some_future_event\"}\n\n"
-      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+      "event: message_delta\ndata: "
+      "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
       "\"usage\":{\"output_tokens\":9}}\n\n"
       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   FakeHttp http;
@@ -120,17 +126,21 @@ TEST(AnthropicTranslationTest, ToolWithoutInputGetsEmptyObjectArguments) {
 
 TEST(AnthropicTranslationTest, ErrorEventEndsTheStreamWithAnOpenAiError) {
   const std::string body =
-      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\","
+      "event: message_start\ndata: "
+      "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\","
       "\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n"
       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
       "{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
-      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+      "event: error\ndata: "
+      "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"
+      "\n\n";
   FakeHttp http;
   AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   Folded f = Replay(p, http, UserSays("hi", true), body);
   EXPECT_EQ(f.content, "Hel");
   EXPECT_EQ(f.status.code(), absl::StatusCode::kUnavailable) << f;
-  EXPECT_TRUE(http.cancelled);  // The upstream connection is closed at once, not left to the upstream.
+  EXPECT_TRUE(
+      http.cancelled);  // The upstream connection is closed at once, not left to the upstream.
   auto info = status::GetErrorInfo(f.status);
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(info->http_status(), 503);
@@ -155,9 +165,12 @@ TEST(AnthropicTranslationTest, UpstreamErrorsMapToOpenAiStatuses) {
     int upstream;
     int client;
   };
-  for (const Case& c : {Case{"error_529_overloaded_error.json", 529, 503}, Case{"error_401_authentication_error.json", 401, 401},
-                        Case{"error_413_request_too_large.json", 413, 413}, Case{"error_429_rate_limit_error.json", 429, 429}}) {
-    Folded f = Replay(p, http, UserSays("hi", false), Fixture("anthropic", c.file), {}, c.upstream, {{"retry-after", "7"}});
+  for (const Case& c : {Case{"error_529_overloaded_error.json", 529, 503},
+                        Case{"error_401_authentication_error.json", 401, 401},
+                        Case{"error_413_request_too_large.json", 413, 413},
+                        Case{"error_429_rate_limit_error.json", 429, 429}}) {
+    Folded f = Replay(p, http, UserSays("hi", false), Fixture("anthropic", c.file), {}, c.upstream,
+                      {{"retry-after", "7"}});
     auto info = status::GetErrorInfo(f.status);
     ASSERT_TRUE(info.has_value()) << c.file;
     EXPECT_EQ(info->http_status(), c.client) << c.file;
@@ -249,7 +262,8 @@ TEST(AnthropicRequestTest, RefusesWhatItCannotHonourNamingTheField) {
   req = UserSays("hi", false);
   req.mutable_messages(0)->clear_content();
   req.mutable_messages(0)->add_parts()->mutable_image_url()->set_url("ftp://x/y.png");
-  EXPECT_EQ(param(BuildAnthropicRequest(req, "m").status()), "messages[0].content[0].image_url.url");
+  EXPECT_EQ(param(BuildAnthropicRequest(req, "m").status()),
+            "messages[0].content[0].image_url.url");
   req = UserSays("hi", false);
   auto* a = req.add_messages();
   a->set_role("assistant");
@@ -257,14 +271,16 @@ TEST(AnthropicRequestTest, RefusesWhatItCannotHonourNamingTheField) {
   t->set_id("x");
   t->set_name("f");
   t->set_arguments("[1,2]");
-  EXPECT_EQ(param(BuildAnthropicRequest(req, "m").status()), "messages[1].tool_calls[0].function.arguments");
+  EXPECT_EQ(param(BuildAnthropicRequest(req, "m").status()),
+            "messages[1].tool_calls[0].function.arguments");
 }
 
 TEST(AnthropicRequestTest, JsonModeIsAForcedToolWhoseInputIsTheContent) {
   common::v1::ChatRequest req = UserSays("a person", false);
   req.mutable_response_format()->set_type("json_schema");
   req.mutable_response_format()->set_schema_name("person");
-  req.mutable_response_format()->set_schema_json(R"({"type":"object","properties":{"name":{"type":"string"}}})");
+  req.mutable_response_format()->set_schema_json(
+      R"({"type":"object","properties":{"name":{"type":"string"}}})");
   absl::StatusOr<AnthropicRequest> out = BuildAnthropicRequest(req, "m");
   ASSERT_TRUE(out.ok()) << out.status();
   rapidjson::Document d = Parse(out->body);
@@ -276,26 +292,36 @@ TEST(AnthropicRequestTest, JsonModeIsAForcedToolWhoseInputIsTheContent) {
   // The answer: the tool's input becomes the message content, and the finish reason is "stop".
   FakeHttp http;
   AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
-  Folded plain = Replay(p, http, req,
-                        R"({"id":"msg_1","model":"m","content":[{"type":"tool_use","id":"toolu_1","name":"person",)"
-                        R"("input":{"name":"Ada"}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":4}})");
+  Folded plain = Replay(
+      p, http, req,
+      R"({"id":"msg_1","model":"m","content":[{"type":"tool_use","id":"toolu_1","name":"person",)"
+      R"("input":{"name":"Ada"}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":4}})");
   ASSERT_TRUE(plain.status.ok()) << plain;
   EXPECT_EQ(plain.content, R"({"name":"Ada"})");
   EXPECT_TRUE(plain.tool_calls.empty());
   EXPECT_EQ(plain.finish_reason, "stop");
 
   req.set_stream(true);
-  Folded streamed = Replay(
-      p, http, req,
-      "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n"
-      "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\","
-      "\"name\":\"person\",\"input\":{}}}\n\n"
-      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
-      "\"{\\\"name\\\": \"}}\n\n"
-      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
-      "\"\\\"Ada\\\"}\"}}\n\n"
-      "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":4}}\n\n"
-      "data: {\"type\":\"message_stop\"}\n\n");
+  Folded streamed = Replay(p, http, req,
+                           "data: "
+                           "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":"
+                           "\"m\",\"usage\":{\"input_tokens\":3}}}\n\n"
+                           "data: "
+                           "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
+                           "\"type\":\"tool_use\",\"id\":\"t\","
+                           "\"name\":\"person\",\"input\":{}}}\n\n"
+                           "data: "
+                           "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                           "\"input_json_delta\",\"partial_json\":"
+                           "\"{\\\"name\\\": \"}}\n\n"
+                           "data: "
+                           "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                           "\"input_json_delta\",\"partial_json\":"
+                           "\"\\\"Ada\\\"}\"}}\n\n"
+                           "data: "
+                           "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+                           "\"usage\":{\"output_tokens\":4}}\n\n"
+                           "data: {\"type\":\"message_stop\"}\n\n");
   ASSERT_TRUE(streamed.status.ok()) << streamed;
   EXPECT_EQ(streamed.content, R"({"name": "Ada"})");
   EXPECT_TRUE(streamed.tool_calls.empty());
@@ -305,7 +331,8 @@ TEST(AnthropicRequestTest, JsonModeIsAForcedToolWhoseInputIsTheContent) {
 TEST(OpenAiTranslationTest, StreamsSurviveEverySplit) {
   FakeHttp http;
   OpenAiProvider p(Config(config::v1::PROVIDER_TYPE_OPENAI), http);
-  for (const char* f : {"chat_stream.sse", "tool_call_stream.sse", "parallel_tool_calls_stream.sse"}) {
+  for (const char* f :
+       {"chat_stream.sse", "tool_call_stream.sse", "parallel_tool_calls_stream.sse"}) {
     SCOPED_TRACE(f);
     ExpectEverySplitTheSame(p, http, UserSays("hi", true), Fixture("openai", f));
   }

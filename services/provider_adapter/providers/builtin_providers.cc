@@ -1,7 +1,6 @@
 #include "services/provider_adapter/providers/builtin_providers.h"
 
 #include "common/status/grpc_status.h"
-
 #include "services/provider_adapter/providers/anthropic_provider.h"
 #include "services/provider_adapter/providers/cohere_provider.h"
 #include "services/provider_adapter/providers/gemini_provider.h"
@@ -11,15 +10,18 @@
 
 namespace aimarket::provider {
 
-absl::StatusOr<common::v1::EmbedResponse> Provider::Embed(const rpc::CallContext&, const std::string&,
+absl::StatusOr<common::v1::EmbedResponse> Provider::Embed(const rpc::CallContext&,
+                                                          const std::string&,
                                                           const common::v1::EmbedRequest&) {
   return status::Error(absl::StatusCode::kInvalidArgument, "EMBEDDINGS_NOT_SUPPORTED",
-                       "This model's provider has no embeddings API; use an embedding model of OpenAI, Gemini, "
+                       "This model's provider has no embeddings API; use an embedding model of "
+                       "OpenAI, Gemini, "
                        "Cohere, Ollama or Hugging Face.")
       .Param("model");
 }
 
-std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+std::unique_ptr<Provider> NewBuiltinProvider(const config::v1::ProviderConfig& config,
+                                             HttpClient& http,
                                              const config::v1::RemoteImagesConfig& images) {
   switch (config.type()) {
     case config::v1::PROVIDER_TYPE_OPENAI:

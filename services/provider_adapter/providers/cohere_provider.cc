@@ -45,7 +45,8 @@ void WriteToolCalls(JsonWriter& w, const common::v1::ChatMessage& m) {
   w.EndArray();
 }
 
-absl::Status WriteUserContent(JsonWriter& w, const common::v1::ChatMessage& m, const std::string& param) {
+absl::Status WriteUserContent(JsonWriter& w, const common::v1::ChatMessage& m,
+                              const std::string& param) {
   WriteKey(w, "content");
   if (m.parts().empty()) {
     WriteStr(w, m.content());
@@ -86,9 +87,11 @@ std::string FinishReason(absl::string_view reason) {
 absl::Status FailedFinish(absl::string_view reason, const Value* delta) {
   std::string message = delta != nullptr ? StringOr(*delta, "error") : "";
   if (reason == "TIMEOUT") {
-    return UpstreamFailure(kProvider, 504, message.empty() ? "the cohere generation timed out" : message, "");
+    return UpstreamFailure(kProvider, 504,
+                           message.empty() ? "the cohere generation timed out" : message, "");
   }
-  return UpstreamFailure(kProvider, 500, message.empty() ? "the cohere generation failed" : message, "");
+  return UpstreamFailure(kProvider, 500, message.empty() ? "the cohere generation failed" : message,
+                         "");
 }
 
 void ReadUsage(const Value& u, common::v1::Usage& out) {
@@ -129,7 +132,8 @@ class CohereTranslator final : public Translator {
       const Value* fn = Member(*call, "function");
       const int k = next_tool_++;
       tools_[static_cast<int>(IntOr(d, "index", k))] = k;
-      sink.Emit(out_.ToolCallStart(k, StringOr(*call, "id", NewToolCallId()), fn != nullptr ? StringOr(*fn, "name") : "",
+      sink.Emit(out_.ToolCallStart(k, StringOr(*call, "id", NewToolCallId()),
+                                   fn != nullptr ? StringOr(*fn, "name") : "",
                                    fn != nullptr ? StringOr(*fn, "arguments") : ""));
     } else if (type == "tool-call-delta" && message != nullptr) {
       const Value* call = Member(*message, "tool_calls");
@@ -144,7 +148,8 @@ class CohereTranslator final : public Translator {
       ended_ = true;
       sink.Emit(out_.Finish(FinishReason(reason)));
       common::v1::Usage usage;
-      if (const Value* u = delta != nullptr ? Member(*delta, "usage") : nullptr) ReadUsage(*u, usage);
+      if (const Value* u = delta != nullptr ? Member(*delta, "usage") : nullptr)
+        ReadUsage(*u, usage);
       sink.Emit(out_.UsageChunk(usage));
     }
     // content-start/end, tool-plan-delta, tool-call-end, citation-start/end, debug: nothing to say.
@@ -193,7 +198,8 @@ class CohereTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+  absl::Status OnHttpError(int http_status, absl::string_view body,
+                           absl::string_view retry_after) override {
     Document d;
     std::string message;
     if (json::ParseBounded(d, body, /*validate_utf8=*/true)) message = StringOr(d, "message");
@@ -209,10 +215,14 @@ class CohereTranslator final : public Translator {
 
 }  // namespace
 
-absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req, const std::string& upstream_model) {
-  if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one generation; send n = 1 or leave it out");
-  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
-  if (req.stop_size() > 5) return Unsupported(kProvider, "stop", "it takes at most 5 stop sequences");
+absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req,
+                                            const std::string& upstream_model) {
+  if (req.n() > 1)
+    return Unsupported(kProvider, "n", "it returns one generation; send n = 1 or leave it out");
+  if (req.logprobs())
+    return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
+  if (req.stop_size() > 5)
+    return Unsupported(kProvider, "stop", "it takes at most 5 stop sequences");
 
   // tool_choice: a named function is "REQUIRED" with only that tool offered.
   std::string choice;
@@ -224,12 +234,14 @@ absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req, 
       choice = "REQUIRED";
     } else if (d.IsString() && std::string(d.GetString()) == "none") {
       choice = "NONE";
-    } else if (const Value* fn = Member(d, "function"); fn != nullptr && Member(*fn, "name") != nullptr) {
+    } else if (const Value* fn = Member(d, "function");
+               fn != nullptr && Member(*fn, "name") != nullptr) {
       choice = "REQUIRED";
       only = StringOr(*fn, "name");
     } else if (!d.IsString() || std::string(d.GetString()) != "auto") {
-      return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                           "Invalid value for 'tool_choice': expected none, auto, required or a function.")
+      return status::Error(
+                 absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                 "Invalid value for 'tool_choice': expected none, auto, required or a function.")
           .Param("tool_choice");
     }
   }
@@ -343,7 +355,8 @@ CohereProvider::CohereProvider(const config::v1::ProviderConfig& config, HttpCli
     : config_(config),
       http_(http),
       url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(), "/v2/chat")) {
-  if (std::string key = ApiKeyFromEnv(config); !key.empty()) auth_header_ = absl::StrCat("Authorization: Bearer ", key);
+  if (std::string key = ApiKeyFromEnv(config); !key.empty())
+    auth_header_ = absl::StrCat("Authorization: Bearer ", key);
 }
 
 void CohereProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
@@ -356,15 +369,14 @@ void CohereProvider::Generate(const rpc::CallContext& ctx, const std::string& up
   }
   HttpCallRequest http = JsonPost(config_, req, url_, *std::move(body));
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
-  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<CohereTranslator>(upstream_model), Framing::kSse,
-                    req.stream(), observer);
+  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<CohereTranslator>(upstream_model),
+                    Framing::kSse, req.stream(), observer);
 }
 
-
 // POST /v2/embed with input_type search_document and float embeddings.
-absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(const rpc::CallContext& ctx,
-                                                                const std::string& upstream_model,
-                                                                const common::v1::EmbedRequest& req) {
+absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(
+    const rpc::CallContext& ctx, const std::string& upstream_model,
+    const common::v1::EmbedRequest& req) {
   AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -386,12 +398,15 @@ absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(const rpc::CallC
     w.Int(req.dimensions());
   }
   w.EndObject();
-  const std::string url = url_.substr(0, url_.size() - std::string("/v2/chat").size()) + "/v2/embed";
-  HttpCallRequest http = JsonPost(config_, req.request_id(), url, std::string(buf.GetString(), buf.GetSize()));
+  const std::string url =
+      url_.substr(0, url_.size() - std::string("/v2/chat").size()) + "/v2/embed";
+  HttpCallRequest http =
+      JsonPost(config_, req.request_id(), url, std::string(buf.GetString(), buf.GetSize()));
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
-    return CohereTranslator(upstream_model).OnHttpError(answer.status, answer.body, answer.retry_after);
+    return CohereTranslator(upstream_model)
+        .OnHttpError(answer.status, answer.body, answer.retry_after);
   }
   Document d;
   const Value* list = nullptr;
@@ -403,13 +418,13 @@ absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(const rpc::CallC
   AIM_RETURN_IF_ERROR(ReadVectors(kProvider, list, resp));
   int64_t tokens = 0;
   if (const Value* meta = Member(d, "meta")) {
-    if (const Value* billed = Member(*meta, "billed_units")) tokens = IntOr(*billed, "input_tokens");
+    if (const Value* billed = Member(*meta, "billed_units"))
+      tokens = IntOr(*billed, "input_tokens");
   }
   resp.mutable_usage()->set_prompt_tokens(tokens);
   resp.mutable_usage()->set_total_tokens(tokens);
   return resp;
 }
-
 
 HttpCallRequest CohereProvider::HealthRequest() const {
   HttpCallRequest r;

@@ -31,10 +31,12 @@ class CohereProvider final : public Provider {
 
   CohereProvider(const config::v1::ProviderConfig& config, HttpClient& http);
 
-  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   HttpCallRequest HealthRequest() const override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const std::string& upstream_model,
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                  const std::string& upstream_model,
                                                   const common::v1::EmbedRequest& req) override;
 
  private:
@@ -45,6 +47,7 @@ class CohereProvider final : public Provider {
 };
 
 // The /v2/chat body for `req`. Exposed for tests.
-absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req, const std::string& upstream_model);
+absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req,
+                                            const std::string& upstream_model);
 
 }  // namespace aimarket::provider

@@ -35,9 +35,9 @@ using rapidjson::Value;
 
 const std::set<std::string>& SchemaKeywords() {
   static const auto* k = new std::set<std::string>{
-      "type",    "format",    "description", "nullable",  "enum",      "items",   "properties",
-      "required", "anyOf",    "minItems",    "maxItems",  "minimum",   "maximum", "minLength",
-      "maxLength", "pattern", "title",       "propertyOrdering"};
+      "type",       "format",    "description", "nullable", "enum",     "items",
+      "properties", "required",  "anyOf",       "minItems", "maxItems", "minimum",
+      "maximum",    "minLength", "maxLength",   "pattern",  "title",    "propertyOrdering"};
   return *k;
 }
 
@@ -58,8 +58,8 @@ const Value* ResolveRef(const Value& root, const Value& schema) {
 // itself twice per level doubles at every level: the output is capped, not just the depth.
 constexpr size_t kMaxReducedSchemaBytes = 256 << 10;
 
-void WriteSchema(JsonWriter& w, const rapidjson::StringBuffer& out, const Value& root, const Value& in, int depth,
-                 bool& too_big) {
+void WriteSchema(JsonWriter& w, const rapidjson::StringBuffer& out, const Value& root,
+                 const Value& in, int depth, bool& too_big) {
   if (out.GetSize() > kMaxReducedSchemaBytes) too_big = true;
   const Value& s = too_big ? in : *ResolveRef(root, in);
   if (too_big || !s.IsObject() || depth > 32) {
@@ -149,13 +149,17 @@ absl::StatusOr<std::string> ImagePart(const common::v1::ImageUrl& image, const s
     WriteKey(w, "data");
     WriteStr(w, data->base64);
     w.EndObject();
-  } else if (absl::StartsWith(image.url(), "https://") || absl::StartsWith(image.url(), "http://")) {
+  } else if (absl::StartsWith(image.url(), "https://") ||
+             absl::StartsWith(image.url(), "http://")) {
     // Gemini reads a fileData URI itself; the MIME type is guessed from the extension.
     std::string mime = "image/jpeg";
     const std::string lower = absl::AsciiStrToLower(image.url());
-    if (absl::StrContains(lower, ".png")) mime = "image/png";
-    else if (absl::StrContains(lower, ".webp")) mime = "image/webp";
-    else if (absl::StrContains(lower, ".gif")) mime = "image/gif";
+    if (absl::StrContains(lower, ".png"))
+      mime = "image/png";
+    else if (absl::StrContains(lower, ".webp"))
+      mime = "image/webp";
+    else if (absl::StrContains(lower, ".gif"))
+      mime = "image/gif";
     WriteKey(w, "fileData");
     w.StartObject();
     WriteKey(w, "mimeType");
@@ -186,16 +190,21 @@ absl::Status WriteToolConfig(JsonWriter& w, const common::v1::ChatRequest& req) 
   std::string only;
   if (d.IsString()) {
     const std::string c = d.GetString();
-    if (c == "auto") mode = "AUTO";
-    else if (c == "none") mode = "NONE";
-    else if (c == "required") mode = "ANY";
-  } else if (const Value* fn = Member(d, "function"); fn != nullptr && Member(*fn, "name") != nullptr) {
+    if (c == "auto")
+      mode = "AUTO";
+    else if (c == "none")
+      mode = "NONE";
+    else if (c == "required")
+      mode = "ANY";
+  } else if (const Value* fn = Member(d, "function");
+             fn != nullptr && Member(*fn, "name") != nullptr) {
     mode = "ANY";
     only = StringOr(*fn, "name");
   }
   if (mode.empty()) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         "Invalid value for 'tool_choice': expected none, auto, required or a function.")
+    return status::Error(
+               absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+               "Invalid value for 'tool_choice': expected none, auto, required or a function.")
         .Param("tool_choice");
   }
   WriteKey(w, "toolConfig");
@@ -219,11 +228,13 @@ absl::Status WriteToolConfig(JsonWriter& w, const common::v1::ChatRequest& req) 
 
 std::string FinishReason(absl::string_view reason, bool calls) {
   if (reason == "MAX_TOKENS") return "length";
-  if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" || reason == "PROHIBITED_CONTENT" ||
-      reason == "SPII" || reason == "LANGUAGE" || absl::StartsWith(reason, "IMAGE_")) {
+  if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" ||
+      reason == "PROHIBITED_CONTENT" || reason == "SPII" || reason == "LANGUAGE" ||
+      absl::StartsWith(reason, "IMAGE_")) {
     return "content_filter";
   }
-  return calls ? "tool_calls" : "stop";  // STOP, OTHER, FINISH_REASON_UNSPECIFIED, MALFORMED_FUNCTION_CALL, ...
+  return calls ? "tool_calls"
+               : "stop";  // STOP, OTHER, FINISH_REASON_UNSPECIFIED, MALFORMED_FUNCTION_CALL, ...
 }
 
 void ReadUsage(const Value& u, common::v1::Usage& out) {
@@ -248,7 +259,8 @@ absl::Status RpcError(int http_status, const Value& e, absl::string_view retry_a
         absl::string_view v = delay;
         absl::ConsumeSuffix(&v, "s");
         double seconds = 0;
-        if (absl::SimpleAtod(v, &seconds)) retry_after = absl::StrCat(static_cast<int64_t>(seconds + 0.999));
+        if (absl::SimpleAtod(v, &seconds))
+          retry_after = absl::StrCat(static_cast<int64_t>(seconds + 0.999));
       }
     }
   }
@@ -284,13 +296,15 @@ class GeminiTranslator final : public Translator {
     if (const Value* content = Member(c, "content")) {
       if (const Value* parts = Member(*content, "parts"); parts != nullptr && parts->IsArray()) {
         for (const Value& p : parts->GetArray()) {
-          if (const Value* b = Member(p, "thought"); b != nullptr && b->IsBool() && b->GetBool()) continue;
+          if (const Value* b = Member(p, "thought"); b != nullptr && b->IsBool() && b->GetBool())
+            continue;
           if (const Value* text = Member(p, "text"); text != nullptr && text->IsString()) {
             if (text->GetStringLength() > 0) sink.Emit(out_.Content(text->GetString()));
           } else if (const Value* call = Member(p, "functionCall")) {
             const Value* args = Member(*call, "args");
-            sink.Emit(out_.ToolCallStart(calls_++, StringOr(*call, "id", NewToolCallId()), StringOr(*call, "name"),
-                                         args != nullptr && args->IsObject() ? ToJson(*args) : "{}"));
+            sink.Emit(out_.ToolCallStart(
+                calls_++, StringOr(*call, "id", NewToolCallId()), StringOr(*call, "name"),
+                args != nullptr && args->IsObject() ? ToJson(*args) : "{}"));
           }
           // inlineData (generated images) and executable code have no place in a chat completion.
         }
@@ -304,7 +318,8 @@ class GeminiTranslator final : public Translator {
     // A failing stream ends with a bare JSON error object after its events.
     if (!absl::StripAsciiWhitespace(unframed).empty()) {
       Document d;
-      if (!json::ParseBounded(d, unframed, /*validate_utf8=*/true) || Member(d, "error") == nullptr) {
+      if (!json::ParseBounded(d, unframed, /*validate_utf8=*/true) ||
+          Member(d, "error") == nullptr) {
         return BadResponse(kProvider, "text outside the event stream");
       }
       return RpcError(500, *Member(d, "error"), "");
@@ -333,7 +348,8 @@ class GeminiTranslator final : public Translator {
       if (const Value* content = Member(cand, "content")) {
         if (const Value* parts = Member(*content, "parts"); parts != nullptr && parts->IsArray()) {
           for (const Value& p : parts->GetArray()) {
-            if (const Value* b = Member(p, "thought"); b != nullptr && b->IsBool() && b->GetBool()) continue;
+            if (const Value* b = Member(p, "thought"); b != nullptr && b->IsBool() && b->GetBool())
+              continue;
             if (const Value* text = Member(p, "text"); text != nullptr && text->IsString()) {
               c.content += text->GetString();
             } else if (const Value* call = Member(p, "functionCall")) {
@@ -360,7 +376,8 @@ class GeminiTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+  absl::Status OnHttpError(int http_status, absl::string_view body,
+                           absl::string_view retry_after) override {
     Document d;
     if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
       // Usually {"error": {...}}; a stream answers with [{"error": {...}}].
@@ -383,7 +400,8 @@ class GeminiTranslator final : public Translator {
 
 }  // namespace
 
-absl::StatusOr<std::string> ReduceSchemaForGemini(const std::string& schema_json, absl::string_view param) {
+absl::StatusOr<std::string> ReduceSchemaForGemini(const std::string& schema_json,
+                                                  absl::string_view param) {
   Document d;
   if (!json::ParseBounded(d, schema_json)) return std::string(R"({"type":"object"})");
   rapidjson::StringBuffer buf;
@@ -391,18 +409,24 @@ absl::StatusOr<std::string> ReduceSchemaForGemini(const std::string& schema_json
   bool too_big = false;
   WriteSchema(w, buf, d, d, 0, too_big);
   if (too_big) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         absl::StrCat("Invalid value for '", param, "': with its $refs expanded the schema is larger than ",
-                                      kMaxReducedSchemaBytes >> 10, " KiB, more than Gemini can be sent."))
+    return status::Error(
+               absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+               absl::StrCat("Invalid value for '", param,
+                            "': with its $refs expanded the schema is larger than ",
+                            kMaxReducedSchemaBytes >> 10, " KiB, more than Gemini can be sent."))
         .Param(param);
   }
   return std::string(buf.GetString(), buf.GetSize());
 }
 
 absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) {
-  if (req.n() > 1) return Unsupported(kProvider, "n", "aimarket asks it for one candidate; send n = 1 or leave it out");
-  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
-  if (req.stop_size() > 5) return Unsupported(kProvider, "stop", "it takes at most 5 stop sequences");
+  if (req.n() > 1)
+    return Unsupported(kProvider, "n",
+                       "aimarket asks it for one candidate; send n = 1 or leave it out");
+  if (req.logprobs())
+    return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
+  if (req.stop_size() > 5)
+    return Unsupported(kProvider, "stop", "it takes at most 5 stop sequences");
 
   const std::map<std::string, std::string> names = ToolNamesById(req);
   std::vector<std::string> system;
@@ -420,8 +444,10 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       auto name = names.find(m.tool_call_id());
       if (name == names.end()) {
         return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                             absl::StrCat("Invalid value for '", param, ".tool_call_id': no earlier assistant message "
-                                          "has a tool call with the id '", m.tool_call_id(),
+                             absl::StrCat("Invalid value for '", param,
+                                          ".tool_call_id': no earlier assistant message "
+                                          "has a tool call with the id '",
+                                          m.tool_call_id(),
                                           "' (Gemini names a tool result by its function)."))
             .Param(param + ".tool_call_id");
       }
@@ -471,7 +497,8 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       int j = 0;
       for (const common::v1::ToolCall& c : m.tool_calls()) {
         const std::string tp = absl::StrCat(param, ".tool_calls[", j++, "]");
-        AIM_ASSIGN_OR_RETURN(std::string args, ArgumentsObject(c.arguments(), tp + ".function.arguments"));
+        AIM_ASSIGN_OR_RETURN(std::string args,
+                             ArgumentsObject(c.arguments(), tp + ".function.arguments"));
         rapidjson::StringBuffer buf;
         JsonWriter w(buf);
         w.StartObject();
@@ -535,8 +562,10 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       }
       if (!t.parameters_json().empty()) {
         WriteKey(w, "parameters");
-        AIM_ASSIGN_OR_RETURN(const std::string reduced,
-                             ReduceSchemaForGemini(t.parameters_json(), absl::StrCat("tools[", i, "].function.parameters")));
+        AIM_ASSIGN_OR_RETURN(
+            const std::string reduced,
+            ReduceSchemaForGemini(t.parameters_json(),
+                                  absl::StrCat("tools[", i, "].function.parameters")));
         WriteRawJson(w, reduced);
       }
       w.EndObject();
@@ -548,8 +577,9 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
   AIM_RETURN_IF_ERROR(WriteToolConfig(w, req));
   const common::v1::ResponseFormat& rf = req.response_format();
   const bool json = rf.type() == "json_object" || rf.type() == "json_schema";
-  const bool config = req.has_temperature() || req.has_top_p() || req.has_max_tokens() || !req.stop().empty() ||
-                      req.n() > 0 || req.has_seed() || req.has_presence_penalty() || req.has_frequency_penalty() || json;
+  const bool config = req.has_temperature() || req.has_top_p() || req.has_max_tokens() ||
+                      !req.stop().empty() || req.n() > 0 || req.has_seed() ||
+                      req.has_presence_penalty() || req.has_frequency_penalty() || json;
   if (config) {
     WriteKey(w, "generationConfig");
     w.StartObject();
@@ -589,8 +619,9 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
       WriteStr(w, "application/json");
       if (rf.type() == "json_schema" && !rf.schema_json().empty()) {
         WriteKey(w, "responseSchema");
-        AIM_ASSIGN_OR_RETURN(const std::string reduced,
-                             ReduceSchemaForGemini(rf.schema_json(), "response_format.json_schema.schema"));
+        AIM_ASSIGN_OR_RETURN(
+            const std::string reduced,
+            ReduceSchemaForGemini(rf.schema_json(), "response_format.json_schema.schema"));
         WriteRawJson(w, reduced);
       }
     }
@@ -601,8 +632,11 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
 }
 
 GeminiProvider::GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http)
-    : config_(config), http_(http), base_(config.base_url().empty() ? kDefaultBaseUrl : config.base_url()) {
-  if (std::string key = ApiKeyFromEnv(config); !key.empty()) key_header_ = absl::StrCat("x-goog-api-key: ", key);
+    : config_(config),
+      http_(http),
+      base_(config.base_url().empty() ? kDefaultBaseUrl : config.base_url()) {
+  if (std::string key = ApiKeyFromEnv(config); !key.empty())
+    key_header_ = absl::StrCat("x-goog-api-key: ", key);
 }
 
 void GeminiProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
@@ -614,20 +648,20 @@ void GeminiProvider::Generate(const rpc::CallContext& ctx, const std::string& up
     return;
   }
   // The model is one path segment, escaped: "a/../b" or "a:x?y" stay inside it.
-  std::string url = JoinUrl(base_, absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model),
-                                                req.stream() ? ":streamGenerateContent?alt=sse" : ":generateContent"));
+  std::string url = JoinUrl(
+      base_, absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model),
+                          req.stream() ? ":streamGenerateContent?alt=sse" : ":generateContent"));
   HttpCallRequest http = JsonPost(config_, req, std::move(url), *std::move(body));
   if (!key_header_.empty()) http.headers.push_back(key_header_);
-  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<GeminiTranslator>(upstream_model), Framing::kSse,
-                    req.stream(), observer);
+  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<GeminiTranslator>(upstream_model),
+                    Framing::kSse, req.stream(), observer);
 }
-
 
 // POST /v1beta/models/{model}:batchEmbedContents: one request per input, in order. Gemini reports
 // no token counts for embeddings, so usage is 0.
-absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(const rpc::CallContext& ctx,
-                                                                const std::string& upstream_model,
-                                                                const common::v1::EmbedRequest& req) {
+absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(
+    const rpc::CallContext& ctx, const std::string& upstream_model,
+    const common::v1::EmbedRequest& req) {
   AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -658,29 +692,32 @@ absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(const rpc::CallC
   w.EndObject();
   HttpCallRequest http =
       JsonPost(config_, req.request_id(),
-               JoinUrl(base_, absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model), ":batchEmbedContents")),
+               JoinUrl(base_, absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model),
+                                           ":batchEmbedContents")),
                std::string(buf.GetString(), buf.GetSize()));
   if (!key_header_.empty()) http.headers.push_back(key_header_);
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
-    return GeminiTranslator(upstream_model).OnHttpError(answer.status, answer.body, answer.retry_after);
+    return GeminiTranslator(upstream_model)
+        .OnHttpError(answer.status, answer.body, answer.retry_after);
   }
   Document d;
   const Value* list = nullptr;
   if (json::ParseBounded(d, answer.body)) list = Member(d, "embeddings");
-  if (list == nullptr || !list->IsArray()) return BadResponse(kProvider, "an embeddings answer without embeddings");
+  if (list == nullptr || !list->IsArray())
+    return BadResponse(kProvider, "an embeddings answer without embeddings");
   common::v1::EmbedResponse resp;
   resp.set_model(upstream_model);
   for (const Value& e : list->GetArray()) {
     common::v1::Embedding& out = *resp.add_data();
     out.set_index(resp.data_size() - 1);
     const Value* values = Member(e, "values");
-    if (values == nullptr || !ReadVector(*values, out)) return BadResponse(kProvider, "an embedding without values");
+    if (values == nullptr || !ReadVector(*values, out))
+      return BadResponse(kProvider, "an embedding without values");
   }
   resp.mutable_usage();
   return resp;
 }
-
 
 HttpCallRequest GeminiProvider::HealthRequest() const {
   HttpCallRequest r;

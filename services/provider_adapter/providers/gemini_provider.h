@@ -19,9 +19,9 @@
 // Responses and streams: text (thought parts dropped, counted as reasoning tokens), function
 // calls with ids made here (Gemini sends none) and "{}" for calls without arguments, STOP with
 // calls → tool_calls, MAX_TOKENS → length, SAFETY / RECITATION / a blocked prompt →
-// content_filter, usage from the last usageMetadata, the bare JSON error Gemini appends to a failing
-// stream → an error event; errors follow google.rpc.Status (an invalid API key, which Gemini
-// reports as 400, is a 401; RetryInfo → Retry-After).
+// content_filter, usage from the last usageMetadata, the bare JSON error Gemini appends to a
+// failing stream → an error event; errors follow google.rpc.Status (an invalid API key, which
+// Gemini reports as 400, is a 401; RetryInfo → Retry-After).
 
 #include <string>
 
@@ -38,10 +38,12 @@ class GeminiProvider final : public Provider {
 
   GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http);
 
-  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   HttpCallRequest HealthRequest() const override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const std::string& upstream_model,
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                  const std::string& upstream_model,
                                                   const common::v1::EmbedRequest& req) override;
 
  private:
@@ -60,7 +62,7 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req);
 // minItems, maxItems, minimum, maximum, minLength, maxLength, pattern, title, propertyOrdering
 // dropped (additionalProperties, $schema, strict, default, examples, ...). A schema whose `$ref`s
 // expand past 256 KiB is INVALID_ARGUMENT naming `param`.
-absl::StatusOr<std::string> ReduceSchemaForGemini(const std::string& schema_json,
-                                                  absl::string_view param = "response_format.json_schema.schema");
+absl::StatusOr<std::string> ReduceSchemaForGemini(
+    const std::string& schema_json, absl::string_view param = "response_format.json_schema.schema");
 
 }  // namespace aimarket::provider

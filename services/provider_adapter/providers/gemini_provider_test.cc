@@ -42,7 +42,8 @@ rapidjson::Document Parse(const std::string& s) {
 TEST(GeminiTranslationTest, CrlfStreamsAndMultiByteTextSurviveEverySplit) {
   FakeHttp http;
   GeminiProvider p(Config(), http);
-  for (const char* f : {"chat_stream.sse", "utf8_stream.sse", "tool_call_stream.sse", "error_mid_stream.sse"}) {
+  for (const char* f :
+       {"chat_stream.sse", "utf8_stream.sse", "tool_call_stream.sse", "error_mid_stream.sse"}) {
     SCOPED_TRACE(f);
     const std::string body = Fixture("gemini", f);
     const Folded whole = testing::WithoutIds(Replay(p, http, UserSays("hi", true), body));
@@ -50,10 +51,12 @@ TEST(GeminiTranslationTest, CrlfStreamsAndMultiByteTextSurviveEverySplit) {
     std::set<size_t> cuts;
     for (size_t cut = 1; cut < std::min<size_t>(body.size(), 1200); ++cut) cuts.insert(cut);
     for (size_t i = 0; i < body.size(); ++i) {
-      if ((static_cast<unsigned char>(body[i]) & 0x80) != 0) cuts.insert(i);  // Inside every multi-byte character.
+      if ((static_cast<unsigned char>(body[i]) & 0x80) != 0)
+        cuts.insert(i);  // Inside every multi-byte character.
     }
     for (size_t cut : cuts) {
-      ASSERT_EQ(testing::WithoutIds(Replay(p, http, UserSays("hi", true), body, {cut})), whole) << "cut at " << cut;
+      ASSERT_EQ(testing::WithoutIds(Replay(p, http, UserSays("hi", true), body, {cut})), whole)
+          << "cut at " << cut;
     }
   }
 }
@@ -73,7 +76,8 @@ TEST(GeminiTranslationTest, BareJsonErrorAfterTheEventsEndsTheStream) {
 TEST(GeminiTranslationTest, FunctionCallsGetUniqueIdsAndObjectArguments) {
   FakeHttp http;
   GeminiProvider p(Config(), http);
-  Folded f = Replay(p, http, UserSays("sums", false), Fixture("gemini", "parallel_function_calls_response.json"));
+  Folded f = Replay(p, http, UserSays("sums", false),
+                    Fixture("gemini", "parallel_function_calls_response.json"));
   ASSERT_TRUE(f.status.ok()) << f;
   ASSERT_EQ(f.tool_calls.size(), 3u);
   std::set<std::string> ids;
@@ -81,7 +85,8 @@ TEST(GeminiTranslationTest, FunctionCallsGetUniqueIdsAndObjectArguments) {
   EXPECT_EQ(ids.size(), 3u);
   EXPECT_EQ(f.tool_calls[1].arguments, R"({"y":3,"x":4})");
   EXPECT_EQ(f.finish_reason, "tool_calls");
-  Folded none = Replay(p, http, UserSays("time", false), Fixture("gemini", "function_call_no_args_response.json"));
+  Folded none = Replay(p, http, UserSays("time", false),
+                       Fixture("gemini", "function_call_no_args_response.json"));
   ASSERT_EQ(none.tool_calls.size(), 1u);
   EXPECT_EQ(none.tool_calls[0].arguments, "{}");
 }
@@ -89,9 +94,11 @@ TEST(GeminiTranslationTest, FunctionCallsGetUniqueIdsAndObjectArguments) {
 TEST(GeminiTranslationTest, InvalidKeyIs401AndRetryInfoIsRetryAfter) {
   FakeHttp http;
   GeminiProvider p(Config(), http);
-  Folded key = Replay(p, http, UserSays("hi", false), Fixture("gemini", "error_400_api_key_invalid.json"), {}, 400);
+  Folded key = Replay(p, http, UserSays("hi", false),
+                      Fixture("gemini", "error_400_api_key_invalid.json"), {}, 400);
   EXPECT_EQ(status::GetErrorInfo(key.status)->http_status(), 401);
-  Folded rate = Replay(p, http, UserSays("hi", false), Fixture("gemini", "error_429_rate_limit_retryinfo.json"), {}, 429);
+  Folded rate = Replay(p, http, UserSays("hi", false),
+                       Fixture("gemini", "error_429_rate_limit_retryinfo.json"), {}, 429);
   EXPECT_EQ(status::GetErrorInfo(rate.status)->retry_after().seconds(), 37);
 }
 
@@ -135,13 +142,15 @@ TEST(GeminiRequestTest, ToolResultsAreNamedByTheirCallAndWrappedAsObjects) {
   r->set_role("tool");
   r->set_tool_call_id("call_9");
   r->set_content("1");
-  EXPECT_EQ(status::GetErrorInfo(BuildGeminiBody(orphan).status())->param(), "messages[1].tool_call_id");
+  EXPECT_EQ(status::GetErrorInfo(BuildGeminiBody(orphan).status())->param(),
+            "messages[1].tool_call_id");
 }
 
 // $refs are expanded in place: a schema that refers to itself twice per level would double at
 // every level (2^32 nodes at the depth cap). The expansion is capped; the request is a 400.
 TEST(GeminiRequestTest, SelfReferringSchemaIsRefusedNotExpandedForever) {
-  const std::string bomb = R"({"type":"object","properties":{"a":{"$ref":"#/$defs/n"},"b":{"$ref":"#/$defs/n"}},
+  const std::string bomb =
+      R"({"type":"object","properties":{"a":{"$ref":"#/$defs/n"},"b":{"$ref":"#/$defs/n"}},
     "$defs":{"n":{"type":"object","properties":{"a":{"$ref":"#/$defs/n"},"b":{"$ref":"#/$defs/n"}}}}})";
   absl::StatusOr<std::string> reduced = ReduceSchemaForGemini(bomb, "tools[0].function.parameters");
   ASSERT_FALSE(reduced.ok());
@@ -184,7 +193,8 @@ TEST(GeminiRequestTest, JsonSchemaIsReducedToWhatGeminiAccepts) {
 
   common::v1::ChatRequest req = UserSays("a person", false);
   req.mutable_response_format()->set_type("json_schema");
-  req.mutable_response_format()->set_schema_json(R"({"type":"object","additionalProperties":false})");
+  req.mutable_response_format()->set_schema_json(
+      R"({"type":"object","additionalProperties":false})");
   rapidjson::Document body = Parse(*BuildGeminiBody(req));
   EXPECT_STREQ(body["generationConfig"]["responseMimeType"].GetString(), "application/json");
   EXPECT_FALSE(body["generationConfig"]["responseSchema"].HasMember("additionalProperties"));

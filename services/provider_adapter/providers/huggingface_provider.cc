@@ -48,8 +48,10 @@ void ReadUsage(const Value& u, common::v1::Usage& out) {
   out.set_prompt_tokens(IntOr(u, "prompt_tokens"));
   out.set_completion_tokens(IntOr(u, "completion_tokens"));
   out.set_total_tokens(IntOr(u, "total_tokens", out.prompt_tokens() + out.completion_tokens()));
-  if (const Value* d = Member(u, "prompt_tokens_details")) out.set_cached_tokens(IntOr(*d, "cached_tokens"));
-  if (const Value* d = Member(u, "completion_tokens_details")) out.set_reasoning_tokens(IntOr(*d, "reasoning_tokens"));
+  if (const Value* d = Member(u, "prompt_tokens_details"))
+    out.set_cached_tokens(IntOr(*d, "cached_tokens"));
+  if (const Value* d = Member(u, "completion_tokens_details"))
+    out.set_reasoning_tokens(IntOr(*d, "reasoning_tokens"));
 }
 
 // TGI's and the router's error bodies: {"error": "text", "error_type"}, or OpenAI's object.
@@ -100,7 +102,8 @@ class ChatTranslator final : public Translator {
     if (choices == nullptr || !choices->IsArray() || choices->Empty()) return absl::OkStatus();
     const Value& c = (*choices)[0];
     if (const Value* delta = Member(c, "delta")) {
-      if (std::string text = StringOr(*delta, "content"); !text.empty()) sink.Emit(out_.Content(text));
+      if (std::string text = StringOr(*delta, "content"); !text.empty())
+        sink.Emit(out_.Content(text));
       if (const Value* calls = Member(*delta, "tool_calls"); calls != nullptr && calls->IsArray()) {
         for (const Value& call : calls->GetArray()) {
           const int index = static_cast<int>(IntOr(call, "index", 0));
@@ -108,7 +111,8 @@ class ChatTranslator final : public Translator {
           const std::string args = fn != nullptr ? ArgumentsText(*fn) : "";
           if (!ids_.contains(index)) {
             ids_[index] = UniqueId(StringOr(call, "id"));
-            sink.Emit(out_.ToolCallStart(index, ids_[index], fn != nullptr ? StringOr(*fn, "name") : "", args));
+            sink.Emit(out_.ToolCallStart(index, ids_[index],
+                                         fn != nullptr ? StringOr(*fn, "name") : "", args));
           } else if (!args.empty()) {
             sink.Emit(out_.ToolCallArguments(index, args));
           }
@@ -148,7 +152,8 @@ class ChatTranslator final : public Translator {
     c.model = StringOr(d, "model", out_.model());
     c.created = IntOr(d, "created", absl::ToUnixSeconds(absl::Now()));
     std::string reason;
-    if (const Value* choices = Member(d, "choices"); choices != nullptr && choices->IsArray() && !choices->Empty()) {
+    if (const Value* choices = Member(d, "choices");
+        choices != nullptr && choices->IsArray() && !choices->Empty()) {
       const Value& choice = (*choices)[0];
       reason = StringOr(choice, "finish_reason");
       if (const Value* m = Member(choice, "message")) {
@@ -177,12 +182,14 @@ class ChatTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+  absl::Status OnHttpError(int http_status, absl::string_view body,
+                           absl::string_view retry_after) override {
     Document d;
     if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
       if (const Value* e = Member(d, "error")) {
         if (e->IsObject() && Member(*e, "type") != nullptr) {
-          return UpstreamHttpError(kProvider, http_status, body, retry_after);  // OpenAI's own shape.
+          return UpstreamHttpError(kProvider, http_status, body,
+                                   retry_after);  // OpenAI's own shape.
         }
         return HfError(http_status, e, retry_after);
       }
@@ -225,7 +232,8 @@ class GenerateTranslator final : public Translator {
     if (const Value* token = Member(d, "token")) {
       const Value* special = Member(*token, "special");
       const bool skip = special != nullptr && special->IsBool() && special->GetBool();
-      if (std::string text = StringOr(*token, "text"); !skip && !text.empty()) sink.Emit(out_.Content(text));
+      if (std::string text = StringOr(*token, "text"); !skip && !text.empty())
+        sink.Emit(out_.Content(text));
     }
     if (const Value* details = Member(d, "details"); details != nullptr && details->IsObject()) {
       finished_ = true;
@@ -257,8 +265,9 @@ class GenerateTranslator final : public Translator {
     if (const Value* details = Member(d, "details"); details != nullptr && details->IsObject()) {
       c.finish_reason = Finish(StringOr(*details, "finish_reason"), false);
       const Value* prefill = Member(*details, "prefill");
-      c.usage.set_prompt_tokens(IntOr(*details, "input_length",
-                                      prefill != nullptr && prefill->IsArray() ? prefill->Size() : 0));
+      c.usage.set_prompt_tokens(
+          IntOr(*details, "input_length",
+                prefill != nullptr && prefill->IsArray() ? prefill->Size() : 0));
       c.usage.set_completion_tokens(IntOr(*details, "generated_tokens"));
       c.usage.set_total_tokens(c.usage.prompt_tokens() + c.usage.completion_tokens());
       c.has_usage = true;
@@ -267,9 +276,11 @@ class GenerateTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+  absl::Status OnHttpError(int http_status, absl::string_view body,
+                           absl::string_view retry_after) override {
     Document d;
-    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) return HfError(http_status, Member(d, "error"), retry_after);
+    if (json::ParseBounded(d, body, /*validate_utf8=*/true))
+      return HfError(http_status, Member(d, "error"), retry_after);
     return UpstreamFailure(kProvider, http_status, "", retry_after);
   }
 
@@ -281,10 +292,12 @@ class GenerateTranslator final : public Translator {
 
 }  // namespace
 
-absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req, const std::string& upstream_model,
-                                            bool tgi) {
-  if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one choice; send n = 1 or leave it out");
-  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
+absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req,
+                                            const std::string& upstream_model, bool tgi) {
+  if (req.n() > 1)
+    return Unsupported(kProvider, "n", "it returns one choice; send n = 1 or leave it out");
+  if (req.logprobs())
+    return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
   const std::string openai = BuildOpenAiBody(req, upstream_model);
   Document d;
   (void)json::ParseBounded(d, openai);
@@ -298,8 +311,9 @@ absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req, 
     const common::v1::ResponseFormat& rf = req.response_format();
     if (rf.type() == "json_object" || rf.type() == "json_schema") {
       Document schema;
-      const std::string text = rf.type() == "json_schema" && !rf.schema_json().empty() ? rf.schema_json()
-                                                                                     : R"({"type":"object"})";
+      const std::string text = rf.type() == "json_schema" && !rf.schema_json().empty()
+                                   ? rf.schema_json()
+                                   : R"({"type":"object"})";
       (void)json::ParseBounded(schema, text);
       Value grammar(rapidjson::kObjectType);
       grammar.AddMember("type", "json", alloc);
@@ -313,19 +327,24 @@ absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req, 
 }
 
 absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& req) {
-  if (!req.tools().empty()) return Unsupported(kProvider, "tools", "TGI's generate API has no tools; use api: tgi");
+  if (!req.tools().empty())
+    return Unsupported(kProvider, "tools", "TGI's generate API has no tools; use api: tgi");
   if (!req.response_format().type().empty() && req.response_format().type() != "text") {
-    return Unsupported(kProvider, "response_format", "TGI's generate API is used without a grammar; use api: tgi");
+    return Unsupported(kProvider, "response_format",
+                       "TGI's generate API is used without a grammar; use api: tgi");
   }
   if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one generation");
-  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
-  if (!req.tool_choice_json().empty()) return Unsupported(kProvider, "tool_choice", "TGI's generate API has no tools");
+  if (req.logprobs())
+    return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
+  if (!req.tool_choice_json().empty())
+    return Unsupported(kProvider, "tool_choice", "TGI's generate API has no tools");
   std::vector<std::string> texts;
   int i = 0;
   for (const common::v1::ChatMessage& m : req.messages()) {
     for (const common::v1::ContentPart& p : m.parts()) {
       if (p.has_image_url()) {
-        return Unsupported(kProvider, absl::StrCat("messages[", i, "].content"), "TGI's generate API takes text only");
+        return Unsupported(kProvider, absl::StrCat("messages[", i, "].content"),
+                           "TGI's generate API takes text only");
       }
     }
     ++i;
@@ -350,7 +369,8 @@ absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& 
     WriteKey(w, "max_new_tokens");
     w.Int64(req.max_tokens());
   }
-  if (req.has_temperature() && req.temperature() > 0) {  // TGI rejects 0; 0 means greedy, its default.
+  if (req.has_temperature() &&
+      req.temperature() > 0) {  // TGI rejects 0; 0 means greedy, its default.
     WriteKey(w, "temperature");
     w.Double(req.temperature());
   }
@@ -371,7 +391,9 @@ absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& 
 }
 
 HuggingFaceProvider::HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http)
-    : config_(config), http_(http), base_(config.base_url().empty() ? kRouterBaseUrl : config.base_url()) {
+    : config_(config),
+      http_(http),
+      base_(config.base_url().empty() ? kRouterBaseUrl : config.base_url()) {
   if (config.api() == "generate") {
     api_ = Api::kGenerate;
   } else if (config.api() == "tgi") {
@@ -381,20 +403,23 @@ HuggingFaceProvider::HuggingFaceProvider(const config::v1::ProviderConfig& confi
   } else {
     api_ = Api::kTgi;
   }
-  if (std::string key = ApiKeyFromEnv(config); !key.empty()) auth_header_ = absl::StrCat("Authorization: Bearer ", key);
+  if (std::string key = ApiKeyFromEnv(config); !key.empty())
+    auth_header_ = absl::StrCat("Authorization: Bearer ", key);
 }
 
 void HuggingFaceProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                                    const common::v1::ChatRequest& req,
                                    rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   const bool generate = api_ == Api::kGenerate;
-  absl::StatusOr<std::string> body =
-      generate ? BuildTgiGenerateBody(req) : BuildHfChatBody(req, upstream_model, api_ == Api::kTgi);
+  absl::StatusOr<std::string> body = generate
+                                         ? BuildTgiGenerateBody(req)
+                                         : BuildHfChatBody(req, upstream_model, api_ == Api::kTgi);
   if (!body.ok()) {
     observer.OnComplete(body.status());
     return;
   }
-  const std::string path = generate ? (req.stream() ? "/generate_stream" : "/generate") : "/v1/chat/completions";
+  const std::string path =
+      generate ? (req.stream() ? "/generate_stream" : "/generate") : "/v1/chat/completions";
   HttpCallRequest http = JsonPost(config_, req, JoinUrl(base_, path), *std::move(body));
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
   std::unique_ptr<Translator> translator;
@@ -403,19 +428,20 @@ void HuggingFaceProvider::Generate(const rpc::CallContext& ctx, const std::strin
   } else {
     translator = std::make_unique<ChatTranslator>(upstream_model);
   }
-  StartUpstreamCall(http_, std::move(http), ctx, std::move(translator), Framing::kSse, req.stream(), observer);
+  StartUpstreamCall(http_, std::move(http), ctx, std::move(translator), Framing::kSse, req.stream(),
+                    observer);
 }
-
 
 // router: the hf-inference feature-extraction pipeline ({"inputs": [...]} → one vector per input);
 // tgi: an OpenAI-compatible /v1/embeddings (text-embeddings-inference serves it); generate: none.
-absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::CallContext& ctx,
-                                                                     const std::string& upstream_model,
-                                                                     const common::v1::EmbedRequest& req) {
+absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(
+    const rpc::CallContext& ctx, const std::string& upstream_model,
+    const common::v1::EmbedRequest& req) {
   if (api_ == Api::kGenerate) return Provider::Embed(ctx, upstream_model, req);
   AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
   if (api_ == Api::kRouter && req.dimensions() > 0) {
-    return Unsupported(kProvider, "dimensions", "the feature-extraction pipeline returns the model's own size");
+    return Unsupported(kProvider, "dimensions",
+                       "the feature-extraction pipeline returns the model's own size");
   }
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -424,7 +450,8 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::
   if (api_ == Api::kRouter) {
     // Hugging Face model ids are "org/name": path segments, each escaped.
     AIM_ASSIGN_OR_RETURN(const std::string path, EscapePath(upstream_model, "model"));
-    url = JoinUrl(base_, absl::StrCat("/hf-inference/models/", path, "/pipeline/feature-extraction"));
+    url =
+        JoinUrl(base_, absl::StrCat("/hf-inference/models/", path, "/pipeline/feature-extraction"));
     WriteKey(w, "inputs");
   } else {
     url = JoinUrl(base_, "/v1/embeddings");
@@ -444,11 +471,13 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::
     }
   }
   w.EndObject();
-  HttpCallRequest http = JsonPost(config_, req.request_id(), std::move(url), std::string(buf.GetString(), buf.GetSize()));
+  HttpCallRequest http = JsonPost(config_, req.request_id(), std::move(url),
+                                  std::string(buf.GetString(), buf.GetSize()));
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
-    return ChatTranslator(upstream_model).OnHttpError(answer.status, answer.body, answer.retry_after);
+    return ChatTranslator(upstream_model)
+        .OnHttpError(answer.status, answer.body, answer.retry_after);
   }
   if (api_ == Api::kTgi) return ParseOpenAiEmbeddings(kProvider, answer.body, upstream_model);
   Document d;
@@ -459,7 +488,6 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(const rpc::
   resp.mutable_usage();  // The pipeline reports no token counts.
   return resp;
 }
-
 
 HttpCallRequest HuggingFaceProvider::HealthRequest() const {
   HttpCallRequest r;

@@ -2,16 +2,17 @@
 
 // Hugging Face: the router (https://router.huggingface.co, OpenAI-compatible, `Authorization:
 // Bearer $HF_TOKEN`), text-generation-inference's OpenAI-compatible route, and TGI's native
-// /generate and /generate_stream. ProviderConfig.api picks one (see config.proto); docs/providers.md
-// has the table. In short:
+// /generate and /generate_stream. ProviderConfig.api picks one (see config.proto);
+// docs/providers.md has the table. In short:
 //
 // router and tgi (POST {base_url}/v1/chat/completions): the client's body is forwarded with
 // `model` rewritten, `max_completion_tokens` → `max_tokens` (TGI reads only the latter) and, for
 // TGI, `response_format` turned into TGI's grammar ({"type":"json","value":schema}); `n` > 1
-// (TGI parses it and ignores it) and `logprobs` (not translated back) are refused. The answer is rebuilt in OpenAI's shape: TGI's empty
-// ids replaced, its tool-call id "0" (the same for every call) made unique and kept consistent
-// across a stream's chunks, `stop` with tool calls → `tool_calls`, a tool stream without a finish
-// chunk given one, arguments sent as objects stringified, errors in either of the router's forms
+// (TGI parses it and ignores it) and `logprobs` (not translated back) are refused. The answer is
+// rebuilt in OpenAI's shape: TGI's empty ids replaced, its tool-call id "0" (the same for every
+// call) made unique and kept consistent across a stream's chunks, `stop` with tool calls →
+// `tool_calls`, a tool stream without a finish chunk given one, arguments sent as objects
+// stringified, errors in either of the router's forms
 // ({"error": "text"} or OpenAI's object) and TGI's {"error", "error_type"} mapped by status
 // (422 → 400, 424 → 500), and `data:{"error":...}` inside a stream → an error event.
 //
@@ -37,10 +38,12 @@ class HuggingFaceProvider final : public Provider {
 
   HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http);
 
-  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   HttpCallRequest HealthRequest() const override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const std::string& upstream_model,
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                  const std::string& upstream_model,
                                                   const common::v1::EmbedRequest& req) override;
 
  private:
@@ -54,8 +57,8 @@ class HuggingFaceProvider final : public Provider {
 };
 
 // The request bodies (exposed for tests). `tgi` selects TGI's grammar for response_format.
-absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req, const std::string& upstream_model,
-                                            bool tgi);
+absl::StatusOr<std::string> BuildHfChatBody(const common::v1::ChatRequest& req,
+                                            const std::string& upstream_model, bool tgi);
 absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& req);
 
 }  // namespace aimarket::provider

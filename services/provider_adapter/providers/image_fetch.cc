@@ -17,24 +17,32 @@ namespace {
 
 absl::Status CannotFetch(const RemoteImage& image, absl::string_view why) {
   return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_IMAGE_URL",
-                       absl::StrCat("Invalid value for '", image.param, "': the image could not be fetched (", why, ")."))
+                       absl::StrCat("Invalid value for '", image.param,
+                                    "': the image could not be fetched (", why, ")."))
       .Param(image.param);
 }
 
 // Fetches the images one at a time; deletes itself after calling `done`.
 class ImageFetch final : public HttpCallHandler {
  public:
-  ImageFetch(HttpClient& http, const config::v1::RemoteImagesConfig& config, std::vector<RemoteImage> images,
-             const rpc::CallContext& ctx, absl::AnyInvocable<void(absl::StatusOr<std::map<std::string, DataUrl>>)> done)
-      : http_(http), config_(config), images_(std::move(images)), cancellation_(ctx.cancellation), done_(std::move(done)) {}
+  ImageFetch(HttpClient& http, const config::v1::RemoteImagesConfig& config,
+             std::vector<RemoteImage> images, const rpc::CallContext& ctx,
+             absl::AnyInvocable<void(absl::StatusOr<std::map<std::string, DataUrl>>)> done)
+      : http_(http),
+        config_(config),
+        images_(std::move(images)),
+        cancellation_(ctx.cancellation),
+        done_(std::move(done)) {}
 
   void Next() {
     const RemoteImage& image = images_[at_];
-    if (!absl::StartsWith(absl::AsciiStrToLower(image.url), "https://")) return Finish(CannotFetch(image, "https only"));
+    if (!absl::StartsWith(absl::AsciiStrToLower(image.url), "https://"))
+      return Finish(CannotFetch(image, "https only"));
     // A client's URL goes to curl as it is only if it is one: printable ASCII, no spaces or control
     // characters (which could otherwise end a request line or a header), of a sane length.
     if (image.url.size() > 8192 ||
-        std::any_of(image.url.begin(), image.url.end(), [](unsigned char c) { return c <= 0x20 || c >= 0x7f; })) {
+        std::any_of(image.url.begin(), image.url.end(),
+                    [](unsigned char c) { return c <= 0x20 || c >= 0x7f; })) {
       return Finish(CannotFetch(image, "not a valid URL"));
     }
     HttpCallRequest r;
@@ -53,7 +61,8 @@ class ImageFetch final : public HttpCallHandler {
     cancel_id_ = cancellation_->OnCancel([call = call_] { call->Cancel(); });
   }
 
-  void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+  void OnHeaders(int status,
+                 const std::vector<std::pair<std::string, std::string>>& headers) override {
     status_ = status;
     for (const auto& [k, v] : headers) {
       if (k == "content-type") mime_ = absl::AsciiStrToLower(v.substr(0, v.find(';')));
@@ -66,11 +75,14 @@ class ImageFetch final : public HttpCallHandler {
     cancellation_->RemoveCallback(cancel_id_);
     const RemoteImage& image = images_[at_];
     if (!transport.ok()) {
-      const bool refused = transport.code() == absl::StatusCode::kUnavailable && body_.empty() && status_ == 0;
-      return Finish(CannotFetch(image, refused ? "https to a public address only, no redirects; or unreachable"
-                                               : std::string(transport.message())));
+      const bool refused =
+          transport.code() == absl::StatusCode::kUnavailable && body_.empty() && status_ == 0;
+      return Finish(CannotFetch(
+          image, refused ? "https to a public address only, no redirects; or unreachable"
+                         : std::string(transport.message())));
     }
-    if (status_ < 200 || status_ >= 300) return Finish(CannotFetch(image, absl::StrCat("HTTP ", status_)));
+    if (status_ < 200 || status_ >= 300)
+      return Finish(CannotFetch(image, absl::StrCat("HTTP ", status_)));
     if (!absl::StartsWith(mime_, "image/")) return Finish(CannotFetch(image, "not an image"));
     if (body_.empty()) return Finish(CannotFetch(image, "empty"));
     fetched_[image.url] = DataUrl{mime_, absl::Base64Escape(body_)};
@@ -116,8 +128,9 @@ std::vector<RemoteImage> RemoteImages(const common::v1::ChatRequest& req) {
   return out;
 }
 
-void FetchImages(HttpClient& http, const config::v1::RemoteImagesConfig& config, std::vector<RemoteImage> images,
-                 const rpc::CallContext& ctx, absl::AnyInvocable<void(absl::StatusOr<std::map<std::string, DataUrl>>)> done) {
+void FetchImages(HttpClient& http, const config::v1::RemoteImagesConfig& config,
+                 std::vector<RemoteImage> images, const rpc::CallContext& ctx,
+                 absl::AnyInvocable<void(absl::StatusOr<std::map<std::string, DataUrl>>)> done) {
   if (images.empty()) {
     done(std::map<std::string, DataUrl>());
     return;

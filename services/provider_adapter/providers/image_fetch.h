@@ -29,7 +29,8 @@ std::vector<RemoteImage> RemoteImages(const common::v1::ChatRequest& req);
 // url → (MIME type, base64) for all of them, or with a 400 naming the field of the first that could
 // not be fetched (not https, a non-public address, not an image, too large, too slow, an HTTP
 // error).
-void FetchImages(HttpClient& http, const config::v1::RemoteImagesConfig& config, std::vector<RemoteImage> images,
-                 const rpc::CallContext& ctx, absl::AnyInvocable<void(absl::StatusOr<std::map<std::string, DataUrl>>)> done);
+void FetchImages(HttpClient& http, const config::v1::RemoteImagesConfig& config,
+                 std::vector<RemoteImage> images, const rpc::CallContext& ctx,
+                 absl::AnyInvocable<void(absl::StatusOr<std::map<std::string, DataUrl>>)> done);
 
 }  // namespace aimarket::provider

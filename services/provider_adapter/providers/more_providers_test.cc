@@ -3,18 +3,18 @@
 
 #include <set>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
+#include "services/provider_adapter/providers/anthropic_provider.h"
 #include "services/provider_adapter/providers/cohere_provider.h"
+#include "services/provider_adapter/providers/gemini_provider.h"
 #include "services/provider_adapter/providers/huggingface_provider.h"
 #include "services/provider_adapter/providers/ollama_provider.h"
-#include "services/provider_adapter/providers/anthropic_provider.h"
-#include "services/provider_adapter/providers/gemini_provider.h"
 #include "services/provider_adapter/providers/openai_provider.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "services/provider_adapter/providers/translation_test_util.h"
 
 namespace aimarket::provider {
@@ -59,7 +59,8 @@ void ExpectEverySplitTheSame(Provider& p, FakeHttp& http, const std::string& bod
   for (size_t i = 0; i < body.size(); ++i) {
     if ((static_cast<unsigned char>(body[i]) & 0x80) != 0) cuts.insert(i);
   }
-  for (size_t cut : cuts) ASSERT_EQ(WithoutIds(Replay(p, http, req, body, {cut})), whole) << "cut at " << cut;
+  for (size_t cut : cuts)
+    ASSERT_EQ(WithoutIds(Replay(p, http, req, body, {cut})), whole) << "cut at " << cut;
 }
 
 TEST(CohereTranslationTest, StreamsSurviveEverySplit) {
@@ -74,12 +75,13 @@ TEST(CohereTranslationTest, StreamsSurviveEverySplit) {
 TEST(CohereTranslationTest, ErrorFinishIsAnErrorNotAStop) {
   FakeHttp http;
   CohereProvider p(Config(config::v1::PROVIDER_TYPE_COHERE), http);
-  Folded f = Replay(p, http, UserSays("hi", true),
-                    "event: message-start\ndata: {\"type\":\"message-start\",\"id\":\"x\"}\n\n"
-                    "event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":"
-                    "{\"content\":{\"text\":\"Hi\"}}}}\n\n"
-                    "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\","
-                    "\"error\":\"model crashed\"}}\n\ndata: [DONE]\n\n");
+  Folded f = Replay(
+      p, http, UserSays("hi", true),
+      "event: message-start\ndata: {\"type\":\"message-start\",\"id\":\"x\"}\n\n"
+      "event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":"
+      "{\"content\":{\"text\":\"Hi\"}}}}\n\n"
+      "event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\","
+      "\"error\":\"model crashed\"}}\n\ndata: [DONE]\n\n");
   EXPECT_EQ(f.content, "Hi");
   EXPECT_EQ(f.finish_reason, "");
   EXPECT_FALSE(f.status.ok());
@@ -147,10 +149,13 @@ TEST(OllamaRequestTest, ToolResultsAreNamedAndRemoteImagesRefused) {
 
   common::v1::ChatRequest img = UserSays("", false);
   img.mutable_messages(0)->add_parts()->mutable_image_url()->set_url("https://example.com/a.png");
-  EXPECT_EQ(status::GetErrorInfo(BuildOllamaBody(img, "m").status())->param(), "messages[0].content[0].image_url.url");
+  EXPECT_EQ(status::GetErrorInfo(BuildOllamaBody(img, "m").status())->param(),
+            "messages[0].content[0].image_url.url");
   common::v1::ChatRequest inline_img = UserSays("", false);
-  inline_img.mutable_messages(0)->add_parts()->mutable_image_url()->set_url("data:image/png;base64,AAAA");
-  EXPECT_STREQ(Parse(*BuildOllamaBody(inline_img, "m"))["messages"][0]["images"][0].GetString(), "AAAA");
+  inline_img.mutable_messages(0)->add_parts()->mutable_image_url()->set_url(
+      "data:image/png;base64,AAAA");
+  EXPECT_STREQ(Parse(*BuildOllamaBody(inline_img, "m"))["messages"][0]["images"][0].GetString(),
+               "AAAA");
 }
 
 TEST(OllamaRequestTest, RemoteImagesAreFetchedWhenEnabled) {
@@ -162,7 +167,8 @@ TEST(OllamaRequestTest, RemoteImagesAreFetchedWhenEnabled) {
   OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http, images);
   common::v1::ChatRequest req = UserSays("", false);
   req.mutable_messages(0)->add_parts()->set_text("What is this?");
-  req.mutable_messages(0)->add_parts()->mutable_image_url()->set_url("https://images.example/cat.png");
+  req.mutable_messages(0)->add_parts()->mutable_image_url()->set_url(
+      "https://images.example/cat.png");
   class Sink final : public rpc::StreamObserver<common::v1::ChatEvent> {
    public:
     void OnEvent(const common::v1::ChatEvent&) override {}
@@ -189,13 +195,15 @@ TEST(OllamaRequestTest, RemoteImagesAreFetchedWhenEnabled) {
   EXPECT_STREQ(d["messages"][0]["content"].GetString(), "What is this?");
   HttpCallHandler* chat = http.handler;
   chat->OnHeaders(200, {});
-  chat->OnData(R"({"model":"llava","message":{"role":"assistant","content":"A cat."},"done":true,"done_reason":"stop"})");
+  chat->OnData(
+      R"({"model":"llava","message":{"role":"assistant","content":"A cat."},"done":true,"done_reason":"stop"})");
   chat->OnComplete(absl::OkStatus());
   EXPECT_TRUE(sink.status.ok()) << sink.status;
 
   // Not https, or not an image: a 400 naming the field, and no chat call.
   for (const auto& [url, mime] : std::vector<std::pair<std::string, std::string>>{
-           {"http://images.example/cat.png", "image/png"}, {"https://images.example/page", "text/html"}}) {
+           {"http://images.example/cat.png", "image/png"},
+           {"https://images.example/page", "text/html"}}) {
     common::v1::ChatRequest bad = UserSays("", false);
     bad.mutable_messages(0)->add_parts()->mutable_image_url()->set_url(url);
     Sink s;
@@ -229,12 +237,16 @@ TEST(HuggingFaceTranslationTest, TgiStreamsSurviveEverySplit) {
 TEST(HuggingFaceTranslationTest, RepeatedToolCallIdsBecomeUniqueAndAFinishIsAdded) {
   // Two calls, both "0" (TGI), and no finish chunk before [DONE].
   const std::string body =
-      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":"
-      "[{\"index\":0,\"id\":\"0\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"{\"}}]},"
+      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+      "\"assistant\",\"tool_calls\":"
+      "[{\"index\":0,\"id\":\"0\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":"
+      "\"{\"}}]},"
       "\"finish_reason\":null}]}\n\n"
-      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"0\","
+      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+      "\"index\":0,\"id\":\"0\","
       "\"function\":{\"name\":null,\"arguments\":\"}\"}}]},\"finish_reason\":null}]}\n\n"
-      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"0\","
+      "data:{\"id\":\"\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+      "\"index\":1,\"id\":\"0\","
       "\"function\":{\"name\":\"b\",\"arguments\":{\"x\":1}}}]},\"finish_reason\":null}]}\n\n"
       "data:[DONE]\n\n";
   FakeHttp http;
@@ -253,7 +265,8 @@ TEST(HuggingFaceTranslationTest, ErrorInsideTheStreamKeepsItsStatus) {
   FakeHttp http;
   HuggingFaceProvider p(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
   Folded f = Replay(p, http, UserSays("hi", true),
-                    "data:{\"error\":{\"message\":\"Input validation error\",\"http_status_code\":422}}\n\ndata:[DONE]\n\n");
+                    "data:{\"error\":{\"message\":\"Input validation "
+                    "error\",\"http_status_code\":422}}\n\ndata:[DONE]\n\n");
   auto info = status::GetErrorInfo(f.status);
   ASSERT_TRUE(info.has_value()) << f;
   EXPECT_EQ(info->http_status(), 400);
@@ -272,7 +285,8 @@ TEST(HuggingFaceRequestTest, TgiGetsMaxTokensAndAGrammar) {
   EXPECT_STREQ(tgi["response_format"]["type"].GetString(), "json");
   EXPECT_STREQ(tgi["response_format"]["value"]["type"].GetString(), "object");
   rapidjson::Document router = Parse(*BuildHfChatBody(req, "org/model", false));
-  EXPECT_STREQ(router["response_format"]["type"].GetString(), "json_schema");  // The router speaks OpenAI.
+  EXPECT_STREQ(router["response_format"]["type"].GetString(),
+               "json_schema");  // The router speaks OpenAI.
 
   // TGI's generate API refuses what it cannot do, naming the field.
   auto param = [](const absl::Status& s) { return status::GetErrorInfo(s)->param(); };
@@ -306,13 +320,34 @@ TEST(AnyUpstreamBytesTest, NoAnswerCrashesAnAdapter) {
     std::vector<std::string> files;
   };
   const std::vector<Case> cases = {
-      {config::v1::PROVIDER_TYPE_OPENAI, "", "openai", {"chat_stream.sse", "tool_call_stream.sse", "chat_response.json"}},
-      {config::v1::PROVIDER_TYPE_ANTHROPIC, "", "anthropic", {"text_and_tool_stream.sse", "tool_call_response.json"}},
-      {config::v1::PROVIDER_TYPE_GEMINI, "", "gemini", {"tool_call_stream.sse", "error_mid_stream.sse", "chat_response.json"}},
-      {config::v1::PROVIDER_TYPE_COHERE, "", "cohere", {"tool_call_stream.sse", "tool_call_response.json"}},
-      {config::v1::PROVIDER_TYPE_OLLAMA, "", "ollama", {"tool_call_stream.ndjson", "chat_response.json"}},
-      {config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi", "huggingface", {"tgi_tool_call_stream.sse", "tgi_chat_response.json"}},
-      {config::v1::PROVIDER_TYPE_HUGGINGFACE, "generate", "huggingface", {"tgi_generate_stream.sse"}},
+      {config::v1::PROVIDER_TYPE_OPENAI,
+       "",
+       "openai",
+       {"chat_stream.sse", "tool_call_stream.sse", "chat_response.json"}},
+      {config::v1::PROVIDER_TYPE_ANTHROPIC,
+       "",
+       "anthropic",
+       {"text_and_tool_stream.sse", "tool_call_response.json"}},
+      {config::v1::PROVIDER_TYPE_GEMINI,
+       "",
+       "gemini",
+       {"tool_call_stream.sse", "error_mid_stream.sse", "chat_response.json"}},
+      {config::v1::PROVIDER_TYPE_COHERE,
+       "",
+       "cohere",
+       {"tool_call_stream.sse", "tool_call_response.json"}},
+      {config::v1::PROVIDER_TYPE_OLLAMA,
+       "",
+       "ollama",
+       {"tool_call_stream.ndjson", "chat_response.json"}},
+      {config::v1::PROVIDER_TYPE_HUGGINGFACE,
+       "tgi",
+       "huggingface",
+       {"tgi_tool_call_stream.sse", "tgi_chat_response.json"}},
+      {config::v1::PROVIDER_TYPE_HUGGINGFACE,
+       "generate",
+       "huggingface",
+       {"tgi_generate_stream.sse"}},
   };
   uint64_t seed = 42;
   auto next = [&seed] {
@@ -324,12 +359,23 @@ TEST(AnyUpstreamBytesTest, NoAnswerCrashesAnAdapter) {
     config::v1::ProviderConfig cfg = Config(c.type, c.api);
     std::unique_ptr<Provider> p;
     switch (c.type) {
-      case config::v1::PROVIDER_TYPE_OPENAI: p = std::make_unique<OpenAiProvider>(cfg, http); break;
-      case config::v1::PROVIDER_TYPE_ANTHROPIC: p = std::make_unique<AnthropicProvider>(cfg, http); break;
-      case config::v1::PROVIDER_TYPE_GEMINI: p = std::make_unique<GeminiProvider>(cfg, http); break;
-      case config::v1::PROVIDER_TYPE_COHERE: p = std::make_unique<CohereProvider>(cfg, http); break;
-      case config::v1::PROVIDER_TYPE_OLLAMA: p = std::make_unique<OllamaProvider>(cfg, http); break;
-      default: p = std::make_unique<HuggingFaceProvider>(cfg, http);
+      case config::v1::PROVIDER_TYPE_OPENAI:
+        p = std::make_unique<OpenAiProvider>(cfg, http);
+        break;
+      case config::v1::PROVIDER_TYPE_ANTHROPIC:
+        p = std::make_unique<AnthropicProvider>(cfg, http);
+        break;
+      case config::v1::PROVIDER_TYPE_GEMINI:
+        p = std::make_unique<GeminiProvider>(cfg, http);
+        break;
+      case config::v1::PROVIDER_TYPE_COHERE:
+        p = std::make_unique<CohereProvider>(cfg, http);
+        break;
+      case config::v1::PROVIDER_TYPE_OLLAMA:
+        p = std::make_unique<OllamaProvider>(cfg, http);
+        break;
+      default:
+        p = std::make_unique<HuggingFaceProvider>(cfg, http);
     }
     for (const std::string& file : c.files) {
       const std::string body = Fixture(c.provider, file);
@@ -337,19 +383,25 @@ TEST(AnyUpstreamBytesTest, NoAnswerCrashesAnAdapter) {
       for (int round = 0; round < 300; ++round) {
         std::string mutated = body;
         switch (round % 4) {
-          case 0: mutated.resize(next() % (body.size() + 1)); break;  // Cut short anywhere.
+          case 0:
+            mutated.resize(next() % (body.size() + 1));
+            break;  // Cut short anywhere.
           case 1:
-            for (int k = 0; k < 5; ++k) mutated[next() % mutated.size()] = static_cast<char>(next() % 256);
+            for (int k = 0; k < 5; ++k)
+              mutated[next() % mutated.size()] = static_cast<char>(next() % 256);
             break;
           case 2:
-            for (int k = 0; k < 3; ++k) mutated.insert(next() % mutated.size(), std::string(1 + next() % 4, "{}\":,[]\n"[next() % 8]));
+            for (int k = 0; k < 3; ++k)
+              mutated.insert(next() % mutated.size(),
+                             std::string(1 + next() % 4, "{}\":,[]\n"[next() % 8]));
             break;
           default:
             mutated.erase(next() % mutated.size(), 1 + next() % 40);
         }
         SCOPED_TRACE(absl::StrCat(c.provider, "/", file, " round ", round));
         const int status = round % 17 == 0 ? 500 : 200;
-        Folded f = Replay(*p, http, UserSays("hi", stream), mutated, {next() % (mutated.size() + 1)}, status);
+        Folded f = Replay(*p, http, UserSays("hi", stream), mutated,
+                          {next() % (mutated.size() + 1)}, status);
         EXPECT_TRUE(f.valid_utf8 || !f.status.ok() || f.events == 0) << f;
       }
     }

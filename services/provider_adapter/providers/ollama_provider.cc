@@ -39,7 +39,8 @@ std::string FinishReason(absl::string_view done_reason, bool calls) {
 
 absl::Status LineError(const Value& d) {
   const Value* e = Member(d, "error");
-  std::string message = e != nullptr && e->IsString() ? e->GetString() : (e != nullptr ? ToJson(*e) : "");
+  std::string message =
+      e != nullptr && e->IsString() ? e->GetString() : (e != nullptr ? ToJson(*e) : "");
   return UpstreamFailure(kProvider, 500, std::move(message), "");
 }
 
@@ -64,12 +65,13 @@ class OllamaTranslator final : public Translator {
         for (const Value& call : calls->GetArray()) {
           const Value* fn = Member(call, "function");
           if (fn == nullptr) continue;
-          sink.Emit(out_.ToolCallStart(calls_++, StringOr(call, "id", NewToolCallId()), StringOr(*fn, "name"),
-                                       Arguments(*fn)));
+          sink.Emit(out_.ToolCallStart(calls_++, StringOr(call, "id", NewToolCallId()),
+                                       StringOr(*fn, "name"), Arguments(*fn)));
         }
       }
     }
-    if (const Value* done = Member(d, "done"); done != nullptr && done->IsBool() && done->GetBool()) {
+    if (const Value* done = Member(d, "done");
+        done != nullptr && done->IsBool() && done->GetBool()) {
       done_ = true;
       sink.Emit(out_.Finish(FinishReason(StringOr(d, "done_reason"), calls_ > 0)));
       common::v1::Usage usage;
@@ -115,11 +117,13 @@ class OllamaTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+  absl::Status OnHttpError(int http_status, absl::string_view body,
+                           absl::string_view retry_after) override {
     Document d;
     std::string message;
     if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
-      if (const Value* e = Member(d, "error")) message = e->IsString() ? e->GetString() : StringOr(*e, "message");
+      if (const Value* e = Member(d, "error"))
+        message = e->IsString() ? e->GetString() : StringOr(*e, "message");
     }
     return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
   }
@@ -129,7 +133,8 @@ class OllamaTranslator final : public Translator {
   static std::string Arguments(const Value& fn) {
     const Value* a = Member(fn, "arguments");
     if (a == nullptr) return "{}";
-    if (a->IsString()) return a->GetStringLength() == 0 ? "{}" : std::string(a->GetString(), a->GetStringLength());
+    if (a->IsString())
+      return a->GetStringLength() == 0 ? "{}" : std::string(a->GetString(), a->GetStringLength());
     return ToJson(*a);
   }
 
@@ -141,10 +146,13 @@ class OllamaTranslator final : public Translator {
 
 }  // namespace
 
-absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, const std::string& upstream_model,
+absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req,
+                                            const std::string& upstream_model,
                                             const std::map<std::string, DataUrl>& fetched) {
-  if (req.n() > 1) return Unsupported(kProvider, "n", "it returns one answer; send n = 1 or leave it out");
-  if (req.logprobs()) return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
+  if (req.n() > 1)
+    return Unsupported(kProvider, "n", "it returns one answer; send n = 1 or leave it out");
+  if (req.logprobs())
+    return Unsupported(kProvider, "logprobs", "its log probabilities are not translated");
   bool send_tools = !req.tools().empty();
   if (!req.tool_choice_json().empty()) {
     Document d;
@@ -152,7 +160,8 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, 
     if (d.IsString() && std::string(d.GetString()) == "none") {
       send_tools = false;  // No tools offered: none can be called.
     } else if (!d.IsString() || std::string(d.GetString()) != "auto") {
-      return Unsupported(kProvider, "tool_choice", "it cannot be made to call a tool; use auto or none");
+      return Unsupported(kProvider, "tool_choice",
+                         "it cannot be made to call a tool; use auto or none");
     }
   }
   const std::map<std::string, std::string> names = ToolNamesById(req);
@@ -184,9 +193,10 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, 
       if (!data.has_value()) {
         auto it = fetched.find(p.image_url().url());
         if (it == fetched.end()) {
-          return Unsupported(kProvider, pp,
-                             "it needs the image's bytes; send a data: URL (fetching remote images is off: "
-                             "remote_images.fetch in the config)");
+          return Unsupported(
+              kProvider, pp,
+              "it needs the image's bytes; send a data: URL (fetching remote images is off: "
+              "remote_images.fetch in the config)");
         }
         data = it->second;
       }
@@ -238,8 +248,9 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, 
   }
   WriteKey(w, "stream");
   w.Bool(req.stream());
-  const bool options = req.has_temperature() || req.has_top_p() || req.has_max_tokens() || !req.stop().empty() ||
-                       req.has_seed() || req.has_frequency_penalty() || req.has_presence_penalty();
+  const bool options = req.has_temperature() || req.has_top_p() || req.has_max_tokens() ||
+                       !req.stop().empty() || req.has_seed() || req.has_frequency_penalty() ||
+                       req.has_presence_penalty();
   if (options) {
     WriteKey(w, "options");
     w.StartObject();
@@ -282,7 +293,8 @@ OllamaProvider::OllamaProvider(const config::v1::ProviderConfig& config, HttpCli
       http_(http),
       images_(images),
       url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(), "/api/chat")) {
-  if (std::string key = ApiKeyFromEnv(config); !key.empty()) auth_header_ = absl::StrCat("Authorization: Bearer ", key);
+  if (std::string key = ApiKeyFromEnv(config); !key.empty())
+    auth_header_ = absl::StrCat("Authorization: Bearer ", key);
 }
 
 void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
@@ -291,14 +303,16 @@ void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& up
   std::vector<RemoteImage> remote = RemoteImages(req);
   if (remote.empty() || !images_.fetch()) return StartChat(ctx, upstream_model, req, observer, {});
   FetchImages(http_, images_, std::move(remote), ctx,
-              [this, ctx, upstream_model, &req, &observer](absl::StatusOr<std::map<std::string, DataUrl>> fetched) {
+              [this, ctx, upstream_model, &req,
+               &observer](absl::StatusOr<std::map<std::string, DataUrl>> fetched) {
                 if (!fetched.ok()) return observer.OnComplete(fetched.status());
                 StartChat(ctx, upstream_model, req, observer, *fetched);
               });
 }
 
 void OllamaProvider::StartChat(const rpc::CallContext& ctx, const std::string& upstream_model,
-                               const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer,
+                               const common::v1::ChatRequest& req,
+                               rpc::StreamObserver<common::v1::ChatEvent>& observer,
                                const std::map<std::string, DataUrl>& fetched) {
   absl::StatusOr<std::string> body = BuildOllamaBody(req, upstream_model, fetched);
   if (!body.ok()) {
@@ -307,13 +321,13 @@ void OllamaProvider::StartChat(const rpc::CallContext& ctx, const std::string& u
   }
   HttpCallRequest http = JsonPost(config_, req, url_, *std::move(body), "application/x-ndjson");
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
-  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OllamaTranslator>(upstream_model), Framing::kNdjson,
-                    req.stream(), observer);
+  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OllamaTranslator>(upstream_model),
+                    Framing::kNdjson, req.stream(), observer);
 }
 
-absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(const rpc::CallContext& ctx,
-                                                                const std::string& upstream_model,
-                                                                const common::v1::EmbedRequest& req) {
+absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(
+    const rpc::CallContext& ctx, const std::string& upstream_model,
+    const common::v1::EmbedRequest& req) {
   AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -329,12 +343,15 @@ absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(const rpc::CallC
     w.Int(req.dimensions());
   }
   w.EndObject();
-  const std::string url = url_.substr(0, url_.size() - std::string("/api/chat").size()) + "/api/embed";
-  HttpCallRequest http = JsonPost(config_, req.request_id(), url, std::string(buf.GetString(), buf.GetSize()));
+  const std::string url =
+      url_.substr(0, url_.size() - std::string("/api/chat").size()) + "/api/embed";
+  HttpCallRequest http =
+      JsonPost(config_, req.request_id(), url, std::string(buf.GetString(), buf.GetSize()));
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
-    return OllamaTranslator(upstream_model).OnHttpError(answer.status, answer.body, answer.retry_after);
+    return OllamaTranslator(upstream_model)
+        .OnHttpError(answer.status, answer.body, answer.retry_after);
   }
   Document d;
   const Value* list = nullptr;
@@ -346,7 +363,6 @@ absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(const rpc::CallC
   resp.mutable_usage()->set_total_tokens(resp.usage().prompt_tokens());
   return resp;
 }
-
 
 HttpCallRequest OllamaProvider::HealthRequest() const {
   HttpCallRequest r;

@@ -6,15 +6,17 @@
 //
 // Requests: roles as they are, content as one string (text parts joined), images as base64 in
 // `images` (data: URLs; an http(s) URL is a 400 naming it unless `remote_images.fetch` is on, as
-// Ollama needs the bytes: then aimarket fetches it, see image_fetch.h), assistant tool calls with object arguments, tool results
-// named by `tool_name` (looked up from the call's id), sampling in `options` (temperature, top_p,
-// num_predict, stop, seed, the penalties), response_format → `format` ("json" or the schema),
-// `stream` always explicit. tool_choice "none" sends no tools; "required" or a named function,
-// `n` > 1 and `logprobs` are refused (400); `user` and `parallel_tool_calls` are dropped.
+// Ollama needs the bytes: then aimarket fetches it, see image_fetch.h), assistant tool calls with
+// object arguments, tool results named by `tool_name` (looked up from the call's id), sampling in
+// `options` (temperature, top_p, num_predict, stop, seed, the penalties), response_format →
+// `format` ("json" or the schema), `stream` always explicit. tool_choice "none" sends no tools;
+// "required" or a named function, `n` > 1 and `logprobs` are refused (400); `user` and
+// `parallel_tool_calls` are dropped.
 //
 // Responses and streams: content (thinking dropped), tool calls (whole, in one line; Ollama's id
 // kept or one made), done_reason stop → stop (tool_calls when calls came), length → length, usage
-// from prompt_eval_count / eval_count (absent means 0), a last {"error": ...} line → an error event.
+// from prompt_eval_count / eval_count (absent means 0), a last {"error": ...} line → an error
+// event.
 
 #include <map>
 #include <string>
@@ -33,17 +35,22 @@ class OllamaProvider final : public Provider {
 
   // `images` says whether (and how) to fetch images given by URL; it outlives the provider.
   OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http,
-                 const config::v1::RemoteImagesConfig& images = config::v1::RemoteImagesConfig::default_instance());
+                 const config::v1::RemoteImagesConfig& images =
+                     config::v1::RemoteImagesConfig::default_instance());
 
-  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   HttpCallRequest HealthRequest() const override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const std::string& upstream_model,
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                  const std::string& upstream_model,
                                                   const common::v1::EmbedRequest& req) override;
 
  private:
-  void StartChat(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
-                 rpc::StreamObserver<common::v1::ChatEvent>& observer, const std::map<std::string, DataUrl>& fetched);
+  void StartChat(const rpc::CallContext& ctx, const std::string& upstream_model,
+                 const common::v1::ChatRequest& req,
+                 rpc::StreamObserver<common::v1::ChatEvent>& observer,
+                 const std::map<std::string, DataUrl>& fetched);
 
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
@@ -53,7 +60,8 @@ class OllamaProvider final : public Provider {
 };
 
 // The /api/chat body for `req`, with the remote images already fetched. Exposed for tests.
-absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req, const std::string& upstream_model,
+absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req,
+                                            const std::string& upstream_model,
                                             const std::map<std::string, DataUrl>& fetched = {});
 
 }  // namespace aimarket::provider

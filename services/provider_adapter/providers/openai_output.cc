@@ -18,9 +18,13 @@ std::string RandomAlnum(int n) {
   return s;
 }
 
-void String(Writer& w, absl::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void String(Writer& w, absl::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
-void Key(Writer& w, absl::string_view s) { w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void Key(Writer& w, absl::string_view s) {
+  w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
 void WriteUsage(Writer& w, const common::v1::Usage& u) {
   w.StartObject();
@@ -43,7 +47,8 @@ void WriteUsage(Writer& w, const common::v1::Usage& u) {
   w.EndObject();
 }
 
-void WriteHead(Writer& w, const std::string& id, absl::string_view object, int64_t created, const std::string& model) {
+void WriteHead(Writer& w, const std::string& id, absl::string_view object, int64_t created,
+               const std::string& model) {
   Key(w, "id");
   String(w, id);
   Key(w, "object");
@@ -54,8 +59,8 @@ void WriteHead(Writer& w, const std::string& id, absl::string_view object, int64
   String(w, model);
 }
 
-void WriteToolCall(Writer& w, int index, absl::string_view id, absl::string_view name, absl::string_view args,
-                   bool with_index) {
+void WriteToolCall(Writer& w, int index, absl::string_view id, absl::string_view name,
+                   absl::string_view args, bool with_index) {
   w.StartObject();
   if (with_index) {
     Key(w, "index");
@@ -89,8 +94,8 @@ namespace {
 
 // One chunk with one choice whose delta `delta` writes; `finish` null unless given.
 template <typename F>
-common::v1::ChatEvent Chunk(const std::string& id, const std::string& model, int64_t created, F&& delta,
-                            absl::string_view finish = {}) {
+common::v1::ChatEvent Chunk(const std::string& id, const std::string& model, int64_t created,
+                            F&& delta, absl::string_view finish = {}) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
@@ -153,7 +158,8 @@ common::v1::ChatEvent ChunkWriter::Refusal(absl::string_view text) const {
   });
 }
 
-common::v1::ChatEvent ChunkWriter::ToolCallStart(int index, absl::string_view id, absl::string_view name,
+common::v1::ChatEvent ChunkWriter::ToolCallStart(int index, absl::string_view id,
+                                                 absl::string_view name,
                                                  absl::string_view arguments) const {
   return Chunk(id_, model_, created_, [&](Writer& w) {
     Key(w, "tool_calls");
@@ -173,7 +179,8 @@ common::v1::ChatEvent ChunkWriter::ToolCallArguments(int index, absl::string_vie
 }
 
 common::v1::ChatEvent ChunkWriter::Finish(absl::string_view reason) const {
-  return Chunk(id_, model_, created_, [](Writer&) {}, reason);
+  return Chunk(
+      id_, model_, created_, [](Writer&) {}, reason);
 }
 
 common::v1::ChatEvent ChunkWriter::UsageChunk(const common::v1::Usage& usage) const {
@@ -225,7 +232,8 @@ common::v1::ChatEvent RenderCompletion(const Completion& c) {
   if (!c.tool_calls.empty()) {
     Key(w, "tool_calls");
     w.StartArray();
-    for (const common::v1::ToolCall& t : c.tool_calls) WriteToolCall(w, t.index(), t.id(), t.name(), t.arguments(), false);
+    for (const common::v1::ToolCall& t : c.tool_calls)
+      WriteToolCall(w, t.index(), t.id(), t.name(), t.arguments(), false);
     w.EndArray();
   }
   w.EndObject();

@@ -27,7 +27,9 @@ using rapidjson::Document;
 using rapidjson::Value;
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void WriteString(Writer& w, const std::string& s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void WriteString(Writer& w, const std::string& s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
 // Writes a JSON text that is already serialized (tool parameters, tool_choice) as a value.
 void WriteRaw(Writer& w, const std::string& json) {
@@ -203,7 +205,9 @@ std::string FromStructured(const common::v1::ChatRequest& req, const std::string
       w.Key("json_schema");
       w.StartObject();
       w.Key("name");
-      WriteString(w, req.response_format().schema_name().empty() ? "response" : req.response_format().schema_name());
+      WriteString(w, req.response_format().schema_name().empty()
+                         ? "response"
+                         : req.response_format().schema_name());
       w.Key("schema");
       WriteRaw(w, req.response_format().schema_json());
       if (req.response_format().strict()) {
@@ -253,9 +257,11 @@ void ParseUsage(const Value& u, common::v1::Usage& out) {
     auto c = d->value.FindMember("cached_tokens");
     if (c != d->value.MemberEnd() && c->value.IsInt64()) out.set_cached_tokens(c->value.GetInt64());
   }
-  if (auto d = u.FindMember("completion_tokens_details"); d != u.MemberEnd() && d->value.IsObject()) {
+  if (auto d = u.FindMember("completion_tokens_details");
+      d != u.MemberEnd() && d->value.IsObject()) {
     auto r = d->value.FindMember("reasoning_tokens");
-    if (r != d->value.MemberEnd() && r->value.IsInt64()) out.set_reasoning_tokens(r->value.GetInt64());
+    if (r != d->value.MemberEnd() && r->value.IsInt64())
+      out.set_reasoning_tokens(r->value.GetInt64());
   }
 }
 
@@ -275,18 +281,22 @@ void Annotate(const Value& obj, common::v1::ChatEvent& ev) {
       d.set_finish_reason(f->value.GetString());
     }
   }
-  if (auto m = obj.FindMember("model"); m != obj.MemberEnd() && m->value.IsString()) ev.set_model(m->value.GetString());
-  if (auto id = obj.FindMember("id"); id != obj.MemberEnd() && id->value.IsString()) ev.set_id(id->value.GetString());
+  if (auto m = obj.FindMember("model"); m != obj.MemberEnd() && m->value.IsString())
+    ev.set_model(m->value.GetString());
+  if (auto id = obj.FindMember("id"); id != obj.MemberEnd() && id->value.IsString())
+    ev.set_id(id->value.GetString());
 }
 
 // An error object {"message","type","param","code"} (OpenAI's, inside "error") as a status.
-absl::Status ErrorFromObject(absl::string_view provider, int http_status, const Value& e, absl::string_view retry_after) {
+absl::Status ErrorFromObject(absl::string_view provider, int http_status, const Value& e,
+                             absl::string_view retry_after) {
   auto str = [&e](const char* k) -> std::string {
     auto it = e.FindMember(k);
     return it != e.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
   };
   std::string message = str("message");
-  if (message.empty()) message = absl::StrCat("upstream ", provider, " failed with HTTP ", http_status);
+  if (message.empty())
+    message = absl::StrCat("upstream ", provider, " failed with HTTP ", http_status);
   const int mapped = http_status == 529 ? 503 : http_status == 422 ? 400 : http_status;
   // The upstream's code as it is (null stays null): the edge writes the reason back lower-cased.
   status::Error err(CodeForHttp(http_status), absl::AsciiStrToUpper(str("code")), message);
@@ -304,7 +314,8 @@ absl::Status ErrorFromObject(absl::string_view provider, int http_status, const 
 // reasons read beside it.
 class OpenAiTranslator final : public Translator {
  public:
-  OpenAiTranslator(std::string provider, bool strict_done) : provider_(std::move(provider)), strict_done_(strict_done) {}
+  OpenAiTranslator(std::string provider, bool strict_done)
+      : provider_(std::move(provider)), strict_done_(strict_done) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& out) override {
     if (done_) return absl::OkStatus();
@@ -316,13 +327,15 @@ class OpenAiTranslator final : public Translator {
     Document& d = *doc;
     // The event goes out verbatim, so it must be valid UTF-8 as well as a JSON object.
     if (!json::ParseBounded(d, data, /*validate_utf8=*/true) || !d.IsObject()) {
-      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
-                           absl::StrCat("the ", provider_, " stream sent an event that is not a JSON object"))
+      return status::Error(
+                 absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
+                 absl::StrCat("the ", provider_, " stream sent an event that is not a JSON object"))
           .HttpStatus(502);
     }
     if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
       int http = 500;
-      if (auto c = e->value.FindMember("code"); c != e->value.MemberEnd() && c->value.IsInt()) http = c->value.GetInt();
+      if (auto c = e->value.FindMember("code"); c != e->value.MemberEnd() && c->value.IsInt())
+        http = c->value.GetInt();
       return ErrorFromObject(provider_, http, e->value, "");
     }
     common::v1::ChatEvent ev;
@@ -357,7 +370,8 @@ class OpenAiTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) override {
+  absl::Status OnHttpError(int http_status, absl::string_view body,
+                           absl::string_view retry_after) override {
     return UpstreamHttpError(provider_, http_status, body, retry_after);
   }
 
@@ -379,7 +393,9 @@ std::string BuildOpenAiBody(const common::v1::ChatRequest& req, const std::strin
     return FromStructured(req, upstream_model);
   }
   auto& alloc = d.GetAllocator();
-  SetMember(d, "model", Value(upstream_model.data(), static_cast<rapidjson::SizeType>(upstream_model.size()), alloc));
+  SetMember(
+      d, "model",
+      Value(upstream_model.data(), static_cast<rapidjson::SizeType>(upstream_model.size()), alloc));
   SetMember(d, "stream", Value(req.stream()));
   if (req.stream()) {
     auto so = d.FindMember("stream_options");
@@ -414,43 +430,51 @@ absl::Status UpstreamHttpError(absl::string_view provider, int http_status, absl
 }
 
 OpenAiProvider::OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http)
-    : config_(config), http_(http), strict_done_(config.type() == config::v1::PROVIDER_TYPE_OPENAI) {
+    : config_(config),
+      http_(http),
+      strict_done_(config.type() == config::v1::PROVIDER_TYPE_OPENAI) {
   std::string base = config.base_url();
   while (!base.empty() && base.back() == '/') base.pop_back();
   url_ = absl::StrCat(base, "/chat/completions");
   embeddings_url_ = absl::StrCat(base, "/embeddings");
   if (!config.api_key_env().empty()) {
-    if (const char* key = std::getenv(config.api_key_env().c_str()); key != nullptr && *key != '\0') {
+    if (const char* key = std::getenv(config.api_key_env().c_str());
+        key != nullptr && *key != '\0') {
       auth_header_ = absl::StrCat("Authorization: Bearer ", key);
     }
   }
 }
 
 void OpenAiProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
-                              const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+                              const common::v1::ChatRequest& req,
+                              rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   HttpCallRequest http = JsonPost(config_, req, url_, BuildOpenAiBody(req, upstream_model));
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
-  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OpenAiTranslator>(config_.name(), strict_done_),
-                    Framing::kSse, req.stream(), observer);
+  StartUpstreamCall(http_, std::move(http), ctx,
+                    std::make_unique<OpenAiTranslator>(config_.name(), strict_done_), Framing::kSse,
+                    req.stream(), observer);
 }
 
-absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(const rpc::CallContext& ctx,
-                                                                const std::string& upstream_model,
-                                                                const common::v1::EmbedRequest& req) {
+absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(
+    const rpc::CallContext& ctx, const std::string& upstream_model,
+    const common::v1::EmbedRequest& req) {
   // The client's body (token arrays and unknown fields included), with the upstream's model and
   // floats asked for: the edge encodes base64 itself.
   Document d;
-  if (req.original_json().empty() ||
-      !json::ParseBounded(d, req.original_json()) || !d.IsObject()) {
+  if (req.original_json().empty() || !json::ParseBounded(d, req.original_json()) || !d.IsObject()) {
     d.SetObject();
     Value input(rapidjson::kArrayType);
-    for (const std::string& s : req.input()) input.PushBack(Value(s.c_str(), d.GetAllocator()), d.GetAllocator());
+    for (const std::string& s : req.input())
+      input.PushBack(Value(s.c_str(), d.GetAllocator()), d.GetAllocator());
     d.AddMember("input", std::move(input), d.GetAllocator());
     if (req.dimensions() > 0) d.AddMember("dimensions", req.dimensions(), d.GetAllocator());
-    if (!req.user().empty()) d.AddMember("user", Value(req.user().c_str(), d.GetAllocator()), d.GetAllocator());
+    if (!req.user().empty())
+      d.AddMember("user", Value(req.user().c_str(), d.GetAllocator()), d.GetAllocator());
   }
   auto& alloc = d.GetAllocator();
-  SetMember(d, "model", Value(upstream_model.data(), static_cast<rapidjson::SizeType>(upstream_model.size()), alloc));
+  SetMember(
+      d, "model",
+      Value(upstream_model.data(), static_cast<rapidjson::SizeType>(upstream_model.size()), alloc));
   SetMember(d, "encoding_format", Value("float"));
   HttpCallRequest http = JsonPost(config_, req.request_id(), embeddings_url_, ToJson(d));
   if (!auth_header_.empty()) http.headers.push_back(auth_header_);
@@ -460,7 +484,6 @@ absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(const rpc::CallC
   }
   return ParseOpenAiEmbeddings(config_.name(), answer.body, upstream_model);
 }
-
 
 HttpCallRequest OpenAiProvider::HealthRequest() const {
   HttpCallRequest r;

@@ -11,7 +11,8 @@
 //
 // Responses: each SSE chunk (or the whole completion) is forwarded verbatim as ChatEvent.raw_json,
 // with usage and finish reasons parsed beside it. Upstream HTTP errors keep their status, type,
-// param, code and Retry-After; a `data: {"error":...}` inside a stream ends the call with that error.
+// param, code and Retry-After; a `data: {"error":...}` inside a stream ends the call with that
+// error.
 
 #include <memory>
 #include <string>
@@ -28,10 +29,12 @@ class OpenAiProvider final : public Provider {
   // variable the config names (if any) once, here.
   OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http);
 
-  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model, const common::v1::ChatRequest& req,
+  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   HttpCallRequest HealthRequest() const override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx, const std::string& upstream_model,
+  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
+                                                  const std::string& upstream_model,
                                                   const common::v1::EmbedRequest& req) override;
 
  private:

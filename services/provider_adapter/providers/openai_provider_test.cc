@@ -29,7 +29,8 @@ TEST(OpenAiBodyTest, KeepsEveryFieldAndRewritesOnlyWhatItMust) {
   EXPECT_EQ(d["logit_bias"]["50256"].GetInt(), -100);
   EXPECT_EQ(d["future_field"].Size(), 2u);
   EXPECT_TRUE(d["stream"].GetBool());
-  EXPECT_TRUE(d["stream_options"]["include_usage"].GetBool());  // Forced on: every stream is metered.
+  EXPECT_TRUE(
+      d["stream_options"]["include_usage"].GetBool());  // Forced on: every stream is metered.
 }
 
 TEST(OpenAiBodyTest, NoStreamOptionsWithoutStream) {
@@ -71,7 +72,8 @@ TEST(OpenAiBodyTest, StructuredRequestsAreSerialized) {
 TEST(UpstreamHttpErrorTest, KeepsStatusTypeCodeParamAndRetryAfter) {
   absl::Status s = UpstreamHttpError(
       "openai", 429,
-      R"({"error":{"message":"Rate limit reached","type":"tokens","param":null,"code":"rate_limit_exceeded"}})", "1.4");
+      R"({"error":{"message":"Rate limit reached","type":"tokens","param":null,"code":"rate_limit_exceeded"}})",
+      "1.4");
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   auto info = status::GetErrorInfo(s);
   ASSERT_TRUE(info.has_value());

@@ -18,7 +18,8 @@ class Provider {
   // Streams the upstream's answer to `observer` (OnComplete exactly once). `req` and `observer`
   // must outlive OnComplete. Cancelling ctx.cancellation closes the upstream connection.
   virtual void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
-                        const common::v1::ChatRequest& req, rpc::StreamObserver<common::v1::ChatEvent>& observer) = 0;
+                        const common::v1::ChatRequest& req,
+                        rpc::StreamObserver<common::v1::ChatEvent>& observer) = 0;
   // Embeddings of `req.input` (floats; the edge encodes base64 itself). Blocks until the upstream
   // answers: never call it on an event-loop thread. INVALID_ARGUMENT for a provider without an
   // embeddings API.

@@ -27,7 +27,8 @@ const Value* Member(const Value& obj, const char* key) {
 
 std::string StringOr(const Value& obj, const char* key, absl::string_view fallback) {
   const Value* v = Member(obj, key);
-  return v != nullptr && v->IsString() ? std::string(v->GetString(), v->GetStringLength()) : std::string(fallback);
+  return v != nullptr && v->IsString() ? std::string(v->GetString(), v->GetStringLength())
+                                       : std::string(fallback);
 }
 
 int64_t IntOr(const Value& obj, const char* key, int64_t fallback) {
@@ -45,9 +46,13 @@ std::string ToJson(const Value& v) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-void WriteStr(JsonWriter& w, absl::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void WriteStr(JsonWriter& w, absl::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
-void WriteKey(JsonWriter& w, absl::string_view s) { w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void WriteKey(JsonWriter& w, absl::string_view s) {
+  w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
 void WriteRawJson(JsonWriter& w, absl::string_view json, absl::string_view fallback) {
   rapidjson::Document d;
@@ -89,7 +94,8 @@ std::map<std::string, std::string> ToolNamesById(const common::v1::ChatRequest& 
   return names;
 }
 
-void WriteOpenAiTools(JsonWriter& w, const google::protobuf::RepeatedPtrField<common::v1::Tool>& tools,
+void WriteOpenAiTools(JsonWriter& w,
+                      const google::protobuf::RepeatedPtrField<common::v1::Tool>& tools,
                       absl::string_view only) {
   WriteKey(w, "tools");
   w.StartArray();
@@ -116,13 +122,16 @@ void WriteOpenAiTools(JsonWriter& w, const google::protobuf::RepeatedPtrField<co
 
 absl::Status InvalidImageUrl(const std::string& param) {
   return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                       absl::StrCat("Invalid value for '", param, "': expected a data: URL (base64) or an http(s) URL."))
+                       absl::StrCat("Invalid value for '", param,
+                                    "': expected a data: URL (base64) or an http(s) URL."))
       .Param(param);
 }
 
-absl::Status Unsupported(absl::string_view provider, absl::string_view param, absl::string_view why) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "UNSUPPORTED_PARAMETER",
-                       absl::StrCat("'", param, "' is not supported by the ", provider, " provider: ", why))
+absl::Status Unsupported(absl::string_view provider, absl::string_view param,
+                         absl::string_view why) {
+  return status::Error(
+             absl::StatusCode::kInvalidArgument, "UNSUPPORTED_PARAMETER",
+             absl::StrCat("'", param, "' is not supported by the ", provider, " provider: ", why))
       .Param(param);
 }
 
@@ -131,7 +140,8 @@ absl::StatusOr<std::string> ArgumentsObject(absl::string_view arguments, absl::s
   rapidjson::Document d;
   if (!json::ParseBounded(d, arguments) || !d.IsObject()) {
     return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         absl::StrCat("Invalid value for '", param, "': the arguments must be a JSON object."))
+                         absl::StrCat("Invalid value for '", param,
+                                      "': the arguments must be a JSON object."))
         .Param(param);
   }
   return ToJson(d);
@@ -148,8 +158,8 @@ std::string EscapePathSegment(absl::string_view s) {
   out.reserve(s.size());
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
       out.push_back(ch);
     } else {
       out.push_back('%');
@@ -165,7 +175,8 @@ absl::StatusOr<std::string> EscapePath(absl::string_view s, absl::string_view pa
   for (absl::string_view part : absl::StrSplit(s, '/')) {
     if (part.empty() || part == "." || part == "..") {
       return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                           absl::StrCat("Invalid value for '", param, "': it has an empty, '.' or '..' path segment."))
+                           absl::StrCat("Invalid value for '", param,
+                                        "': it has an empty, '.' or '..' path segment."))
           .Param(param);
     }
     if (!out.empty()) out.push_back('/');
@@ -180,8 +191,8 @@ std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config) {
   return key == nullptr ? "" : key;
 }
 
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id, std::string url,
-                         std::string body, absl::string_view accept) {
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id,
+                         std::string url, std::string body, absl::string_view accept) {
   HttpCallRequest http;
   http.url = std::move(url);
   http.body = std::move(body);
@@ -194,23 +205,36 @@ HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::st
   return http;
 }
 
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
-                         std::string body, absl::string_view stream_accept) {
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config,
+                         const common::v1::ChatRequest& req, std::string url, std::string body,
+                         absl::string_view stream_accept) {
   return JsonPost(config, req.request_id(), std::move(url), std::move(body),
                   req.stream() ? stream_accept : "application/json");
 }
 
 absl::StatusCode CodeForHttp(int status) {
   switch (status) {
-    case 400: case 413: case 422: return absl::StatusCode::kInvalidArgument;
-    case 401: return absl::StatusCode::kUnauthenticated;
-    case 403: return absl::StatusCode::kPermissionDenied;
-    case 404: return absl::StatusCode::kNotFound;
-    case 408: case 504: return absl::StatusCode::kDeadlineExceeded;
-    case 409: return absl::StatusCode::kAborted;
-    case 429: return absl::StatusCode::kResourceExhausted;
-    case 500: return absl::StatusCode::kInternal;
-    default: return status >= 500 ? absl::StatusCode::kUnavailable : absl::StatusCode::kInvalidArgument;
+    case 400:
+    case 413:
+    case 422:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 408:
+    case 504:
+      return absl::StatusCode::kDeadlineExceeded;
+    case 409:
+      return absl::StatusCode::kAborted;
+    case 429:
+      return absl::StatusCode::kResourceExhausted;
+    case 500:
+      return absl::StatusCode::kInternal;
+    default:
+      return status >= 500 ? absl::StatusCode::kUnavailable : absl::StatusCode::kInvalidArgument;
   }
 }
 
@@ -227,18 +251,41 @@ absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, st
   const char* type = "invalid_request_error";
   const char* code = "";
   switch (status) {
-    case 401: type = "authentication_error"; code = "INVALID_API_KEY"; break;
-    case 402: type = "insufficient_quota"; code = "INSUFFICIENT_QUOTA"; break;
-    case 403: type = "permission_error"; break;
-    case 404: type = "not_found_error"; code = "MODEL_NOT_FOUND"; break;
-    case 413: code = "REQUEST_TOO_LARGE"; break;
-    case 429: type = "rate_limit_error"; code = "RATE_LIMIT_EXCEEDED"; break;
-    case 503: type = "server_error"; code = "OVERLOADED"; break;
-    case 504: type = "server_error"; code = "TIMEOUT"; break;
+    case 401:
+      type = "authentication_error";
+      code = "INVALID_API_KEY";
+      break;
+    case 402:
+      type = "insufficient_quota";
+      code = "INSUFFICIENT_QUOTA";
+      break;
+    case 403:
+      type = "permission_error";
+      break;
+    case 404:
+      type = "not_found_error";
+      code = "MODEL_NOT_FOUND";
+      break;
+    case 413:
+      code = "REQUEST_TOO_LARGE";
+      break;
+    case 429:
+      type = "rate_limit_error";
+      code = "RATE_LIMIT_EXCEEDED";
+      break;
+    case 503:
+      type = "server_error";
+      code = "OVERLOADED";
+      break;
+    case 504:
+      type = "server_error";
+      code = "TIMEOUT";
+      break;
     default:
       if (status >= 500) type = "server_error";
   }
-  if (message.empty()) message = absl::StrCat("upstream ", provider, " failed with HTTP ", upstream_status);
+  if (message.empty())
+    message = absl::StrCat("upstream ", provider, " failed with HTTP ", upstream_status);
   status::Error err(CodeForHttp(status), code, message);
   err.HttpStatus(status).Type(type).Domain(absl::StrCat("provider.", provider));
   double seconds = 0;
@@ -258,24 +305,29 @@ bool ReadVector(const Value& v, common::v1::Embedding& out) {
   return true;
 }
 
-absl::Status ReadVectors(absl::string_view provider, const Value* list, common::v1::EmbedResponse& resp) {
-  if (list == nullptr || !list->IsArray()) return BadResponse(provider, "an embeddings answer without a list of vectors");
+absl::Status ReadVectors(absl::string_view provider, const Value* list,
+                         common::v1::EmbedResponse& resp) {
+  if (list == nullptr || !list->IsArray())
+    return BadResponse(provider, "an embeddings answer without a list of vectors");
   for (const Value& v : list->GetArray()) {
     common::v1::Embedding& out = *resp.add_data();
     out.set_index(resp.data_size() - 1);
-    if (!ReadVector(v, out)) return BadResponse(provider, "an embedding that is not a list of numbers");
+    if (!ReadVector(v, out))
+      return BadResponse(provider, "an embedding that is not a list of numbers");
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider, absl::string_view body,
+absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider,
+                                                                absl::string_view body,
                                                                 const std::string& model) {
   rapidjson::Document d;
   if (!json::ParseBounded(d, body) || !d.IsObject()) {
     return BadResponse(provider, "an embeddings answer that is not a JSON object");
   }
   const Value* data = Member(d, "data");
-  if (data == nullptr || !data->IsArray()) return BadResponse(provider, "an embeddings answer without data");
+  if (data == nullptr || !data->IsArray())
+    return BadResponse(provider, "an embeddings answer without data");
   common::v1::EmbedResponse resp;
   resp.set_model(StringOr(d, "model", model));
   int position = 0;
@@ -285,7 +337,8 @@ absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_vie
     const Value* v = Member(item, "embedding");
     if (v != nullptr && v->IsString()) {
       std::string bytes;
-      if (!absl::Base64Unescape(absl::string_view(v->GetString(), v->GetStringLength()), &bytes) || bytes.size() % 4 != 0) {
+      if (!absl::Base64Unescape(absl::string_view(v->GetString(), v->GetStringLength()), &bytes) ||
+          bytes.size() % 4 != 0) {
         return BadResponse(provider, "an embedding that is not base64 float32");
       }
       for (size_t i = 0; i < bytes.size(); i += 4) {
@@ -306,7 +359,8 @@ absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_vie
 
 absl::Status RequireTextInput(absl::string_view provider, const common::v1::EmbedRequest& req) {
   if (req.input().empty()) {
-    return Unsupported(provider, "input", "it embeds text; token arrays are only passed to OpenAI-format upstreams");
+    return Unsupported(provider, "input",
+                       "it embeds text; token arrays are only passed to OpenAI-format upstreams");
   }
   return absl::OkStatus();
 }
@@ -326,7 +380,8 @@ absl::Status StreamCutShort(absl::string_view provider, absl::string_view what) 
       .HttpStatus(502);
 }
 
-void WriteStringArray(JsonWriter& w, absl::string_view key, const google::protobuf::RepeatedPtrField<std::string>& list) {
+void WriteStringArray(JsonWriter& w, absl::string_view key,
+                      const google::protobuf::RepeatedPtrField<std::string>& list) {
   WriteKey(w, key);
   w.StartArray();
   for (const std::string& s : list) WriteStr(w, s);

@@ -16,16 +16,17 @@
 #include "aimarket/common/v1/embedding.pb.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "rapidjson/document.h"
-#include "services/provider_adapter/http/http_client.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "services/provider_adapter/http/http_client.h"
 
 namespace aimarket::provider {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 // --- Reading JSON of unknown shape.
-const rapidjson::Value* Member(const rapidjson::Value& obj, const char* key);  // null unless obj is an object with key
+const rapidjson::Value* Member(const rapidjson::Value& obj,
+                               const char* key);  // null unless obj is an object with key
 std::string StringOr(const rapidjson::Value& obj, const char* key, absl::string_view fallback = "");
 int64_t IntOr(const rapidjson::Value& obj, const char* key, int64_t fallback = 0);
 std::string ToJson(const rapidjson::Value& v);
@@ -54,14 +55,16 @@ std::map<std::string, std::string> ToolNamesById(const common::v1::ChatRequest& 
 
 // "tools": [{"type":"function","function":{name, description, parameters}}] in OpenAI's shape
 // (Cohere, Ollama take it as it is); only the tool named `only` when it is not empty.
-void WriteOpenAiTools(JsonWriter& w, const google::protobuf::RepeatedPtrField<common::v1::Tool>& tools,
+void WriteOpenAiTools(JsonWriter& w,
+                      const google::protobuf::RepeatedPtrField<common::v1::Tool>& tools,
                       absl::string_view only = "");
 
 // A 400 for an image URL that is neither a data: URL (base64) nor http(s); `param` names it.
 absl::Status InvalidImageUrl(const std::string& param);
 
 // A 400 for a request field this provider cannot honour: `param` names it.
-absl::Status Unsupported(absl::string_view provider, absl::string_view param, absl::string_view why);
+absl::Status Unsupported(absl::string_view provider, absl::string_view param,
+                         absl::string_view why);
 
 // A tool call's `arguments` (a JSON string) as an object, for providers that take an object; a 400
 // naming `param` if it is not a JSON object ("" counts as {}).
@@ -80,18 +83,21 @@ absl::StatusOr<std::string> EscapePath(absl::string_view s, absl::string_view pa
 std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config);
 // A POST of `body` to `url` with the config's timeouts, JSON content type, the Accept header for
 // `req.stream()` (`stream_accept`: the streamed media type) and the gateway's request id.
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const common::v1::ChatRequest& req, std::string url,
-                         std::string body, absl::string_view stream_accept = "text/event-stream");
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config,
+                         const common::v1::ChatRequest& req, std::string url, std::string body,
+                         absl::string_view stream_accept = "text/event-stream");
 // The same for a call answered with one body of type `accept`.
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id, std::string url,
-                         std::string body, absl::string_view accept = "application/json");
+HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id,
+                         std::string url, std::string body,
+                         absl::string_view accept = "application/json");
 
 // --- Responses.
 // An upstream's HTTP failure as the status the edge turns into OpenAI's error body, following the
 // table in docs/providers.md: the client sees `client_status` (529 → 503, 422 → 400, ...) with the
 // matching OpenAI type and code; `message` is the provider's own.
 absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, std::string message,
-                             absl::string_view retry_after, std::optional<int> client_status = std::nullopt);
+                             absl::string_view retry_after,
+                             std::optional<int> client_status = std::nullopt);
 
 // The gRPC code for an HTTP status (400 → INVALID_ARGUMENT, 429 → RESOURCE_EXHAUSTED, ...).
 absl::StatusCode CodeForHttp(int status);
@@ -100,12 +106,15 @@ absl::StatusCode CodeForHttp(int status);
 // A list of JSON numbers as floats into `out`; false if it is not one.
 bool ReadVector(const rapidjson::Value& v, common::v1::Embedding& out);
 // A JSON list of vectors (one per input, in order) appended to `resp`; BadResponse otherwise.
-absl::Status ReadVectors(absl::string_view provider, const rapidjson::Value* list, common::v1::EmbedResponse& resp);
+absl::Status ReadVectors(absl::string_view provider, const rapidjson::Value* list,
+                         common::v1::EmbedResponse& resp);
 // OpenAI's embeddings answer ({"data":[{"index","embedding"}],"model","usage"}): float vectors, or
 // base64 little-endian float32 when the upstream ignored encoding_format.
-absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider, absl::string_view body,
+absl::StatusOr<common::v1::EmbedResponse> ParseOpenAiEmbeddings(absl::string_view provider,
+                                                                absl::string_view body,
                                                                 const std::string& model);
-// The texts to embed; a 400 naming `input` for token arrays (only OpenAI-format upstreams take them).
+// The texts to embed; a 400 naming `input` for token arrays (only OpenAI-format upstreams take
+// them).
 absl::Status RequireTextInput(absl::string_view provider, const common::v1::EmbedRequest& req);
 
 // `text` parsed into `d`, which must be a JSON object; otherwise BadResponse naming `what`.
@@ -117,7 +126,8 @@ absl::Status ParseObject(absl::string_view provider, absl::string_view text, abs
 absl::Status StreamCutShort(absl::string_view provider, absl::string_view what);
 
 // "key": [strings].
-void WriteStringArray(JsonWriter& w, absl::string_view key, const google::protobuf::RepeatedPtrField<std::string>& list);
+void WriteStringArray(JsonWriter& w, absl::string_view key,
+                      const google::protobuf::RepeatedPtrField<std::string>& list);
 
 // An upstream answer that is not what its format promises.
 absl::Status BadResponse(absl::string_view provider, absl::string_view what);

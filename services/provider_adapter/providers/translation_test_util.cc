@@ -36,9 +36,11 @@ void ReadUsage(const rapidjson::Value& u, Folded& f) {
     auto it = d->value.FindMember("cached_tokens");
     if (it != d->value.MemberEnd() && it->value.IsInt64()) f.cached_tokens = it->value.GetInt64();
   }
-  if (auto d = u.FindMember("completion_tokens_details"); d != u.MemberEnd() && d->value.IsObject()) {
+  if (auto d = u.FindMember("completion_tokens_details");
+      d != u.MemberEnd() && d->value.IsObject()) {
     auto it = d->value.FindMember("reasoning_tokens");
-    if (it != d->value.MemberEnd() && it->value.IsInt64()) f.reasoning_tokens = it->value.GetInt64();
+    if (it != d->value.MemberEnd() && it->value.IsInt64())
+      f.reasoning_tokens = it->value.GetInt64();
   }
 }
 
@@ -46,12 +48,14 @@ void Fold(const common::v1::ChatEvent& ev, Folded& f) {
   ++f.events;
   rapidjson::Document d;
   // Validating the encoding: no event may carry half of a multi-byte character.
-  if (d.Parse<rapidjson::kParseValidateEncodingFlag>(ev.raw_json().data(), ev.raw_json().size()).HasParseError() ||
+  if (d.Parse<rapidjson::kParseValidateEncodingFlag>(ev.raw_json().data(), ev.raw_json().size())
+          .HasParseError() ||
       !d.IsObject()) {
     f.valid_utf8 = false;
     return;
   }
-  if (auto u = d.FindMember("usage"); u != d.MemberEnd() && u->value.IsObject()) ReadUsage(u->value, f);
+  if (auto u = d.FindMember("usage"); u != d.MemberEnd() && u->value.IsObject())
+    ReadUsage(u->value, f);
   if (Str(d, "object") == "chat.completion") f.completion = true;
   auto choices = d.FindMember("choices");
   if (choices == d.MemberEnd() || !choices->value.IsArray()) return;
@@ -66,7 +70,8 @@ void Fold(const common::v1::ChatEvent& ev, Folded& f) {
     int position = 0;
     for (const auto& tc : tcs->value.GetArray()) {
       size_t index = position++;
-      if (auto i = tc.FindMember("index"); i != tc.MemberEnd() && i->value.IsInt()) index = i->value.GetInt();
+      if (auto i = tc.FindMember("index"); i != tc.MemberEnd() && i->value.IsInt())
+        index = i->value.GetInt();
       if (f.tool_calls.size() <= index) f.tool_calls.resize(index + 1);
       ToolCallSeen& t = f.tool_calls[index];
       t.id += Str(tc, "id");
@@ -90,13 +95,14 @@ std::shared_ptr<HttpCall> FakeHttp::Start(HttpCallRequest r, HttpCallHandler& h)
 std::ostream& operator<<(std::ostream& os, const Folded& f) {
   os << "{content=\"" << f.content << "\" finish=" << f.finish_reason << " tools=[";
   for (const auto& t : f.tool_calls) os << t.id << ":" << t.name << ":" << t.arguments << " ";
-  return os << "] usage=" << f.prompt_tokens << "/" << f.completion_tokens << "/" << f.total_tokens << "/"
-            << f.cached_tokens << " events=" << f.events << " completion=" << f.completion << " utf8=" << f.valid_utf8
-            << " status=" << f.status << "}";
+  return os << "] usage=" << f.prompt_tokens << "/" << f.completion_tokens << "/" << f.total_tokens
+            << "/" << f.cached_tokens << " events=" << f.events << " completion=" << f.completion
+            << " utf8=" << f.valid_utf8 << " status=" << f.status << "}";
 }
 
-Folded Replay(Provider& provider, FakeHttp& http, const common::v1::ChatRequest& req, const std::string& body,
-              const std::vector<size_t>& cuts, int status, std::vector<std::pair<std::string, std::string>> headers) {
+Folded Replay(Provider& provider, FakeHttp& http, const common::v1::ChatRequest& req,
+              const std::string& body, const std::vector<size_t>& cuts, int status,
+              std::vector<std::pair<std::string, std::string>> headers) {
   Collector c;
   rpc::CallContext ctx;
   http.handler = nullptr;
@@ -128,7 +134,9 @@ Folded WithoutIds(Folded f) {
 }
 
 std::string Fixture(const std::string& provider, const std::string& file) {
-  std::ifstream in(absl::StrCat(AIMARKET_SOURCE_DIR, "/tests/testdata/providers/", provider, "/", file), std::ios::binary);
+  std::ifstream in(
+      absl::StrCat(AIMARKET_SOURCE_DIR, "/tests/testdata/providers/", provider, "/", file),
+      std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

@@ -1,8 +1,9 @@
 #pragma once
 
 // Drives a provider's translation without a network (unit tests and the fuzz targets): a fake
-// HttpClient hands the test the adapter's upstream request and lets it replay a captured body in pieces cut wherever it likes;
-// the OpenAI events that come out are folded into what a client would assemble.
+// HttpClient hands the test the adapter's upstream request and lets it replay a captured body in
+// pieces cut wherever it likes; the OpenAI events that come out are folded into what a client would
+// assemble.
 
 #include <memory>
 #include <string>
@@ -50,16 +51,18 @@ struct Folded {
   std::string content;
   std::vector<ToolCallSeen> tool_calls;
   std::string finish_reason;
-  int64_t prompt_tokens = -1, completion_tokens = -1, total_tokens = -1, cached_tokens = -1, reasoning_tokens = -1;
+  int64_t prompt_tokens = -1, completion_tokens = -1, total_tokens = -1, cached_tokens = -1,
+          reasoning_tokens = -1;
   int events = 0;
-  bool completion = false;   // A chat.completion (not chunks).
-  bool valid_utf8 = true;    // Every event's JSON is valid UTF-8.
+  bool completion = false;  // A chat.completion (not chunks).
+  bool valid_utf8 = true;   // Every event's JSON is valid UTF-8.
   absl::Status status;
   bool operator==(const Folded& o) const {
     return content == o.content && tool_calls == o.tool_calls && finish_reason == o.finish_reason &&
            prompt_tokens == o.prompt_tokens && completion_tokens == o.completion_tokens &&
-           total_tokens == o.total_tokens && cached_tokens == o.cached_tokens && completion == o.completion &&
-           valid_utf8 == o.valid_utf8 && status.code() == o.status.code();
+           total_tokens == o.total_tokens && cached_tokens == o.cached_tokens &&
+           completion == o.completion && valid_utf8 == o.valid_utf8 &&
+           status.code() == o.status.code();
   }
 };
 std::ostream& operator<<(std::ostream& os, const Folded& f);
@@ -71,8 +74,8 @@ Folded WithoutIds(Folded f);
 // Runs `provider.Generate` for `req` against a fake upstream that answers `status` with `body`,
 // delivered in pieces cut at `cuts` (ascending offsets). `request` (if not null) receives the
 // upstream request the adapter made.
-Folded Replay(Provider& provider, FakeHttp& http, const common::v1::ChatRequest& req, const std::string& body,
-              const std::vector<size_t>& cuts = {}, int status = 200,
+Folded Replay(Provider& provider, FakeHttp& http, const common::v1::ChatRequest& req,
+              const std::string& body, const std::vector<size_t>& cuts = {}, int status = 200,
               std::vector<std::pair<std::string, std::string>> headers = {});
 
 // A fixture file of tests/testdata/providers/<provider>/.

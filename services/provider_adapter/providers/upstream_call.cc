@@ -5,11 +5,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "common/io/loop.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/io/loop.h"
 #include "common/status/grpc_status.h"
 #include "services/provider_adapter/http/sse_parser.h"
 
@@ -20,8 +20,8 @@ constexpr size_t kMaxBody = 16u << 20;
 
 class UpstreamCall final : public HttpCallHandler, public EventSink {
  public:
-  UpstreamCall(const rpc::CallContext& ctx, std::unique_ptr<Translator> translator, Framing framing, bool stream,
-               rpc::StreamObserver<common::v1::ChatEvent>& observer)
+  UpstreamCall(const rpc::CallContext& ctx, std::unique_ptr<Translator> translator, Framing framing,
+               bool stream, rpc::StreamObserver<common::v1::ChatEvent>& observer)
       : cancellation_(ctx.cancellation),
         translator_(std::move(translator)),
         framing_(framing),
@@ -37,7 +37,8 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
     cancel_id_ = cancellation_->OnCancel([call = call_] { call->Cancel(); });
   }
 
-  void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+  void OnHeaders(int status,
+                 const std::vector<std::pair<std::string, std::string>>& headers) override {
     status_ = status;
     for (const auto& [k, v] : headers) {
       if (k == "retry-after") retry_after_ = v;
@@ -46,7 +47,8 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
 
   void OnData(absl::string_view data) override {
     if (!Ok() || !stream_) {
-      if (body_.size() < kMaxBody) body_.append(data.data(), std::min(data.size(), kMaxBody - body_.size()));
+      if (body_.size() < kMaxBody)
+        body_.append(data.data(), std::min(data.size(), kMaxBody - body_.size()));
       return;
     }
     if (!error_.ok()) return;
@@ -149,14 +151,16 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
 
 class BlockingCall final : public HttpCallHandler {
  public:
-  void OnHeaders(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+  void OnHeaders(int status,
+                 const std::vector<std::pair<std::string, std::string>>& headers) override {
     answer.status = status;
     for (const auto& [k, v] : headers) {
       if (k == "retry-after") answer.retry_after = v;
     }
   }
   void OnData(absl::string_view data) override {
-    if (answer.body.size() < kMaxBody) answer.body.append(data.data(), std::min(data.size(), kMaxBody - answer.body.size()));
+    if (answer.body.size() < kMaxBody)
+      answer.body.append(data.data(), std::min(data.size(), kMaxBody - answer.body.size()));
   }
   void OnComplete(const absl::Status& s) override {
     status = s;
@@ -171,11 +175,13 @@ class BlockingCall final : public HttpCallHandler {
 
 }  // namespace
 
-std::vector<absl::StatusOr<UpstreamAnswer>> CallUpstreamAll(HttpClient& http, std::vector<HttpCallRequest> requests,
+std::vector<absl::StatusOr<UpstreamAnswer>> CallUpstreamAll(HttpClient& http,
+                                                            std::vector<HttpCallRequest> requests,
                                                             const rpc::CallContext& ctx) {
   std::vector<absl::StatusOr<UpstreamAnswer>> out;
   if (io::CurrentLoop() != nullptr) {
-    out.assign(requests.size(), absl::FailedPreconditionError("a blocking upstream call was made on an event-loop thread"));
+    out.assign(requests.size(), absl::FailedPreconditionError(
+                                    "a blocking upstream call was made on an event-loop thread"));
     return out;
   }
   std::vector<std::unique_ptr<BlockingCall>> calls;
@@ -199,7 +205,8 @@ std::vector<absl::StatusOr<UpstreamAnswer>> CallUpstreamAll(HttpClient& http, st
   return out;
 }
 
-absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx) {
+absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request,
+                                            const rpc::CallContext& ctx) {
   std::vector<HttpCallRequest> one;
   one.push_back(std::move(request));
   return std::move(CallUpstreamAll(http, std::move(one), ctx).front());

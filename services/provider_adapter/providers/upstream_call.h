@@ -48,7 +48,8 @@ class Translator {
   // Non-streamed 2xx: the whole body.
   virtual absl::Status OnBody(std::string body, EventSink& out) = 0;
   // Any non-2xx answer, as the status to end the call with.
-  virtual absl::Status OnHttpError(int http_status, absl::string_view body, absl::string_view retry_after) = 0;
+  virtual absl::Status OnHttpError(int http_status, absl::string_view body,
+                                   absl::string_view retry_after) = 0;
 };
 
 // Starts the call. `observer` gets the events and exactly one OnComplete; it must outlive it.
@@ -68,9 +69,11 @@ struct UpstreamAnswer {
 // Makes the call and waits for the whole answer. A transport failure or timeout is the status;
 // any HTTP status is an answer. FAILED_PRECONDITION on an event-loop thread (it would wait for
 // itself).
-absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request, const rpc::CallContext& ctx);
+absl::StatusOr<UpstreamAnswer> CallUpstream(HttpClient& http, HttpCallRequest request,
+                                            const rpc::CallContext& ctx);
 // Several at once; the answers in the order of the requests.
-std::vector<absl::StatusOr<UpstreamAnswer>> CallUpstreamAll(HttpClient& http, std::vector<HttpCallRequest> requests,
+std::vector<absl::StatusOr<UpstreamAnswer>> CallUpstreamAll(HttpClient& http,
+                                                            std::vector<HttpCallRequest> requests,
                                                             const rpc::CallContext& ctx);
 
 }  // namespace aimarket::provider
