@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/config/provider_types.h"
 #include "common/config/yaml_to_proto.h"
 #include "common/status/status_macros.h"
 
@@ -44,19 +45,6 @@ absl::Status CheckAddress(absl::string_view key, const std::string& addr, bool a
 }
 
 }  // namespace
-
-const std::vector<BuiltinProvider>& BuiltinProviders() {
-  static const auto* builtins = new std::vector<BuiltinProvider>{
-      {"openai", v1::PROVIDER_TYPE_OPENAI, "https://api.openai.com/v1", "OPENAI_API_KEY"},
-      {"anthropic", v1::PROVIDER_TYPE_ANTHROPIC, "https://api.anthropic.com", "ANTHROPIC_API_KEY"},
-      {"gemini", v1::PROVIDER_TYPE_GEMINI, "https://generativelanguage.googleapis.com",
-       "GEMINI_API_KEY"},
-      {"cohere", v1::PROVIDER_TYPE_COHERE, "https://api.cohere.com", "CO_API_KEY"},
-      {"huggingface", v1::PROVIDER_TYPE_HUGGINGFACE, "https://router.huggingface.co", "HF_TOKEN"},
-      {"ollama", v1::PROVIDER_TYPE_OLLAMA, "http://localhost:11434", ""},
-  };
-  return *builtins;
-}
 
 absl::Duration ToDuration(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
@@ -97,7 +85,8 @@ void ApplyDefaults(v1::Config& c) {
 
   // Every wire format has a provider, so that the model-name prefixes (gpt-*, claude-*, ...) can
   // route without any configuration: a type the config does not name gets the built-in one.
-  for (const BuiltinProvider& builtin : BuiltinProviders()) {
+  for (const ProviderTypeInfo& builtin : ProviderTypes()) {
+    if (!builtin.builtin) continue;
     const bool typed =
         std::any_of(c.providers().begin(), c.providers().end(),
                     [&](const v1::ProviderConfig& p) { return p.type() == builtin.type; });
@@ -106,14 +95,14 @@ void ApplyDefaults(v1::Config& c) {
                     [&](const v1::ProviderConfig& p) { return p.name() == builtin.name; });
     if (typed || named) continue;
     v1::ProviderConfig& p = *c.add_providers();
-    p.set_name(builtin.name);
+    p.set_name(std::string(builtin.name));
     p.set_type(builtin.type);
-    p.set_api_key_env(builtin.api_key_env);
+    p.set_api_key_env(std::string(builtin.api_key_env));
   }
   for (v1::ProviderConfig& p : *c.mutable_providers()) {
     // A configured provider without base_url gets its type's; without api_key_env it sends no key.
-    for (const BuiltinProvider& builtin : BuiltinProviders()) {
-      if (p.type() == builtin.type) SetDefault(p.mutable_base_url(), builtin.base_url);
+    if (const ProviderTypeInfo* type = FindProviderType(p.type())) {
+      SetDefault(p.mutable_base_url(), type->default_base_url);
     }
     SetDefaultDuration(p.mutable_connect_timeout(), 5);
     SetDefaultDuration(p.mutable_first_byte_timeout(), 60);

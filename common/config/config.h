@@ -35,17 +35,6 @@ absl::Status Validate(const v1::Config& config);
 // FAILED_PRECONDITION naming both when it is unset or empty (secrets fail fast).
 absl::StatusOr<std::string> RequireEnv(absl::string_view var, absl::string_view key);
 
-// The provider every wire format has unless the config names one of that type: its name, base
-// URL (also the default for a configured provider of that type) and the environment variable of
-// its API key.
-struct BuiltinProvider {
-  const char* name;
-  v1::ProviderType type;
-  const char* base_url;
-  const char* api_key_env;
-};
-const std::vector<BuiltinProvider>& BuiltinProviders();
-
 // What a public model name may be (what clients send as `model`, what the catalog lists): 1 to 256
 // characters of letters, digits and - . _ : / @, with no empty, "." or ".." part between slashes.
 // Such a name can go into a log, a header or (escaped) a URL path without shaping it.

@@ -221,7 +221,12 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   }
   // --- provider-adapter
   std::unique_ptr<provider::ProviderApi> provider_api;
-  if (local("provider-adapter")) provider_api = std::make_unique<provider::ProviderAdapter>(c);
+  if (local("provider-adapter")) {
+    absl::StatusOr<std::unique_ptr<provider::ProviderAdapter>> adapter =
+        provider::ProviderAdapter::Create(c);
+    if (!adapter.ok()) Die(2, adapter.status().message());
+    provider_api = *std::move(adapter);
+  }
 
   // Peers of the router (and, through the router, of the edge).
   auto team_for_peers = [&]() -> team::TeamApi& {

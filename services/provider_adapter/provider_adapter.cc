@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "common/metrics/metrics.h"
 #include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
@@ -64,6 +65,40 @@ ProviderMetrics::Outcome ProviderMetrics::OutcomeOf(const absl::Status& s) {
   return kRefused;  // Not sent: a field the provider cannot honour, an unsupported call.
 }
 
+absl::StatusOr<std::unique_ptr<ProviderAdapter>> ProviderAdapter::Create(
+    const config::v1::Config& config) {
+  std::unique_ptr<ProviderAdapter> adapter(new ProviderAdapter(config));
+  for (int i = 0; i < config.providers_size(); ++i) {
+    const config::v1::ProviderConfig& p = config.providers(i);
+    absl::StatusOr<std::unique_ptr<Provider>> made =
+        NewBuiltinProvider(p, *adapter->http_, config.remote_images());
+    Entry& entry = adapter->providers_[p.name()];
+    if (made.ok()) {
+      entry.provider = *std::move(made);
+    } else if (made.status().code() == absl::StatusCode::kFailedPrecondition) {
+      entry.unavailable = std::string(made.status().message());
+    } else {
+      return absl::Status(made.status().code(),
+                          absl::StrCat("providers[", i, "].", made.status().message()));
+    }
+  }
+  return adapter;
+}
+
+absl::StatusOr<const ProviderAdapter::Entry*> ProviderAdapter::Find(const std::string& name) const {
+  auto it = providers_.find(name);
+  if (it == providers_.end()) {
+    return status::Error(absl::StatusCode::kInternal, "UNKNOWN_PROVIDER",
+                         absl::StrCat("no provider named ", name));
+  }
+  if (!it->second.provider) {
+    return status::Error(
+        absl::StatusCode::kNotFound, "PROVIDER_KEY_MISSING",
+        absl::StrCat("The provider '", name, "' is not available: ", it->second.unavailable, "."));
+  }
+  return &it->second;
+}
+
 ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
     : config_(config), http_(NewCurlHttpClient()) {
   auto& calls = prometheus::BuildCounter()
@@ -81,11 +116,7 @@ ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
   const prometheus::Histogram::BucketBoundaries buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                         1,     2.5,  5,     10,   30,  60};
   for (const config::v1::ProviderConfig& p : config.providers()) {
-    std::unique_ptr<Provider> provider = NewBuiltinProvider(p, *http_, config.remote_images());
-    if (!provider) continue;
-    Entry& entry = providers_[p.name()];
-    entry.provider = std::move(provider);
-    ProviderMetrics& m = entry.metrics;
+    ProviderMetrics& m = providers_[p.name()].metrics;
     for (int o = 0; o < ProviderMetrics::kOutcomes; ++o) {
       m.chat[o] =
           &calls.Add({{"provider", p.name()}, {"call", "chat"}, {"outcome", kOutcomeNames[o]}});
@@ -106,35 +137,20 @@ ProviderAdapter::~ProviderAdapter() {
 void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target,
                                const common::v1::ChatRequest& req,
                                rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  auto it = providers_.find(target.provider());
-  if (it == providers_.end()) {
-    const bool configured =
-        std::any_of(config_.providers().begin(), config_.providers().end(),
-                    [&](const auto& p) { return p.name() == target.provider(); });
-    observer.OnComplete(
-        configured ? status::Error(absl::StatusCode::kUnimplemented, "PROVIDER_NOT_SUPPORTED",
-                                   absl::StrCat("provider ", target.provider(),
-                                                ": its wire format is not supported yet"))
-                   : status::Error(absl::StatusCode::kInternal, "UNKNOWN_PROVIDER",
-                                   absl::StrCat("no provider named ", target.provider())));
-    return;
-  }
-  it->second.provider->Generate(ctx, target.model(), req,
-                                *new MeasuredCall(it->second.metrics, observer));
+  absl::StatusOr<const Entry*> entry = Find(target.provider());
+  if (!entry.ok()) return observer.OnComplete(entry.status());
+  (*entry)->provider->Generate(ctx, target.model(), req,
+                               *new MeasuredCall((*entry)->metrics, observer));
 }
 
 absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext& ctx,
                                                                  const v1::EmbedRequest& req) {
-  auto it = providers_.find(req.target().provider());
-  if (it == providers_.end()) {
-    return status::Error(absl::StatusCode::kInternal, "UNKNOWN_PROVIDER",
-                         absl::StrCat("no provider named ", req.target().provider()));
-  }
+  AIM_ASSIGN_OR_RETURN(const Entry* entry, Find(req.target().provider()));
   const absl::Time start = absl::Now();
   absl::StatusOr<common::v1::EmbedResponse> resp =
-      it->second.provider->Embed(ctx, req.target().model(), req.request());
+      entry->provider->Embed(ctx, req.target().model(), req.request());
   const absl::Duration took = absl::Now() - start;
-  const ProviderMetrics& m = it->second.metrics;
+  const ProviderMetrics& m = entry->metrics;
   m.embeddings[ProviderMetrics::OutcomeOf(resp.status())]->Increment();
   m.embeddings_seconds->Observe(absl::ToDoubleSeconds(took));
   if (resp.ok()) resp->set_upstream_us(absl::ToInt64Microseconds(took));
@@ -147,10 +163,11 @@ absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(
   std::vector<HttpCallRequest> calls;
   for (const auto& [name, entry] : providers_) {
     if (!req.provider().empty() && name != req.provider()) continue;
+    if (!entry.provider) continue;  // Unavailable: answered below without a call.
     names.push_back(name);
     calls.push_back(entry.provider->HealthRequest());
   }
-  if (!req.provider().empty() && names.empty()) {
+  if (!req.provider().empty() && names.empty() && !providers_.contains(req.provider())) {
     return status::Error(absl::StatusCode::kNotFound, "UNKNOWN_PROVIDER",
                          absl::StrCat("no provider named ", req.provider()));
   }
@@ -169,6 +186,12 @@ absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(
     } else {
       h.set_healthy(true);
     }
+  }
+  for (const auto& [name, entry] : providers_) {
+    if (entry.provider || (!req.provider().empty() && name != req.provider())) continue;
+    v1::ProviderHealth& h = *resp.add_providers();
+    h.set_provider(name);
+    h.set_detail(entry.unavailable);
   }
   return resp;
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/provider_api.h"
@@ -50,8 +51,11 @@ struct ProviderMetrics {
 
 class ProviderAdapter final : public ProviderApi {
  public:
-  // One Provider per `config.providers` entry. `config` outlives the adapter.
-  explicit ProviderAdapter(const config::v1::Config& config);
+  // One Provider per `config.providers` entry. `config` outlives the adapter. A provider whose
+  // config cannot work fails the creation (INVALID_ARGUMENT naming the key, e.g.
+  // "providers[2].api: ..."); one whose key variable is unset is unavailable: its calls answer
+  // NOT_FOUND PROVIDER_KEY_MISSING naming the variable, and nothing is sent.
+  static absl::StatusOr<std::unique_ptr<ProviderAdapter>> Create(const config::v1::Config& config);
   ~ProviderAdapter() override;
 
   void Generate(rpc::CallContext ctx, const v1::Target& target, const common::v1::ChatRequest& req,
@@ -62,12 +66,17 @@ class ProviderAdapter final : public ProviderApi {
                                                       const v1::CheckHealthRequest& req) override;
 
  private:
+  explicit ProviderAdapter(const config::v1::Config& config);
+
   const config::v1::Config& config_;
   std::unique_ptr<HttpClient> http_;
   struct Entry {
-    std::unique_ptr<Provider> provider;
+    std::unique_ptr<Provider> provider;  // Null when unavailable.
+    std::string unavailable;             // Why: the key variable to set.
     ProviderMetrics metrics;
   };
+  // The entry of `name` with a provider; NOT_FOUND otherwise.
+  absl::StatusOr<const Entry*> Find(const std::string& name) const;
   std::map<std::string, Entry> providers_;  // By config name: one lookup a call finds both.
 };
 

@@ -1,11 +1,10 @@
 #include "services/router/router.h"
 
-#include <cstdlib>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/config/config.h"
+#include "common/config/provider_types.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/status/grpc_status.h"
@@ -49,39 +48,48 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
       provider_(provider),
       created_(absl::ToUnixSeconds(absl::Now())),
       principals_(clock, kPrincipalTtl) {
-  for (const config::v1::ModelConfig& m : config_.models()) {
-    catalog_[m.name()] = std::make_shared<const config::v1::ModelConfig>(m);
-  }
-  struct Rule {
-    const char* prefix;
-    bool strip;
-    config::v1::ProviderType type;
-  };
-  static constexpr Rule kRules[] = {
-      {"ollama/", true, config::v1::PROVIDER_TYPE_OLLAMA},
-      {"huggingface/", true, config::v1::PROVIDER_TYPE_HUGGINGFACE},
-      {"gpt-", false, config::v1::PROVIDER_TYPE_OPENAI},
-      {"o1", false, config::v1::PROVIDER_TYPE_OPENAI},
-      {"o3", false, config::v1::PROVIDER_TYPE_OPENAI},
-      {"o4", false, config::v1::PROVIDER_TYPE_OPENAI},
-      {"claude-", false, config::v1::PROVIDER_TYPE_ANTHROPIC},
-      {"gemini-", false, config::v1::PROVIDER_TYPE_GEMINI},
-      {"command-", false, config::v1::PROVIDER_TYPE_COHERE},
-  };
-  for (const Rule& rule : kRules) {
-    PrefixRoute route{rule.prefix, rule.strip, "", ""};
-    for (const config::v1::ProviderConfig& p : config_.providers()) {
-      if (p.type() != rule.type) continue;
-      const char* key = p.api_key_env().empty() ? nullptr : std::getenv(p.api_key_env().c_str());
-      if (p.api_key_env().empty() || (key != nullptr && *key != '\0')) {
-        route.provider = p.name();
-      } else {
-        route.missing = absl::StrCat("set ", p.api_key_env(), " to route '", rule.prefix,
-                                     "*' models to ", p.name());
-      }
-      break;
+  // Which providers can serve: a provider whose key variable is unset is unavailable.
+  for (const config::v1::ProviderConfig& p : config_.providers()) {
+    if (absl::StatusOr<std::string> key = config::ProviderApiKey(p); !key.ok()) {
+      unavailable_[p.name()] = std::string(key.status().message());
     }
-    prefixes_.push_back(std::move(route));
+  }
+  // The prefix routes of each type go to the first provider of that type in the config (there is
+  // one for every built-in type: config::ApplyDefaults adds it).
+  for (const config::ProviderTypeInfo& type : config::ProviderTypes()) {
+    for (const config::ModelPrefix& prefix : type.prefixes) {
+      PrefixRoute route{std::string(prefix.prefix), prefix.strip, "", ""};
+      for (const config::v1::ProviderConfig& p : config_.providers()) {
+        if (p.type() != type.type) continue;
+        if (auto it = unavailable_.find(p.name()); it != unavailable_.end()) {
+          route.missing = absl::StrCat("set ", p.api_key_env(), " to route '", prefix.prefix,
+                                       "*' models to ", p.name());
+        } else {
+          route.provider = p.name();
+        }
+        break;
+      }
+      prefixes_.push_back(std::move(route));
+    }
+  }
+  for (const config::v1::ModelConfig& m : config_.models()) {
+    // A catalog model is served by its deployments whose provider is available; with none, it
+    // answers 404 saying which key to set.
+    auto served = std::make_shared<config::v1::ModelConfig>(m);
+    served->clear_deployments();
+    std::string missing;
+    for (const config::v1::DeploymentConfig& d : m.deployments()) {
+      if (auto it = unavailable_.find(d.provider()); it != unavailable_.end()) {
+        absl::StrAppend(&missing, missing.empty() ? "" : "; ", it->second);
+      } else {
+        *served->add_deployments() = d;
+      }
+    }
+    if (served->deployments().empty()) {
+      unserved_[m.name()] = missing;
+    } else {
+      catalog_[m.name()] = std::move(served);
+    }
   }
 }
 
@@ -89,7 +97,9 @@ absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(
     const std::string& model) const {
   if (auto it = catalog_.find(model); it != catalog_.end()) return it->second;
   std::string hint;
+  if (auto it = unserved_.find(model); it != unserved_.end()) hint = it->second;
   for (const PrefixRoute& r : prefixes_) {
+    if (!hint.empty()) break;
     if (!absl::StartsWith(model, r.prefix) || (r.strip && model.size() == r.prefix.size()))
       continue;
     if (r.provider.empty()) {

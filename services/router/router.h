@@ -4,12 +4,14 @@
 // from the config, and (as later issues add them) admission, routing, failover and settlement.
 // Never sees gRPC: its peers are injected as their C++ APIs, in process or remote.
 //
-// Models: the config's catalog first; then a name's prefix picks the provider of a wire format
-// (the first one of that type in the config, or the built-in one): `ollama/<model>` → Ollama,
-// `huggingface/<repo>` → Hugging Face (the prefix is dropped), `gpt-*`, `o1*`, `o3*`, `o4*` →
-// OpenAI, `claude-*` → Anthropic, `gemini-*` → Gemini, `command-*` → Cohere, as long as that
-// provider needs no key or its key's environment variable is set. Anything else is NOT_FOUND
-// MODEL_NOT_FOUND. GET /v1/models lists the catalog only.
+// Models: the config's catalog first (each model with those of its deployments whose provider is
+// available: it needs no key, or its key's environment variable is set; a model with none left is
+// NOT_FOUND naming the variables); then a name's prefix (config::ProviderTypes) picks the provider
+// of a wire format (the first one of that type in the config, or the built-in one):
+// `ollama/<model>` → Ollama, `huggingface/<repo>` → Hugging Face (the prefix is dropped), `gpt-*`,
+// `o1*`, `o3*`, `o4*` → OpenAI, `claude-*` → Anthropic, `gemini-*` → Gemini, `command-*` →
+// Cohere, as long as that provider is available. Anything else is NOT_FOUND MODEL_NOT_FOUND.
+// GET /v1/models lists the catalog only.
 //
 // Chat: authenticate (a key not in the principal cache is looked up on the router's own worker
 // threads, never on the caller's thread, which may be an I/O thread; a cached key past half its
@@ -80,8 +82,10 @@ class Router final : public RouterApi {
   usage::MeteringApi& metering_;
   provider::ProviderApi& provider_;
   const int64_t created_;  // Unix seconds reported as every model's `created`.
-  std::map<std::string, std::shared_ptr<const config::v1::ModelConfig>>
-      catalog_;  // By public name.
+  // By public name, with the deployments whose provider is available.
+  std::map<std::string, std::shared_ptr<const config::v1::ModelConfig>> catalog_;
+  std::map<std::string, std::string> unserved_;     // Catalog models without one: why.
+  std::map<std::string, std::string> unavailable_;  // Providers without their key: why.
   std::vector<PrefixRoute> prefixes_;
   PrincipalCache principals_;
   thread::WorkerPool auth_pool_{

@@ -33,10 +33,10 @@ before(async () => {
       name: `mock-${s.provider}`,
       type: s.config.type,
       base_url: `@MOCK@${s.config.base_path ?? ''}`,
-      api_key_env: s.config.api_key_env,
+      ...(s.config.api_key_env ? { api_key_env: s.config.api_key_env } : {}),
       ...(s.config.api ? { api: s.config.api } : {}),
     });
-    env[s.config.api_key_env] = s.config.api_key;
+    if (s.config.api_key_env) env[s.config.api_key_env] = s.config.api_key;
     for (const c of s.cases) {
       models.push({
         name: modelName(s.provider, c),

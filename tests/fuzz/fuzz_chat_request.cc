@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const fuzz::NamedConfig& named : fuzz::ProviderConfigs()) {
     fuzz::FakeHttp http;
     std::unique_ptr<provider::Provider> p =
-        provider::NewBuiltinProvider(named.config, http, images);
+        provider::NewBuiltinProvider(named.config, http, images).value();
     fuzz::Collector out;
     rpc::CallContext ctx;
     p->Generate(ctx, req->model(), *req, out);

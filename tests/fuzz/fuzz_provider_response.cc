@@ -39,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   static config::v1::RemoteImagesConfig images;
   fuzz::FakeHttp http;
-  std::unique_ptr<provider::Provider> p = provider::NewBuiltinProvider(named->config, http, images);
+  std::unique_ptr<provider::Provider> p =
+      provider::NewBuiltinProvider(named->config, http, images).value();
   common::v1::ChatRequest req;
   req.set_model("m");
   req.set_stream(stream);

@@ -546,14 +546,11 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
   return out;
 }
 
-AnthropicProvider::AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http)
+AnthropicProvider::AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                                     absl::string_view api_key)
     : config_(config),
       http_(http),
-      url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(),
-                   "/v1/messages")) {
-  if (std::string key = ApiKeyFromEnv(config); !key.empty())
-    key_header_ = absl::StrCat("x-api-key: ", key);
-}
+      endpoint_(config_, {"anthropic-version: 2023-06-01", KeyHeader("x-api-key", api_key)}) {}
 
 void AnthropicProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                                  const common::v1::ChatRequest& req,
@@ -563,26 +560,13 @@ void AnthropicProvider::Generate(const rpc::CallContext& ctx, const std::string&
     observer.OnComplete(built.status());
     return;
   }
-  HttpCallRequest http = JsonPost(config_, req, url_, std::move(built->body));
-  http.headers.push_back("anthropic-version: 2023-06-01");
-  if (!key_header_.empty()) http.headers.push_back(key_header_);
+  HttpCallRequest http = endpoint_.Post(req, "/v1/messages", std::move(built->body));
   StartUpstreamCall(
       http_, std::move(http), ctx,
       std::make_unique<AnthropicTranslator>(upstream_model, std::move(built->json_tool)),
       Framing::kSse, req.stream(), observer);
 }
 
-HttpCallRequest AnthropicProvider::HealthRequest() const {
-  HttpCallRequest r;
-  r.method = "GET";
-  r.url = JoinUrl(config_.base_url().empty() ? kDefaultBaseUrl : config_.base_url(), "/v1/models");
-  r.headers.push_back("Accept: application/json");
-  r.headers.push_back("anthropic-version: 2023-06-01");
-  if (!key_header_.empty()) r.headers.push_back(key_header_);
-  r.connect_timeout = config::ToDuration(config_.connect_timeout());
-  r.first_byte_timeout = absl::Seconds(10);
-  r.idle_timeout = absl::Seconds(10);
-  return r;
-}
+HttpCallRequest AnthropicProvider::HealthRequest() const { return endpoint_.Get("/v1/models"); }
 
 }  // namespace aimarket::provider

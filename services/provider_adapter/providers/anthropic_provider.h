@@ -24,15 +24,16 @@
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
+#include "services/provider_adapter/providers/upstream_endpoint.h"
 
 namespace aimarket::provider {
 
 class AnthropicProvider final : public Provider {
  public:
   static constexpr int kDefaultMaxTokens = 4096;
-  static constexpr const char* kDefaultBaseUrl = "https://api.anthropic.com";
 
-  AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+  AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                    absl::string_view api_key = "");
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                 const common::v1::ChatRequest& req,
@@ -42,8 +43,7 @@ class AnthropicProvider final : public Provider {
  private:
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
-  std::string url_;
-  std::string key_header_;
+  const UpstreamEndpoint endpoint_;
 };
 
 // The Messages API body for `req`, and the name of the tool that emulates response_format (empty

@@ -351,13 +351,9 @@ absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req,
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-CohereProvider::CohereProvider(const config::v1::ProviderConfig& config, HttpClient& http)
-    : config_(config),
-      http_(http),
-      url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(), "/v2/chat")) {
-  if (std::string key = ApiKeyFromEnv(config); !key.empty())
-    auth_header_ = absl::StrCat("Authorization: Bearer ", key);
-}
+CohereProvider::CohereProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                               absl::string_view api_key)
+    : config_(config), http_(http), endpoint_(config_, {BearerAuth(api_key)}) {}
 
 void CohereProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                               const common::v1::ChatRequest& req,
@@ -367,8 +363,7 @@ void CohereProvider::Generate(const rpc::CallContext& ctx, const std::string& up
     observer.OnComplete(body.status());
     return;
   }
-  HttpCallRequest http = JsonPost(config_, req, url_, *std::move(body));
-  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  HttpCallRequest http = endpoint_.Post(req, "/v2/chat", *std::move(body));
   StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<CohereTranslator>(upstream_model),
                     Framing::kSse, req.stream(), observer);
 }
@@ -398,11 +393,8 @@ absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(
     w.Int(req.dimensions());
   }
   w.EndObject();
-  const std::string url =
-      url_.substr(0, url_.size() - std::string("/v2/chat").size()) + "/v2/embed";
   HttpCallRequest http =
-      JsonPost(config_, req.request_id(), url, std::string(buf.GetString(), buf.GetSize()));
-  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+      endpoint_.Post(req.request_id(), "/v2/embed", std::string(buf.GetString(), buf.GetSize()));
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
     return CohereTranslator(upstream_model)
@@ -426,16 +418,6 @@ absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(
   return resp;
 }
 
-HttpCallRequest CohereProvider::HealthRequest() const {
-  HttpCallRequest r;
-  r.method = "GET";
-  r.url = url_.substr(0, url_.size() - std::string("/v2/chat").size()) + "/v1/models";
-  r.headers.push_back("Accept: application/json");
-  if (!auth_header_.empty()) r.headers.push_back(auth_header_);
-  r.connect_timeout = config::ToDuration(config_.connect_timeout());
-  r.first_byte_timeout = absl::Seconds(10);
-  r.idle_timeout = absl::Seconds(10);
-  return r;
-}
+HttpCallRequest CohereProvider::HealthRequest() const { return endpoint_.Get("/v1/models"); }
 
 }  // namespace aimarket::provider

@@ -22,14 +22,14 @@
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
+#include "services/provider_adapter/providers/upstream_endpoint.h"
 
 namespace aimarket::provider {
 
 class CohereProvider final : public Provider {
  public:
-  static constexpr const char* kDefaultBaseUrl = "https://api.cohere.com";
-
-  CohereProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+  CohereProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                 absl::string_view api_key = "");
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                 const common::v1::ChatRequest& req,
@@ -42,8 +42,7 @@ class CohereProvider final : public Provider {
  private:
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
-  std::string url_;
-  std::string auth_header_;
+  const UpstreamEndpoint endpoint_;
 };
 
 // The /v2/chat body for `req`. Exposed for tests.

@@ -631,13 +631,9 @@ absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req) 
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-GeminiProvider::GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http)
-    : config_(config),
-      http_(http),
-      base_(config.base_url().empty() ? kDefaultBaseUrl : config.base_url()) {
-  if (std::string key = ApiKeyFromEnv(config); !key.empty())
-    key_header_ = absl::StrCat("x-goog-api-key: ", key);
-}
+GeminiProvider::GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                               absl::string_view api_key)
+    : config_(config), http_(http), endpoint_(config_, {KeyHeader("x-goog-api-key", api_key)}) {}
 
 void GeminiProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                               const common::v1::ChatRequest& req,
@@ -648,11 +644,11 @@ void GeminiProvider::Generate(const rpc::CallContext& ctx, const std::string& up
     return;
   }
   // The model is one path segment, escaped: "a/../b" or "a:x?y" stay inside it.
-  std::string url = JoinUrl(
-      base_, absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model),
-                          req.stream() ? ":streamGenerateContent?alt=sse" : ":generateContent"));
-  HttpCallRequest http = JsonPost(config_, req, std::move(url), *std::move(body));
-  if (!key_header_.empty()) http.headers.push_back(key_header_);
+  HttpCallRequest http = endpoint_.Post(
+      req,
+      absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model),
+                   req.stream() ? ":streamGenerateContent?alt=sse" : ":generateContent"),
+      *std::move(body));
   StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<GeminiTranslator>(upstream_model),
                     Framing::kSse, req.stream(), observer);
 }
@@ -690,12 +686,10 @@ absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(
   }
   w.EndArray();
   w.EndObject();
-  HttpCallRequest http =
-      JsonPost(config_, req.request_id(),
-               JoinUrl(base_, absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model),
-                                           ":batchEmbedContents")),
-               std::string(buf.GetString(), buf.GetSize()));
-  if (!key_header_.empty()) http.headers.push_back(key_header_);
+  HttpCallRequest http = endpoint_.Post(
+      req.request_id(),
+      absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model), ":batchEmbedContents"),
+      std::string(buf.GetString(), buf.GetSize()));
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
     return GeminiTranslator(upstream_model)
@@ -719,16 +713,6 @@ absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(
   return resp;
 }
 
-HttpCallRequest GeminiProvider::HealthRequest() const {
-  HttpCallRequest r;
-  r.method = "GET";
-  r.url = JoinUrl(base_, "/v1beta/models");
-  r.headers.push_back("Accept: application/json");
-  if (!key_header_.empty()) r.headers.push_back(key_header_);
-  r.connect_timeout = config::ToDuration(config_.connect_timeout());
-  r.first_byte_timeout = absl::Seconds(10);
-  r.idle_timeout = absl::Seconds(10);
-  return r;
-}
+HttpCallRequest GeminiProvider::HealthRequest() const { return endpoint_.Get("/v1beta/models"); }
 
 }  // namespace aimarket::provider

@@ -29,14 +29,14 @@
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
+#include "services/provider_adapter/providers/upstream_endpoint.h"
 
 namespace aimarket::provider {
 
 class GeminiProvider final : public Provider {
  public:
-  static constexpr const char* kDefaultBaseUrl = "https://generativelanguage.googleapis.com";
-
-  GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+  GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                 absl::string_view api_key = "");
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                 const common::v1::ChatRequest& req,
@@ -49,8 +49,7 @@ class GeminiProvider final : public Provider {
  private:
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
-  std::string base_;
-  std::string key_header_;
+  const UpstreamEndpoint endpoint_;
 };
 
 // The generateContent body for `req`. Exposed for tests.

@@ -390,21 +390,19 @@ absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& 
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-HuggingFaceProvider::HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http)
-    : config_(config),
-      http_(http),
-      base_(config.base_url().empty() ? kRouterBaseUrl : config.base_url()) {
+HuggingFaceProvider::HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                                         absl::string_view api_key)
+    : config_(config), http_(http), endpoint_(config_, {BearerAuth(api_key)}) {
   if (config.api() == "generate") {
     api_ = Api::kGenerate;
   } else if (config.api() == "tgi") {
     api_ = Api::kTgi;
-  } else if (config.api() == "router" || absl::StrContains(base_, "router.huggingface.co")) {
+  } else if (config.api() == "router" ||
+             absl::StrContains(endpoint_.base_url(), "router.huggingface.co")) {
     api_ = Api::kRouter;
   } else {
     api_ = Api::kTgi;
   }
-  if (std::string key = ApiKeyFromEnv(config); !key.empty())
-    auth_header_ = absl::StrCat("Authorization: Bearer ", key);
 }
 
 void HuggingFaceProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
@@ -420,8 +418,7 @@ void HuggingFaceProvider::Generate(const rpc::CallContext& ctx, const std::strin
   }
   const std::string path =
       generate ? (req.stream() ? "/generate_stream" : "/generate") : "/v1/chat/completions";
-  HttpCallRequest http = JsonPost(config_, req, JoinUrl(base_, path), *std::move(body));
-  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  HttpCallRequest http = endpoint_.Post(req, path, *std::move(body));
   std::unique_ptr<Translator> translator;
   if (generate) {
     translator = std::make_unique<GenerateTranslator>(upstream_model);
@@ -446,15 +443,14 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
-  std::string url;
+  std::string path;
   if (api_ == Api::kRouter) {
     // Hugging Face model ids are "org/name": path segments, each escaped.
-    AIM_ASSIGN_OR_RETURN(const std::string path, EscapePath(upstream_model, "model"));
-    url =
-        JoinUrl(base_, absl::StrCat("/hf-inference/models/", path, "/pipeline/feature-extraction"));
+    AIM_ASSIGN_OR_RETURN(const std::string model, EscapePath(upstream_model, "model"));
+    path = absl::StrCat("/hf-inference/models/", model, "/pipeline/feature-extraction");
     WriteKey(w, "inputs");
   } else {
-    url = JoinUrl(base_, "/v1/embeddings");
+    path = "/v1/embeddings";
     WriteKey(w, "model");
     WriteStr(w, upstream_model);
     WriteKey(w, "input");
@@ -471,9 +467,8 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(
     }
   }
   w.EndObject();
-  HttpCallRequest http = JsonPost(config_, req.request_id(), std::move(url),
-                                  std::string(buf.GetString(), buf.GetSize()));
-  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  HttpCallRequest http =
+      endpoint_.Post(req.request_id(), path, std::string(buf.GetString(), buf.GetSize()));
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
     return ChatTranslator(upstream_model)
@@ -490,15 +485,7 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(
 }
 
 HttpCallRequest HuggingFaceProvider::HealthRequest() const {
-  HttpCallRequest r;
-  r.method = "GET";
-  r.url = JoinUrl(base_, api_ == Api::kRouter ? "/v1/models" : "/health");
-  r.headers.push_back("Accept: application/json");
-  if (!auth_header_.empty()) r.headers.push_back(auth_header_);
-  r.connect_timeout = config::ToDuration(config_.connect_timeout());
-  r.first_byte_timeout = absl::Seconds(10);
-  r.idle_timeout = absl::Seconds(10);
-  return r;
+  return endpoint_.Get(api_ == Api::kRouter ? "/v1/models" : "/health");
 }
 
 }  // namespace aimarket::provider

@@ -29,14 +29,14 @@
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
+#include "services/provider_adapter/providers/upstream_endpoint.h"
 
 namespace aimarket::provider {
 
 class HuggingFaceProvider final : public Provider {
  public:
-  static constexpr const char* kRouterBaseUrl = "https://router.huggingface.co";
-
-  HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+  HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                      absl::string_view api_key = "");
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                 const common::v1::ChatRequest& req,
@@ -51,9 +51,8 @@ class HuggingFaceProvider final : public Provider {
 
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
-  std::string base_;
+  const UpstreamEndpoint endpoint_;
   Api api_;
-  std::string auth_header_;
 };
 
 // The request bodies (exposed for tests). `tgi` selects TGI's grammar for response_format.

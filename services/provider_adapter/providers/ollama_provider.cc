@@ -288,14 +288,9 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req,
 }
 
 OllamaProvider::OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http,
-                               const config::v1::RemoteImagesConfig& images)
-    : config_(config),
-      http_(http),
-      images_(images),
-      url_(JoinUrl(config.base_url().empty() ? kDefaultBaseUrl : config.base_url(), "/api/chat")) {
-  if (std::string key = ApiKeyFromEnv(config); !key.empty())
-    auth_header_ = absl::StrCat("Authorization: Bearer ", key);
-}
+                               const config::v1::RemoteImagesConfig& images,
+                               absl::string_view api_key)
+    : config_(config), http_(http), images_(images), endpoint_(config_, {BearerAuth(api_key)}) {}
 
 void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                               const common::v1::ChatRequest& req,
@@ -319,8 +314,7 @@ void OllamaProvider::StartChat(const rpc::CallContext& ctx, const std::string& u
     observer.OnComplete(body.status());
     return;
   }
-  HttpCallRequest http = JsonPost(config_, req, url_, *std::move(body), "application/x-ndjson");
-  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  HttpCallRequest http = endpoint_.Post(req, "/api/chat", *std::move(body), "application/x-ndjson");
   StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OllamaTranslator>(upstream_model),
                     Framing::kNdjson, req.stream(), observer);
 }
@@ -343,11 +337,8 @@ absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(
     w.Int(req.dimensions());
   }
   w.EndObject();
-  const std::string url =
-      url_.substr(0, url_.size() - std::string("/api/chat").size()) + "/api/embed";
   HttpCallRequest http =
-      JsonPost(config_, req.request_id(), url, std::string(buf.GetString(), buf.GetSize()));
-  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+      endpoint_.Post(req.request_id(), "/api/embed", std::string(buf.GetString(), buf.GetSize()));
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
     return OllamaTranslator(upstream_model)
@@ -364,16 +355,6 @@ absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(
   return resp;
 }
 
-HttpCallRequest OllamaProvider::HealthRequest() const {
-  HttpCallRequest r;
-  r.method = "GET";
-  r.url = url_.substr(0, url_.size() - std::string("/api/chat").size()) + "/api/tags";
-  r.headers.push_back("Accept: application/json");
-  if (!auth_header_.empty()) r.headers.push_back(auth_header_);
-  r.connect_timeout = config::ToDuration(config_.connect_timeout());
-  r.first_byte_timeout = absl::Seconds(10);
-  r.idle_timeout = absl::Seconds(10);
-  return r;
-}
+HttpCallRequest OllamaProvider::HealthRequest() const { return endpoint_.Get("/api/tags"); }
 
 }  // namespace aimarket::provider

@@ -26,17 +26,17 @@
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
 #include "services/provider_adapter/providers/translate_util.h"
+#include "services/provider_adapter/providers/upstream_endpoint.h"
 
 namespace aimarket::provider {
 
 class OllamaProvider final : public Provider {
  public:
-  static constexpr const char* kDefaultBaseUrl = "http://localhost:11434";
-
   // `images` says whether (and how) to fetch images given by URL; it outlives the provider.
   OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http,
                  const config::v1::RemoteImagesConfig& images =
-                     config::v1::RemoteImagesConfig::default_instance());
+                     config::v1::RemoteImagesConfig::default_instance(),
+                 absl::string_view api_key = "");
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                 const common::v1::ChatRequest& req,
@@ -55,8 +55,7 @@ class OllamaProvider final : public Provider {
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
   const config::v1::RemoteImagesConfig& images_;
-  std::string url_;
-  std::string auth_header_;
+  const UpstreamEndpoint endpoint_;
 };
 
 // The /api/chat body for `req`, with the remote images already fetched. Exposed for tests.

@@ -429,27 +429,18 @@ absl::Status UpstreamHttpError(absl::string_view provider, int http_status, absl
   return ErrorFromObject(provider, http_status, empty, retry_after);
 }
 
-OpenAiProvider::OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http)
+OpenAiProvider::OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                               absl::string_view api_key)
     : config_(config),
       http_(http),
-      strict_done_(config.type() == config::v1::PROVIDER_TYPE_OPENAI) {
-  std::string base = config.base_url();
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  url_ = absl::StrCat(base, "/chat/completions");
-  embeddings_url_ = absl::StrCat(base, "/embeddings");
-  if (!config.api_key_env().empty()) {
-    if (const char* key = std::getenv(config.api_key_env().c_str());
-        key != nullptr && *key != '\0') {
-      auth_header_ = absl::StrCat("Authorization: Bearer ", key);
-    }
-  }
-}
+      endpoint_(config_, {BearerAuth(api_key)}),
+      strict_done_(config.type() == config::v1::PROVIDER_TYPE_OPENAI) {}
 
 void OpenAiProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                               const common::v1::ChatRequest& req,
                               rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  HttpCallRequest http = JsonPost(config_, req, url_, BuildOpenAiBody(req, upstream_model));
-  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  HttpCallRequest http =
+      endpoint_.Post(req, "/chat/completions", BuildOpenAiBody(req, upstream_model));
   StartUpstreamCall(http_, std::move(http), ctx,
                     std::make_unique<OpenAiTranslator>(config_.name(), strict_done_), Framing::kSse,
                     req.stream(), observer);
@@ -476,8 +467,7 @@ absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(
       d, "model",
       Value(upstream_model.data(), static_cast<rapidjson::SizeType>(upstream_model.size()), alloc));
   SetMember(d, "encoding_format", Value("float"));
-  HttpCallRequest http = JsonPost(config_, req.request_id(), embeddings_url_, ToJson(d));
-  if (!auth_header_.empty()) http.headers.push_back(auth_header_);
+  HttpCallRequest http = endpoint_.Post(req.request_id(), "/embeddings", ToJson(d));
   AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
   if (answer.status < 200 || answer.status >= 300) {
     return UpstreamHttpError(config_.name(), answer.status, answer.body, answer.retry_after);
@@ -485,16 +475,6 @@ absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(
   return ParseOpenAiEmbeddings(config_.name(), answer.body, upstream_model);
 }
 
-HttpCallRequest OpenAiProvider::HealthRequest() const {
-  HttpCallRequest r;
-  r.method = "GET";
-  r.url = JoinUrl(config_.base_url(), "/models");
-  r.headers.push_back("Accept: application/json");
-  if (!auth_header_.empty()) r.headers.push_back(auth_header_);
-  r.connect_timeout = config::ToDuration(config_.connect_timeout());
-  r.first_byte_timeout = absl::Seconds(10);
-  r.idle_timeout = absl::Seconds(10);
-  return r;
-}
+HttpCallRequest OpenAiProvider::HealthRequest() const { return endpoint_.Get("/models"); }
 
 }  // namespace aimarket::provider

@@ -20,14 +20,15 @@
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
+#include "services/provider_adapter/providers/upstream_endpoint.h"
 
 namespace aimarket::provider {
 
 class OpenAiProvider final : public Provider {
  public:
-  // `http` is not owned and outlives the provider. The API key is read from the environment
-  // variable the config names (if any) once, here.
-  OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http);
+  // `http` is not owned and outlives the provider; `api_key` is "" for a keyless server.
+  OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                 absl::string_view api_key = "");
 
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                 const common::v1::ChatRequest& req,
@@ -40,9 +41,7 @@ class OpenAiProvider final : public Provider {
  private:
   const config::v1::ProviderConfig config_;
   HttpClient& http_;
-  std::string url_;
-  std::string embeddings_url_;
-  std::string auth_header_;
+  const UpstreamEndpoint endpoint_;
   bool strict_done_;  // openai: a stream must end with [DONE]; openai-compatible servers may not.
 };
 

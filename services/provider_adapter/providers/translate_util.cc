@@ -147,11 +147,6 @@ absl::StatusOr<std::string> ArgumentsObject(absl::string_view arguments, absl::s
   return ToJson(d);
 }
 
-std::string JoinUrl(absl::string_view base, absl::string_view path) {
-  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
-  return absl::StrCat(base, path);
-}
-
 std::string EscapePathSegment(absl::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -183,33 +178,6 @@ absl::StatusOr<std::string> EscapePath(absl::string_view s, absl::string_view pa
     out += EscapePathSegment(part);
   }
   return out;
-}
-
-std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config) {
-  if (config.api_key_env().empty()) return "";
-  const char* key = std::getenv(config.api_key_env().c_str());
-  return key == nullptr ? "" : key;
-}
-
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id,
-                         std::string url, std::string body, absl::string_view accept) {
-  HttpCallRequest http;
-  http.url = std::move(url);
-  http.body = std::move(body);
-  http.headers.push_back("Content-Type: application/json");
-  http.headers.push_back(absl::StrCat("Accept: ", accept));
-  if (!request_id.empty()) http.headers.push_back(absl::StrCat("X-Request-Id: ", request_id));
-  http.connect_timeout = config::ToDuration(config.connect_timeout());
-  http.first_byte_timeout = config::ToDuration(config.first_byte_timeout());
-  http.idle_timeout = config::ToDuration(config.idle_timeout());
-  return http;
-}
-
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config,
-                         const common::v1::ChatRequest& req, std::string url, std::string body,
-                         absl::string_view stream_accept) {
-  return JsonPost(config, req.request_id(), std::move(url), std::move(body),
-                  req.stream() ? stream_accept : "application/json");
 }
 
 absl::StatusCode CodeForHttp(int status) {

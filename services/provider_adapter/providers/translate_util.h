@@ -71,25 +71,12 @@ absl::Status Unsupported(absl::string_view provider, absl::string_view param,
 absl::StatusOr<std::string> ArgumentsObject(absl::string_view arguments, absl::string_view param);
 
 // --- Upstream requests.
-// `base` (trailing slashes dropped) + `path`.
-std::string JoinUrl(absl::string_view base, absl::string_view path);
 // `s` as one URL path segment: every byte but A-Z a-z 0-9 - . _ ~ percent-encoded ('/', '?', '#',
 // ':' and '%' included), so a model name can never reach another path, a query or a method.
 std::string EscapePathSegment(absl::string_view s);
 // `s` as path segments joined by '/' ("org/model" stays two segments), each escaped as above; a 400
 // naming `param` if a segment is empty, "." or "..".
 absl::StatusOr<std::string> EscapePath(absl::string_view s, absl::string_view param);
-// The API key in the environment variable the config names, or "".
-std::string ApiKeyFromEnv(const config::v1::ProviderConfig& config);
-// A POST of `body` to `url` with the config's timeouts, JSON content type, the Accept header for
-// `req.stream()` (`stream_accept`: the streamed media type) and the gateway's request id.
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config,
-                         const common::v1::ChatRequest& req, std::string url, std::string body,
-                         absl::string_view stream_accept = "text/event-stream");
-// The same for a call answered with one body of type `accept`.
-HttpCallRequest JsonPost(const config::v1::ProviderConfig& config, const std::string& request_id,
-                         std::string url, std::string body,
-                         absl::string_view accept = "application/json");
 
 // --- Responses.
 // An upstream's HTTP failure as the status the edge turns into OpenAI's error body, following the

@@ -93,7 +93,7 @@ for f in man['fixtures']:
     else: case['expect']=chat_body(body, keep_ids=is_router)
     (router if is_router else gen if is_gen else tgi).append(case)
 def dump(name, api, cases, key):
-    json.dump({'provider':name,'fixtures':'huggingface','config':{'type':'huggingface','api':api,'api_key_env':f'AIMARKET_CONFORMANCE_{api.upper()}_KEY','api_key':key},'cases':cases},open(os.path.join(HERE,f'../{name}.json'),'w'),indent=1,ensure_ascii=False)
+    json.dump({'provider':name,'fixtures':'huggingface','config':{'type':'huggingface','api':api,**({'api_key_env':f'AIMARKET_CONFORMANCE_{api.upper()}_KEY','api_key':key} if key else {})},'cases':cases},open(os.path.join(HERE,f'../{name}.json'),'w'),indent=1,ensure_ascii=False)
 dump('huggingface-tgi','tgi',tgi,'')
 dump('huggingface-generate','generate',gen,'')
 dump('huggingface-router','router',router,'hf-conformance-token')

@@ -78,6 +78,6 @@ for f in man['fixtures']:
     elif stream: case['expect']=expect_ndjson(body)
     else: case['expect']=expect_body(body)
     (compat if openai_route else native).append(case)
-json.dump({'provider':'ollama','config':{'type':'ollama','api_key_env':'AIMARKET_CONFORMANCE_OLLAMA_KEY','api_key':''},'cases':native},open(os.path.join(HERE,'../ollama.json'),'w'),indent=1,ensure_ascii=False)
-json.dump({'provider':'ollama-openai','fixtures':'ollama','config':{'type':'openai-compatible','base_path':'/v1','api_key_env':'AIMARKET_CONFORMANCE_OLLAMA_OPENAI_KEY','api_key':''},'cases':compat},open(os.path.join(HERE,'../ollama-openai.json'),'w'),indent=1,ensure_ascii=False)
+json.dump({'provider':'ollama','config':{'type':'ollama'},'cases':native},open(os.path.join(HERE,'../ollama.json'),'w'),indent=1,ensure_ascii=False)
+json.dump({'provider':'ollama-openai','fixtures':'ollama','config':{'type':'openai-compatible','base_path':'/v1'},'cases':compat},open(os.path.join(HERE,'../ollama-openai.json'),'w'),indent=1,ensure_ascii=False)
 for c in native+compat: print(c['fixture'], json.dumps(c['expect'])[:150])
