@@ -200,10 +200,7 @@ class CohereTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body,
                            absl::string_view retry_after) override {
-    Document d;
-    std::string message;
-    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) message = StringOr(d, "message");
-    return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
+    return UpstreamFailure(kProvider, http_status, ErrorMessage(body), retry_after);
   }
 
  private:

@@ -379,7 +379,7 @@ class GeminiTranslator final : public Translator {
   absl::Status OnHttpError(int http_status, absl::string_view body,
                            absl::string_view retry_after) override {
     Document d;
-    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
+    if (ParseErrorBody(body, d)) {
       // Usually {"error": {...}}; a stream answers with [{"error": {...}}].
       const Value* e = Member(d, "error");
       if (e == nullptr && d.IsArray() && !d.Empty()) e = Member(d[0], "error");

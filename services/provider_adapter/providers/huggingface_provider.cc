@@ -185,7 +185,7 @@ class ChatTranslator final : public Translator {
   absl::Status OnHttpError(int http_status, absl::string_view body,
                            absl::string_view retry_after) override {
     Document d;
-    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
+    if (ParseErrorBody(body, d)) {
       if (const Value* e = Member(d, "error")) {
         if (e->IsObject() && Member(*e, "type") != nullptr) {
           return UpstreamHttpError(kProvider, http_status, body,
@@ -279,8 +279,7 @@ class GenerateTranslator final : public Translator {
   absl::Status OnHttpError(int http_status, absl::string_view body,
                            absl::string_view retry_after) override {
     Document d;
-    if (json::ParseBounded(d, body, /*validate_utf8=*/true))
-      return HfError(http_status, Member(d, "error"), retry_after);
+    if (ParseErrorBody(body, d)) return HfError(http_status, Member(d, "error"), retry_after);
     return UpstreamFailure(kProvider, http_status, "", retry_after);
   }
 

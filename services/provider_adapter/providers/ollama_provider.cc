@@ -119,13 +119,7 @@ class OllamaTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body,
                            absl::string_view retry_after) override {
-    Document d;
-    std::string message;
-    if (json::ParseBounded(d, body, /*validate_utf8=*/true)) {
-      if (const Value* e = Member(d, "error"))
-        message = e->IsString() ? e->GetString() : StringOr(*e, "message");
-    }
-    return UpstreamFailure(kProvider, http_status, std::move(message), retry_after);
+    return UpstreamFailure(kProvider, http_status, ErrorMessage(body), retry_after);
   }
 
  private:

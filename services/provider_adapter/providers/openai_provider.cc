@@ -297,7 +297,7 @@ absl::Status ErrorFromObject(absl::string_view provider, int http_status, const 
   std::string message = str("message");
   if (message.empty())
     message = absl::StrCat("upstream ", provider, " failed with HTTP ", http_status);
-  const int mapped = http_status == 529 ? 503 : http_status == 422 ? 400 : http_status;
+  const int mapped = ClientHttpStatus(http_status);
   // The upstream's code as it is (null stays null): the edge writes the reason back lower-cased.
   status::Error err(CodeForHttp(http_status), absl::AsciiStrToUpper(str("code")), message);
   err.HttpStatus(mapped).Domain(absl::StrCat("provider.", provider));
@@ -327,10 +327,7 @@ class OpenAiTranslator final : public Translator {
     Document& d = *doc;
     // The event goes out verbatim, so it must be valid UTF-8 as well as a JSON object.
     if (!json::ParseBounded(d, data, /*validate_utf8=*/true) || !d.IsObject()) {
-      return status::Error(
-                 absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
-                 absl::StrCat("the ", provider_, " stream sent an event that is not a JSON object"))
-          .HttpStatus(502);
+      return BadResponse(provider_, "a stream event that is not a JSON object in valid UTF-8");
     }
     if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
       int http = 500;
@@ -358,9 +355,7 @@ class OpenAiTranslator final : public Translator {
     json::StackDocument doc;
     Document& d = *doc;
     if (!json::ParseBounded(d, body, /*validate_utf8=*/true) || !d.IsObject()) {
-      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
-                           absl::StrCat("the ", provider_, " answer is not a JSON object"))
-          .HttpStatus(502);
+      return BadResponse(provider_, "an answer that is not a JSON object in valid UTF-8");
     }
     common::v1::ChatEvent ev;
     Annotate(d, ev);
@@ -420,7 +415,7 @@ std::string BuildOpenAiBody(const common::v1::ChatRequest& req, const std::strin
 absl::Status UpstreamHttpError(absl::string_view provider, int http_status, absl::string_view body,
                                absl::string_view retry_after) {
   Document d;
-  if (json::ParseBounded(d, body, /*validate_utf8=*/true) && d.IsObject()) {
+  if (ParseErrorBody(body, d) && d.IsObject()) {
     if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
       return ErrorFromObject(provider, http_status, e->value, retry_after);
     }

@@ -206,16 +206,43 @@ absl::StatusCode CodeForHttp(int status) {
   }
 }
 
+int ClientHttpStatus(int upstream_status) {
+  switch (upstream_status) {
+    case 422:
+      return 400;
+    case 498:
+      return 401;
+    case 529:
+      return 503;
+    case 424:
+    case 499:
+    case 501:
+      return 500;
+    default:
+      return upstream_status;
+  }
+}
+
+bool ParseErrorBody(absl::string_view body, rapidjson::Document& d) {
+  return json::ParseBounded(d, body, /*validate_utf8=*/true);
+}
+
+std::string ErrorMessage(const rapidjson::Value& body) {
+  if (const rapidjson::Value* e = Member(body, "error")) {
+    if (e->IsString()) return std::string(e->GetString(), e->GetStringLength());
+    if (std::string m = StringOr(*e, "message"); !m.empty()) return m;
+  }
+  return StringOr(body, "message");
+}
+
+std::string ErrorMessage(absl::string_view body) {
+  rapidjson::Document d;
+  return ParseErrorBody(body, d) ? ErrorMessage(d) : "";
+}
+
 absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, std::string message,
                              absl::string_view retry_after, std::optional<int> client_status) {
-  int status = client_status.value_or(upstream_status);
-  if (!client_status.has_value()) {
-    // Statuses the OpenAI SDKs do not know become the standard ones they map to.
-    if (upstream_status == 422) status = 400;
-    if (upstream_status == 498) status = 401;
-    if (upstream_status == 529) status = 503;
-    if (upstream_status == 424 || upstream_status == 499 || upstream_status == 501) status = 500;
-  }
+  const int status = client_status.value_or(ClientHttpStatus(upstream_status));
   const char* type = "invalid_request_error";
   const char* code = "";
   switch (status) {
@@ -357,8 +384,9 @@ void WriteStringArray(JsonWriter& w, absl::string_view key,
 }
 
 absl::Status BadResponse(absl::string_view provider, absl::string_view what) {
-  return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
-                       absl::StrCat("the ", provider, " upstream sent ", what))
+  return status::Error(
+             absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
+             absl::StrCat("the ", provider, provider.empty() ? "" : " ", "upstream sent ", what))
       .HttpStatus(502);
 }
 

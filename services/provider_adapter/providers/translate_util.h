@@ -86,6 +86,18 @@ absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, st
                              absl::string_view retry_after,
                              std::optional<int> client_status = std::nullopt);
 
+// The status an OpenAI client sees for an upstream's: statuses the OpenAI SDKs do not know become
+// the standard ones they map to (422 → 400, 498 → 401, 529 → 503, 424/499/501 → 500).
+int ClientHttpStatus(int upstream_status);
+
+// An upstream's error body as JSON in valid UTF-8 (what is not valid goes no further); false when
+// it is not JSON.
+bool ParseErrorBody(absl::string_view body, rapidjson::Document& d);
+// The message of an upstream's error body in any of the shapes providers use: {"error":{"message"}}
+// (OpenAI, Anthropic), {"error":"..."} (Ollama, TGI) or {"message"} (Cohere); "" when none.
+std::string ErrorMessage(const rapidjson::Value& body);
+std::string ErrorMessage(absl::string_view body);
+
 // The gRPC code for an HTTP status (400 → INVALID_ARGUMENT, 429 → RESOURCE_EXHAUSTED, ...).
 absl::StatusCode CodeForHttp(int status);
 
@@ -116,7 +128,8 @@ absl::Status StreamCutShort(absl::string_view provider, absl::string_view what);
 void WriteStringArray(JsonWriter& w, absl::string_view key,
                       const google::protobuf::RepeatedPtrField<std::string>& list);
 
-// An upstream answer that is not what its format promises.
+// An upstream answer that is not what its format promises (`provider` may be empty: "the upstream
+// sent ...").
 absl::Status BadResponse(absl::string_view provider, absl::string_view what);
 
 }  // namespace aimarket::provider

@@ -12,6 +12,7 @@
 #include "common/io/loop.h"
 #include "common/status/grpc_status.h"
 #include "services/provider_adapter/http/sse_parser.h"
+#include "services/provider_adapter/providers/translate_util.h"
 
 namespace aimarket::provider {
 namespace {
@@ -54,13 +55,14 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
     if (!error_.ok()) return;
     if (framing_ == Framing::kSse) {
       parser_.Feed(data);
-      if (parser_.pending() > kMaxBody) Fail(BadResponse("a stream event larger than 16 MiB"));
+      if (parser_.pending() > kMaxBody)
+        Fail(provider::BadResponse("", "a stream event larger than 16 MiB"));
       return;
     }
     // NDJSON: complete lines only, so that neither an object nor a UTF-8 character is cut.
     line_.append(data.data(), data.size());
     if (line_.size() > kMaxBody) {
-      Fail(BadResponse("a stream line larger than 16 MiB"));
+      Fail(provider::BadResponse("", "a stream line larger than 16 MiB"));
       line_.clear();
       return;
     }
@@ -105,12 +107,6 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
 
  private:
   bool Ok() const { return status_ >= 200 && status_ < 300; }
-
-  static absl::Status BadResponse(absl::string_view what) {
-    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
-                         absl::StrCat("the upstream sent ", what))
-        .HttpStatus(502);
-  }
 
   void Piece(absl::string_view name, absl::string_view data) {
     if (!error_.ok()) return;
