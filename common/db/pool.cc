@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/db/pqxx_status.h"
 #include "common/log/log.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 
 namespace aimarket::db {
 namespace {

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/log/log.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 
 namespace aimarket::db {
 namespace {

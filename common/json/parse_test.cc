@@ -3,7 +3,7 @@
 #include <string>
 
 #include "common/json/json_escape.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

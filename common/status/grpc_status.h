@@ -1,54 +1,15 @@
 #pragma once
 
-// Errors across process boundaries. Inside a process aimarket only uses absl::Status; an error may
-// carry an aimarket.common.v1.ErrorInfo as a payload (reason, HTTP status, OpenAI type, param,
-// retry-after). At the gRPC boundary ToGrpcStatus/FromGrpcStatus copy the code 1:1 and move the
-// ErrorInfo through grpc::Status::error_details, so it survives every hop.
-//
-//   return status::Error(absl::StatusCode::kNotFound, "MODEL_NOT_FOUND", "model x does not exist")
-//       .Param("model");
+// Errors across process boundaries: at the gRPC boundary ToGrpcStatus/FromGrpcStatus copy the code
+// 1:1 and move the ErrorInfo (common/status/error.h) through grpc::Status::error_details, so it
+// survives every hop. Only the gRPC shims and clients include this header.
 
 #include <grpcpp/support/status.h>
 
-#include <chrono>
-#include <optional>
-#include <string>
-
 #include "absl/status/status.h"
-#include "absl/strings/string_view.h"
-#include "absl/time/time.h"
-#include "aimarket/common/v1/error.pb.h"
+#include "common/status/error.h"
 
 namespace aimarket::status {
-
-// The absl::Status payload type URL under which the ErrorInfo is stored.
-inline constexpr absl::string_view kErrorInfoUrl =
-    "type.googleapis.com/aimarket.common.v1.ErrorInfo";
-
-// Returns the ErrorInfo attached to `s`, if any.
-std::optional<common::v1::ErrorInfo> GetErrorInfo(const absl::Status& s);
-
-// Returns `s` with `info` attached (replacing any earlier one). An OK status stays OK.
-absl::Status WithErrorInfo(absl::Status s, const common::v1::ErrorInfo& info);
-
-// Builds an error with a reason and, optionally, the fields that override the HTTP mapping.
-class Error {
- public:
-  Error(absl::StatusCode code, absl::string_view reason, absl::string_view message);
-  Error& Param(absl::string_view param);
-  Error& HttpStatus(int http_status);
-  Error& Type(absl::string_view type);
-  Error& RetryAfter(absl::Duration d);
-  Error& Domain(absl::string_view domain);
-  Error& Meta(absl::string_view key, absl::string_view value);
-  absl::Status status() const;
-  operator absl::Status() const { return status(); }  // NOLINT: implicit by design.
-
- private:
-  absl::StatusCode code_;
-  std::string message_;
-  common::v1::ErrorInfo info_;
-};
 
 // absl::Status -> grpc::Status: same code and message; the ErrorInfo (with the reason) goes into
 // error_details as a serialized aimarket.common.v1.ErrorInfo.
@@ -56,10 +17,5 @@ grpc::Status ToGrpcStatus(const absl::Status& s);
 
 // grpc::Status -> absl::Status: the inverse of ToGrpcStatus. Unparseable details are ignored.
 absl::Status FromGrpcStatus(const grpc::Status& s);
-
-// The ErrorInfo of `s` with `code` and `message` filled in, for error events inside streams.
-common::v1::ErrorInfo ToErrorEvent(const absl::Status& s);
-// The inverse of ToErrorEvent.
-absl::Status FromErrorEvent(const common::v1::ErrorInfo& info);
 
 }  // namespace aimarket::status

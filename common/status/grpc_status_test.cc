@@ -86,18 +86,6 @@ TEST(GrpcStatusTest, GarbageDetailsAreIgnored) {
   EXPECT_FALSE(GetErrorInfo(back).has_value());
 }
 
-TEST(GrpcStatusTest, ErrorEventRoundTrip) {
-  absl::Status s = Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED", "upstream closed")
-                       .HttpStatus(502);
-  common::v1::ErrorInfo ev = ToErrorEvent(s);
-  EXPECT_EQ(ev.code(), static_cast<int>(absl::StatusCode::kUnavailable));
-  EXPECT_EQ(ev.message(), "upstream closed");
-  const absl::Status back = FromErrorEvent(ev);
-  EXPECT_THAT(back, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("upstream closed")));
-  EXPECT_EQ(GetErrorInfo(back)->http_status(), 502);
-  EXPECT_EQ(GetErrorInfo(back)->reason(), "UPSTREAM_DISCONNECTED");
-}
-
 absl::StatusOr<int> Half(int x) {
   if (x % 2 != 0) return absl::InvalidArgumentError("odd");
   return x / 2;

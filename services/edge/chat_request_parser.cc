@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/json/parse.h"
 #include "common/json/stack_document.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"

@@ -14,7 +14,7 @@
 #include "common/json/json_escape.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "services/edge/chat_request_parser.h"
 #include "services/edge/edge_metrics.h"
 #include "services/edge/embeddings.h"
@@ -56,12 +56,9 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
       return;
     }
     if (!started_) StartSse();
-    // The usage chunk (choices: []) was asked for by the gateway for metering; the client gets it
-    // only when it asked too.
-    if (!req_.include_usage() && ev.has_usage() && ev.choices_size() == 0 &&
-        ev.raw_json().find("\"choices\":[]") != std::string::npos) {
-      return;
-    }
+    // The usage chunk was asked for by the gateway for metering; the client gets it only when it
+    // asked too.
+    if (ev.usage_only() && !req_.include_usage()) return;
     std::string out;
     out.reserve(ev.raw_json().size() + 8);
     out += "data: ";

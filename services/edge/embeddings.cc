@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/json/json_escape.h"
 #include "common/json/parse.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "rapidjson/document.h"
 
 namespace aimarket::edge {

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/json/json_escape.h"
 #include "common/log/log.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 
 namespace aimarket::edge {
 

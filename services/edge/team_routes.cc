@@ -17,7 +17,7 @@
 #include "absl/strings/strip.h"
 #include "common/json/json_escape.h"
 #include "common/json/parse.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/edge/error_body.h"
 

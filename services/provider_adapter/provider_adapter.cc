@@ -6,7 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/metrics/metrics.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
+#include "common/status/reasons.h"
 #include "common/status/status_macros.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
@@ -56,8 +57,9 @@ ProviderMetrics::Outcome ProviderMetrics::OutcomeOf(const absl::Status& s) {
   if (s.code() == absl::StatusCode::kDeadlineExceeded) return kTimeout;
   std::optional<common::v1::ErrorInfo> info = status::GetErrorInfo(s);
   if (info.has_value()) {
-    if (info->reason() == "UPSTREAM_BAD_RESPONSE") return kBadResponse;
-    if (info->reason() == "UPSTREAM_UNREACHABLE" || info->reason() == "UPSTREAM_DISCONNECTED")
+    if (info->reason() == status::reason::kUpstreamBadResponse) return kBadResponse;
+    if (info->reason() == status::reason::kUpstreamUnreachable ||
+        info->reason() == status::reason::kUpstreamDisconnected)
       return kTransport;
     if (absl::StartsWith(info->domain(), "provider."))
       return info->http_status() >= 500 ? kHttp5xx : kHttp4xx;

@@ -7,7 +7,8 @@
 #include "common/config/provider_types.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
+#include "common/status/reasons.h"
 #include "common/status/status_macros.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
@@ -179,9 +180,9 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
     }
     absl::Status result = status;
     if (auto info = status::GetErrorInfo(status);
-        !started_ && info && info->reason() == "UPSTREAM_UNREACHABLE") {
+        !started_ && info && info->reason() == status::reason::kUpstreamUnreachable) {
       result = status::Error(
-          absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+          absl::StatusCode::kUnavailable, status::reason::kNoDeploymentAvailable,
           absl::StrCat("No deployment of the model '", model_->name(), "' could be reached (",
                        model_->deployments_size(), " tried); last error: ", status.message()));
     }
@@ -327,7 +328,7 @@ void Router::ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx
   }
   if ((*model)->deployments().empty()) {
     observer.OnComplete(status::Error(
-        absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+        absl::StatusCode::kUnavailable, status::reason::kNoDeploymentAvailable,
         absl::StrCat("No deployment is available for the model '", req.model(), "'.")));
     return;
   }
@@ -368,7 +369,7 @@ absl::StatusOr<common::v1::EmbedResponse> Router::Embed(const rpc::CallContext& 
   AIM_ASSIGN_OR_RETURN(std::shared_ptr<const config::v1::ModelConfig> model, Resolve(req.model()));
   // The deployments in order, failing over as Chat does.
   absl::Status last =
-      status::Error(absl::StatusCode::kUnavailable, "NO_DEPLOYMENT_AVAILABLE",
+      status::Error(absl::StatusCode::kUnavailable, status::reason::kNoDeploymentAvailable,
                     absl::StrCat("No deployment is available for the model '", req.model(), "'."));
   for (int i = 0; i < model->deployments_size(); ++i) {
     provider::v1::EmbedRequest call;

@@ -15,7 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
+#include "common/status/reasons.h"
 #include "common/status/status_macros.h"
 
 namespace aimarket::team {
@@ -535,11 +536,12 @@ absl::StatusOr<v1::AuthenticateResponse> TeamManagement::Authenticate(
     const rpc::CallContext&, const v1::AuthenticateRequest& req) {
   if (req.api_key().empty()) {
     return status::Error(
-        absl::StatusCode::kUnauthenticated, "MISSING_API_KEY",
+        absl::StatusCode::kUnauthenticated, status::reason::kMissingApiKey,
         "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
   }
-  const absl::Status invalid = status::Error(absl::StatusCode::kUnauthenticated, "INVALID_API_KEY",
-                                             "Incorrect API key provided.");
+  const absl::Status invalid =
+      status::Error(absl::StatusCode::kUnauthenticated, status::reason::kInvalidApiKey,
+                    "Incorrect API key provided.");
   v1::AuthenticateResponse resp;
   Principal& p = *resp.mutable_principal();
   if (std::optional<Principal> admin = AuthenticateAtOnce(req.api_key())) {

@@ -4,7 +4,8 @@
 #include <utility>
 
 #include "common/metrics/metrics.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
+#include "common/status/reasons.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 
@@ -27,9 +28,9 @@ class TeamMetrics {
     if (!s.ok()) {
       const auto info = status::GetErrorInfo(s);
       const std::string reason = info ? info->reason() : "";
-      result = reason == "MISSING_API_KEY"   ? "missing_key"
-               : reason == "INVALID_API_KEY" ? "invalid_key"
-                                             : "error";
+      result = reason == status::reason::kMissingApiKey   ? "missing_key"
+               : reason == status::reason::kInvalidApiKey ? "invalid_key"
+                                                          : "error";
     }
     authentications_.Add({{"result", result}}).Increment();
   }

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/db/pqxx_status.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/team_management/team_api.h"
 

@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "common/json/json_escape.h"
 #include "common/json/parse.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "services/provider_adapter/providers/builtin_providers.h"
 #include "tests/fuzz/fuzz_util.h"
 

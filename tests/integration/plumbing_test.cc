@@ -68,7 +68,7 @@ class FakeRouter final : public router::RouterApi {
         common::v1::ChatEvent ev;
         ev.set_id("chatcmpl-1");
         ev.set_model(model);
-        ev.add_choices()->set_content(absl::StrCat("tok", i));
+        ev.set_raw_json(absl::StrCat("tok", i));
         observer.OnEvent(ev);
         absl::SleepFor(absl::Milliseconds(stream_until_cancelled ? 20 : 1));
       }
@@ -102,7 +102,7 @@ class Collector final : public rpc::StreamObserver<common::v1::ChatEvent> {
  public:
   void OnEvent(const common::v1::ChatEvent& ev) override {
     absl::MutexLock lock(&mu_);
-    contents_.push_back(ev.choices(0).content());
+    contents_.push_back(ev.raw_json());
   }
   void OnComplete(const absl::Status& s) override {
     status_ = s;

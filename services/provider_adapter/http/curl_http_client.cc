@@ -30,7 +30,8 @@
 #include "absl/time/clock.h"
 #include "common/io/loop.h"
 #include "common/log/log.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
+#include "common/status/reasons.h"
 #include "services/provider_adapter/http/http_client.h"
 
 namespace aimarket::provider {
@@ -459,15 +460,16 @@ class CurlLoop final : public net::execution_context::service {
       case CURLE_COULDNT_RESOLVE_PROXY:
       case CURLE_SSL_CONNECT_ERROR:
       case CURLE_PEER_FAILED_VERIFICATION:
-        return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_UNREACHABLE",
+        return status::Error(absl::StatusCode::kUnavailable, status::reason::kUpstreamUnreachable,
                              absl::StrCat("cannot reach the upstream (", kind, ")"))
             .HttpStatus(502);
       case CURLE_OPERATION_TIMEDOUT:
-        return status::Error(absl::StatusCode::kDeadlineExceeded, "UPSTREAM_TIMEOUT",
+        return status::Error(absl::StatusCode::kDeadlineExceeded, status::reason::kUpstreamTimeout,
                              absl::StrCat("the upstream timed out (", kind, ")"));
       default:
         return status::Error(absl::StatusCode::kUnavailable,
-                             t.body_started_ ? "UPSTREAM_DISCONNECTED" : "UPSTREAM_UNREACHABLE",
+                             t.body_started_ ? status::reason::kUpstreamDisconnected
+                                             : status::reason::kUpstreamUnreachable,
                              absl::StrCat("upstream connection failed (", kind, ")"))
             .HttpStatus(502);
     }
@@ -486,7 +488,7 @@ class CurlLoop final : public net::execution_context::service {
       const HttpCallRequest& r = t->req_;
       const bool waiting = !t->body_started_;
       expired.emplace_back(
-          e, status::Error(absl::StatusCode::kDeadlineExceeded, "UPSTREAM_TIMEOUT",
+          e, status::Error(absl::StatusCode::kDeadlineExceeded, status::reason::kUpstreamTimeout,
                            waiting ? absl::StrCat("no answer from the upstream within ",
                                                   absl::FormatDuration(r.first_byte_timeout))
                                    : absl::StrCat("the upstream went silent for ",

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/config/provider_types.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "services/provider_adapter/providers/anthropic_provider.h"
 #include "services/provider_adapter/providers/cohere_provider.h"
 #include "services/provider_adapter/providers/gemini_provider.h"

@@ -10,7 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/config/config.h"
 #include "common/config/provider_types.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

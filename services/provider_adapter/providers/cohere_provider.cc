@@ -10,7 +10,7 @@
 #include "common/config/config.h"
 #include "common/json/parse.h"
 #include "common/json/stack_document.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/openai_output.h"
 #include "services/provider_adapter/providers/translate_util.h"

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"

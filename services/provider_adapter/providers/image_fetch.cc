@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/config/config.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 
 namespace aimarket::provider {
 namespace {

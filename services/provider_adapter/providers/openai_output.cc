@@ -200,6 +200,7 @@ common::v1::ChatEvent ChunkWriter::UsageChunk(const common::v1::Usage& usage) co
   ev.set_created(created_);
   ev.set_raw_json(buf.GetString(), buf.GetSize());
   *ev.mutable_usage() = usage;
+  ev.set_usage_only(true);
   return ev;
 }
 

@@ -12,7 +12,8 @@
 #include "common/config/config.h"
 #include "common/json/parse.h"
 #include "common/json/stack_document.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
+#include "common/status/reasons.h"
 #include "common/status/status_macros.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -271,6 +272,8 @@ void Annotate(const Value& obj, common::v1::ChatEvent& ev) {
     ParseUsage(u->value, *ev.mutable_usage());
   }
   if (auto c = obj.FindMember("choices"); c != obj.MemberEnd() && c->value.IsArray()) {
+    // The usage chunk the gateway asked for: "choices": [] beside "usage".
+    ev.set_usage_only(ev.has_usage() && c->value.Empty() && !ev.completion());
     for (const auto& choice : c->value.GetArray()) {
       if (!choice.IsObject()) continue;
       auto f = choice.FindMember("finish_reason");
@@ -344,7 +347,7 @@ class OpenAiTranslator final : public Translator {
 
   absl::Status OnEnd(absl::string_view, EventSink&) override {
     if (!done_ && strict_done_) {
-      return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+      return status::Error(absl::StatusCode::kUnavailable, status::reason::kUpstreamDisconnected,
                            absl::StrCat("the ", provider_, " stream ended without [DONE]"))
           .HttpStatus(502);
     }
@@ -358,8 +361,8 @@ class OpenAiTranslator final : public Translator {
       return BadResponse(provider_, "an answer that is not a JSON object in valid UTF-8");
     }
     common::v1::ChatEvent ev;
-    Annotate(d, ev);
     ev.set_completion(true);
+    Annotate(d, ev);
     ev.set_raw_json(std::move(body));
     out.Emit(std::move(ev));
     return absl::OkStatus();

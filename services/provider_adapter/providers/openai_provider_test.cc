@@ -1,6 +1,6 @@
 #include "services/provider_adapter/providers/openai_provider.h"
 
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"

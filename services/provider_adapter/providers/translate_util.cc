@@ -13,7 +13,8 @@
 #include "absl/strings/strip.h"
 #include "common/config/config.h"
 #include "common/json/parse.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
+#include "common/status/reasons.h"
 
 namespace aimarket::provider {
 
@@ -244,11 +245,11 @@ absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, st
                              absl::string_view retry_after, std::optional<int> client_status) {
   const int status = client_status.value_or(ClientHttpStatus(upstream_status));
   const char* type = "invalid_request_error";
-  const char* code = "";
+  absl::string_view code;
   switch (status) {
     case 401:
       type = "authentication_error";
-      code = "INVALID_API_KEY";
+      code = status::reason::kInvalidApiKey;
       break;
     case 402:
       type = "insufficient_quota";
@@ -370,7 +371,7 @@ absl::Status ParseObject(absl::string_view provider, absl::string_view text, abs
 }
 
 absl::Status StreamCutShort(absl::string_view provider, absl::string_view what) {
-  return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_DISCONNECTED",
+  return status::Error(absl::StatusCode::kUnavailable, status::reason::kUpstreamDisconnected,
                        absl::StrCat("the ", provider, " stream ", what))
       .HttpStatus(502);
 }
@@ -385,7 +386,7 @@ void WriteStringArray(JsonWriter& w, absl::string_view key,
 
 absl::Status BadResponse(absl::string_view provider, absl::string_view what) {
   return status::Error(
-             absl::StatusCode::kUnavailable, "UPSTREAM_BAD_RESPONSE",
+             absl::StatusCode::kUnavailable, status::reason::kUpstreamBadResponse,
              absl::StrCat("the ", provider, provider.empty() ? "" : " ", "upstream sent ", what))
       .HttpStatus(502);
 }

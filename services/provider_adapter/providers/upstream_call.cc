@@ -10,7 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/io/loop.h"
-#include "common/status/grpc_status.h"
+#include "common/status/error.h"
 #include "services/provider_adapter/http/sse_parser.h"
 #include "services/provider_adapter/providers/translate_util.h"
 
