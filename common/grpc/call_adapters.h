@@ -69,6 +69,53 @@ grpc::ServerUnaryReactor* ServeUnaryOn(thread::WorkerPool& pool, grpc::CallbackS
   return reactor;
 }
 
+// ServeUnary for an asynchronous `fn(CallContext, const Req&, rpc::Done<Resp>)`: the call finishes
+// when `fn` calls its done, from whatever thread.
+template <typename Req, typename Resp, typename Fn>
+grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, const Req* req,
+                                          Resp* resp, Fn&& fn,
+                                          const std::string* internal_token = nullptr) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  rpc::CallContext cc = FromServerContext(*ctx);
+  if (internal_token != nullptr) {
+    if (absl::Status s = CheckInternalToken(cc, *internal_token); !s.ok()) {
+      reactor->Finish(status::ToGrpcStatus(s));
+      return reactor;
+    }
+  }
+  InFlightCalls().fetch_add(1);
+  fn(cc, *req, [reactor, resp](absl::StatusOr<Resp> r) {
+    if (r.ok()) *resp = *std::move(r);
+    reactor->Finish(status::ToGrpcStatus(r.status()));
+    InFlightCalls().fetch_sub(1);
+  });
+  return reactor;
+}
+
+// Client side of an asynchronous unary RPC: `start(ClientContext*, const Req*, Resp*,
+// std::function<void(grpc::Status)>)` calls the stub's async() method; `done` gets the result on
+// gRPC's callback thread.
+template <typename Resp, typename Req, typename Start>
+void CallUnaryAsync(const rpc::CallContext& cc, const Req& req, const std::string& internal_token,
+                    rpc::Done<Resp> done, Start&& start) {
+  struct Call {
+    grpc::ClientContext ctx;
+    Req req;
+    Resp resp;
+    rpc::Done<Resp> done;
+  };
+  auto* call = new Call{{}, req, {}, std::move(done)};
+  ApplyToClientContext(cc, internal_token, call->ctx);
+  start(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+    std::unique_ptr<Call> owned(call);
+    if (s.ok()) {
+      owned->done(std::move(owned->resp));
+    } else {
+      owned->done(status::FromGrpcStatus(s));
+    }
+  });
+}
+
 // Client side of a unary RPC through a generated stub's blocking method.
 template <typename Resp, typename Stub, typename Req>
 absl::StatusOr<Resp> CallUnary(

@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -66,6 +67,11 @@ class StreamObserver {
   virtual void OnEvent(const Event& event) = 0;
   virtual void OnComplete(const absl::Status& status) = 0;
 };
+
+// Receives the result of an asynchronous unary call, exactly once, on any thread; it must not
+// block (it may run on an I/O thread).
+template <typename Resp>
+using Done = absl::AnyInvocable<void(absl::StatusOr<Resp>)>;
 
 // Compares secrets in time independent of where they differ. False if either is empty.
 bool SecretEquals(const std::string& a, const std::string& b);

@@ -332,7 +332,8 @@ void Router::ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx
         absl::StrCat("No deployment is available for the model '", req.model(), "'.")));
     return;
   }
-  (void)metering_;
+  (void)metering_;  // Admission comes with metering: asynchronous (MeteringApi::Admit), so it can
+                    // run here.
   (new ChatCall(std::move(ctx), req, *std::move(model), provider_, observer))->Next();
 }
 

@@ -14,12 +14,15 @@ class MeteringApi {
  public:
   virtual ~MeteringApi() = default;
   // Internal. Takes rate-limit tokens and reserves budget, in memory. RESOURCE_EXHAUSTED (with a
-  // retry-after) when a limit or the budget would be exceeded.
-  virtual absl::StatusOr<v1::AdmitResponse> Admit(const rpc::CallContext& ctx,
-                                                  const v1::AdmitRequest& req) = 0;
-  // Internal. Records actual usage and releases the reservation; idempotent by request id.
-  virtual absl::StatusOr<v1::SettleResponse> Settle(const rpc::CallContext& ctx,
-                                                    const v1::SettleRequest& req) = 0;
+  // retry-after) when a limit or the budget would be exceeded. Asynchronous: the router calls it
+  // on the edge's I/O thread, which must never wait for a remote shard; `done` runs exactly once,
+  // on any thread, and must not block.
+  virtual void Admit(const rpc::CallContext& ctx, const v1::AdmitRequest& req,
+                     rpc::Done<v1::AdmitResponse> done) = 0;
+  // Internal. Records a batch of actual usage and releases the reservations; idempotent by
+  // request id. Asynchronous like Admit.
+  virtual void Settle(const rpc::CallContext& ctx, const v1::SettleRequest& req,
+                      rpc::Done<v1::SettleResponse> done) = 0;
   virtual absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& ctx,
                                                             const v1::QueryUsageRequest& req) = 0;
   // Streams CSV chunks; see rpc::StreamObserver for the contract. `req` must outlive OnComplete.

@@ -18,18 +18,18 @@ class MeteringServiceShim final : public v1::MeteringService::CallbackService {
 
   ServerUnaryReactor* Admit(CallbackServerContext* ctx, const v1::AdmitRequest* req,
                             v1::AdmitResponse* resp) override {
-    return grpcutil::ServeUnary(
+    return grpcutil::ServeUnaryAsync(
         ctx, req, resp,
-        [this](const rpc::CallContext& cc, const v1::AdmitRequest& r) { return api_.Admit(cc, r); },
+        [this](const rpc::CallContext& cc, const v1::AdmitRequest& r,
+               rpc::Done<v1::AdmitResponse> done) { api_.Admit(cc, r, std::move(done)); },
         &internal_token_);
   }
   ServerUnaryReactor* Settle(CallbackServerContext* ctx, const v1::SettleRequest* req,
                              v1::SettleResponse* resp) override {
-    return grpcutil::ServeUnary(
+    return grpcutil::ServeUnaryAsync(
         ctx, req, resp,
-        [this](const rpc::CallContext& cc, const v1::SettleRequest& r) {
-          return api_.Settle(cc, r);
-        },
+        [this](const rpc::CallContext& cc, const v1::SettleRequest& r,
+               rpc::Done<v1::SettleResponse> done) { api_.Settle(cc, r, std::move(done)); },
         &internal_token_);
   }
   ServerUnaryReactor* QueryUsage(CallbackServerContext* ctx, const v1::QueryUsageRequest* req,
@@ -59,15 +59,23 @@ class MeteringGrpcClient final : public MeteringApi {
   MeteringGrpcClient(std::shared_ptr<grpc::Channel> channel, std::string internal_token)
       : stub_(v1::MeteringService::NewStub(channel)), internal_token_(std::move(internal_token)) {}
 
-  absl::StatusOr<v1::AdmitResponse> Admit(const rpc::CallContext& cc,
-                                          const v1::AdmitRequest& req) override {
-    return grpcutil::CallUnary<v1::AdmitResponse>(*stub_, &v1::MeteringService::Stub::Admit, cc,
-                                                  req, internal_token_);
+  void Admit(const rpc::CallContext& cc, const v1::AdmitRequest& req,
+             rpc::Done<v1::AdmitResponse> done) override {
+    grpcutil::CallUnaryAsync<v1::AdmitResponse>(
+        cc, req, internal_token_, std::move(done),
+        [this](grpc::ClientContext* c, const v1::AdmitRequest* r, v1::AdmitResponse* resp,
+               std::function<void(grpc::Status)> f) {
+          stub_->async()->Admit(c, r, resp, std::move(f));
+        });
   }
-  absl::StatusOr<v1::SettleResponse> Settle(const rpc::CallContext& cc,
-                                            const v1::SettleRequest& req) override {
-    return grpcutil::CallUnary<v1::SettleResponse>(*stub_, &v1::MeteringService::Stub::Settle, cc,
-                                                   req, internal_token_);
+  void Settle(const rpc::CallContext& cc, const v1::SettleRequest& req,
+              rpc::Done<v1::SettleResponse> done) override {
+    grpcutil::CallUnaryAsync<v1::SettleResponse>(
+        cc, req, internal_token_, std::move(done),
+        [this](grpc::ClientContext* c, const v1::SettleRequest* r, v1::SettleResponse* resp,
+               std::function<void(grpc::Status)> f) {
+          stub_->async()->Settle(c, r, resp, std::move(f));
+        });
   }
   absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& cc,
                                                     const v1::QueryUsageRequest& req) override {

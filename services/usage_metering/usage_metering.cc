@@ -15,13 +15,13 @@ absl::Status NotBuiltYet(absl::string_view rpc) {
 
 UsageMetering::UsageMetering(std::unique_ptr<db::ConnectionPool> pool) : pool_(std::move(pool)) {}
 
-absl::StatusOr<v1::AdmitResponse> UsageMetering::Admit(const rpc::CallContext&,
-                                                       const v1::AdmitRequest&) {
-  return NotBuiltYet("Admit");
+void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest&,
+                          rpc::Done<v1::AdmitResponse> done) {
+  done(NotBuiltYet("Admit"));
 }
-absl::StatusOr<v1::SettleResponse> UsageMetering::Settle(const rpc::CallContext&,
-                                                         const v1::SettleRequest&) {
-  return NotBuiltYet("Settle");
+void UsageMetering::Settle(const rpc::CallContext&, const v1::SettleRequest&,
+                           rpc::Done<v1::SettleResponse> done) {
+  done(NotBuiltYet("Settle"));
 }
 absl::StatusOr<v1::QueryUsageResponse> UsageMetering::QueryUsage(const rpc::CallContext&,
                                                                  const v1::QueryUsageRequest&) {

@@ -17,10 +17,10 @@ class UsageMetering final : public MeteringApi {
   // `pool` may be null in processes without a database.
   explicit UsageMetering(std::unique_ptr<db::ConnectionPool> pool);
 
-  absl::StatusOr<v1::AdmitResponse> Admit(const rpc::CallContext& ctx,
-                                          const v1::AdmitRequest& req) override;
-  absl::StatusOr<v1::SettleResponse> Settle(const rpc::CallContext& ctx,
-                                            const v1::SettleRequest& req) override;
+  void Admit(const rpc::CallContext& ctx, const v1::AdmitRequest& req,
+             rpc::Done<v1::AdmitResponse> done) override;
+  void Settle(const rpc::CallContext& ctx, const v1::SettleRequest& req,
+              rpc::Done<v1::SettleResponse> done) override;
   absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& ctx,
                                                     const v1::QueryUsageRequest& req) override;
   void ExportUsage(rpc::CallContext ctx, const v1::ExportUsageRequest& req,

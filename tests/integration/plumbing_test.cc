@@ -28,6 +28,7 @@
 #include "services/edge/http_server.h"
 #include "services/router/router_api.h"
 #include "services/router/router_grpc.h"
+#include "services/usage_metering/metering_grpc.h"
 #include "tests/util/process.h"
 
 namespace aimarket {
@@ -236,6 +237,108 @@ TEST_P(PlumbingTest, ShutdownLetsCallsInFlightFinish) {
   if (GetParam()) {
     EXPECT_FALSE(client_->ListModels({}, {}).ok());
   }
+}
+
+// Answers Admit and Settle later, from a thread of its own, as a remote shard would.
+class LateMetering final : public usage::MeteringApi {
+ public:
+  ~LateMetering() override {
+    for (std::thread& t : threads_) t.join();
+  }
+  void Admit(const rpc::CallContext&, const usage::v1::AdmitRequest& req,
+             rpc::Done<usage::v1::AdmitResponse> done) override {
+    threads_.emplace_back([req, done = std::move(done)]() mutable {
+      absl::SleepFor(absl::Milliseconds(50));
+      if (req.team() == "teams/over") {
+        done(status::Error(absl::StatusCode::kResourceExhausted, "TEAM_BUDGET_EXCEEDED", "no")
+                 .RetryAfter(absl::Seconds(3)));
+        return;
+      }
+      usage::v1::AdmitResponse resp;
+      resp.set_reservation_id(absl::StrCat("r-", req.request_id()));
+      done(std::move(resp));
+    });
+  }
+  void Settle(const rpc::CallContext&, const usage::v1::SettleRequest& req,
+              rpc::Done<usage::v1::SettleResponse> done) override {
+    settled = req.settlements_size();
+    done(usage::v1::SettleResponse());
+  }
+  absl::StatusOr<usage::v1::QueryUsageResponse> QueryUsage(
+      const rpc::CallContext&, const usage::v1::QueryUsageRequest&) override {
+    return absl::UnimplementedError("not here");
+  }
+  void ExportUsage(rpc::CallContext, const usage::v1::ExportUsageRequest&,
+                   rpc::StreamObserver<usage::v1::ExportUsageChunk>& o) override {
+    o.OnComplete(absl::UnimplementedError("not here"));
+  }
+  std::atomic<int> settled{0};
+
+ private:
+  std::vector<std::thread> threads_;
+};
+
+TEST(MeteringPlumbingTest, AdmitAndSettleAnswerAsynchronouslyAcrossGrpc) {
+  LateMetering fake;
+  std::unique_ptr<grpc::Service> service = usage::NewMeteringGrpcService(fake, "secret");
+  grpcutil::GrpcServerBuilder b("127.0.0.1:0");
+  b.AddService(service.get(), {"usage"});
+  auto server = std::move(b).Start();
+  ASSERT_THAT(server, IsOk());
+  (*server)->SetServing(true);
+  auto channel = grpcutil::MakeChannel(absl::StrCat("127.0.0.1:", (*server)->port()));
+  std::unique_ptr<usage::MeteringApi> client = usage::NewMeteringGrpcClient(channel, "secret");
+
+  // The caller's thread does not wait: Admit returns before the answer comes.
+  absl::Notification answered;
+  absl::StatusOr<usage::v1::AdmitResponse> got;
+  usage::v1::AdmitRequest req;
+  req.set_request_id("req_1");
+  req.set_team("teams/t");
+  client->Admit(rpc::CallContext(), req, [&](absl::StatusOr<usage::v1::AdmitResponse> r) {
+    got = std::move(r);
+    answered.Notify();
+  });
+  EXPECT_FALSE(answered.HasBeenNotified());
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->reservation_id(), "r-req_1");
+
+  // A refusal keeps its reason and Retry-After across the hop.
+  absl::Notification refused;
+  req.set_team("teams/over");
+  client->Admit(rpc::CallContext(), req, [&](absl::StatusOr<usage::v1::AdmitResponse> r) {
+    got = std::move(r);
+    refused.Notify();
+  });
+  ASSERT_TRUE(refused.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(got, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(status::GetErrorInfo(got.status())->reason(), "TEAM_BUDGET_EXCEEDED");
+  EXPECT_EQ(status::GetErrorInfo(got.status())->retry_after().seconds(), 3);
+
+  // A batch of settlements arrives whole.
+  usage::v1::SettleRequest batch;
+  for (int i = 0; i < 3; ++i) batch.add_settlements()->set_request_id(absl::StrCat("req_", i));
+  absl::Notification settled;
+  absl::Status settle_status = absl::UnknownError("unset");
+  client->Settle(rpc::CallContext(), batch, [&](absl::StatusOr<usage::v1::SettleResponse> r) {
+    settle_status = r.status();
+    settled.Notify();
+  });
+  ASSERT_TRUE(settled.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(settle_status, IsOk());
+  EXPECT_EQ(fake.settled.load(), 3);
+
+  // Without the internal service token: refused before the service sees it.
+  std::unique_ptr<usage::MeteringApi> outsider = usage::NewMeteringGrpcClient(channel, "wrong");
+  absl::Notification outsider_done;
+  outsider->Settle(rpc::CallContext(), batch, [&](absl::StatusOr<usage::v1::SettleResponse> r) {
+    settle_status = r.status();
+    outsider_done.Notify();
+  });
+  ASSERT_TRUE(outsider_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(settle_status, StatusIs(absl::StatusCode::kUnauthenticated));
+  (*server)->Shutdown(absl::ZeroDuration());
 }
 
 TEST(HttpServerTest, DrainAnswersInFlightRequestsThenRefuses) {
