@@ -8,29 +8,16 @@
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "services/edge/rest.h"
 
 namespace aimarket::edge {
 namespace {
 
 using rapidjson::Value;
 
-absl::Status InvalidType(const std::string& param, absl::string_view expected) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_TYPE",
-                       absl::StrCat("Invalid type for '", param, "': expected ", expected, "."))
-      .Param(param);
-}
-
-absl::Status InvalidValue(const std::string& param, absl::string_view what) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                       absl::StrCat("Invalid value for '", param, "': ", what, "."))
-      .Param(param);
-}
-
-absl::Status Missing(const std::string& param) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "MISSING_REQUIRED_PARAMETER",
-                       absl::StrCat("Missing required parameter: '", param, "'."))
-      .Param(param);
-}
+using rest::InvalidType;
+using rest::InvalidValue;
+using rest::Missing;
 
 std::string ToJson(const Value& v) {
   rapidjson::StringBuffer buf;

@@ -19,6 +19,7 @@
 #include "services/edge/edge_metrics.h"
 #include "services/edge/embeddings.h"
 #include "services/edge/error_body.h"
+#include "services/edge/rest.h"
 #include "services/edge/team_routes.h"
 
 namespace aimarket::edge {
@@ -26,12 +27,7 @@ namespace {
 
 constexpr absl::string_view kModelsPrefix = "/v1/models/";
 
-HttpResponse Json(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
+using rest::Json;
 
 std::string ModelJson(const router::v1::Model& m) {
   return absl::StrCat(R"({"id":)", json::Quote(m.id()), R"(,"object":"model","created":)",
@@ -114,11 +110,8 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
   }
 
   std::vector<std::pair<std::string, std::string>> Headers() {
-    const absl::Duration inside = absl::Now() - start_ - absl::Microseconds(upstream_us_);
-    EdgeMetrics::Get().ObserveOverhead(std::max(0.0, absl::ToDoubleSeconds(inside)));
     return {{"x-request-id", ctx_.request_id},
-            {"x-aimarket-overhead-ms",
-             absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside)))}};
+            rest::OverheadHeader(start_, absl::Microseconds(upstream_us_))};
   }
 
   common::v1::ChatRequest req_;
@@ -146,6 +139,11 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
   rpc::CallContext ctx;
   ctx.request_id = rpc::NewRequestId();
   ctx.authorization = std::string(req.Header("authorization"));
+  // Every /v1/... route answers under /api/v1/... too (the base URL earlier documents promised).
+  if (absl::StartsWith(req.target, "/api/v1/") || req.target == "/api/v1" ||
+      absl::StartsWith(req.target, "/api/v1?")) {
+    req.target.erase(0, 4);
+  }
   const absl::string_view path = req.Path();
   const bool get = req.method == "GET" || req.method == "HEAD";
 
@@ -218,10 +216,8 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
 void EdgeHandler::Answer(HttpResponse resp, const HttpRequest& req, const rpc::CallContext& ctx,
                          absl::Time start, absl::string_view route, ResponseWriter& writer) {
   resp.headers.emplace_back("x-request-id", ctx.request_id);
-  const double overhead = absl::ToDoubleSeconds(absl::Now() - start);
-  resp.headers.emplace_back("x-aimarket-overhead-ms", absl::StrFormat("%.3f", overhead * 1000));
+  resp.headers.push_back(rest::OverheadHeader(start, absl::ZeroDuration(), route == "models"));
   EdgeMetrics::Get().CountRequest(route, resp.status);
-  if (route == "models") EdgeMetrics::Get().ObserveOverhead(overhead);
   const absl::string_view client_id = req.Header("x-request-id");
   log::Debug("http request", {{"request_id", ctx.request_id},
                               {"client_request_id", client_id},
@@ -273,11 +269,8 @@ void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> wr
                 : ErrorResponse(resp.status(), ctx.request_id);
         r.headers.emplace_back("x-request-id", ctx.request_id);
         // Excluding the wait for the upstream, as for chat.
-        const absl::Duration inside =
-            absl::Now() - start - absl::Microseconds(resp.ok() ? resp->upstream_us() : 0);
-        r.headers.emplace_back(
-            "x-aimarket-overhead-ms",
-            absl::StrFormat("%.3f", std::max(0.0, absl::ToDoubleMilliseconds(inside))));
+        r.headers.push_back(rest::OverheadHeader(
+            start, absl::Microseconds(resp.ok() ? resp->upstream_us() : 0), /*observe=*/false));
         EdgeMetrics::Get().CountRequest("embeddings", r.status);
         writer->Send(std::move(r));
       });

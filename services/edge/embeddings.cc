@@ -10,6 +10,7 @@
 #include "common/json/parse.h"
 #include "common/status/error.h"
 #include "rapidjson/document.h"
+#include "services/edge/rest.h"
 
 namespace aimarket::edge {
 namespace {
@@ -18,17 +19,8 @@ using rapidjson::Value;
 
 constexpr int kMaxInputs = 2048;
 
-absl::Status Invalid(const std::string& param, absl::string_view what) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                       absl::StrCat("Invalid value for '", param, "': ", what, "."))
-      .Param(param);
-}
-
-absl::Status Missing(const std::string& param) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "MISSING_REQUIRED_PARAMETER",
-                       absl::StrCat("Missing required parameter: '", param, "'."))
-      .Param(param);
-}
+using rest::Missing;
+constexpr auto& Invalid = rest::InvalidValue;
 
 bool IsTokenArray(const Value& v) {
   if (!v.IsArray() || v.Empty()) return false;

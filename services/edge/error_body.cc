@@ -8,6 +8,7 @@
 #include "common/json/json_escape.h"
 #include "common/log/log.h"
 #include "common/status/error.h"
+#include "services/edge/openai_error.h"
 
 namespace aimarket::edge {
 
@@ -94,11 +95,8 @@ HttpResponse ErrorResponse(const absl::Status& s, absl::string_view request_id) 
   }
   const std::string type =
       info && !info->type().empty() ? info->type() : std::string(OpenAiErrorType(r.status));
-  const std::string param = info && !info->param().empty() ? json::Quote(info->param()) : "null";
-  const std::string code =
-      info && !info->reason().empty() ? json::Quote(absl::AsciiStrToLower(info->reason())) : "null";
-  r.body = absl::StrCat(R"({"error":{"message":)", json::Quote(message), R"(,"type":)",
-                        json::Quote(type), R"(,"param":)", param, R"(,"code":)", code, "}}");
+  r.body = OpenAiErrorJson(message, type, info ? info->param() : "",
+                           info ? absl::AsciiStrToLower(info->reason()) : "");
   if (info && info->has_retry_after()) {
     const double seconds = info->retry_after().seconds() + info->retry_after().nanos() / 1e9;
     r.headers.emplace_back("retry-after", absl::StrCat(static_cast<int64_t>(std::ceil(seconds))));

@@ -31,6 +31,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "services/edge/openai_error.h"
 
 namespace aimarket::edge {
 
@@ -48,12 +49,10 @@ std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
       absl::ToChronoNanoseconds(d));
 }
 
+// OpenAI's error body for what the server refuses itself (fixed texts, never client input).
 std::string ErrorJson(absl::string_view message, absl::string_view code,
                       absl::string_view type = "invalid_request_error") {
-  // Fixed texts only (no client input), so no JSON escaping is needed.
-  return absl::StrCat(R"({"error":{"message":")", message, R"(","type":")", type,
-                      R"(","param":null,"code":)",
-                      code.empty() ? "null" : absl::StrCat("\"", code, "\""), "}}");
+  return OpenAiErrorJson(message, type, "", code);
 }
 
 // aimarket_edge_connections (open now), aimarket_edge_connections_refused_total{reason} and

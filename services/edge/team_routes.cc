@@ -20,6 +20,7 @@
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/edge/error_body.h"
+#include "services/edge/rest.h"
 
 namespace aimarket::edge {
 namespace {
@@ -29,102 +30,17 @@ using TimeUtil = google::protobuf::util::TimeUtil;
 
 constexpr absl::string_view kTeamsPath = "/v1/teams";
 
-absl::Status BadField(absl::string_view param, absl::string_view message) {
-  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE", message).Param(param);
-}
-
-absl::Status NotFoundPath(const HttpRequest& req) {
-  return status::Error(absl::StatusCode::kNotFound, "",
-                       absl::StrCat("Invalid URL (", req.method, " ", req.Path(), ")"));
-}
-
-// Whether a decoded path parameter or cursor may go further (to team-management, to Postgres):
-// 1 to 256 bytes of UTF-8 without control characters. Anything else names nothing that exists.
-bool IsCleanParam(absl::string_view s) {
-  if (s.empty() || s.size() > 256 || !json::IsValidUtf8(s)) return false;
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
-
-// The query parameter `name`, decoded; nullopt when absent.
-std::optional<std::string> Query(const HttpRequest& req, absl::string_view name) {
-  absl::string_view t = req.target;
-  const size_t q = t.find('?');
-  if (q == absl::string_view::npos) return std::nullopt;
-  for (absl::string_view pair : absl::StrSplit(t.substr(q + 1), '&')) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(pair, absl::MaxSplits('=', 1));
-    if (kv.first == name) return PercentDecode(kv.second);
-  }
-  return std::nullopt;
-}
-
-absl::StatusOr<int> LimitOf(const HttpRequest& req) {
-  std::optional<std::string> limit = Query(req, "limit");
-  if (!limit) return 0;
-  int n = 0;
-  if (!absl::SimpleAtoi(*limit, &n) || n < 1 || n > 100)
-    return BadField("limit", "limit must be between 1 and 100.");
-  return n;
-}
-
-// Fills a list request's page from `?limit=` and `?after=`.
-template <typename ListRequest>
-absl::Status ReadPage(const HttpRequest& req, ListRequest& r) {
-  absl::StatusOr<int> limit = LimitOf(req);
-  if (!limit.ok()) return limit.status();
-  r.set_page_size(*limit);
-  const std::string after = Query(req, "after").value_or("");
-  if (!after.empty() && !IsCleanParam(after))
-    return BadField("after", "'after' is not a cursor this API returned.");
-  r.set_page_token(after);
-  return absl::OkStatus();
-}
+using rest::BadField;
+using rest::CountField;
+using rest::Deleted;
+using rest::IsCleanParam;
+using rest::ListJson;
+using rest::NotFoundPath;
+using rest::OnlyKnown;
+using rest::ReadPage;
+using rest::StringField;
 
 // ---- JSON in
-
-absl::StatusOr<rapidjson::Document> ParseObject(const std::string& body) {
-  rapidjson::Document doc;
-  if (absl::Status s = json::Parse(doc, body); !s.ok()) return s;
-  if (!doc.IsObject()) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
-                         "The request body must be a JSON object.");
-  }
-  return doc;
-}
-
-// Refuses members of `obj` outside `known`, naming the first with `prefix`.
-absl::Status OnlyKnown(const Value& obj, std::initializer_list<absl::string_view> known,
-                       absl::string_view prefix) {
-  for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-    const absl::string_view name(it->name.GetString(), it->name.GetStringLength());
-    bool ok = false;
-    for (absl::string_view k : known) ok = ok || k == name;
-    if (!ok)
-      return BadField(absl::StrCat(prefix, name),
-                      absl::StrCat("Unknown field '", prefix, name, "'."));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> StringField(const Value& v, absl::string_view param) {
-  if (!v.IsString()) return BadField(param, absl::StrCat("'", param, "' must be a string."));
-  return std::string(v.GetString(), v.GetStringLength());
-}
-
-absl::StatusOr<int64_t> CountField(const Value& v, absl::string_view param) {
-  if (v.IsNull()) return 0;
-  if (v.IsInt64() && v.GetInt64() >= 0) return v.GetInt64();
-  if (v.IsDouble() && v.GetDouble() >= 0 && v.GetDouble() == std::floor(v.GetDouble()) &&
-      v.GetDouble() < 9e18) {
-    return static_cast<int64_t>(v.GetDouble());
-  }
-  return BadField(
-      param,
-      absl::StrCat("'", param, "' must be a whole number, 0 or more (0 or null: unlimited)."));
-}
 
 absl::StatusOr<common::v1::Role> RoleField(const Value& v) {
   const common::v1::Role role =
@@ -290,48 +206,16 @@ std::string AuditJson(const team::v1::AuditEntry& e) {
       json::Quote(e.request_id()), R"(,"created_at":)", Seconds(e.create_time()), "}");
 }
 
-template <typename T, typename Render, typename IdOf>
-std::string ListJson(const google::protobuf::RepeatedPtrField<T>& items, bool has_more,
-                     Render render, IdOf id_of) {
-  std::string data;
-  for (const T& item : items) absl::StrAppend(&data, data.empty() ? "" : ",", render(item));
-  const std::string first = items.empty() ? "null" : json::Quote(id_of(*items.begin()));
-  const std::string last = items.empty() ? "null" : json::Quote(id_of(*items.rbegin()));
-  return absl::StrCat(R"({"object":"list","data":[)", data, R"(],"first_id":)", first,
-                      R"(,"last_id":)", last, R"(,"has_more":)", has_more ? "true" : "false", "}");
-}
-
-HttpResponse Ok(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-std::string Deleted(absl::string_view object, absl::string_view id) {
-  return absl::StrCat(R"({"id":)", json::Quote(id), R"(,"object":")", object,
-                      R"(","deleted":true})");
-}
-
-// As AIM_ASSIGN_OR_RETURN / AIM_RETURN_IF_ERROR, answering the error as an HTTP response.
-#define AIM_HTTP_ASSIGN(lhs, expr)                                      \
-  auto AIM_STATUS_CONCAT(aim_r_, __LINE__) = (expr);                    \
-  if (!AIM_STATUS_CONCAT(aim_r_, __LINE__).ok())                        \
-    return ErrorResponse(AIM_STATUS_CONCAT(aim_r_, __LINE__).status()); \
-  lhs = *std::move(AIM_STATUS_CONCAT(aim_r_, __LINE__))
-#define AIM_HTTP_CHECK(expr) \
-  if (absl::Status aim_s = (expr); !aim_s.ok()) return ErrorResponse(aim_s)
-
 HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx) {
   if (req.method == "GET") {
     team::v1::ListTeamsRequest r;
     AIM_HTTP_CHECK(ReadPage(req, r));
     AIM_HTTP_ASSIGN(team::v1::ListTeamsResponse resp, api.ListTeams(ctx, r));
-    return Ok(200, ListJson(resp.teams(), !resp.next_page_token().empty(), TeamJson,
-                            [](const team::v1::Team& t) { return Last(t.name()); }));
+    return rest::Json(200, ListJson(resp.teams(), !resp.next_page_token().empty(), TeamJson,
+                                    [](const team::v1::Team& t) { return Last(t.name()); }));
   }
   if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
-  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "settings", "id"}, ""));
   team::v1::CreateTeamRequest r;
   auto name = doc.FindMember("name");
@@ -348,7 +232,7 @@ HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
     AIM_HTTP_CHECK(ReadSettings(s->value, *r.mutable_team()->mutable_settings(), paths));
   }
   AIM_HTTP_ASSIGN(team::v1::Team created, api.CreateTeam(ctx, r));
-  return Ok(201, TeamJson(created));
+  return rest::Json(201, TeamJson(created));
 }
 
 HttpResponse OneTeam(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
@@ -357,16 +241,16 @@ HttpResponse OneTeam(team::TeamApi& api, const HttpRequest& req, const rpc::Call
     team::v1::GetTeamRequest r;
     r.set_name(team_name);
     AIM_HTTP_ASSIGN(team::v1::Team t, api.GetTeam(ctx, r));
-    return Ok(200, TeamJson(t));
+    return rest::Json(200, TeamJson(t));
   }
   if (req.method == "DELETE") {
     team::v1::DeleteTeamRequest r;
     r.set_name(team_name);
     AIM_HTTP_CHECK(api.DeleteTeam(ctx, r).status());
-    return Ok(200, Deleted("team.deleted", Last(team_name)));
+    return rest::Json(200, Deleted("team.deleted", Last(team_name)));
   }
   if (req.method != "PATCH") return MethodNotAllowed(req, "GET, PATCH, DELETE");
-  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "settings"}, ""));
   team::v1::UpdateTeamRequest r;
   r.mutable_team()->set_name(team_name);
@@ -382,7 +266,7 @@ HttpResponse OneTeam(team::TeamApi& api, const HttpRequest& req, const rpc::Call
   if (paths.empty()) return ErrorResponse(BadField("", "Send 'name' or 'settings' to change."));
   for (std::string& p : paths) r.mutable_update_mask()->add_paths(std::move(p));
   AIM_HTTP_ASSIGN(team::v1::Team t, api.UpdateTeam(ctx, r));
-  return Ok(200, TeamJson(t));
+  return rest::Json(200, TeamJson(t));
 }
 
 HttpResponse Members(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
@@ -392,11 +276,11 @@ HttpResponse Members(team::TeamApi& api, const HttpRequest& req, const rpc::Call
     r.set_parent(team_name);
     AIM_HTTP_CHECK(ReadPage(req, r));
     AIM_HTTP_ASSIGN(team::v1::ListMembersResponse resp, api.ListMembers(ctx, r));
-    return Ok(200, ListJson(resp.members(), !resp.next_page_token().empty(), MemberJson,
-                            [](const team::v1::Member& m) { return m.user_id(); }));
+    return rest::Json(200, ListJson(resp.members(), !resp.next_page_token().empty(), MemberJson,
+                                    [](const team::v1::Member& m) { return m.user_id(); }));
   }
   if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
-  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"user_id", "role"}, ""));
   team::v1::CreateMemberRequest r;
   r.set_parent(team_name);
@@ -409,7 +293,7 @@ HttpResponse Members(team::TeamApi& api, const HttpRequest& req, const rpc::Call
   AIM_HTTP_ASSIGN(common::v1::Role parsed_role, RoleField(role->value));
   r.mutable_member()->set_role(parsed_role);
   AIM_HTTP_ASSIGN(team::v1::Member m, api.CreateMember(ctx, r));
-  return Ok(201, MemberJson(m));
+  return rest::Json(201, MemberJson(m));
 }
 
 HttpResponse OneMember(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
@@ -418,10 +302,10 @@ HttpResponse OneMember(team::TeamApi& api, const HttpRequest& req, const rpc::Ca
     team::v1::DeleteMemberRequest r;
     r.set_name(member_name);
     AIM_HTTP_CHECK(api.DeleteMember(ctx, r).status());
-    return Ok(200, Deleted("team.member.deleted", user_id));
+    return rest::Json(200, Deleted("team.member.deleted", user_id));
   }
   if (req.method != "PATCH") return MethodNotAllowed(req, "PATCH, DELETE");
-  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"role"}, ""));
   auto role = doc.FindMember("role");
   if (role == doc.MemberEnd()) return ErrorResponse(BadField("role", "'role' is required."));
@@ -431,7 +315,7 @@ HttpResponse OneMember(team::TeamApi& api, const HttpRequest& req, const rpc::Ca
   r.mutable_member()->set_role(parsed_role);
   r.mutable_update_mask()->add_paths("role");
   AIM_HTTP_ASSIGN(team::v1::Member m, api.UpdateMember(ctx, r));
-  return Ok(200, MemberJson(m));
+  return rest::Json(200, MemberJson(m));
 }
 
 HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
@@ -441,11 +325,11 @@ HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallCon
     r.set_parent(team_name);
     AIM_HTTP_CHECK(ReadPage(req, r));
     AIM_HTTP_ASSIGN(team::v1::ListApiKeysResponse resp, api.ListApiKeys(ctx, r));
-    return Ok(200, ListJson(resp.api_keys(), !resp.next_page_token().empty(), KeyJson,
-                            [](const team::v1::ApiKey& k) { return Last(k.name()); }));
+    return rest::Json(200, ListJson(resp.api_keys(), !resp.next_page_token().empty(), KeyJson,
+                                    [](const team::v1::ApiKey& k) { return Last(k.name()); }));
   }
   if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
-  AIM_HTTP_ASSIGN(rapidjson::Document doc, ParseObject(req.body));
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "user_id", "expires_at"}, ""));
   team::v1::CreateApiKeyRequest r;
   r.set_parent(team_name);
@@ -467,7 +351,7 @@ HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallCon
     *key.mutable_expire_time() = TimeUtil::SecondsToTimestamp(exp->value.GetInt64());
   }
   AIM_HTTP_ASSIGN(team::v1::ApiKey created, api.CreateApiKey(ctx, r));
-  return Ok(201, KeyJson(created));
+  return rest::Json(201, KeyJson(created));
 }
 
 HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
@@ -477,8 +361,8 @@ HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
   r.set_parent(team_name);
   AIM_HTTP_CHECK(ReadPage(req, r));
   AIM_HTTP_ASSIGN(team::v1::ListAuditEntriesResponse resp, api.ListAuditEntries(ctx, r));
-  return Ok(200, ListJson(resp.entries(), !resp.next_page_token().empty(), AuditJson,
-                          [](const team::v1::AuditEntry& e) { return e.name(); }));
+  return rest::Json(200, ListJson(resp.entries(), !resp.next_page_token().empty(), AuditJson,
+                                  [](const team::v1::AuditEntry& e) { return e.name(); }));
 }
 
 }  // namespace
@@ -518,7 +402,7 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
       team::v1::DeleteApiKeyRequest r;
       r.set_name(absl::StrCat(team_name, "/apiKeys/", id));
       AIM_HTTP_CHECK(api.DeleteApiKey(ctx, r).status());
-      return Ok(200, Deleted("team.api_key.deleted", id));
+      return rest::Json(200, Deleted("team.api_key.deleted", id));
     }
   }
   return ErrorResponse(NotFoundPath(req));

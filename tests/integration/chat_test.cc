@@ -479,6 +479,28 @@ TEST_F(ChatTest, ModelsOutsideTheCatalogRouteByTheirPrefix) {
   EXPECT_THAT(models.body, Not(HasSubstr("gpt-routing-test")));
 }
 
+TEST_F(ChatTest, EveryRouteAnswersUnderApiV1Too) {
+  // Earlier documents promised https://<host>/api/v1 as the SDK's baseURL.
+  testing::HttpResult r =
+      Post(absl::StrCat(R"({"model":"demo",)", kMessages, "}"), {}, "/api/v1/chat/completions");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"("object":"chat.completion")"));
+  const std::string auth = absl::StrCat("Authorization: Bearer ", kKey);
+  testing::HttpResult models = testing::HttpRequest("GET", Url("/api/v1/models"), {auth});
+  EXPECT_EQ(models.status, 200) << models.body;
+  EXPECT_THAT(models.body, HasSubstr(R"("id":"demo")"));
+  testing::HttpResult one = testing::HttpRequest("GET", Url("/api/v1/models/demo"), {auth});
+  EXPECT_EQ(one.status, 200) << one.body;
+  testing::HttpResult teams = testing::HttpRequest("GET", Url("/api/v1/teams?limit=1"), {auth});
+  EXPECT_EQ(teams.status, 200) << teams.body;
+  EXPECT_THAT(teams.body, HasSubstr(R"("object":"list")"));
+  // Only /api/v1: other /api paths name nothing.
+  testing::HttpResult other = testing::HttpRequest("GET", Url("/api/v2/models"), {auth});
+  EXPECT_EQ(other.status, 404) << other.body;
+  testing::HttpResult near = testing::HttpRequest("GET", Url("/api/v1x/models"), {auth});
+  EXPECT_EQ(near.status, 404) << near.body;
+}
+
 TEST_F(ChatTest, ProviderHealthOverGrpc) {
   // Every configured provider's cheapest read (its model list) against the mock, or a dead port.
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),

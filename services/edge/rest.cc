@@ -1,0 +1,130 @@
+#include "services/edge/rest.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/json/parse.h"
+#include "common/status/error.h"
+#include "services/edge/edge_metrics.h"
+
+namespace aimarket::edge::rest {
+
+absl::Status InvalidValue(absl::string_view param, absl::string_view what) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+                       absl::StrCat("Invalid value for '", param, "': ", what, "."))
+      .Param(param);
+}
+
+absl::Status InvalidType(absl::string_view param, absl::string_view expected) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_TYPE",
+                       absl::StrCat("Invalid type for '", param, "': expected ", expected, "."))
+      .Param(param);
+}
+
+absl::Status Missing(absl::string_view param) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "MISSING_REQUIRED_PARAMETER",
+                       absl::StrCat("Missing required parameter: '", param, "'."))
+      .Param(param);
+}
+
+absl::Status BadField(absl::string_view param, absl::string_view message) {
+  return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE", message).Param(param);
+}
+
+absl::Status NotFoundPath(const HttpRequest& req) {
+  return status::Error(absl::StatusCode::kNotFound, "",
+                       absl::StrCat("Invalid URL (", req.method, " ", req.Path(), ")"));
+}
+
+bool IsCleanParam(absl::string_view s) {
+  if (s.empty() || s.size() > 256 || !json::IsValidUtf8(s)) return false;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> Query(const HttpRequest& req, absl::string_view name) {
+  absl::string_view t = req.target;
+  const size_t q = t.find('?');
+  if (q == absl::string_view::npos) return std::nullopt;
+  for (absl::string_view pair : absl::StrSplit(t.substr(q + 1), '&')) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first == name) return PercentDecode(kv.second);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<int> Limit(const HttpRequest& req) {
+  std::optional<std::string> limit = Query(req, "limit");
+  if (!limit) return 0;
+  int n = 0;
+  if (!absl::SimpleAtoi(*limit, &n) || n < 1 || n > 100)
+    return BadField("limit", "limit must be between 1 and 100.");
+  return n;
+}
+
+absl::StatusOr<rapidjson::Document> ParseBodyObject(const std::string& body) {
+  rapidjson::Document doc;
+  if (absl::Status s = json::Parse(doc, body); !s.ok()) return s;
+  if (!doc.IsObject()) {
+    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_JSON",
+                         "The request body must be a JSON object.");
+  }
+  return doc;
+}
+
+absl::Status OnlyKnown(const rapidjson::Value& obj, std::initializer_list<absl::string_view> known,
+                       absl::string_view prefix) {
+  for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
+    const absl::string_view name(it->name.GetString(), it->name.GetStringLength());
+    bool ok = false;
+    for (absl::string_view k : known) ok = ok || k == name;
+    if (!ok) {
+      return BadField(absl::StrCat(prefix, name),
+                      absl::StrCat("Unknown field '", prefix, name, "'."));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StringField(const rapidjson::Value& v, absl::string_view param) {
+  if (!v.IsString()) return BadField(param, absl::StrCat("'", param, "' must be a string."));
+  return std::string(v.GetString(), v.GetStringLength());
+}
+
+absl::StatusOr<int64_t> CountField(const rapidjson::Value& v, absl::string_view param) {
+  if (v.IsNull()) return 0;
+  if (v.IsInt64() && v.GetInt64() >= 0) return v.GetInt64();
+  if (v.IsDouble() && v.GetDouble() >= 0 && v.GetDouble() == std::floor(v.GetDouble()) &&
+      v.GetDouble() < 9e18) {
+    return static_cast<int64_t>(v.GetDouble());
+  }
+  return BadField(
+      param,
+      absl::StrCat("'", param, "' must be a whole number, 0 or more (0 or null: unlimited)."));
+}
+
+HttpResponse Json(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+std::string Deleted(absl::string_view object, absl::string_view id) {
+  return absl::StrCat(R"({"id":)", json::Quote(id), R"(,"object":")", object,
+                      R"(","deleted":true})");
+}
+
+std::pair<std::string, std::string> OverheadHeader(absl::Time start, absl::Duration upstream,
+                                                   bool observe) {
+  const absl::Duration inside = std::max(absl::ZeroDuration(), absl::Now() - start - upstream);
+  if (observe) EdgeMetrics::Get().ObserveOverhead(absl::ToDoubleSeconds(inside));
+  return {"x-aimarket-overhead-ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(inside))};
+}
+
+}  // namespace aimarket::edge::rest
