@@ -45,30 +45,6 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Req
   return reactor;
 }
 
-// ServeUnary for a `fn` that blocks (a database query): it runs on `pool`, never on gRPC's
-// callback thread; the call finishes from there.
-template <typename Req, typename Resp, typename Fn>
-grpc::ServerUnaryReactor* ServeUnaryOn(thread::WorkerPool& pool, grpc::CallbackServerContext* ctx,
-                                       const Req* req, Resp* resp, Fn fn,
-                                       const std::string* internal_token = nullptr) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  rpc::CallContext cc = FromServerContext(*ctx);
-  if (internal_token != nullptr) {
-    if (absl::Status s = CheckInternalToken(cc, *internal_token); !s.ok()) {
-      reactor->Finish(status::ToGrpcStatus(s));
-      return reactor;
-    }
-  }
-  InFlightCalls().fetch_add(1);
-  pool.Run([reactor, req, resp, fn = std::move(fn), cc = std::move(cc)]() mutable {
-    absl::StatusOr<Resp> r = fn(cc, *req);
-    if (r.ok()) *resp = *std::move(r);
-    reactor->Finish(status::ToGrpcStatus(r.status()));
-    InFlightCalls().fetch_sub(1);
-  });
-  return reactor;
-}
-
 // ServeUnary for an asynchronous `fn(CallContext, const Req&, rpc::Done<Resp>)`: the call finishes
 // when `fn` calls its done, from whatever thread.
 template <typename Req, typename Resp, typename Fn>
@@ -90,6 +66,22 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, cons
     InFlightCalls().fetch_sub(1);
   });
   return reactor;
+}
+
+// ServeUnary for a `fn` that blocks (a database query): it runs on `pool`, never on gRPC's
+// callback thread; the call finishes from there.
+template <typename Req, typename Resp, typename Fn>
+grpc::ServerUnaryReactor* ServeUnaryOn(thread::WorkerPool& pool, grpc::CallbackServerContext* ctx,
+                                       const Req* req, Resp* resp, Fn fn,
+                                       const std::string* internal_token = nullptr) {
+  return ServeUnaryAsync(
+      ctx, req, resp,
+      [&pool, fn = std::move(fn)](const rpc::CallContext& cc, const Req& r,
+                                  rpc::Done<Resp> done) mutable {
+        // The request and the reactor live until the call finishes, which `done` does.
+        pool.Run([&r, cc, fn, done = std::move(done)]() mutable { done(fn(cc, r)); });
+      },
+      internal_token);
 }
 
 // Client side of an asynchronous unary RPC: `start(ClientContext*, const Req*, Resp*,

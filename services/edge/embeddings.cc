@@ -19,8 +19,8 @@ using rapidjson::Value;
 
 constexpr int kMaxInputs = 2048;
 
+using rest::InvalidValue;
 using rest::Missing;
-constexpr auto& Invalid = rest::InvalidValue;
 
 bool IsTokenArray(const Value& v) {
   if (!v.IsArray() || v.Empty()) return false;
@@ -43,50 +43,50 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
   auto model = d.FindMember("model");
   if (model == d.MemberEnd() || model->value.IsNull()) return Missing("model");
   if (!model->value.IsString() || model->value.GetStringLength() == 0)
-    return Invalid("model", "expected a model name");
+    return InvalidValue("model", "expected a model name");
   req.set_model(std::string(json::View(model->value)));
 
   auto input = d.FindMember("input");
   if (input == d.MemberEnd() || input->value.IsNull()) return Missing("input");
   const Value& in = input->value;
   if (in.IsString()) {
-    if (in.GetStringLength() == 0) return Invalid("input", "it must not be empty");
+    if (in.GetStringLength() == 0) return InvalidValue("input", "it must not be empty");
     req.add_input(std::string(json::View(in)));
   } else if (in.IsArray()) {
-    if (in.Empty()) return Invalid("input", "it must not be empty");
+    if (in.Empty()) return InvalidValue("input", "it must not be empty");
     if (in.Size() > kMaxInputs)
-      return Invalid("input", absl::StrCat("at most ", kMaxInputs, " inputs per request"));
+      return InvalidValue("input", absl::StrCat("at most ", kMaxInputs, " inputs per request"));
     if (in[0].IsString()) {
       int i = 0;
       for (const Value& s : in.GetArray()) {
         const std::string p = absl::StrCat("input[", i++, "]");
-        if (!s.IsString()) return Invalid(p, "expected a string like the other inputs");
-        if (s.GetStringLength() == 0) return Invalid(p, "it must not be empty");
+        if (!s.IsString()) return InvalidValue(p, "expected a string like the other inputs");
+        if (s.GetStringLength() == 0) return InvalidValue(p, "it must not be empty");
         req.add_input(std::string(json::View(s)));
       }
     } else if (IsTokenArray(in) ||
                std::all_of(in.Begin(), in.End(), [](const Value& v) { return IsTokenArray(v); })) {
       // Token ids: passed to OpenAI-format upstreams through the original body; others refuse them.
     } else {
-      return Invalid("input", "expected a string, an array of strings, or token ids");
+      return InvalidValue("input", "expected a string, an array of strings, or token ids");
     }
   } else {
-    return Invalid("input", "expected a string, an array of strings, or token ids");
+    return InvalidValue("input", "expected a string, an array of strings, or token ids");
   }
 
   if (auto f = d.FindMember("encoding_format"); f != d.MemberEnd() && !f->value.IsNull()) {
     const std::string format = f->value.IsString() ? std::string(json::View(f->value)) : "";
     if (format != "float" && format != "base64")
-      return Invalid("encoding_format", "expected float or base64");
+      return InvalidValue("encoding_format", "expected float or base64");
     req.set_encoding_format(format);
   }
   if (auto dim = d.FindMember("dimensions"); dim != d.MemberEnd() && !dim->value.IsNull()) {
     if (!dim->value.IsInt() || dim->value.GetInt() < 1)
-      return Invalid("dimensions", "expected a positive integer");
+      return InvalidValue("dimensions", "expected a positive integer");
     req.set_dimensions(dim->value.GetInt());
   }
   if (auto user = d.FindMember("user"); user != d.MemberEnd() && !user->value.IsNull()) {
-    if (!user->value.IsString()) return Invalid("user", "expected a string");
+    if (!user->value.IsString()) return InvalidValue("user", "expected a string");
     req.set_user(std::string(json::View(user->value)));
   }
   req.set_original_json(std::move(body));

@@ -101,8 +101,7 @@ absl::StatusOr<const ProviderAdapter::Entry*> ProviderAdapter::Find(const std::s
   return &it->second;
 }
 
-ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
-    : config_(config), http_(NewCurlHttpClient()) {
+ProviderAdapter::ProviderAdapter(const config::v1::Config& config) : http_(NewCurlHttpClient()) {
   auto& calls = prometheus::BuildCounter()
                     .Name("aimarket_provider_calls_total")
                     .Help("Calls to upstream providers, by provider, kind of call and outcome.")

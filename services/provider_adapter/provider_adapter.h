@@ -68,7 +68,6 @@ class ProviderAdapter final : public ProviderApi {
  private:
   explicit ProviderAdapter(const config::v1::Config& config);
 
-  const config::v1::Config& config_;
   std::unique_ptr<HttpClient> http_;
   struct Entry {
     std::unique_ptr<Provider> provider;  // Null when unavailable.

@@ -50,9 +50,10 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
       created_(absl::ToUnixSeconds(absl::Now())),
       principals_(clock, kPrincipalTtl) {
   // Which providers can serve: a provider whose key variable is unset is unavailable.
+  std::map<std::string, std::string> unavailable;  // Providers without their key: why.
   for (const config::v1::ProviderConfig& p : config_.providers()) {
     if (absl::StatusOr<std::string> key = config::ProviderApiKey(p); !key.ok()) {
-      unavailable_[p.name()] = std::string(key.status().message());
+      unavailable[p.name()] = std::string(key.status().message());
     }
   }
   // The prefix routes of each type go to the first provider of that type in the config (there is
@@ -62,7 +63,7 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
       PrefixRoute route{std::string(prefix.prefix), prefix.strip, "", ""};
       for (const config::v1::ProviderConfig& p : config_.providers()) {
         if (p.type() != type.type) continue;
-        if (auto it = unavailable_.find(p.name()); it != unavailable_.end()) {
+        if (unavailable.contains(p.name())) {
           route.missing = absl::StrCat("set ", p.api_key_env(), " to route '", prefix.prefix,
                                        "*' models to ", p.name());
         } else {
@@ -80,7 +81,7 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
     served->clear_deployments();
     std::string missing;
     for (const config::v1::DeploymentConfig& d : m.deployments()) {
-      if (auto it = unavailable_.find(d.provider()); it != unavailable_.end()) {
+      if (auto it = unavailable.find(d.provider()); it != unavailable.end()) {
         absl::StrAppend(&missing, missing.empty() ? "" : "; ", it->second);
       } else {
         *served->add_deployments() = d;

@@ -84,8 +84,7 @@ class Router final : public RouterApi {
   const int64_t created_;  // Unix seconds reported as every model's `created`.
   // By public name, with the deployments whose provider is available.
   std::map<std::string, std::shared_ptr<const config::v1::ModelConfig>> catalog_;
-  std::map<std::string, std::string> unserved_;     // Catalog models without one: why.
-  std::map<std::string, std::string> unavailable_;  // Providers without their key: why.
+  std::map<std::string, std::string> unserved_;  // Catalog models without one: why.
   std::vector<PrefixRoute> prefixes_;
   PrincipalCache principals_;
   thread::WorkerPool auth_pool_{
