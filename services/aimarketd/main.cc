@@ -40,6 +40,7 @@
 #include "services/team_management/team_grpc.h"
 #include "services/team_management/team_management.h"
 #include "services/team_management/team_metrics.h"
+#include "services/team_management/team_store.h"
 #include "services/usage_metering/metering_grpc.h"
 #include "services/usage_metering/usage_metering.h"
 
@@ -206,8 +207,8 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     if (!pool.ok()) Die(1, absl::StrCat("team-management: ", pool.status().ToString()));
     if (absl::Status s = db::CheckMigrated(**pool, db::EmbeddedMigrations()); !s.ok())
       Die(1, s.message());
-    team_api =
-        team::WithMetrics(std::make_unique<team::TeamManagement>(std::move(*pool), *admin_key));
+    team_api = team::WithMetrics(std::make_unique<team::TeamManagement>(
+        std::make_unique<team::TeamStore>(std::move(*pool)), *admin_key));
   }
   // --- usage-metering
   std::unique_ptr<usage::MeteringApi> metering_api;

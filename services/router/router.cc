@@ -12,6 +12,7 @@
 #include "common/status/status_macros.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
+#include "services/router/routing_rules.h"
 
 namespace aimarket::router {
 namespace {
@@ -126,24 +127,6 @@ absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(
 
 namespace {
 
-// Whether a failed attempt may move on to the next deployment: the upstream could not be reached,
-// was rate limited, overloaded or failed (5xx), or timed out.
-bool Retryable(const absl::Status& s) {
-  if (auto info = status::GetErrorInfo(s); info && info->http_status() != 0) {
-    return info->http_status() == 429 || info->http_status() >= 500;
-  }
-  switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kUnknown:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // One Chat call: the attempts over the model's deployments. Deletes itself when done.
 class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
  public:
@@ -202,43 +185,6 @@ class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
   int attempt_ = 0;
   bool started_ = false;
 };
-
-// Whether the team may call `model`: its model_access lists it (an entry ending in '*' matches
-// by prefix), or the list is empty (every model).
-bool ModelAllowed(const common::v1::Principal& p, absl::string_view model) {
-  if (p.bootstrap_admin() || p.settings().model_access().empty()) return true;
-  for (const std::string& allowed : p.settings().model_access()) {
-    if (allowed == model) return true;
-    if (absl::EndsWith(allowed, "*") &&
-        absl::StartsWith(model, absl::string_view(allowed).substr(0, allowed.size() - 1))) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// A key may call models: a viewer's may not, and only the models of the team's model_access.
-// The name authorized is the name routed and called, so it must be one that cannot shape a URL.
-absl::Status AuthorizeModel(const common::v1::Principal& p, absl::string_view model) {
-  if (!config::IsValidModelName(model)) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         "Invalid value for 'model': a model name is 1 to 256 letters, digits and "
-                         "- . _ : / @, "
-                         "with no empty, '.' or '..' part between slashes.")
-        .Param("model");
-  }
-  if (!p.bootstrap_admin() && p.role() == common::v1::ROLE_VIEWER) {
-    return status::Error(
-        absl::StatusCode::kPermissionDenied, "PERMISSION_DENIED",
-        "This API key belongs to a viewer, who can read the team but not call models.");
-  }
-  if (!ModelAllowed(p, model)) {
-    return status::Error(absl::StatusCode::kPermissionDenied, "MODEL_NOT_ALLOWED",
-                         absl::StrCat("Your team may not use the model '", model, "'."))
-        .Param("model");
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 

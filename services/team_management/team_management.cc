@@ -14,7 +14,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "absl/time/clock.h"
 #include "common/status/error.h"
 #include "common/status/reasons.h"
 #include "common/status/status_macros.h"
@@ -59,11 +58,6 @@ bool RoleAllows(Role role, Perm perm) {
       return admin;
   }
   return false;
-}
-
-absl::Status TeamNotFound(absl::string_view team_id) {
-  return status::Error(absl::StatusCode::kNotFound, "TEAM_NOT_FOUND",
-                       absl::StrCat("No team '", team_id, "'."));
 }
 
 absl::Status Denied(absl::string_view message) {
@@ -237,13 +231,13 @@ std::string Sha256Hex(absl::string_view s) {
 
 }  // namespace
 
-TeamManagement::TeamManagement(std::unique_ptr<db::ConnectionPool> pool,
-                               std::string bootstrap_admin_key)
-    : pool_(std::move(pool)),
-      store_(pool_ ? std::make_unique<TeamStore>(*pool_) : nullptr),
-      bootstrap_admin_key_(std::move(bootstrap_admin_key)) {}
+TeamManagement::TeamManagement(std::unique_ptr<TeamRepository> store,
+                               std::string bootstrap_admin_key, time::Clock& clock)
+    : store_(std::move(store)),
+      bootstrap_admin_key_(std::move(bootstrap_admin_key)),
+      clock_(clock) {}
 
-absl::StatusOr<TeamStore*> TeamManagement::Store() {
+absl::StatusOr<TeamRepository*> TeamManagement::Store() {
   if (!store_) return absl::UnavailableError("team-management has no database in this process");
   return store_.get();
 }
@@ -260,7 +254,7 @@ absl::StatusOr<v1::Team> TeamManagement::CreateTeam(const rpc::CallContext& ctx,
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   if (!p.bootstrap_admin())
     return Denied("Only the platform admin (the bootstrap key) creates teams.");
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   v1::Team team = req.team();
   AIM_RETURN_IF_ERROR(CheckDisplayName(team.display_name()));
   AIM_RETURN_IF_ERROR(CheckSettings(*team.mutable_settings()));
@@ -281,7 +275,7 @@ absl::StatusOr<v1::Team> TeamManagement::GetTeam(const rpc::CallContext& ctx,
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.name()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kReadTeam));
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   return store->GetTeam(team_id);
 }
 
@@ -289,7 +283,7 @@ absl::StatusOr<v1::ListTeamsResponse> TeamManagement::ListTeams(const rpc::CallC
                                                                 const v1::ListTeamsRequest& req) {
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(int limit, PageSize(req.page_size()));
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   const std::string only =
       p.bootstrap_admin() ? "" : std::string(absl::StripPrefix(p.team(), "teams/"));
   AIM_ASSIGN_OR_RETURN(Page<v1::Team> page, store->ListTeams(req.page_token(), limit, only));
@@ -306,7 +300,7 @@ absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.team().name()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kUpdateTeam));
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   // Check the new values before touching the row.
   v1::Team change = req.team();
   for (const std::string& path : req.update_mask().paths()) {
@@ -351,7 +345,7 @@ absl::StatusOr<v1::DeleteTeamResponse> TeamManagement::DeleteTeam(
   AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.name()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kDeleteTeam));
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   AIM_RETURN_IF_ERROR(store->DeleteTeam(team_id, Audit(p, ctx)));
   return v1::DeleteTeamResponse();
 }
@@ -367,7 +361,7 @@ absl::StatusOr<v1::Member> TeamManagement::CreateMember(const rpc::CallContext& 
       p.role() != common::v1::ROLE_OWNER) {
     return Denied("Only an owner can add an owner.");
   }
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   return store->CreateMember(team_id, req.member(), Audit(p, ctx));
 }
 
@@ -377,7 +371,7 @@ absl::StatusOr<v1::ListMembersResponse> TeamManagement::ListMembers(
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.parent()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kReadTeam));
   AIM_ASSIGN_OR_RETURN(int limit, PageSize(req.page_size()));
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   if (p.bootstrap_admin()) AIM_RETURN_IF_ERROR(store->GetTeam(team_id).status());
   AIM_ASSIGN_OR_RETURN(Page<v1::Member> page, store->ListMembers(team_id, req.page_token(), limit));
   v1::ListMembersResponse resp;
@@ -401,7 +395,7 @@ absl::StatusOr<v1::Member> TeamManagement::UpdateMember(const rpc::CallContext& 
   const bool owner_powers = p.bootstrap_admin() || p.role() == common::v1::ROLE_OWNER;
   if (role == common::v1::ROLE_OWNER && !owner_powers)
     return Denied("Only an owner can make someone an owner.");
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   return store->UpdateMember(
       team_id, user_id, role,
       [&](const v1::Member& before) -> absl::Status {
@@ -419,7 +413,7 @@ absl::StatusOr<v1::DeleteMemberResponse> TeamManagement::DeleteMember(
   const auto& [team_id, user_id] = ids;
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kManageMembers));
   const bool owner_powers = p.bootstrap_admin() || p.role() == common::v1::ROLE_OWNER;
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   AIM_RETURN_IF_ERROR(store->DeleteMember(
       team_id, user_id,
       [&](const v1::Member& before) -> absl::Status {
@@ -450,10 +444,10 @@ absl::StatusOr<v1::ApiKey> TeamManagement::CreateApiKey(const rpc::CallContext& 
     return Invalid("name", "A key name has at most 200 characters and no control characters.");
   }
   if (key.has_expire_time() && google::protobuf::util::TimeUtil::TimestampToMicroseconds(
-                                   key.expire_time()) <= absl::ToUnixMicros(absl::Now())) {
+                                   key.expire_time()) <= absl::ToUnixMicros(clock_.Now())) {
     return Invalid("expires_at", "expires_at must be in the future.");
   }
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   const std::string secret = absl::StrCat(kKeyPrefix, RandomBase62(32));
   key.set_name(absl::StrCat("teams/", team_id, "/apiKeys/key_", RandomBase62(12)));
   key.set_prefix(secret.substr(0, kKeyPrefix.size() + 6));
@@ -472,7 +466,7 @@ absl::StatusOr<v1::ListApiKeysResponse> TeamManagement::ListApiKeys(
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.parent()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kOwnKeys));
   AIM_ASSIGN_OR_RETURN(int limit, PageSize(req.page_size()));
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   if (p.bootstrap_admin()) AIM_RETURN_IF_ERROR(store->GetTeam(team_id).status());
   const std::string only =
       p.bootstrap_admin() || RoleAllows(p.role(), Perm::kAllKeys) ? "" : p.member();
@@ -494,7 +488,7 @@ absl::StatusOr<v1::DeleteApiKeyResponse> TeamManagement::DeleteApiKey(
   const auto& [team_id, key_id] = ids;
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kOwnKeys));
   const bool all = p.bootstrap_admin() || RoleAllows(p.role(), Perm::kAllKeys);
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   AIM_RETURN_IF_ERROR(store->RevokeApiKey(
       team_id, key_id,
       [&](const v1::ApiKey& before) -> absl::Status {
@@ -512,7 +506,7 @@ absl::StatusOr<v1::ListAuditEntriesResponse> TeamManagement::ListAuditEntries(
   AIM_ASSIGN_OR_RETURN(std::string team_id, TeamIdOf(req.parent()));
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kReadAudit));
   AIM_ASSIGN_OR_RETURN(int limit, PageSize(req.page_size()));
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   AIM_RETURN_IF_ERROR(store->GetTeam(team_id).status());
   AIM_ASSIGN_OR_RETURN(Page<v1::AuditEntry> page,
                        store->ListAudit(team_id, req.page_token(), limit));
@@ -549,12 +543,12 @@ absl::StatusOr<v1::AuthenticateResponse> TeamManagement::Authenticate(
     return resp;
   }
   if (!absl::StartsWith(req.api_key(), kKeyPrefix) || req.api_key().size() > 128) return invalid;
-  AIM_ASSIGN_OR_RETURN(TeamStore * store, Store());
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   absl::StatusOr<KeyRecord> key = store->FindKey(Sha256Hex(req.api_key()));
   if (absl::IsNotFound(key.status())) return invalid;
   if (!key.ok()) return key.status();
   // Revoked and expired keys are refused alike, and like unknown ones.
-  if (key->revoked || (key->expire_time && *key->expire_time <= absl::Now())) return invalid;
+  if (key->revoked || (key->expire_time && *key->expire_time <= clock_.Now())) return invalid;
   p.set_team(absl::StrCat("teams/", key->team_id));
   p.set_key_id(key->key_id);
   p.set_member(key->user_id);

@@ -1,8 +1,9 @@
 #pragma once
 
-// team-management's logic: teams, members, API keys, settings and the audit log (stored by
-// TeamStore in Postgres), API-key authentication, and who may do what (docs/teams.md has the
-// matrix). Never sees gRPC. Every method blocks on the database: call it from a worker thread.
+// team-management's logic: teams, members, API keys, settings and the audit log (stored by a
+// TeamRepository: TeamStore in Postgres), API-key authentication, and who may do what
+// (docs/teams.md has the matrix). Never sees gRPC. Every method blocks on the database: call it
+// from a worker thread.
 //
 // Each management call authenticates the caller's key itself (CallContext.authorization). A
 // caller from another team gets NOT_FOUND for that team's resources, never a hint they exist; a
@@ -11,17 +12,19 @@
 #include <memory>
 #include <string>
 
-#include "common/db/pool.h"
+#include "common/time/clock.h"
 #include "services/team_management/team_api.h"
-#include "services/team_management/team_store.h"
+#include "services/team_management/team_repository.h"
 
 namespace aimarket::team {
 
 class TeamManagement final : public TeamApi {
  public:
-  // `pool` may be null in processes without a database (then every stored-state RPC is
-  // UNAVAILABLE). `bootstrap_admin_key` may be empty (then no bootstrap key exists).
-  TeamManagement(std::unique_ptr<db::ConnectionPool> pool, std::string bootstrap_admin_key);
+  // `store` may be null in processes without a database (then every stored-state RPC is
+  // UNAVAILABLE). `bootstrap_admin_key` may be empty (then no bootstrap key exists). `clock`
+  // decides when keys expire; it must outlive this.
+  TeamManagement(std::unique_ptr<TeamRepository> store, std::string bootstrap_admin_key,
+                 time::Clock& clock = time::RealClock::Get());
 
   absl::StatusOr<v1::Team> CreateTeam(const rpc::CallContext& ctx,
                                       const v1::CreateTeamRequest& req) override;
@@ -57,11 +60,11 @@ class TeamManagement final : public TeamApi {
  private:
   // The caller's principal, or UNAUTHENTICATED.
   absl::StatusOr<common::v1::Principal> Caller(const rpc::CallContext& ctx);
-  absl::StatusOr<TeamStore*> Store();
+  absl::StatusOr<TeamRepository*> Store();
 
-  std::unique_ptr<db::ConnectionPool> pool_;
-  std::unique_ptr<TeamStore> store_;
+  std::unique_ptr<TeamRepository> store_;
   const std::string bootstrap_admin_key_;
+  time::Clock& clock_;
 };
 
 }  // namespace aimarket::team

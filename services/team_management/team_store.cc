@@ -6,11 +6,9 @@
 #include <pqxx/pqxx>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/db/pqxx_status.h"
-#include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/team_management/team_api.h"
 
@@ -32,15 +30,6 @@ constexpr char kKeyColumns[] =
 
 google::protobuf::Timestamp FromMicros(int64_t us) {
   return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us);
-}
-
-std::string ToJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-  return out;
 }
 
 common::v1::TeamSettings SettingsFromJson(const std::string& json) {
@@ -114,11 +103,6 @@ void WriteAudit(pqxx::work& tx, const std::string& team_id, const AuditContext& 
       team_id, audit.actor, action, resource, before, after, audit.request_id);
 }
 
-absl::Status TeamNotFound(const std::string& team_id) {
-  return status::Error(absl::StatusCode::kNotFound, "TEAM_NOT_FOUND",
-                       absl::StrCat("No team '", team_id, "'."));
-}
-
 // Locks the team row (serializing membership changes of one team) and says whether it exists.
 bool LockTeam(pqxx::work& tx, const std::string& team_id) {
   return !tx.exec_params("SELECT 1 FROM teams WHERE id = $1 FOR UPDATE", team_id).empty();
@@ -129,11 +113,6 @@ int CountOwners(pqxx::work& tx, const std::string& team_id) {
       .exec_params1("SELECT count(*) FROM team_members WHERE team_id = $1 AND role = 'owner'",
                     team_id)[0]
       .as<int>();
-}
-
-absl::Status LastOwner() {
-  return status::Error(absl::StatusCode::kFailedPrecondition, "LAST_OWNER",
-                       "A team keeps at least one owner: add another owner first.");
 }
 
 // The first `limit` rows as a page; one row more (queries ask for limit + 1) means more follow.
@@ -148,11 +127,6 @@ Page<T> ToPage(const pqxx::result& rows, int limit, Convert convert) {
     page.items.push_back(convert(row));
   }
   return page;
-}
-
-absl::Status MemberNotFound(const std::string& user_id) {
-  return status::Error(absl::StatusCode::kNotFound, "MEMBER_NOT_FOUND",
-                       absl::StrCat("'", user_id, "' is not a member of this team."));
 }
 
 // Locks the team row, then reads the member: NOT_FOUND for either.
@@ -180,13 +154,11 @@ absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team,
           kTeamColumns),
       id, team.display_name(), SettingsJson(team.settings()));
   v1::Team created = TeamFromRow(r[0]);
-  WriteAudit(tx, id, audit, "team.create", created.name(), "", ToJson(created));
+  WriteAudit(tx, id, audit, "team.create", created.name(), "", AuditJson(created));
   tx.commit();
   return created;
 } catch (const pqxx::unique_violation&) {
-  return status::Error(absl::StatusCode::kAlreadyExists, "TEAM_EXISTS",
-                       absl::StrCat("A team named '", team.display_name(), "' already exists."))
-      .Param("name");
+  return TeamNameTaken(team.display_name());
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
@@ -235,13 +207,12 @@ absl::StatusOr<v1::Team> TeamStore::UpdateTeam(const std::string& team_id,
                                   kTeamColumns),
                      team_id, after.display_name(), SettingsJson(after.settings()));
   v1::Team updated = TeamFromRow(w[0]);
-  WriteAudit(tx, team_id, audit, "team.update", updated.name(), ToJson(before), ToJson(updated));
+  WriteAudit(tx, team_id, audit, "team.update", updated.name(), AuditJson(before),
+             AuditJson(updated));
   tx.commit();
   return updated;
 } catch (const pqxx::unique_violation&) {
-  return status::Error(absl::StatusCode::kAlreadyExists, "TEAM_EXISTS",
-                       "Another team already has that name.")
-      .Param("name");
+  return TeamNameTaken("");
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
@@ -253,7 +224,7 @@ absl::Status TeamStore::DeleteTeam(const std::string& team_id, const AuditContex
       absl::StrCat("DELETE FROM teams WHERE id = $1 RETURNING ", kTeamColumns), team_id);
   if (r.empty()) return TeamNotFound(team_id);
   const v1::Team before = TeamFromRow(r[0]);
-  WriteAudit(tx, team_id, audit, "team.delete", before.name(), ToJson(before), "");
+  WriteAudit(tx, team_id, audit, "team.delete", before.name(), AuditJson(before), "");
   tx.commit();
   return absl::OkStatus();
 } catch (const std::exception& e) {
@@ -272,13 +243,11 @@ absl::StatusOr<v1::Member> TeamStore::CreateMember(const std::string& team_id,
           kMemberColumns),
       team_id, member.user_id(), std::string(RoleName(member.role())));
   v1::Member created = MemberFromRow(team_id, r[0]);
-  WriteAudit(tx, team_id, audit, "member.create", created.name(), "", ToJson(created));
+  WriteAudit(tx, team_id, audit, "member.create", created.name(), "", AuditJson(created));
   tx.commit();
   return created;
 } catch (const pqxx::unique_violation&) {
-  return status::Error(absl::StatusCode::kAlreadyExists, "MEMBER_EXISTS",
-                       absl::StrCat("'", member.user_id(), "' is already a member of this team."))
-      .Param("user_id");
+  return MemberExists(member.user_id());
 } catch (const std::exception& e) {
   return db::FromPqxx(e);
 }
@@ -330,7 +299,8 @@ absl::StatusOr<v1::Member> TeamStore::UpdateMember(
           kMemberColumns),
       team_id, user_id, std::string(RoleName(role)));
   v1::Member updated = MemberFromRow(team_id, w[0]);
-  WriteAudit(tx, team_id, audit, "member.update", updated.name(), ToJson(before), ToJson(updated));
+  WriteAudit(tx, team_id, audit, "member.update", updated.name(), AuditJson(before),
+             AuditJson(updated));
   tx.commit();
   return updated;
 } catch (const std::exception& e) {
@@ -351,7 +321,7 @@ absl::Status TeamStore::DeleteMember(const std::string& team_id, const std::stri
       "IS NULL "
       "RETURNING id",
       team_id, user_id);
-  WriteAudit(tx, team_id, audit, "member.delete", before.name(), ToJson(before), "");
+  WriteAudit(tx, team_id, audit, "member.delete", before.name(), AuditJson(before), "");
   for (const Row& k : revoked) {
     WriteAudit(tx, team_id, audit, "api_key.revoke",
                absl::StrCat("teams/", team_id, "/apiKeys/", k[0].as<std::string>()), "", "");
@@ -373,10 +343,7 @@ absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id,
   if (tx.exec_params("SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2", team_id,
                      key.member())
           .empty()) {
-    return status::Error(absl::StatusCode::kFailedPrecondition, "MEMBER_NOT_FOUND",
-                         absl::StrCat("'", key.member(),
-                                      "' is not a member of this team; add the member first."))
-        .Param("user_id");
+    return KeyForNonMember(key.member());
   }
   // Microseconds since the epoch; 0: never expires.
   const int64_t expire =
@@ -393,7 +360,7 @@ absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id,
                      key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(),
                      audit.actor, expire);
   v1::ApiKey created = KeyFromRow(team_id, r[0]);
-  WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", ToJson(created));
+  WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", AuditJson(created));
   tx.commit();
   return created;
 } catch (const std::exception& e) {
@@ -428,17 +395,15 @@ absl::Status TeamStore::RevokeApiKey(const std::string& team_id, const std::stri
           "SELECT ", kKeyColumns,
           " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
       team_id, key_id);
-  if (r.empty()) {
-    return status::Error(absl::StatusCode::kNotFound, "API_KEY_NOT_FOUND",
-                         absl::StrCat("No API key '", key_id, "'."));
-  }
+  if (r.empty()) return ApiKeyNotFound(key_id);
   const v1::ApiKey before = KeyFromRow(team_id, r[0]);
   AIM_RETURN_IF_ERROR(check(before));
   pqxx::result w = tx.exec_params(
       absl::StrCat("UPDATE api_keys SET revoke_time = now() WHERE id = $1 RETURNING ", kKeyColumns),
       key_id);
   const v1::ApiKey after = KeyFromRow(team_id, w[0]);
-  WriteAudit(tx, team_id, audit, "api_key.revoke", after.name(), ToJson(before), ToJson(after));
+  WriteAudit(tx, team_id, audit, "api_key.revoke", after.name(), AuditJson(before),
+             AuditJson(after));
   tx.commit();
   return absl::OkStatus();
 } catch (const std::exception& e) {
@@ -447,12 +412,7 @@ absl::Status TeamStore::RevokeApiKey(const std::string& team_id, const std::stri
 
 absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& team_id,
                                                           const std::string& after, int limit) try {
-  int64_t before_id = 0;  // 0: from the newest
-  if (!after.empty() && (!absl::SimpleAtoi(after, &before_id) || before_id <= 0)) {
-    return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                         "after is the id of an audit entry.")
-        .Param("after");
-  }
+  AIM_ASSIGN_OR_RETURN(const int64_t before_id, AuditCursor(after));
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::read_transaction tx(*conn);
   pqxx::result r = tx.exec_params(

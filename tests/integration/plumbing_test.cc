@@ -29,6 +29,8 @@
 #include "services/router/router_api.h"
 #include "services/router/router_grpc.h"
 #include "services/usage_metering/metering_grpc.h"
+#include "tests/fakes/fake_metering.h"
+#include "tests/fakes/fake_router.h"
 #include "tests/util/process.h"
 
 namespace aimarket {
@@ -37,66 +39,6 @@ namespace {
 using ::aimarket::status::IsOk;
 using ::aimarket::status::StatusIs;
 using ::testing::ElementsAre;
-
-// A RouterApi whose behaviour each test scripts.
-class FakeRouter final : public router::RouterApi {
- public:
-  int events_to_send = 3;
-  absl::Status final_status = absl::OkStatus();
-  bool stream_until_cancelled = false;
-  absl::Duration list_delay = absl::ZeroDuration();
-  std::atomic<bool> saw_cancel{false};
-  absl::Notification list_called;
-  std::string seen_authorization;
-  std::string seen_request_id;
-
-  ~FakeRouter() override {
-    for (auto& t : threads_) t.join();
-  }
-
-  void Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
-            rpc::StreamObserver<common::v1::ChatEvent>& observer) override {
-    seen_authorization = ctx.authorization;
-    seen_request_id = ctx.request_id;
-    const std::string model = req.model();
-    threads_.emplace_back([this, ctx, model, &observer] {
-      for (int i = 0; stream_until_cancelled || i < events_to_send; ++i) {
-        if (ctx.cancellation->IsCancelled()) {
-          saw_cancel = true;
-          observer.OnComplete(absl::CancelledError("client went away"));
-          return;
-        }
-        common::v1::ChatEvent ev;
-        ev.set_id("chatcmpl-1");
-        ev.set_model(model);
-        ev.set_raw_json(absl::StrCat("tok", i));
-        observer.OnEvent(ev);
-        absl::SleepFor(absl::Milliseconds(stream_until_cancelled ? 20 : 1));
-      }
-      observer.OnComplete(final_status);
-    });
-  }
-
-  absl::StatusOr<router::v1::ListModelsResponse> ListModels(
-      const rpc::CallContext& ctx, const router::v1::ListModelsRequest&) override {
-    seen_authorization = ctx.authorization;
-    if (!list_called.HasBeenNotified()) list_called.Notify();
-    absl::SleepFor(list_delay);
-    router::v1::ListModelsResponse resp;
-    resp.add_models()->set_id("m");
-    return resp;
-  }
-
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext&,
-                                                  const common::v1::EmbedRequest&) override {
-    return status::Error(absl::StatusCode::kResourceExhausted, "TEAM_RATE_LIMITED", "slow down")
-        .RetryAfter(absl::Seconds(7))
-        .Param("model");
-  }
-
- private:
-  std::vector<std::thread> threads_;
-};
 
 // Collects a stream's events and waits for its completion.
 class Collector final : public rpc::StreamObserver<common::v1::ChatEvent> {
@@ -142,7 +84,7 @@ class PlumbingTest : public ::testing::TestWithParam<bool> {
     client_ = router::NewRouterGrpcClient(channel_);
   }
 
-  FakeRouter fake_;
+  fakes::FakeRouter fake_;
   std::unique_ptr<grpc::Service> service_;
   std::unique_ptr<grpcutil::GrpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -239,47 +181,13 @@ TEST_P(PlumbingTest, ShutdownLetsCallsInFlightFinish) {
   }
 }
 
-// Answers Admit and Settle later, from a thread of its own, as a remote shard would.
-class LateMetering final : public usage::MeteringApi {
- public:
-  ~LateMetering() override {
-    for (std::thread& t : threads_) t.join();
-  }
-  void Admit(const rpc::CallContext&, const usage::v1::AdmitRequest& req,
-             rpc::Done<usage::v1::AdmitResponse> done) override {
-    threads_.emplace_back([req, done = std::move(done)]() mutable {
-      absl::SleepFor(absl::Milliseconds(50));
-      if (req.team() == "teams/over") {
-        done(status::Error(absl::StatusCode::kResourceExhausted, "TEAM_BUDGET_EXCEEDED", "no")
-                 .RetryAfter(absl::Seconds(3)));
-        return;
-      }
-      usage::v1::AdmitResponse resp;
-      resp.set_reservation_id(absl::StrCat("r-", req.request_id()));
-      done(std::move(resp));
-    });
-  }
-  void Settle(const rpc::CallContext&, const usage::v1::SettleRequest& req,
-              rpc::Done<usage::v1::SettleResponse> done) override {
-    settled = req.settlements_size();
-    done(usage::v1::SettleResponse());
-  }
-  absl::StatusOr<usage::v1::QueryUsageResponse> QueryUsage(
-      const rpc::CallContext&, const usage::v1::QueryUsageRequest&) override {
-    return absl::UnimplementedError("not here");
-  }
-  void ExportUsage(rpc::CallContext, const usage::v1::ExportUsageRequest&,
-                   rpc::StreamObserver<usage::v1::ExportUsageChunk>& o) override {
-    o.OnComplete(absl::UnimplementedError("not here"));
-  }
-  std::atomic<int> settled{0};
-
- private:
-  std::vector<std::thread> threads_;
-};
-
 TEST(MeteringPlumbingTest, AdmitAndSettleAnswerAsynchronouslyAcrossGrpc) {
-  LateMetering fake;
+  // Answers Admit later, from a thread of its own, as a remote shard would.
+  fakes::FakeMetering fake;
+  fake.answer_delay = absl::Milliseconds(50);
+  fake.Refuse("teams/over",
+              status::Error(absl::StatusCode::kResourceExhausted, "TEAM_BUDGET_EXCEEDED", "no")
+                  .RetryAfter(absl::Seconds(3)));
   std::unique_ptr<grpc::Service> service = usage::NewMeteringGrpcService(fake, "secret");
   grpcutil::GrpcServerBuilder b("127.0.0.1:0");
   b.AddService(service.get(), {"usage"});
@@ -327,7 +235,7 @@ TEST(MeteringPlumbingTest, AdmitAndSettleAnswerAsynchronouslyAcrossGrpc) {
   });
   ASSERT_TRUE(settled.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_THAT(settle_status, IsOk());
-  EXPECT_EQ(fake.settled.load(), 3);
+  EXPECT_EQ(fake.settled().size(), 3u);
 
   // Without the internal service token: refused before the service sees it.
   std::unique_ptr<usage::MeteringApi> outsider = usage::NewMeteringGrpcClient(channel, "wrong");

@@ -121,7 +121,7 @@ TEST_F(TeamStoreTest, PagesCoverEveryRowOnce) {
   std::vector<std::string> seen;
   std::string after;
   for (int page = 0; page < 10; ++page) {
-    auto p = store_->ListTeams(after, 3);
+    auto p = store_->ListTeams(after, 3, "");
     ASSERT_THAT(p, IsOk());
     for (const v1::Team& t : p->items) seen.push_back(t.name());
     if (!p->has_more) break;

@@ -1,0 +1,302 @@
+// TeamManagement's rules on an InMemoryTeamStore and a fake clock: the role matrix of
+// docs/teams.md, the owners' rules, another team's resources, key expiry. The same service over
+// Postgres is tested in tests/integration (team_store_test.cc, and end to end in teams.test.mjs).
+
+#include "services/team_management/team_management.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status/error.h"
+#include "common/status/status_matchers.h"
+#include "common/time/fake_clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/fakes/in_memory_team_store.h"
+
+namespace aimarket::team {
+namespace {
+
+using ::aimarket::status::IsOk;
+using ::aimarket::status::StatusIs;
+using common::v1::Role;
+
+constexpr char kAdminKey[] = "bootstrap-secret";
+
+rpc::CallContext As(const std::string& key) {
+  rpc::CallContext ctx;
+  ctx.authorization = absl::StrCat("Bearer ", key);
+  ctx.request_id = "req_test";
+  return ctx;
+}
+
+class TeamManagementTest : public ::testing::Test {
+ protected:
+  TeamManagementTest() {
+    auto store = std::make_unique<InMemoryTeamStore>(clock_);
+    store_ = store.get();
+    tm_ = std::make_unique<TeamManagement>(std::move(store), kAdminKey, clock_);
+    CreateTeam("t1");
+    for (Role r : {common::v1::ROLE_OWNER, common::v1::ROLE_ADMIN, common::v1::ROLE_MEMBER,
+                   common::v1::ROLE_VIEWER}) {
+      const std::string user = absl::StrCat(RoleName(r), "@t1");
+      AddMember("t1", user, r);
+      keys_[r] = NewKey("t1", user);
+    }
+    CreateTeam("t2");
+    AddMember("t2", "owner@t2", common::v1::ROLE_OWNER);
+    other_team_key_ = NewKey("t2", "owner@t2");
+  }
+
+  void CreateTeam(const std::string& id) {
+    v1::CreateTeamRequest req;
+    req.set_team_id(id);
+    req.mutable_team()->set_display_name(absl::StrCat("Team ", id));
+    ASSERT_THAT(tm_->CreateTeam(As(kAdminKey), req), IsOk());
+  }
+
+  void AddMember(const std::string& team, const std::string& user, Role role) {
+    v1::CreateMemberRequest req;
+    req.set_parent(absl::StrCat("teams/", team));
+    req.mutable_member()->set_user_id(user);
+    req.mutable_member()->set_role(role);
+    ASSERT_THAT(tm_->CreateMember(As(kAdminKey), req), IsOk());
+  }
+
+  std::string NewKey(const std::string& team, const std::string& user,
+                     absl::Duration expires_in = absl::ZeroDuration()) {
+    v1::CreateApiKeyRequest req;
+    req.set_parent(absl::StrCat("teams/", team));
+    req.mutable_api_key()->set_member(user);
+    if (expires_in > absl::ZeroDuration()) {
+      *req.mutable_api_key()->mutable_expire_time() =
+          google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+              absl::ToUnixMicros(clock_.Now() + expires_in));
+    }
+    absl::StatusOr<v1::ApiKey> key = tm_->CreateApiKey(As(kAdminKey), req);
+    EXPECT_THAT(key, IsOk());
+    return key.ok() ? key->key() : "";
+  }
+
+  absl::Status Authenticate(const std::string& key) {
+    v1::AuthenticateRequest req;
+    req.set_api_key(key);
+    return tm_->Authenticate(rpc::CallContext(), req).status();
+  }
+
+  time::FakeClock clock_{absl::FromUnixSeconds(1'800'000'000)};
+  InMemoryTeamStore* store_ = nullptr;
+  std::unique_ptr<TeamManagement> tm_;
+  std::map<Role, std::string> keys_;
+  std::string other_team_key_;
+};
+
+// One row of docs/teams.md's matrix: a call made with a role's key, OK or its refusal.
+struct Call {
+  std::string what;
+  std::function<absl::Status(TeamManagement&, const rpc::CallContext&)> run;
+};
+
+TEST_F(TeamManagementTest, TheRoleMatrixOfTheDocs) {
+  const std::vector<Call> calls = {
+      {"read the team",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::GetTeamRequest r;
+         r.set_name("teams/t1");
+         return tm.GetTeam(ctx, r).status();
+       }},
+      {"list members",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::ListMembersRequest r;
+         r.set_parent("teams/t1");
+         return tm.ListMembers(ctx, r).status();
+       }},
+      {"change settings",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::UpdateTeamRequest r;
+         r.mutable_team()->set_name("teams/t1");
+         r.mutable_team()->mutable_settings()->set_cost_center("cc-1");
+         r.mutable_update_mask()->add_paths("settings.cost_center");
+         return tm.UpdateTeam(ctx, r).status();
+       }},
+      {"add a member",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         static int n = 0;
+         v1::CreateMemberRequest r;
+         r.set_parent("teams/t1");
+         r.mutable_member()->set_user_id(absl::StrCat("new", ++n, "@t1"));
+         r.mutable_member()->set_role(common::v1::ROLE_MEMBER);
+         return tm.CreateMember(ctx, r).status();
+       }},
+      {"own key",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::CreateApiKeyRequest r;
+         r.set_parent("teams/t1");
+         return tm.CreateApiKey(ctx, r).status();
+       }},
+      {"key for another member",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::CreateApiKeyRequest r;
+         r.set_parent("teams/t1");
+         r.mutable_api_key()->set_member("viewer@t1");
+         return tm.CreateApiKey(ctx, r).status();
+       }},
+      {"list keys",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::ListApiKeysRequest r;
+         r.set_parent("teams/t1");
+         return tm.ListApiKeys(ctx, r).status();
+       }},
+      {"read the audit log",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::ListAuditEntriesRequest r;
+         r.set_parent("teams/t1");
+         return tm.ListAuditEntries(ctx, r).status();
+       }},
+  };
+  // Allowed: owner, admin, member, viewer.
+  const std::map<std::string, std::vector<bool>> allowed = {
+      {"read the team", {true, true, true, true}},
+      {"list members", {true, true, true, true}},
+      {"change settings", {true, true, false, false}},
+      {"add a member", {true, true, false, false}},
+      {"own key", {true, true, true, false}},
+      {"key for another member", {true, true, false, false}},
+      {"list keys", {true, true, true, false}},
+      {"read the audit log", {true, true, false, false}},
+  };
+  const Role roles[] = {common::v1::ROLE_OWNER, common::v1::ROLE_ADMIN, common::v1::ROLE_MEMBER,
+                        common::v1::ROLE_VIEWER};
+  for (const Call& call : calls) {
+    for (int i = 0; i < 4; ++i) {
+      const absl::Status s = call.run(*tm_, As(keys_[roles[i]]));
+      if (allowed.at(call.what)[i]) {
+        EXPECT_THAT(s, IsOk()) << call.what << " as " << RoleName(roles[i]);
+      } else {
+        EXPECT_THAT(s, StatusIs(absl::StatusCode::kPermissionDenied))
+            << call.what << " as " << RoleName(roles[i]);
+      }
+    }
+    // Another team's key: the team does not exist for it.
+    EXPECT_THAT(call.run(*tm_, As(other_team_key_)), StatusIs(absl::StatusCode::kNotFound))
+        << call.what << " from another team";
+    // No key, a wrong key: unauthenticated.
+    EXPECT_THAT(call.run(*tm_, rpc::CallContext()), StatusIs(absl::StatusCode::kUnauthenticated));
+    EXPECT_THAT(call.run(*tm_, As("sk-am-wrong")), StatusIs(absl::StatusCode::kUnauthenticated));
+  }
+}
+
+TEST_F(TeamManagementTest, OnlyOwnersDeleteTheTeamAndOnlyThePlatformAdminCreatesTeams) {
+  v1::DeleteTeamRequest del;
+  del.set_name("teams/t1");
+  EXPECT_THAT(tm_->DeleteTeam(As(keys_[common::v1::ROLE_ADMIN]), del),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::CreateTeamRequest create;
+  create.mutable_team()->set_display_name("Mine");
+  EXPECT_THAT(tm_->CreateTeam(As(keys_[common::v1::ROLE_OWNER]), create),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(tm_->DeleteTeam(As(keys_[common::v1::ROLE_OWNER]), del), IsOk());
+  // Its keys went with it.
+  EXPECT_THAT(Authenticate(keys_[common::v1::ROLE_MEMBER]),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+TEST_F(TeamManagementTest, AdminsCannotTouchOwnersAndTheLastOwnerStays) {
+  const rpc::CallContext admin = As(keys_[common::v1::ROLE_ADMIN]);
+  v1::UpdateMemberRequest demote;
+  demote.mutable_member()->set_name("teams/t1/members/owner@t1");
+  demote.mutable_member()->set_role(common::v1::ROLE_MEMBER);
+  demote.mutable_update_mask()->add_paths("role");
+  EXPECT_THAT(tm_->UpdateMember(admin, demote), StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::UpdateMemberRequest promote;
+  promote.mutable_member()->set_name("teams/t1/members/member@t1");
+  promote.mutable_member()->set_role(common::v1::ROLE_OWNER);
+  promote.mutable_update_mask()->add_paths("role");
+  EXPECT_THAT(tm_->UpdateMember(admin, promote), StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::DeleteMemberRequest remove_owner;
+  remove_owner.set_name("teams/t1/members/owner@t1");
+  EXPECT_THAT(tm_->DeleteMember(admin, remove_owner),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+
+  // The owner may, except leave the team without an owner; nothing is written by a refusal.
+  const int audit_before = store_->AuditCount("t1");
+  const rpc::CallContext owner = As(keys_[common::v1::ROLE_OWNER]);
+  absl::Status last = tm_->UpdateMember(owner, demote).status();
+  EXPECT_THAT(last, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(status::GetErrorInfo(last)->reason(), "LAST_OWNER");
+  EXPECT_THAT(tm_->DeleteMember(owner, remove_owner),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(store_->AuditCount("t1"), audit_before);
+  ASSERT_THAT(tm_->UpdateMember(owner, promote), IsOk());
+  EXPECT_THAT(tm_->UpdateMember(owner, demote), IsOk());
+  EXPECT_EQ(store_->AuditCount("t1"), audit_before + 2);
+}
+
+TEST_F(TeamManagementTest, MembersRevokeOnlyTheirOwnKeysAndARemovedMembersKeysStop) {
+  const std::string second = NewKey("t1", "member@t1");
+  v1::ListApiKeysRequest list;
+  list.set_parent("teams/t1");
+  absl::StatusOr<v1::ListApiKeysResponse> mine =
+      tm_->ListApiKeys(As(keys_[common::v1::ROLE_MEMBER]), list);
+  ASSERT_THAT(mine, IsOk());
+  EXPECT_EQ(mine->api_keys_size(), 2);  // A member sees their own keys only.
+  for (const v1::ApiKey& k : mine->api_keys()) EXPECT_EQ(k.member(), "member@t1");
+
+  absl::StatusOr<v1::ListApiKeysResponse> all =
+      tm_->ListApiKeys(As(keys_[common::v1::ROLE_ADMIN]), list);
+  ASSERT_THAT(all, IsOk());
+  std::string viewers_key;
+  for (const v1::ApiKey& k : all->api_keys()) {
+    if (k.member() == "viewer@t1") viewers_key = k.name();
+  }
+  ASSERT_FALSE(viewers_key.empty());
+  v1::DeleteApiKeyRequest revoke;
+  revoke.set_name(viewers_key);
+  EXPECT_THAT(tm_->DeleteApiKey(As(keys_[common::v1::ROLE_MEMBER]), revoke),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Authenticate(keys_[common::v1::ROLE_VIEWER]), IsOk());
+
+  v1::DeleteMemberRequest remove;
+  remove.set_name("teams/t1/members/member@t1");
+  ASSERT_THAT(tm_->DeleteMember(As(keys_[common::v1::ROLE_ADMIN]), remove), IsOk());
+  EXPECT_THAT(Authenticate(keys_[common::v1::ROLE_MEMBER]),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(Authenticate(second), StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+TEST_F(TeamManagementTest, KeysExpireByTheInjectedClock) {
+  const std::string key = NewKey("t1", "member@t1", absl::Hours(1));
+  EXPECT_THAT(Authenticate(key), IsOk());
+  clock_.Advance(absl::Minutes(59));
+  EXPECT_THAT(Authenticate(key), IsOk());
+  clock_.Advance(absl::Minutes(1));
+  absl::Status expired = Authenticate(key);
+  EXPECT_THAT(expired, StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_EQ(status::GetErrorInfo(expired)->reason(), "INVALID_API_KEY");
+
+  // An expiry in the past, by the same clock, is refused at creation.
+  v1::CreateApiKeyRequest req;
+  req.set_parent("teams/t1");
+  *req.mutable_api_key()->mutable_expire_time() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
+  EXPECT_THAT(tm_->CreateApiKey(As(keys_[common::v1::ROLE_MEMBER]), req),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(TeamManagementTest, PagesCoverEveryMemberOnceInCreationOrder) {
+  std::vector<std::string> seen;
+  v1::ListMembersRequest req;
+  req.set_parent("teams/t1");
+  req.set_page_size(3);
+  do {
+    absl::StatusOr<v1::ListMembersResponse> page =
+        tm_->ListMembers(As(keys_[common::v1::ROLE_VIEWER]), req);
+    ASSERT_THAT(page, IsOk());
+    for (const v1::Member& m : page->members()) seen.push_back(m.user_id());
+    req.set_page_token(page->next_page_token());
+  } while (!req.page_token().empty());
+  EXPECT_THAT(seen, ::testing::ElementsAre("owner@t1", "admin@t1", "member@t1", "viewer@t1"));
+}
+
+}  // namespace
+}  // namespace aimarket::team

@@ -1,0 +1,51 @@
+#pragma once
+
+// A MeteringApi that admits every request unless told to refuse a team, and keeps what it was
+// asked. With `answer_delay` above zero it answers Admit later, from a thread of its own, as a
+// remote shard would; otherwise on the caller's thread. QueryUsage and ExportUsage answer
+// UNIMPLEMENTED (the usage-metering issue brings the real ones).
+//
+//   fakes::FakeMetering metering;
+//   metering.Refuse("teams/over", status::Error(kResourceExhausted, "TEAM_BUDGET_EXCEEDED", "no"));
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "services/usage_metering/metering_api.h"
+
+namespace aimarket::fakes {
+
+class FakeMetering final : public usage::MeteringApi {
+ public:
+  ~FakeMetering() override;  // Joins the answering threads.
+
+  // Admit answers `refusal` for requests of `team` ("teams/{id}").
+  void Refuse(const std::string& team, absl::Status refusal);
+
+  void Admit(const rpc::CallContext& ctx, const usage::v1::AdmitRequest& req,
+             rpc::Done<usage::v1::AdmitResponse> done) override;
+  void Settle(const rpc::CallContext& ctx, const usage::v1::SettleRequest& req,
+              rpc::Done<usage::v1::SettleResponse> done) override;
+  absl::StatusOr<usage::v1::QueryUsageResponse> QueryUsage(
+      const rpc::CallContext& ctx, const usage::v1::QueryUsageRequest& req) override;
+  void ExportUsage(rpc::CallContext ctx, const usage::v1::ExportUsageRequest& req,
+                   rpc::StreamObserver<usage::v1::ExportUsageChunk>& observer) override;
+
+  std::vector<usage::v1::AdmitRequest> admitted();
+  std::vector<usage::v1::Settlement> settled();
+
+  absl::Duration answer_delay = absl::ZeroDuration();
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, absl::Status> refusals_ ABSL_GUARDED_BY(mu_);
+  std::vector<usage::v1::AdmitRequest> admitted_ ABSL_GUARDED_BY(mu_);
+  std::vector<usage::v1::Settlement> settled_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace aimarket::fakes
