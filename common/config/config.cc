@@ -54,7 +54,6 @@ void ApplyDefaults(v1::Config& c) {
   v1::ServerConfig& server = *c.mutable_server();
   SetDefault(server.mutable_grpc_listen(), "0.0.0.0:9090");
   SetDefaultDuration(server.mutable_drain_timeout(), 10);
-  if (server.worker_threads() <= 0) server.set_worker_threads(4);
 
   v1::EdgeConfig& edge = *c.mutable_edge();
   SetDefault(edge.mutable_listen(), "0.0.0.0:8080");

@@ -88,6 +88,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadCase{"edge:\n  listne: x\n", "edge.listne (line 2)", "unknown key"},
         BadCase{"bogus: 1\n", "bogus (line 1)", "unknown key"},
+        // Removed (nothing read it); refused like any unknown key.
+        BadCase{"server:\n  worker_threads: 4\n", "server.worker_threads (line 2)", "unknown key"},
         BadCase{"edge: {io_threads: lots}\n", "edge.io_threads", "expected an integer"},
         BadCase{"edge: {listen: [a, b]}\n", "edge.listen", "expected a single value"},
         BadCase{"server: {drain_timeout: soon}\n", "server.drain_timeout", "invalid duration"},
