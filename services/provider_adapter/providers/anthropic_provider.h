@@ -4,11 +4,11 @@
 // 2023-06-01`). What maps, what is emulated and what is refused is listed in docs/providers.md;
 // in short:
 //
-// Requests: system and developer messages → `system`; images as base64 or URL sources; assistant
-// tool calls → `tool_use` blocks (arguments parsed into `input`); consecutive tool results → one
-// user message of `tool_result` blocks; consecutive messages of one role merged; `max_tokens`
-// required (kDefaultMaxTokens when the client sends none); temperature clamped to 0–1; `stop` →
-// `stop_sequences`; tools, tool_choice and parallel_tool_calls mapped; `user` →
+// Requests (anthropic_request.h): system and developer messages → `system`; images as base64 or URL
+// sources; assistant tool calls → `tool_use` blocks (arguments parsed into `input`); consecutive
+// tool results → one user message of `tool_result` blocks; consecutive messages of one role merged;
+// `max_tokens` required (kDefaultMaxTokens when the client sends none); temperature clamped to 0–1;
+// `stop` → `stop_sequences`; tools, tool_choice and parallel_tool_calls mapped; `user` →
 // `metadata.user_id`; `response_format` json_object / json_schema emulated with a forced tool whose
 // input is returned as the message content. `n` > 1 and `logprobs` are refused (400); `seed`,
 // the penalties and `logit_bias` are dropped.
@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
+#include "services/provider_adapter/providers/anthropic_request.h"
 #include "services/provider_adapter/providers/provider.h"
 #include "services/provider_adapter/providers/upstream_endpoint.h"
 
@@ -30,7 +31,7 @@ namespace aimarket::provider {
 
 class AnthropicProvider final : public Provider {
  public:
-  static constexpr int kDefaultMaxTokens = 4096;
+  static constexpr int kDefaultMaxTokens = kAnthropicDefaultMaxTokens;
 
   AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http,
                     absl::string_view api_key = "");
@@ -45,14 +46,5 @@ class AnthropicProvider final : public Provider {
   HttpClient& http_;
   const UpstreamEndpoint endpoint_;
 };
-
-// The Messages API body for `req`, and the name of the tool that emulates response_format (empty
-// if none). Exposed for tests.
-struct AnthropicRequest {
-  std::string body;
-  std::string json_tool;
-};
-absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatRequest& req,
-                                                       const std::string& upstream_model);
 
 }  // namespace aimarket::provider

@@ -4,14 +4,14 @@
 // :streamGenerateContent?alt=sse for streams; `x-goog-api-key`). docs/providers.md has the table;
 // in short:
 //
-// Requests: system and developer messages → `systemInstruction`; user and assistant turns →
-// `contents` (roles user and model) with text, images (`inlineData` from data: URLs, `fileData`
-// for http(s) URLs) and `functionCall` parts; tool results → `functionResponse` parts named by
-// looking the tool_call_id up in the conversation (a result that is not a JSON object is wrapped
-// as {"result": ...}), consecutive results in one turn; sampling → `generationConfig`
-// (temperature, topP, maxOutputTokens, stopSequences (at most 5), seed, the penalties,
-// candidateCount 1); `response_format` → `responseMimeType` application/json with the JSON schema
-// reduced to the subset Gemini's `responseSchema` accepts (see ReduceSchemaForGemini); tools and
+// Requests (gemini_request.h): system and developer messages → `systemInstruction`; user and
+// assistant turns → `contents` (roles user and model) with text, images (`inlineData` from data:
+// URLs, `fileData` for http(s) URLs) and `functionCall` parts; tool results → `functionResponse`
+// parts named by looking the tool_call_id up in the conversation (a result that is not a JSON
+// object is wrapped as {"result": ...}), consecutive results in one turn; sampling →
+// `generationConfig` (temperature, topP, maxOutputTokens, stopSequences (at most 5), seed, the
+// penalties, candidateCount 1); `response_format` → `responseMimeType` application/json with the
+// JSON schema reduced to the subset Gemini's `responseSchema` accepts (gemini_schema.h); tools and
 // their parameters reduced the same way; tool_choice → functionCallingConfig (AUTO, NONE, ANY,
 // ANY + allowedFunctionNames). `n` > 1 and `logprobs` are refused (400); `user`,
 // `parallel_tool_calls` and `logit_bias` are dropped.
@@ -51,17 +51,5 @@ class GeminiProvider final : public Provider {
   HttpClient& http_;
   const UpstreamEndpoint endpoint_;
 };
-
-// The generateContent body for `req`. Exposed for tests.
-absl::StatusOr<std::string> BuildGeminiBody(const common::v1::ChatRequest& req);
-
-// A JSON Schema reduced to what Gemini's OpenAPI-style Schema accepts: local $refs inlined,
-// ["T", "null"] types turned into T + nullable, const into a one-value enum, and every keyword
-// outside type, format, description, nullable, enum, items, properties, required, anyOf,
-// minItems, maxItems, minimum, maximum, minLength, maxLength, pattern, title, propertyOrdering
-// dropped (additionalProperties, $schema, strict, default, examples, ...). A schema whose `$ref`s
-// expand past 256 KiB is INVALID_ARGUMENT naming `param`.
-absl::StatusOr<std::string> ReduceSchemaForGemini(
-    const std::string& schema_json, absl::string_view param = "response_format.json_schema.schema");
 
 }  // namespace aimarket::provider

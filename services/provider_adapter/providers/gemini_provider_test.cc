@@ -6,6 +6,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
+#include "services/provider_adapter/providers/gemini_request.h"
+#include "services/provider_adapter/providers/gemini_schema.h"
 #include "services/provider_adapter/providers/translation_test_util.h"
 
 namespace aimarket::provider {
