@@ -238,14 +238,18 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     }
     return *team_api;
   };
-  std::unique_ptr<router::RouterApi> router_api;
-  if (local("router")) {
-    team::TeamApi& team_ref = team_for_peers();
+  auto metering_for_peers = [&]() -> usage::MeteringApi& {
     if (!metering_api) {
       metering_api = usage::NewMeteringGrpcClient(
           peer_channel("usage-metering", c.peers().usage_metering(), "peers.usage_metering"),
           internal_token);
     }
+    return *metering_api;
+  };
+  std::unique_ptr<router::RouterApi> router_api;
+  if (local("router")) {
+    team::TeamApi& team_ref = team_for_peers();
+    metering_for_peers();
     if (!provider_api) {
       provider_api = provider::NewProviderGrpcClient(
           peer_channel("provider-adapter", c.peers().provider_adapter(), "peers.provider_adapter"),
@@ -256,8 +260,12 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     router_api =
         router::NewRouterGrpcClient(peer_channel("router", c.peers().router(), "peers.router"));
   }
-  // The edge serves the teams API through team-management (here or a peer).
-  if (local("edge")) team_for_peers();
+  // The edge serves the teams API through team-management and usage analytics through
+  // usage-metering (here or peers).
+  if (local("edge")) {
+    team_for_peers();
+    metering_for_peers();
+  }
 
   // --- the process's gRPC server: local services, health, reflection.
   std::vector<std::unique_ptr<grpc::Service>> services;
@@ -299,7 +307,8 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   std::unique_ptr<edge::EdgeHandler> handler;
   std::unique_ptr<edge::HttpServer> http_server;
   if (local("edge")) {
-    handler = std::make_unique<edge::EdgeHandler>(*router_api, *team_api, [&peers, &draining] {
+    const edge::EdgeApis apis{*router_api, *team_api, *metering_api};
+    handler = std::make_unique<edge::EdgeHandler>(apis, [&peers, &draining] {
       // Not ready once draining: a load balancer takes the endpoint out while it is still served.
       if (draining.load()) return absl::UnavailableError("draining");
       return CheckPeers(peers);

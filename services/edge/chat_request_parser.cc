@@ -129,7 +129,6 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
       if (fn == nullptr || !fn->IsObject()) return Missing(tp + ".function");
       if (const Value* name = Find(*fn, "name"); name != nullptr && name->IsString()) {
         AIM_RETURN_IF_ERROR(CheckIdentifier(*name, tp + ".function.name"));
-        AIM_RETURN_IF_ERROR(CheckIdentifier(*name, tp + ".function.name"));
         out.set_name(Str(*name));
       }
       if (const Value* args = Find(*fn, "arguments"); args != nullptr) {

@@ -125,14 +125,68 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
 
 }  // namespace
 
-EdgeHandler::EdgeHandler(router::RouterApi& router, team::TeamApi& team,
-                         std::function<absl::Status()> readiness)
-    : router_(router),
-      team_(team),
+EdgeHandler::EdgeHandler(EdgeApis apis, std::function<absl::Status()> readiness)
+    : apis_(apis),
       readiness_(std::move(readiness)),
-      workers_(std::make_unique<thread::WorkerPool>(8)) {}
+      workers_(std::make_unique<thread::WorkerPool>(8)) {
+  AddRoutes();
+}
 
 EdgeHandler::~EdgeHandler() = default;
+
+void EdgeHandler::AddRoutes() {
+  using Match = Route::Match;
+  using Run = Route::Run;
+  // The data plane first: the table is searched in order.
+  routes_.Add({.path = "/v1/chat/completions",
+               .method = "POST",
+               .name = "chat_completions",
+               .take = [this](Exchange x) { Chat(std::move(x), /*force_stream=*/false); }});
+  routes_.Add({.path = "/v1/chat/completions/stream",
+               .method = "POST",
+               .name = "chat_completions",
+               .take = [this](Exchange x) { Chat(std::move(x), /*force_stream=*/true); }});
+  routes_.Add({.path = "/v1/embeddings",
+               .method = "POST",
+               .name = "embeddings",
+               .take = [this](Exchange x) { Embeddings(std::move(x)); }});
+  // The router may have to ask team-management about the key (a database query): on a worker.
+  routes_.Add({.path = "/v1/models",
+               .match = Match::kSubtree,
+               .method = "GET",
+               .name = "models",
+               .run = Run::kWorker,
+               .observe_overhead = true,
+               .respond = [this](const HttpRequest& req, const rpc::CallContext& ctx) {
+                 return Models(req, ctx);
+               }});
+  // team-management blocks on its database: never on an I/O thread.
+  routes_.Add({.path = "/v1/teams",
+               .match = Match::kSubtree,
+               .name = "teams",
+               .run = Run::kWorker,
+               .respond = [this](const HttpRequest& req, const rpc::CallContext& ctx) {
+                 return HandleTeams(apis_.team, req, ctx);
+               }});
+  routes_.Add({.path = "/healthz",
+               .method = "GET",
+               .name = "healthz",
+               .respond = [](const HttpRequest&, const rpc::CallContext&) {
+                 return Json(200, R"({"status":"ok"})");
+               }});
+  routes_.Add({.path = "/readyz",
+               .method = "GET",
+               .name = "readyz",
+               .respond = [this](const HttpRequest&, const rpc::CallContext&) { return Ready(); }});
+  routes_.Add({.path = "/metrics",
+               .method = "GET",
+               .name = "metrics",
+               .respond = [](const HttpRequest&, const rpc::CallContext&) {
+                 HttpResponse r = Json(200, metrics::Serialize());
+                 r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                 return r;
+               }});
+}
 
 void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer) {
   const absl::Time start = absl::Now();
@@ -144,152 +198,108 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
       absl::StartsWith(req.target, "/api/v1?")) {
     req.target.erase(0, 4);
   }
-  const absl::string_view path = req.Path();
-  const bool get = req.method == "GET" || req.method == "HEAD";
-
-  absl::string_view route = "unknown";
-  HttpResponse resp;
-  if (path == "/healthz") {
-    route = "healthz";
-    resp = get ? Json(200, R"({"status":"ok"})") : MethodNotAllowed(req, "GET");
-  } else if (path == "/readyz") {
-    route = "readyz";
-    if (!get) {
-      resp = MethodNotAllowed(req, "GET");
-    } else if (absl::Status ready = readiness_(); ready.ok()) {
-      resp = Json(200, R"({"status":"ready"})");
-    } else {
-      resp = Json(503, absl::StrCat(R"({"status":"not ready","detail":)",
-                                    json::Quote(ready.message()), "}"));
-    }
-  } else if (path == "/metrics") {
-    route = "metrics";
-    if (get) {
-      resp = Json(200, metrics::Serialize());
-      resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    } else {
-      resp = MethodNotAllowed(req, "GET");
-    }
-  } else if (path == "/v1/chat/completions" || path == "/v1/chat/completions/stream") {
-    if (req.method != "POST") {
-      resp = MethodNotAllowed(req, "POST");
-      route = "chat_completions";
-    } else {
-      return Chat(std::move(req), std::move(writer), std::move(ctx), start,
-                  path != "/v1/chat/completions");
-    }
-  } else if (path == "/v1/embeddings") {
-    if (req.method != "POST") {
-      resp = MethodNotAllowed(req, "POST");
-      route = "embeddings";
-    } else {
-      return Embeddings(std::move(req), std::move(writer), std::move(ctx), start);
-    }
-  } else if (IsTeamsPath(path)) {
-    return Teams(std::move(req), std::move(writer), std::move(ctx), start);
-  } else if (path == "/v1/models" || absl::StartsWith(path, kModelsPrefix)) {
-    route = "models";
-    absl::string_view model =
-        path == "/v1/models" ? absl::string_view() : path.substr(kModelsPrefix.size());
-    if (!get) {
-      resp = MethodNotAllowed(req, "GET");
-    } else if (path != "/v1/models" && model.empty()) {
-      resp =
-          ErrorResponse(status::Error(absl::StatusCode::kNotFound, "",
-                                      absl::StrCat("Invalid URL (", req.method, " ", path, ")")));
-    } else {
-      // The router may have to ask team-management about the key (a database query): on a worker.
-      workers_->Run([this, ctx = std::move(ctx), writer = std::move(writer), start,
-                     model = std::string(model), req = std::move(req)] {
-        Answer(Models(req, ctx, model), req, ctx, start, "models", *writer);
-      });
-      return;
-    }
-  } else {
-    resp = ErrorResponse(status::Error(absl::StatusCode::kNotFound, "",
-                                       absl::StrCat("Invalid URL (", req.method, " ", path, ")")));
+  const Route* route = routes_.Find(req.Path());
+  if (route == nullptr) {
+    return Answer(ErrorResponse(rest::NotFoundPath(req)), req, ctx, start, nullptr, *writer);
   }
-
-  Answer(std::move(resp), req, ctx, start, route, *writer);
+  if (!RouteTable::Allows(*route, req.method)) {
+    return Answer(MethodNotAllowed(req, route->method), req, ctx, start, route, *writer);
+  }
+  if (route->take) {
+    return route->take(Exchange{std::move(req), std::move(writer), std::move(ctx), start});
+  }
+  if (route->run == Route::Run::kWorker) {
+    workers_->Run([this, route, req = std::move(req), ctx = std::move(ctx),
+                   writer = std::move(writer),
+                   start] { Answer(route->respond(req, ctx), req, ctx, start, route, *writer); });
+    return;
+  }
+  Answer(route->respond(req, ctx), req, ctx, start, route, *writer);
 }
 
 void EdgeHandler::Answer(HttpResponse resp, const HttpRequest& req, const rpc::CallContext& ctx,
-                         absl::Time start, absl::string_view route, ResponseWriter& writer) {
+                         absl::Time start, const Route* route, ResponseWriter& writer) {
+  const absl::string_view name = route != nullptr ? absl::string_view(route->name) : "unknown";
   resp.headers.emplace_back("x-request-id", ctx.request_id);
-  resp.headers.push_back(rest::OverheadHeader(start, absl::ZeroDuration(), route == "models"));
-  EdgeMetrics::Get().CountRequest(route, resp.status);
+  resp.headers.push_back(rest::OverheadHeader(start, absl::ZeroDuration(),
+                                              route != nullptr && route->observe_overhead));
+  EdgeMetrics::Get().CountRequest(name, resp.status);
   const absl::string_view client_id = req.Header("x-request-id");
   log::Debug("http request", {{"request_id", ctx.request_id},
                               {"client_request_id", client_id},
                               {"method", req.method},
-                              {"route", route},
+                              {"route", name},
                               {"status", resp.status}});
   writer.Send(std::move(resp));
 }
 
-void EdgeHandler::Chat(HttpRequest req, std::shared_ptr<ResponseWriter> writer,
-                       rpc::CallContext ctx, absl::Time start, bool force_stream) {
-  const absl::string_view client_id = req.Header("x-request-id");
-  if (!client_id.empty()) {
-    log::Debug("chat request", {{"request_id", ctx.request_id}, {"client_request_id", client_id}});
+HttpResponse EdgeHandler::Ready() const {
+  if (absl::Status ready = readiness_(); !ready.ok()) {
+    return Json(
+        503, absl::StrCat(R"({"status":"not ready","detail":)", json::Quote(ready.message()), "}"));
   }
-  absl::StatusOr<common::v1::ChatRequest> parsed = ParseChatRequest(std::move(req.body));
+  return Json(200, R"({"status":"ready"})");
+}
+
+void EdgeHandler::Chat(Exchange x, bool force_stream) {
+  const absl::string_view client_id = x.request.Header("x-request-id");
+  if (!client_id.empty()) {
+    log::Debug("chat request",
+               {{"request_id", x.ctx.request_id}, {"client_request_id", client_id}});
+  }
+  absl::StatusOr<common::v1::ChatRequest> parsed = ParseChatRequest(std::move(x.request.body));
   if (!parsed.ok()) {
-    HttpResponse r = ErrorResponse(parsed.status(), ctx.request_id);
-    r.headers.emplace_back("x-request-id", ctx.request_id);
+    HttpResponse r = ErrorResponse(parsed.status(), x.ctx.request_id);
+    r.headers.emplace_back("x-request-id", x.ctx.request_id);
     EdgeMetrics::Get().CountRequest("chat_completions", r.status);
-    return writer->Send(std::move(r));
+    return x.writer->Send(std::move(r));
   }
   if (force_stream) parsed->set_stream(true);
-  parsed->set_request_id(ctx.request_id);
+  parsed->set_request_id(x.ctx.request_id);
   parsed->set_client_request_id(std::string(client_id));
   // A client that goes away cancels the whole chain, up to the upstream connection.
-  writer->OnDisconnect([c = ctx.cancellation] { c->Cancel(); });
-  auto* exchange = new ChatExchange(*std::move(parsed), std::move(ctx), std::move(writer), start);
-  router_.Chat(exchange->context(), exchange->request(), *exchange);
+  x.writer->OnDisconnect([c = x.ctx.cancellation] { c->Cancel(); });
+  auto* exchange =
+      new ChatExchange(*std::move(parsed), std::move(x.ctx), std::move(x.writer), x.start);
+  apis_.router.Chat(exchange->context(), exchange->request(), *exchange);
 }
 
-void EdgeHandler::Embeddings(HttpRequest req, std::shared_ptr<ResponseWriter> writer,
-                             rpc::CallContext ctx, absl::Time start) {
-  absl::StatusOr<common::v1::EmbedRequest> parsed = ParseEmbedRequest(std::move(req.body));
+void EdgeHandler::Embeddings(Exchange x) {
+  absl::StatusOr<common::v1::EmbedRequest> parsed = ParseEmbedRequest(std::move(x.request.body));
   if (!parsed.ok()) {
-    HttpResponse r = ErrorResponse(parsed.status(), ctx.request_id);
-    r.headers.emplace_back("x-request-id", ctx.request_id);
+    HttpResponse r = ErrorResponse(parsed.status(), x.ctx.request_id);
+    r.headers.emplace_back("x-request-id", x.ctx.request_id);
     EdgeMetrics::Get().CountRequest("embeddings", r.status);
-    return writer->Send(std::move(r));
+    return x.writer->Send(std::move(r));
   }
-  parsed->set_request_id(ctx.request_id);
-  writer->OnDisconnect([c = ctx.cancellation] { c->Cancel(); });
-  workers_->Run(
-      [this, req = *std::move(parsed), ctx = std::move(ctx), writer = std::move(writer), start] {
-        absl::StatusOr<common::v1::EmbedResponse> resp = router_.Embed(ctx, req);
-        HttpResponse r =
-            resp.ok()
-                ? Json(200, RenderEmbeddings(*resp, req.model(), req.encoding_format() == "base64"))
-                : ErrorResponse(resp.status(), ctx.request_id);
-        r.headers.emplace_back("x-request-id", ctx.request_id);
-        // Excluding the wait for the upstream, as for chat.
-        r.headers.push_back(rest::OverheadHeader(
-            start, absl::Microseconds(resp.ok() ? resp->upstream_us() : 0), /*observe=*/false));
-        EdgeMetrics::Get().CountRequest("embeddings", r.status);
-        writer->Send(std::move(r));
-      });
+  parsed->set_request_id(x.ctx.request_id);
+  x.writer->OnDisconnect([c = x.ctx.cancellation] { c->Cancel(); });
+  // The call blocks until the upstream answers: on a worker.
+  workers_->Run([this, req = *std::move(parsed), ctx = std::move(x.ctx),
+                 writer = std::move(x.writer), start = x.start] {
+    absl::StatusOr<common::v1::EmbedResponse> resp = apis_.router.Embed(ctx, req);
+    HttpResponse r =
+        resp.ok()
+            ? Json(200, RenderEmbeddings(*resp, req.model(), req.encoding_format() == "base64"))
+            : ErrorResponse(resp.status(), ctx.request_id);
+    r.headers.emplace_back("x-request-id", ctx.request_id);
+    // Excluding the wait for the upstream, as for chat.
+    r.headers.push_back(rest::OverheadHeader(
+        start, absl::Microseconds(resp.ok() ? resp->upstream_us() : 0), /*observe=*/false));
+    EdgeMetrics::Get().CountRequest("embeddings", r.status);
+    writer->Send(std::move(r));
+  });
 }
 
-void EdgeHandler::Teams(HttpRequest req, std::shared_ptr<ResponseWriter> writer,
-                        rpc::CallContext ctx, absl::Time start) {
-  // team-management blocks on its database: never on an I/O thread.
-  workers_->Run(
-      [this, req = std::move(req), ctx = std::move(ctx), writer = std::move(writer), start] {
-        Answer(HandleTeams(team_, req, ctx), req, ctx, start, "teams", *writer);
-      });
-}
-
-HttpResponse EdgeHandler::Models(const HttpRequest&, const rpc::CallContext& ctx,
-                                 absl::string_view model) {
+HttpResponse EdgeHandler::Models(const HttpRequest& http, const rpc::CallContext& ctx) {
+  absl::string_view model = http.Path();
+  model.remove_prefix(std::min(model.size(), kModelsPrefix.size()));
+  if (http.Path() != "/v1/models" && model.empty()) {
+    return ErrorResponse(rest::NotFoundPath(http));  // "/v1/models/"
+  }
   router::v1::ListModelsRequest req;
   req.set_model(std::string(model));
-  absl::StatusOr<router::v1::ListModelsResponse> list = router_.ListModels(ctx, req);
+  absl::StatusOr<router::v1::ListModelsResponse> list = apis_.router.ListModels(ctx, req);
   if (!list.ok()) return ErrorResponse(list.status(), ctx.request_id);
   if (!model.empty()) return Json(200, ModelJson(list->models(0)));
   std::string body = R"({"object":"list","data":[)";

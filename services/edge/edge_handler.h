@@ -1,7 +1,7 @@
 #pragma once
 
 // The edge's routes: HTTP in, calls to the router (or team-management, usage-metering) out, and
-// nothing more. Only the edge knows HTTP.
+// nothing more. Only the edge knows HTTP. The table (route_table.h) is filled in the constructor:
 //
 //   GET /healthz            liveness: 200 while the process runs
 //   GET /readyz             readiness: 200 when every service this process needs is SERVING
@@ -22,42 +22,50 @@
 #include "absl/time/time.h"
 #include "common/thread/worker_pool.h"
 #include "services/edge/http.h"
+#include "services/edge/route_table.h"
 #include "services/router/router_api.h"
 #include "services/team_management/team_api.h"
+#include "services/usage_metering/metering_api.h"
 
 namespace aimarket::edge {
+
+// The services the edge calls, in this process or as gRPC clients of peers. Not owned; they
+// outlive the handler.
+struct EdgeApis {
+  router::RouterApi& router;
+  team::TeamApi& team;
+  usage::MeteringApi& metering;
+};
 
 // Thread-safe; called on the HTTP server's I/O threads.
 class EdgeHandler {
  public:
-  // `router` and `team` are not owned and outlive the handler. `readiness` returns OK when the
-  // process can serve traffic, else a status whose message says what is missing.
-  EdgeHandler(router::RouterApi& router, team::TeamApi& team,
-              std::function<absl::Status()> readiness);
+  // `readiness` returns OK when the process can serve traffic, else a status whose message says
+  // what is missing.
+  EdgeHandler(EdgeApis apis, std::function<absl::Status()> readiness);
   // Waits for the embeddings calls in flight.
   ~EdgeHandler();
 
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
 
  private:
-  void Chat(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
-            absl::Time start, bool force_stream);
-  HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx,
-                      absl::string_view model);
-  void Embeddings(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
-                  absl::Time start);
+  void AddRoutes();
 
-  // Sends `resp` with the request id and overhead headers, counted under `route` (a literal) and
+  // The handlers of the data plane and the probes.
+  void Chat(Exchange x, bool force_stream);
+  void Embeddings(Exchange x);
+  HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx);
+  HttpResponse Ready() const;
+
+  // Sends `resp` with the request id and overhead headers, counted under `route`'s name and
   // logged.
   void Answer(HttpResponse resp, const HttpRequest& request, const rpc::CallContext& ctx,
-              absl::Time start, absl::string_view route, ResponseWriter& writer);
-  void Teams(HttpRequest request, std::shared_ptr<ResponseWriter> writer, rpc::CallContext ctx,
-             absl::Time start);
+              absl::Time start, const Route* route, ResponseWriter& writer);
 
-  router::RouterApi& router_;
-  team::TeamApi& team_;
+  const EdgeApis apis_;
   std::function<absl::Status()> readiness_;
   std::unique_ptr<thread::WorkerPool> workers_;
+  RouteTable routes_;
 };
 
 }  // namespace aimarket::edge

@@ -367,10 +367,6 @@ HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
 
 }  // namespace
 
-bool IsTeamsPath(absl::string_view path) {
-  return path == kTeamsPath || absl::StartsWith(path, absl::StrCat(kTeamsPath, "/"));
-}
-
 HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx) {
   absl::string_view rest = req.Path();
   absl::ConsumePrefix(&rest, kTeamsPath);

@@ -22,9 +22,6 @@
 
 namespace aimarket::edge {
 
-// Whether `path` belongs to the teams API.
-bool IsTeamsPath(absl::string_view path);
-
 // Answers one request of the teams API. Blocks on team-management: call it from a worker thread.
 HttpResponse HandleTeams(team::TeamApi& team, const HttpRequest& request,
                          const rpc::CallContext& ctx);
