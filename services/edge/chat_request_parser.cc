@@ -140,6 +140,17 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
   if (const Value* refusal = Find(v, "refusal"); refusal != nullptr && refusal->IsString()) {
     m.set_refusal(Str(*refusal));
   }
+  // The reasoning the gateway returned with an earlier answer, echoed back (docs/providers.md).
+  if (r == "assistant") {
+    if (const Value* rc = Find(v, "reasoning_content"); rc != nullptr) {
+      if (!rc->IsString()) return InvalidType(param + ".reasoning_content", "a string");
+      m.set_reasoning_content(Str(*rc));
+    }
+    if (const Value* sig = Find(v, "reasoning_signature"); sig != nullptr) {
+      if (!sig->IsString()) return InvalidType(param + ".reasoning_signature", "a string");
+      m.set_reasoning_signature(Str(*sig));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -290,6 +301,15 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
   if (const Value* user = Find(d, "user"); user != nullptr) {
     if (!user->IsString()) return InvalidType("user", "a string");
     req.set_user(Str(*user));
+  }
+  if (const Value* effort = Find(d, "reasoning_effort"); effort != nullptr) {
+    if (!effort->IsString()) return InvalidType("reasoning_effort", "a string");
+    const std::string e = Str(*effort);
+    if (e != "none" && e != "minimal" && e != "low" && e != "medium" && e != "high") {
+      return InvalidValue("reasoning_effort",
+                          absl::StrCat("'", e, "' is not one of none, minimal, low, medium, high"));
+    }
+    req.set_reasoning_effort(e);
   }
   if (const Value* md = Find(d, "metadata"); md != nullptr && !md->IsObject()) {
     return InvalidType("metadata", "an object");

@@ -204,5 +204,25 @@ TEST(ChatRequestParserTest, StopToolsAndFormats) {
   EXPECT_THAT(RefusedWith(R"("metadata":"x")"), Is("INVALID_TYPE", "metadata"));
 }
 
+TEST(ChatRequestParserTest, ReasoningEffortAndEchoedReasoning) {
+  for (const char* e : {"none", "minimal", "low", "medium", "high"})
+    EXPECT_EQ(OkWith(absl::StrCat(R"("reasoning_effort":")", e, R"(")")).reasoning_effort(), e);
+  EXPECT_EQ(OkWith("").reasoning_effort(), "");
+  EXPECT_EQ(OkWith(R"("reasoning_effort":null)").reasoning_effort(), "");
+  EXPECT_THAT(RefusedWith(R"("reasoning_effort":"max")"), Is("INVALID_VALUE", "reasoning_effort"));
+  EXPECT_THAT(RefusedWith(R"("reasoning_effort":3)"), Is("INVALID_TYPE", "reasoning_effort"));
+
+  const common::v1::ChatRequest r = Ok(
+      R"({"model":"m","messages":[{"role":"user","content":"q"},
+        {"role":"assistant","content":"a","reasoning_content":"I thought","reasoning_signature":"sig=="},
+        {"role":"user","content":"more","reasoning_content":"ignored on a user message"}]})");
+  EXPECT_EQ(r.messages(1).reasoning_content(), "I thought");
+  EXPECT_EQ(r.messages(1).reasoning_signature(), "sig==");
+  EXPECT_EQ(r.messages(2).reasoning_content(), "");
+  EXPECT_THAT(Refused(R"({"model":"m","messages":[{"role":"assistant","content":"a",
+                "reasoning_signature":7}]})"),
+              Is("INVALID_TYPE", "messages[0].reasoning_signature"));
+}
+
 }  // namespace
 }  // namespace aimarket::edge

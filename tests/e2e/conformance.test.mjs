@@ -88,11 +88,12 @@ const args = (a) => {
 };
 
 function fold(chunks) {
-  const out = { content: '', tool_calls: [], finish_reason: null, usage: null };
+  const out = { content: '', reasoning_content: '', tool_calls: [], finish_reason: null, usage: null };
   for (const chunk of chunks) {
     if (chunk.usage) out.usage = chunk.usage;
     for (const c of chunk.choices ?? []) {
       out.content += c.delta?.content ?? '';
+      out.reasoning_content += c.delta?.reasoning_content ?? '';
       for (const tc of c.delta?.tool_calls ?? []) {
         const t = (out.tool_calls[tc.index] ??= { id: '', name: '', arguments: '' });
         t.id += tc.id ?? '';
@@ -109,6 +110,7 @@ function fromMessage(resp) {
   const c = resp.choices[0];
   return {
     content: c.message.content ?? '',
+    reasoning_content: c.message.reasoning_content ?? '',
     tool_calls: (c.message.tool_calls ?? []).map((t) => ({ id: t.id, name: t.function.name, arguments: t.function.arguments })),
     finish_reason: c.finish_reason,
     usage: resp.usage,
@@ -117,6 +119,8 @@ function fromMessage(resp) {
 
 function checkAnswer(got, expect) {
   assert.equal(got.content, expect.content);
+  // A provider's reasoning reaches the client apart from the answer, and only where there is some.
+  assert.equal(got.reasoning_content, expect.reasoning_content ?? '');
   if (!expect.stream_error) assert.equal(got.finish_reason, expect.finish_reason);
   // Ids the provider gave are kept; where it gives none (Gemini, Ollama) aimarket makes them.
   assert.deepEqual(

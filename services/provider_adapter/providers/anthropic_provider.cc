@@ -79,7 +79,8 @@ absl::Status StreamError(const Value& e) {
 class AnthropicTranslator final : public Translator {
  public:
   AnthropicTranslator(std::string model, std::string json_tool)
-      : out_("", std::move(model), absl::ToUnixSeconds(absl::Now())),
+      : Translator(std::string(kProvider)),
+        out_("", std::move(model), absl::ToUnixSeconds(absl::Now())),
         json_tool_(std::move(json_tool)) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
@@ -118,6 +119,16 @@ class AnthropicTranslator final : public Translator {
       if (dtype == "text_delta") {
         const std::string text = StringOr(*delta, "text");
         if (!text.empty()) sink.Emit(out_.Content(text));
+      } else if (dtype == "thinking_delta") {
+        const std::string text = StringOr(*delta, "thinking");
+        if (!text.empty()) sink.Emit(out_.Reasoning(text));
+      } else if (dtype == "signature_delta") {
+        // One signature per answer: the client echoes it back with the reasoning.
+        const std::string sig = StringOr(*delta, "signature");
+        if (!sig.empty() && !signed_) {
+          signed_ = true;
+          sink.Emit(out_.ReasoningSignature(sig));
+        }
       } else if (dtype == "input_json_delta") {
         const std::string part = StringOr(*delta, "partial_json");
         if (part.empty()) return absl::OkStatus();
@@ -128,7 +139,7 @@ class AnthropicTranslator final : public Translator {
           sink.Emit(out_.ToolCallArguments(it->second.k, part));
         }
       }
-      // thinking_delta, signature_delta, citations_delta: not part of the OpenAI answer.
+      // citations_delta: not part of the OpenAI answer.
     } else if (type == "content_block_stop") {
       const int index = static_cast<int>(IntOr(d, "index", -1));
       if (auto it = tools_.find(index); it != tools_.end() && !it->second.has_arguments) {
@@ -180,6 +191,9 @@ class AnthropicTranslator final : public Translator {
         const std::string type = StringOr(block, "type");
         if (type == "text") {
           c.content += StringOr(block, "text");
+        } else if (type == "thinking") {
+          c.reasoning += StringOr(block, "thinking");
+          if (c.reasoning_signature.empty()) c.reasoning_signature = StringOr(block, "signature");
         } else if (type == "tool_use") {
           const Value* input = Member(block, "input");
           std::string args = input != nullptr && input->IsObject() ? ToJson(*input) : "{}";
@@ -187,12 +201,7 @@ class AnthropicTranslator final : public Translator {
             c.content += args;
             continue;
           }
-          common::v1::ToolCall& t = c.tool_calls.emplace_back();
-          t.set_index(static_cast<int>(c.tool_calls.size()) - 1);
-          t.set_id(StringOr(block, "id", NewToolCallId()));
-          t.set_type("function");
-          t.set_name(StringOr(block, "name"));
-          t.set_arguments(std::move(args));
+          c.AddToolCall(StringOr(block, "id"), StringOr(block, "name"), std::move(args));
         }
       }
     }
@@ -205,11 +214,6 @@ class AnthropicTranslator final : public Translator {
     }
     sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
-  }
-
-  absl::Status OnHttpError(int http_status, absl::string_view body,
-                           absl::string_view retry_after) override {
-    return UpstreamFailure(kProvider, http_status, ErrorMessage(body), retry_after);
   }
 
  private:
@@ -227,6 +231,7 @@ class AnthropicTranslator final : public Translator {
   int64_t input_ = 0, cache_write_ = 0, cache_read_ = 0;
   bool finished_ = false;
   bool stopped_ = false;
+  bool signed_ = false;
 };
 
 }  // namespace

@@ -11,12 +11,17 @@
 // `stop` → `stop_sequences`; tools, tool_choice and parallel_tool_calls mapped; `user` →
 // `metadata.user_id`; `response_format` json_object / json_schema emulated with a forced tool whose
 // input is returned as the message content. `n` > 1 and `logprobs` are refused (400); `seed`,
-// the penalties and `logit_bias` are dropped.
+// the penalties and `logit_bias` are dropped. `reasoning_effort` → `thinking` with a budget
+// (minimal 1024, low 2048, medium 8192, high 16384 tokens, within max_tokens), refusing
+// temperature ≠ 1, top_p < 0.95, forced tools and JSON mode beside it; an echoed
+// reasoning_signature leads its assistant message as a signed thinking block, and a tool turn
+// whose assistant message lacks one goes without thinking.
 //
-// Responses and streams: text, tool calls (ids kept, `{}` for empty input), finish reasons
+// Responses and streams: text, thinking as reasoning_content with its signature as
+// reasoning_signature, tool calls (ids kept, `{}` for empty input), finish reasons
 // (end_turn/stop_sequence/pause_turn → stop, max_tokens → length, tool_use → tool_calls, refusal
 // → content_filter), usage with cache reads as cached tokens, `event: error` mid-stream → an
-// error event; unknown events and thinking blocks are ignored.
+// error event; unknown events and redacted thinking are ignored.
 
 #include <string>
 

@@ -275,6 +275,171 @@ TEST(AnthropicRequestTest, RefusesWhatItCannotHonourNamingTheField) {
             "messages[1].tool_calls[0].function.arguments");
 }
 
+TEST(AnthropicRequestTest, ReasoningEffortIsThinkingWithABudgetInsideMaxTokens) {
+  auto thinking = [](const common::v1::ChatRequest& req) -> std::pair<int64_t, int64_t> {
+    absl::StatusOr<AnthropicRequest> out = BuildAnthropicRequest(req, "m");
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (!out.ok()) return {-1, -1};
+    rapidjson::Document d = Parse(out->body);
+    const int64_t max_tokens = d["max_tokens"].GetInt64();
+    if (!d.HasMember("thinking")) return {0, max_tokens};
+    EXPECT_STREQ(d["thinking"]["type"].GetString(), "enabled");
+    return {d["thinking"]["budget_tokens"].GetInt64(), max_tokens};
+  };
+  common::v1::ChatRequest req = UserSays("why?", false);
+  EXPECT_EQ(thinking(req), std::make_pair(int64_t{0}, int64_t{4096}));
+  req.set_reasoning_effort("none");
+  EXPECT_EQ(thinking(req).first, 0);
+  // Without max_tokens the answer keeps its default room beside the budget.
+  req.set_reasoning_effort("minimal");
+  EXPECT_EQ(thinking(req), std::make_pair(int64_t{1024}, int64_t{1024 + 4096}));
+  req.set_reasoning_effort("low");
+  EXPECT_EQ(thinking(req).first, 2048);
+  req.set_reasoning_effort("medium");
+  EXPECT_EQ(thinking(req).first, 8192);
+  req.set_reasoning_effort("high");
+  EXPECT_EQ(thinking(req), std::make_pair(int64_t{16384}, int64_t{16384 + 4096}));
+  // The client's max_tokens counts the thinking too (as OpenAI's counts reasoning tokens).
+  req.set_max_tokens(3000);
+  EXPECT_EQ(thinking(req), std::make_pair(int64_t{2999}, int64_t{3000}));
+  req.set_max_tokens(1024);  // No room for Anthropic's minimum budget: no thinking.
+  EXPECT_EQ(thinking(req), std::make_pair(int64_t{0}, int64_t{1024}));
+}
+
+TEST(AnthropicRequestTest, ThinkingRefusesSamplingAndForcedToolsNamingTheField) {
+  auto param = [](const common::v1::ChatRequest& req) {
+    auto info = status::GetErrorInfo(BuildAnthropicRequest(req, "m").status());
+    return info.has_value() ? info->param() : "accepted";
+  };
+  common::v1::ChatRequest req = UserSays("hi", false);
+  req.set_reasoning_effort("low");
+  req.set_temperature(0.2);
+  EXPECT_EQ(param(req), "temperature");
+  req.set_temperature(1.0);
+  EXPECT_EQ(param(req), "accepted");
+  req.set_top_p(0.5);
+  EXPECT_EQ(param(req), "top_p");
+  req.set_top_p(0.96);
+  EXPECT_EQ(param(req), "accepted");
+  req.add_tools()->set_name("f");
+  req.set_tool_choice_json(R"("required")");
+  EXPECT_EQ(param(req), "tool_choice");
+  req.set_tool_choice_json(R"({"type":"function","function":{"name":"f"}})");
+  EXPECT_EQ(param(req), "tool_choice");
+  req.set_tool_choice_json(R"("auto")");
+  EXPECT_EQ(param(req), "accepted");
+  req = UserSays("hi", false);
+  req.set_reasoning_effort("high");
+  req.mutable_response_format()->set_type("json_object");
+  EXPECT_EQ(param(req), "response_format");
+  // Without reasoning the same sampling is fine.
+  req = UserSays("hi", false);
+  req.set_temperature(0.2);
+  EXPECT_EQ(param(req), "accepted");
+}
+
+TEST(AnthropicRequestTest, EchoedSignedThinkingLeadsItsToolTurnOrThinkingIsOff) {
+  common::v1::ChatRequest req = UserSays("weather?", false);
+  req.set_reasoning_effort("low");
+  auto* a = req.add_messages();
+  a->set_role("assistant");
+  a->set_reasoning_content("I should look it up.");
+  a->set_reasoning_signature("EqQBCgIYAhIM");
+  auto* call = a->add_tool_calls();
+  call->set_id("toolu_1");
+  call->set_name("weather");
+  call->set_arguments("{}");
+  auto* result = req.add_messages();
+  result->set_role("tool");
+  result->set_tool_call_id("toolu_1");
+  result->set_content("sunny");
+
+  absl::StatusOr<AnthropicRequest> out = BuildAnthropicRequest(req, "m");
+  ASSERT_TRUE(out.ok()) << out.status();
+  rapidjson::Document d = Parse(out->body);
+  ASSERT_TRUE(d.HasMember("thinking"));
+  const auto& turn = d["messages"][1]["content"];
+  ASSERT_EQ(turn.Size(), 2u);
+  EXPECT_STREQ(turn[0]["type"].GetString(), "thinking");
+  EXPECT_STREQ(turn[0]["thinking"].GetString(), "I should look it up.");
+  EXPECT_STREQ(turn[0]["signature"].GetString(), "EqQBCgIYAhIM");
+  EXPECT_STREQ(turn[1]["type"].GetString(), "tool_use");
+
+  // A client that dropped the signature: Anthropic would refuse thinking here, so none is asked.
+  req.mutable_messages(1)->clear_reasoning_signature();
+  out = BuildAnthropicRequest(req, "m");
+  ASSERT_TRUE(out.ok()) << out.status();
+  d = Parse(out->body);
+  EXPECT_FALSE(d.HasMember("thinking"));
+  EXPECT_STREQ(d["messages"][1]["content"][0]["type"].GetString(), "tool_use");
+
+  // Without reasoning asked for, an echoed signature is not sent.
+  req.mutable_messages(1)->set_reasoning_signature("EqQBCgIYAhIM");
+  req.clear_reasoning_effort();
+  out = BuildAnthropicRequest(req, "m");
+  ASSERT_TRUE(out.ok()) << out.status();
+  d = Parse(out->body);
+  EXPECT_STREQ(d["messages"][1]["content"][0]["type"].GetString(), "tool_use");
+}
+
+// Thinking blocks in Anthropic's streaming shape (docs: extended thinking, streaming), composed.
+constexpr char kThinkingStream[] =
+    "event: message_start\n"
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_t\",\"type\":\"message\","
+    "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],"
+    "\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n"
+    "event: content_block_start\n"
+    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
+    "\"thinking\",\"thinking\":\"\"}}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+    "\"thinking\":\"Two plus two \"}}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+    "\"thinking\":\"is four.\"}}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+    "\"signature_delta\",\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA\"}}\n\n"
+    "event: content_block_stop\n"
+    "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+    "event: content_block_start\n"
+    "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\","
+    "\"text\":\"\"}}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\","
+    "\"text\":\"4\"}}\n\n"
+    "event: content_block_stop\n"
+    "data: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
+    "event: message_delta\n"
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+    "\"usage\":{\"output_tokens\":30}}\n\n"
+    "event: message_stop\n"
+    "data: {\"type\":\"message_stop\"}\n\n";
+
+TEST(AnthropicTranslationTest, ThinkingIsReasoningContentWithItsSignatureNeverContent) {
+  FakeHttp http;
+  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  const Folded streamed = Replay(p, http, UserSays("2+2?", true), kThinkingStream);
+  ASSERT_TRUE(streamed.status.ok()) << streamed;
+  EXPECT_EQ(streamed.content, "4");
+  EXPECT_EQ(streamed.reasoning, "Two plus two is four.");
+  EXPECT_EQ(streamed.reasoning_signature, "EqQBCgIYAhIM1gbcDa9GJwZA");
+  EXPECT_EQ(streamed.finish_reason, "stop");
+  ExpectEverySplitTheSame(p, http, UserSays("2+2?", true), kThinkingStream);
+
+  const Folded plain = Replay(
+      p, http, UserSays("2+2?", false),
+      R"({"id":"msg_t","type":"message","role":"assistant","model":"claude-sonnet-4-5",)"
+      R"("content":[{"type":"thinking","thinking":"Two plus two is four.","signature":"EqQB"},)"
+      R"({"type":"redacted_thinking","data":"opaque"},{"type":"text","text":"4"}],)"
+      R"("stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":30}})");
+  ASSERT_TRUE(plain.status.ok()) << plain;
+  EXPECT_TRUE(plain.completion);
+  EXPECT_EQ(plain.content, "4");
+  EXPECT_EQ(plain.reasoning, "Two plus two is four.");
+  EXPECT_EQ(plain.reasoning_signature, "EqQB");
+}
+
 TEST(AnthropicRequestTest, JsonModeIsAForcedToolWhoseInputIsTheContent) {
   common::v1::ChatRequest req = UserSays("a person", false);
   req.mutable_response_format()->set_type("json_schema");

@@ -188,10 +188,49 @@ absl::StatusOr<std::string> ToolUseBlock(const common::v1::ToolCall& t, const st
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::string ThinkingBlock(const common::v1::ChatMessage& m) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "type");
+  WriteStr(w, "thinking");
+  WriteKey(w, "thinking");
+  WriteStr(w, m.reasoning_content());
+  WriteKey(w, "signature");
+  WriteStr(w, m.reasoning_signature());
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// The thinking budget for reasoning_effort within the request's max_tokens (which counts the
+// thinking too), or 0 for none: Anthropic's minimum is 1024 tokens.
+int64_t ThinkingBudget(const common::v1::ChatRequest& req) {
+  const absl::string_view effort = req.reasoning_effort();
+  int64_t budget = 0;
+  if (effort == "minimal") budget = 1024;
+  if (effort == "low") budget = 2048;
+  if (effort == "medium") budget = 8192;
+  if (effort == "high") budget = 16384;
+  if (budget > 0 && req.has_max_tokens()) budget = std::min(budget, req.max_tokens() - 1);
+  return budget >= 1024 ? budget : 0;
+}
+
+// Whether the conversation is in a tool turn whose assistant message lost its signed thinking
+// (a client that did not echo reasoning_signature): Anthropic refuses thinking there, so the
+// request goes without it.
+bool ToolTurnLacksSignature(const common::v1::ChatRequest& req) {
+  for (int i = req.messages_size() - 1; i >= 0; --i) {
+    const common::v1::ChatMessage& m = req.messages(i);
+    if (m.role() == "assistant") return !m.tool_calls().empty() && m.reasoning_signature().empty();
+  }
+  return false;
+}
+
 // The conversation: system and developer messages into `system`, the rest as alternating user
-// and assistant messages.
-absl::Status ReadMessages(const common::v1::ChatRequest& req, std::vector<std::string>& system,
-                          std::vector<WireMessage>& messages) {
+// and assistant messages; with `thinking`, an assistant message's echoed signed reasoning leads
+// its content.
+absl::Status ReadMessages(const common::v1::ChatRequest& req, bool thinking,
+                          std::vector<std::string>& system, std::vector<WireMessage>& messages) {
   int i = 0;
   for (const common::v1::ChatMessage& m : req.messages()) {
     const std::string param = absl::StrCat("messages[", i++, "]");
@@ -206,7 +245,10 @@ absl::Status ReadMessages(const common::v1::ChatRequest& req, std::vector<std::s
       wm.blocks.push_back(ToolResultBlock(m));
     } else {
       wm.role = role == "assistant" ? "assistant" : "user";
-      const bool only_text = m.parts().empty() && m.tool_calls().empty();
+      const bool signed_thinking =
+          thinking && wm.role == "assistant" && !m.reasoning_signature().empty();
+      if (signed_thinking) wm.blocks.push_back(ThinkingBlock(m));
+      const bool only_text = m.parts().empty() && m.tool_calls().empty() && !signed_thinking;
       if (only_text) {
         wm.plain = true;
         wm.text = m.content();
@@ -292,6 +334,36 @@ void WriteTools(JsonWriter& w, const common::v1::ChatRequest& req, const std::st
   }
 }
 
+// Extended thinking refuses sampling changes and forced tool use: a 400 naming the field, rather
+// than a silent drop of either the field or the reasoning asked for.
+absl::Status CheckThinkingCompatible(const common::v1::ChatRequest& req, bool json_mode) {
+  constexpr absl::string_view kWhy = "with reasoning_effort, Anthropic's extended thinking ";
+  if (req.has_temperature() && req.temperature() != 1.0) {
+    return Unsupported(kProvider, "temperature",
+                       absl::StrCat(kWhy, "needs temperature 1 (or leave it out)"));
+  }
+  if (req.has_top_p() && req.top_p() < 0.95) {
+    return Unsupported(kProvider, "top_p",
+                       absl::StrCat(kWhy, "takes top_p from 0.95 to 1 (or leave it out)"));
+  }
+  if (json_mode) {
+    return Unsupported(kProvider, "response_format",
+                       absl::StrCat(kWhy,
+                                    "cannot be combined with the forced tool that emulates "
+                                    "JSON mode"));
+  }
+  if (!req.tool_choice_json().empty()) {
+    Document d;
+    (void)json::ParseBounded(d, req.tool_choice_json());
+    if (!d.IsString() ||
+        (std::string(d.GetString()) != "auto" && std::string(d.GetString()) != "none")) {
+      return Unsupported(kProvider, "tool_choice",
+                         absl::StrCat(kWhy, "takes tool_choice auto or none only"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatRequest& req,
@@ -301,13 +373,16 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
   if (req.logprobs())
     return Unsupported(kProvider, "logprobs", "it does not return log probabilities");
 
-  std::vector<std::string> system;
-  std::vector<WireMessage> messages;
-  AIM_RETURN_IF_ERROR(ReadMessages(req, system, messages));
-
   AnthropicRequest out;
   const common::v1::ResponseFormat& rf = req.response_format();
   const bool json_mode = rf.type() == "json_object" || rf.type() == "json_schema";
+  const int64_t budget = ToolTurnLacksSignature(req) ? 0 : ThinkingBudget(req);
+  if (budget > 0) AIM_RETURN_IF_ERROR(CheckThinkingCompatible(req, json_mode));
+
+  std::vector<std::string> system;
+  std::vector<WireMessage> messages;
+  AIM_RETURN_IF_ERROR(ReadMessages(req, budget > 0, system, messages));
+
   if (json_mode && !req.tools().empty()) {
     return Unsupported(kProvider, "response_format",
                        "it is emulated with a forced tool, which cannot be combined with 'tools'");
@@ -320,7 +395,16 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
   WriteKey(w, "model");
   WriteStr(w, upstream_model);
   WriteKey(w, "max_tokens");
-  w.Int64(req.has_max_tokens() ? req.max_tokens() : kAnthropicDefaultMaxTokens);
+  w.Int64(req.has_max_tokens() ? req.max_tokens() : kAnthropicDefaultMaxTokens + budget);
+  if (budget > 0) {
+    WriteKey(w, "thinking");
+    w.StartObject();
+    WriteKey(w, "type");
+    WriteStr(w, "enabled");
+    WriteKey(w, "budget_tokens");
+    w.Int64(budget);
+    w.EndObject();
+  }
   if (!system.empty()) {
     WriteKey(w, "system");
     WriteStr(w, absl::StrJoin(system, "\n\n"));

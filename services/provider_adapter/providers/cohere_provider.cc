@@ -108,7 +108,8 @@ void ReadUsage(const Value& u, common::v1::Usage& out) {
 class CohereTranslator final : public Translator {
  public:
   explicit CohereTranslator(std::string model)
-      : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : Translator(std::string(kProvider)),
+        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     if (data == "[DONE]") return absl::OkStatus();
@@ -125,6 +126,9 @@ class CohereTranslator final : public Translator {
       if (const Value* content = Member(*message, "content")) {
         const std::string text = StringOr(*content, "text");
         if (!text.empty()) sink.Emit(out_.Content(text));
+        // A reasoning model's thinking arrives as content of its own type.
+        const std::string thinking = StringOr(*content, "thinking");
+        if (!thinking.empty()) sink.Emit(out_.Reasoning(thinking));
       }
     } else if (type == "tool-call-start" && message != nullptr) {
       const Value* call = Member(*message, "tool_calls");
@@ -174,18 +178,16 @@ class CohereTranslator final : public Translator {
     if (const Value* m = Member(d, "message")) {
       if (const Value* content = Member(*m, "content"); content != nullptr && content->IsArray()) {
         for (const Value& item : content->GetArray()) {
-          if (StringOr(item, "type") == "text") c.content += StringOr(item, "text");
+          const std::string type = StringOr(item, "type");
+          if (type == "text") c.content += StringOr(item, "text");
+          if (type == "thinking") c.reasoning += StringOr(item, "thinking");
         }
       }
       if (const Value* calls = Member(*m, "tool_calls"); calls != nullptr && calls->IsArray()) {
         for (const Value& call : calls->GetArray()) {
           const Value* fn = Member(call, "function");
-          common::v1::ToolCall& t = c.tool_calls.emplace_back();
-          t.set_index(static_cast<int>(c.tool_calls.size()) - 1);
-          t.set_id(StringOr(call, "id", NewToolCallId()));
-          t.set_type("function");
-          t.set_name(fn != nullptr ? StringOr(*fn, "name") : "");
-          t.set_arguments(fn != nullptr ? StringOr(*fn, "arguments", "{}") : "{}");
+          c.AddToolCall(StringOr(call, "id"), fn != nullptr ? StringOr(*fn, "name") : "",
+                        fn != nullptr ? StringOr(*fn, "arguments", "{}") : "{}");
         }
       }
     }
@@ -196,11 +198,6 @@ class CohereTranslator final : public Translator {
     }
     sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
-  }
-
-  absl::Status OnHttpError(int http_status, absl::string_view body,
-                           absl::string_view retry_after) override {
-    return UpstreamFailure(kProvider, http_status, ErrorMessage(body), retry_after);
   }
 
  private:

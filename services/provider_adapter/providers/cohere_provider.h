@@ -11,7 +11,8 @@
 // none → REQUIRED / NONE, a named function → REQUIRED with only that tool offered. `n` > 1 and
 // `logprobs` are refused (400); `user` and `parallel_tool_calls` are dropped.
 //
-// Responses and streams: text (thinking and tool plans dropped), tool calls with Cohere's ids,
+// Responses and streams: text, thinking as reasoning_content (tool plans dropped), tool calls with
+// Cohere's ids,
 // COMPLETE/STOP_SEQUENCE → stop, MAX_TOKENS → length, TOOL_CALL → tool_calls, ERROR and TIMEOUT →
 // an error (never a silent "stop"), usage from `tokens` (falling back to `billed_units`), errors
 // {"id","message"} mapped by status (422 → 400, 498 → 401, 499 → 500).

@@ -70,10 +70,23 @@ absl::Status RpcError(int http_status, const Value& e, absl::string_view retry_a
   return UpstreamFailure(kProvider, status, StringOr(e, "message"), retry_after, client);
 }
 
+// A part that is a thought summary (reasoning), not answer text.
+bool IsThought(const Value& part) {
+  const Value* b = Member(part, "thought");
+  return b != nullptr && b->IsBool() && b->GetBool();
+}
+
+// A functionCall's args as a JSON object text ({} when absent).
+std::string Arguments(const Value& call) {
+  const Value* args = Member(call, "args");
+  return args != nullptr && args->IsObject() ? ToJson(*args) : "{}";
+}
+
 class GeminiTranslator final : public Translator {
  public:
   explicit GeminiTranslator(std::string model)
-      : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : Translator(std::string(kProvider)),
+        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     json::StackDocument doc;
@@ -99,15 +112,20 @@ class GeminiTranslator final : public Translator {
     if (const Value* content = Member(c, "content")) {
       if (const Value* parts = Member(*content, "parts"); parts != nullptr && parts->IsArray()) {
         for (const Value& p : parts->GetArray()) {
-          if (const Value* b = Member(p, "thought"); b != nullptr && b->IsBool() && b->GetBool())
+          if (std::string sig = StringOr(p, "thoughtSignature"); !sig.empty() && !signed_) {
+            signed_ = true;
+            sink.Emit(out_.ReasoningSignature(sig));
+          }
+          if (IsThought(p)) {
+            if (std::string text = StringOr(p, "text"); !text.empty())
+              sink.Emit(out_.Reasoning(text));
             continue;
+          }
           if (const Value* text = Member(p, "text"); text != nullptr && text->IsString()) {
             if (text->GetStringLength() > 0) sink.Emit(out_.Content(text->GetString()));
           } else if (const Value* call = Member(p, "functionCall")) {
-            const Value* args = Member(*call, "args");
-            sink.Emit(out_.ToolCallStart(
-                calls_++, StringOr(*call, "id", NewToolCallId()), StringOr(*call, "name"),
-                args != nullptr && args->IsObject() ? ToJson(*args) : "{}"));
+            sink.Emit(out_.ToolCallStart(calls_++, StringOr(*call, "id", NewToolCallId()),
+                                         StringOr(*call, "name"), Arguments(*call)));
           }
           // inlineData (generated images) and executable code have no place in a chat completion.
         }
@@ -151,18 +169,14 @@ class GeminiTranslator final : public Translator {
       if (const Value* content = Member(cand, "content")) {
         if (const Value* parts = Member(*content, "parts"); parts != nullptr && parts->IsArray()) {
           for (const Value& p : parts->GetArray()) {
-            if (const Value* b = Member(p, "thought"); b != nullptr && b->IsBool() && b->GetBool())
-              continue;
-            if (const Value* text = Member(p, "text"); text != nullptr && text->IsString()) {
+            if (c.reasoning_signature.empty())
+              c.reasoning_signature = StringOr(p, "thoughtSignature");
+            if (IsThought(p)) {
+              c.reasoning += StringOr(p, "text");
+            } else if (const Value* text = Member(p, "text"); text != nullptr && text->IsString()) {
               c.content += text->GetString();
             } else if (const Value* call = Member(p, "functionCall")) {
-              const Value* args = Member(*call, "args");
-              common::v1::ToolCall& t = c.tool_calls.emplace_back();
-              t.set_index(static_cast<int>(c.tool_calls.size()) - 1);
-              t.set_id(StringOr(*call, "id", NewToolCallId()));
-              t.set_type("function");
-              t.set_name(StringOr(*call, "name"));
-              t.set_arguments(args != nullptr && args->IsObject() ? ToJson(*args) : "{}");
+              c.AddToolCall(StringOr(*call, "id"), StringOr(*call, "name"), Arguments(*call));
             }
           }
         }
@@ -196,6 +210,7 @@ class GeminiTranslator final : public Translator {
   common::v1::Usage usage_;
   bool has_usage_ = false;
   bool started_ = false;
+  bool signed_ = false;
   int calls_ = 0;
   std::string finish_reason_;  // Gemini's, from the last event that had one.
   std::string finish_;         // Ours, when decided by something else (a blocked prompt).

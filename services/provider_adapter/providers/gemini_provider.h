@@ -14,9 +14,13 @@
 // JSON schema reduced to the subset Gemini's `responseSchema` accepts (gemini_schema.h); tools and
 // their parameters reduced the same way; tool_choice → functionCallingConfig (AUTO, NONE, ANY,
 // ANY + allowedFunctionNames). `n` > 1 and `logprobs` are refused (400); `user`,
-// `parallel_tool_calls` and `logit_bias` are dropped.
+// `parallel_tool_calls` and `logit_bias` are dropped. `reasoning_effort` → thinkingConfig
+// (thinkingBudget none 0, minimal 512, low 1024, medium 8192, high 24576, with includeThoughts);
+// an echoed reasoning_signature goes back as the thoughtSignature of the turn's first function
+// call.
 //
-// Responses and streams: text (thought parts dropped, counted as reasoning tokens), function
+// Responses and streams: text, thought parts as reasoning_content (counted as reasoning tokens)
+// and the first thoughtSignature as reasoning_signature, function
 // calls with ids made here (Gemini sends none) and "{}" for calls without arguments, STOP with
 // calls → tool_calls, MAX_TOKENS → length, SAFETY / RECITATION / a blocked prompt →
 // content_filter, usage from the last usageMetadata, the bare JSON error Gemini appends to a

@@ -1,7 +1,11 @@
 #include "services/provider_adapter/providers/gemini_provider.h"
 
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status/error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -91,6 +95,74 @@ TEST(GeminiTranslationTest, FunctionCallsGetUniqueIdsAndObjectArguments) {
                        Fixture("gemini", "function_call_no_args_response.json"));
   ASSERT_EQ(none.tool_calls.size(), 1u);
   EXPECT_EQ(none.tool_calls[0].arguments, "{}");
+}
+
+TEST(GeminiTranslationTest, ThoughtsAreReasoningContentAndTheSignatureTravelsWithThem) {
+  FakeHttp http;
+  GeminiProvider p(Config(), http);
+  // Captured (tests/testdata/providers/gemini/README.md): a thought summary, then a function call
+  // that carries the turn's thoughtSignature.
+  rapidjson::Document fixture = Parse(Fixture("gemini", "thinking_tool_call_response.json"));
+  const auto& parts = fixture["candidates"][0]["content"]["parts"];
+  const std::string thought = parts[0]["text"].GetString();
+  const std::string signature = parts[1]["thoughtSignature"].GetString();
+  ASSERT_FALSE(signature.empty());
+
+  const Folded plain = Replay(p, http, UserSays("days to new year?", false),
+                              Fixture("gemini", "thinking_tool_call_response.json"));
+  ASSERT_TRUE(plain.status.ok()) << plain;
+  EXPECT_EQ(plain.content, "");
+  EXPECT_EQ(plain.reasoning, thought);
+  EXPECT_EQ(plain.reasoning_signature, signature);
+  ASSERT_EQ(plain.tool_calls.size(), 1u);
+
+  const Folded streamed = Replay(p, http, UserSays("days to new year?", true),
+                                 Fixture("gemini", "thinking_tool_call_stream.sse"));
+  ASSERT_TRUE(streamed.status.ok()) << streamed;
+  EXPECT_EQ(streamed.content, "");
+  EXPECT_THAT(streamed.reasoning, ::testing::StartsWith("**Calculating the Days**"));
+  EXPECT_FALSE(streamed.reasoning_signature.empty());
+  ASSERT_EQ(streamed.tool_calls.size(), 1u);
+  EXPECT_EQ(streamed.tool_calls[0].name, "now");
+}
+
+TEST(GeminiRequestTest, ReasoningEffortIsAThinkingBudgetAndTheSignatureGoesBack) {
+  auto config = [](const std::string& effort) {
+    common::v1::ChatRequest req = UserSays("hi", false);
+    req.set_reasoning_effort(effort);
+    absl::StatusOr<std::string> body = BuildGeminiBody(req);
+    EXPECT_TRUE(body.ok()) << body.status();
+    return Parse(body.ok() ? *body : "{}");
+  };
+  EXPECT_FALSE(Parse(*BuildGeminiBody(UserSays("hi", false))).HasMember("generationConfig"));
+  rapidjson::Document none = config("none");
+  EXPECT_EQ(none["generationConfig"]["thinkingConfig"]["thinkingBudget"].GetInt(), 0);
+  EXPECT_FALSE(none["generationConfig"]["thinkingConfig"].HasMember("includeThoughts"));
+  for (const auto& [effort, budget] : std::vector<std::pair<std::string, int>>{
+           {"minimal", 512}, {"low", 1024}, {"medium", 8192}, {"high", 24576}}) {
+    rapidjson::Document d = config(effort);
+    const auto& tc = d["generationConfig"]["thinkingConfig"];
+    EXPECT_EQ(tc["thinkingBudget"].GetInt(), budget) << effort;
+    EXPECT_TRUE(tc["includeThoughts"].GetBool()) << effort;
+  }
+
+  common::v1::ChatRequest req = UserSays("days to new year?", false);
+  auto* a = req.add_messages();
+  a->set_role("assistant");
+  a->set_reasoning_content("I need the date.");
+  a->set_reasoning_signature("CtQOAVSo");
+  for (const char* name : {"now", "tz"}) {
+    auto* c = a->add_tool_calls();
+    c->set_id(absl::StrCat("call_", name));
+    c->set_name(name);
+  }
+  absl::StatusOr<std::string> body = BuildGeminiBody(req);
+  ASSERT_TRUE(body.ok()) << body.status();
+  rapidjson::Document d = Parse(*body);
+  const auto& model_parts = d["contents"][1]["parts"];
+  ASSERT_EQ(model_parts.Size(), 2u);  // The reasoning text itself is not sent back.
+  EXPECT_STREQ(model_parts[0]["thoughtSignature"].GetString(), "CtQOAVSo");
+  EXPECT_FALSE(model_parts[1].HasMember("thoughtSignature"));  // Only the turn's first call.
 }
 
 TEST(GeminiTranslationTest, InvalidKeyIs401AndRetryInfoIsRetryAfter) {

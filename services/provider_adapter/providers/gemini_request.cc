@@ -157,8 +157,11 @@ std::string FunctionResponsePart(const common::v1::ChatMessage& m, const std::st
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+// A function call, with the thought signature Gemini gave the turn when it is the turn's first
+// call (docs/providers.md, "Reasoning").
 absl::StatusOr<std::string> FunctionCallPart(const common::v1::ToolCall& c,
-                                             const std::string& param) {
+                                             const std::string& param,
+                                             absl::string_view thought_signature) {
   AIM_ASSIGN_OR_RETURN(std::string args,
                        ArgumentsObject(c.arguments(), param + ".function.arguments"));
   rapidjson::StringBuffer buf;
@@ -171,6 +174,10 @@ absl::StatusOr<std::string> FunctionCallPart(const common::v1::ToolCall& c,
   WriteKey(w, "args");
   WriteRawJson(w, args);
   w.EndObject();
+  if (!thought_signature.empty()) {
+    WriteKey(w, "thoughtSignature");
+    WriteStr(w, thought_signature);
+  }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -194,8 +201,10 @@ absl::Status ContentTurn(const common::v1::ChatMessage& m, const std::string& pa
   }
   int j = 0;
   for (const common::v1::ToolCall& c : m.tool_calls()) {
-    AIM_ASSIGN_OR_RETURN(std::string part,
-                         FunctionCallPart(c, absl::StrCat(param, ".tool_calls[", j++, "]")));
+    const absl::string_view signature = j == 0 ? absl::string_view(m.reasoning_signature()) : "";
+    AIM_ASSIGN_OR_RETURN(
+        std::string part,
+        FunctionCallPart(c, absl::StrCat(param, ".tool_calls[", j++, "]"), signature));
     t.parts.push_back(std::move(part));
   }
   return absl::OkStatus();
@@ -265,12 +274,34 @@ absl::Status WriteTools(JsonWriter& w, const common::v1::ChatRequest& req) {
 }
 
 // Sampling, the output limit and JSON mode → generationConfig (left out when nothing is set).
+// reasoning_effort as Gemini 2.5's thinkingConfig: a thinking budget in tokens, and the thought
+// summaries asked for so that they reach the client as reasoning_content. "none" is budget 0
+// (which 2.5 Pro, unable to turn thinking off, refuses with its own 400).
+void WriteThinkingConfig(JsonWriter& w, absl::string_view effort) {
+  if (effort.empty()) return;
+  int budget = 0;
+  if (effort == "minimal") budget = 512;
+  if (effort == "low") budget = 1024;
+  if (effort == "medium") budget = 8192;
+  if (effort == "high") budget = 24576;
+  WriteKey(w, "thinkingConfig");
+  w.StartObject();
+  WriteKey(w, "thinkingBudget");
+  w.Int(budget);
+  if (budget > 0) {
+    WriteKey(w, "includeThoughts");
+    w.Bool(true);
+  }
+  w.EndObject();
+}
+
 absl::Status WriteGenerationConfig(JsonWriter& w, const common::v1::ChatRequest& req) {
   const common::v1::ResponseFormat& rf = req.response_format();
   const bool json = rf.type() == "json_object" || rf.type() == "json_schema";
   const bool config = req.has_temperature() || req.has_top_p() || req.has_max_tokens() ||
                       !req.stop().empty() || req.n() > 0 || req.has_seed() ||
-                      req.has_presence_penalty() || req.has_frequency_penalty() || json;
+                      req.has_presence_penalty() || req.has_frequency_penalty() || json ||
+                      !req.reasoning_effort().empty();
   if (!config) return absl::OkStatus();
   WriteKey(w, "generationConfig");
   w.StartObject();
@@ -303,6 +334,7 @@ absl::Status WriteGenerationConfig(JsonWriter& w, const common::v1::ChatRequest&
     WriteKey(w, "frequencyPenalty");
     w.Double(req.frequency_penalty());
   }
+  WriteThinkingConfig(w, req.reasoning_effort());
   if (json) {
     WriteKey(w, "responseMimeType");
     WriteStr(w, "application/json");

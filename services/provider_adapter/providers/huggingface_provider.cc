@@ -74,10 +74,18 @@ std::string Finish(absl::string_view reason, bool calls) {
 }
 
 // An OpenAI-shaped answer (TGI's chat route, the router) rebuilt with TGI's quirks fixed.
+// The reasoning of a message or delta from the router's providers: `reasoning_content`
+// (DeepSeek, vLLM) or `reasoning` (some others).
+std::string Reasoning(const Value& message) {
+  std::string text = StringOr(message, "reasoning_content");
+  return text.empty() ? StringOr(message, "reasoning") : text;
+}
+
 class ChatTranslator final : public Translator {
  public:
   explicit ChatTranslator(std::string model)
-      : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : Translator(std::string(kProvider)),
+        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     if (data == "[DONE]") {
@@ -102,6 +110,7 @@ class ChatTranslator final : public Translator {
     if (choices == nullptr || !choices->IsArray() || choices->Empty()) return absl::OkStatus();
     const Value& c = (*choices)[0];
     if (const Value* delta = Member(c, "delta")) {
+      if (std::string text = Reasoning(*delta); !text.empty()) sink.Emit(out_.Reasoning(text));
       if (std::string text = StringOr(*delta, "content"); !text.empty())
         sink.Emit(out_.Content(text));
       if (const Value* calls = Member(*delta, "tool_calls"); calls != nullptr && calls->IsArray()) {
@@ -159,16 +168,14 @@ class ChatTranslator final : public Translator {
       if (const Value* m = Member(choice, "message")) {
         c.content = StringOr(*m, "content");
         c.refusal = StringOr(*m, "refusal");
+        c.reasoning = Reasoning(*m);
         if (const Value* calls = Member(*m, "tool_calls"); calls != nullptr && calls->IsArray()) {
           for (const Value& call : calls->GetArray()) {
             const Value* fn = Member(call, "function");
-            common::v1::ToolCall& t = c.tool_calls.emplace_back();
-            t.set_index(static_cast<int>(c.tool_calls.size()) - 1);
-            t.set_id(UniqueId(StringOr(call, "id")));
-            t.set_type("function");
-            t.set_name(fn != nullptr ? StringOr(*fn, "name") : "");
             std::string args = fn != nullptr ? ArgumentsText(*fn) : "";
-            t.set_arguments(args.empty() ? "{}" : std::move(args));
+            c.AddToolCall(UniqueId(StringOr(call, "id")),
+                          fn != nullptr ? StringOr(*fn, "name") : "",
+                          args.empty() ? "{}" : std::move(args));
           }
         }
       }
@@ -218,7 +225,8 @@ class ChatTranslator final : public Translator {
 class GenerateTranslator final : public Translator {
  public:
   explicit GenerateTranslator(std::string model)
-      : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : Translator(std::string(kProvider)),
+        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
     json::StackDocument doc;

@@ -131,6 +131,56 @@ TEST(OllamaTranslationTest, AnEndlessLineIsCutOffNotBuffered) {
   EXPECT_TRUE(http.cancelled);
 }
 
+TEST(OllamaTranslationTest, ThinkingIsReasoningContentNeverContent) {
+  FakeHttp http;
+  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  // A thinking model's lines (Ollama's api.md: message.thinking beside message.content), composed.
+  const std::string stream =
+      R"({"model":"qwen3","created_at":"2025-06-01T00:00:00Z","message":{"role":"assistant","content":"","thinking":"Two plus "},"done":false})"
+      "\n"
+      R"({"model":"qwen3","created_at":"2025-06-01T00:00:00Z","message":{"role":"assistant","content":"","thinking":"two."},"done":false})"
+      "\n"
+      R"({"model":"qwen3","created_at":"2025-06-01T00:00:00Z","message":{"role":"assistant","content":"4"},"done":false})"
+      "\n"
+      R"({"model":"qwen3","created_at":"2025-06-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":5,"eval_count":9})"
+      "\n";
+  const Folded streamed = Replay(p, http, UserSays("2+2?", true), stream);
+  ASSERT_TRUE(streamed.status.ok()) << streamed;
+  EXPECT_EQ(streamed.content, "4");
+  EXPECT_EQ(streamed.reasoning, "Two plus two.");
+  ExpectEverySplitTheSame(p, http, stream);
+
+  const Folded plain = Replay(
+      p, http, UserSays("2+2?", false),
+      R"({"model":"qwen3","message":{"role":"assistant","content":"4","thinking":"Two plus two."},)"
+      R"("done":true,"done_reason":"stop","prompt_eval_count":5,"eval_count":9})");
+  ASSERT_TRUE(plain.status.ok()) << plain;
+  EXPECT_EQ(plain.content, "4");
+  EXPECT_EQ(plain.reasoning, "Two plus two.");
+}
+
+TEST(OllamaRequestTest, ReasoningEffortIsTheThinkSwitch) {
+  common::v1::ChatRequest req = UserSays("hi", false);
+  EXPECT_FALSE(Parse(*BuildOllamaBody(req, "m")).HasMember("think"));
+  req.set_reasoning_effort("none");
+  EXPECT_FALSE(Parse(*BuildOllamaBody(req, "m"))["think"].GetBool());
+  for (const char* effort : {"minimal", "low", "medium", "high"}) {
+    req.set_reasoning_effort(effort);
+    EXPECT_TRUE(Parse(*BuildOllamaBody(req, "m"))["think"].GetBool()) << effort;
+  }
+}
+
+TEST(CohereTranslationTest, ThinkingIsReasoningContent) {
+  FakeHttp http;
+  CohereProvider p(Config(config::v1::PROVIDER_TYPE_COHERE), http);
+  const Folded f =
+      Replay(p, http, UserSays("sales?", false), Fixture("cohere", "tool_call_response.json"));
+  ASSERT_TRUE(f.status.ok()) << f;
+  EXPECT_EQ(f.content, "");
+  EXPECT_THAT(f.reasoning, ::testing::StartsWith("I will first find the sales summary"));
+  EXPECT_EQ(f.tool_calls.size(), 2u);
+}
+
 TEST(OllamaRequestTest, ToolResultsAreNamedAndRemoteImagesRefused) {
   common::v1::ChatRequest req = UserSays("time?", false);
   auto* a = req.add_messages();

@@ -47,7 +47,8 @@ absl::Status LineError(const Value& d) {
 class OllamaTranslator final : public Translator {
  public:
   explicit OllamaTranslator(std::string model)
-      : out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : Translator(std::string(kProvider)),
+        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view line, EventSink& sink) override {
     json::StackDocument doc;
@@ -60,6 +61,8 @@ class OllamaTranslator final : public Translator {
       sink.Emit(out_.Role());
     }
     if (const Value* m = Member(d, "message")) {
+      if (std::string text = StringOr(*m, "thinking"); !text.empty())
+        sink.Emit(out_.Reasoning(text));
       if (std::string text = StringOr(*m, "content"); !text.empty()) sink.Emit(out_.Content(text));
       if (const Value* calls = Member(*m, "tool_calls"); calls != nullptr && calls->IsArray()) {
         for (const Value& call : calls->GetArray()) {
@@ -97,16 +100,12 @@ class OllamaTranslator final : public Translator {
     c.created = absl::ToUnixSeconds(absl::Now());
     if (const Value* m = Member(d, "message")) {
       c.content = StringOr(*m, "content");
+      c.reasoning = StringOr(*m, "thinking");
       if (const Value* calls = Member(*m, "tool_calls"); calls != nullptr && calls->IsArray()) {
         for (const Value& call : calls->GetArray()) {
           const Value* fn = Member(call, "function");
           if (fn == nullptr) continue;
-          common::v1::ToolCall& t = c.tool_calls.emplace_back();
-          t.set_index(static_cast<int>(c.tool_calls.size()) - 1);
-          t.set_id(StringOr(call, "id", NewToolCallId()));
-          t.set_type("function");
-          t.set_name(StringOr(*fn, "name"));
-          t.set_arguments(Arguments(*fn));
+          c.AddToolCall(StringOr(call, "id"), StringOr(*fn, "name"), Arguments(*fn));
         }
       }
     }
@@ -115,11 +114,6 @@ class OllamaTranslator final : public Translator {
     c.has_usage = true;
     sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
-  }
-
-  absl::Status OnHttpError(int http_status, absl::string_view body,
-                           absl::string_view retry_after) override {
-    return UpstreamFailure(kProvider, http_status, ErrorMessage(body), retry_after);
   }
 
  private:
@@ -239,6 +233,11 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req,
   } else if (rf.type() == "json_schema") {
     WriteKey(w, "format");
     WriteRawJson(w, rf.schema_json());
+  }
+  if (!req.reasoning_effort().empty()) {
+    // Ollama's switch for thinking models (the levels gpt-oss takes instead are not mapped).
+    WriteKey(w, "think");
+    w.Bool(req.reasoning_effort() != "none");
   }
   WriteKey(w, "stream");
   w.Bool(req.stream());

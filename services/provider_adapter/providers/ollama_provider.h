@@ -11,12 +11,12 @@
 // `options` (temperature, top_p, num_predict, stop, seed, the penalties), response_format →
 // `format` ("json" or the schema), `stream` always explicit. tool_choice "none" sends no tools;
 // "required" or a named function, `n` > 1 and `logprobs` are refused (400); `user` and
-// `parallel_tool_calls` are dropped.
+// `parallel_tool_calls` are dropped. `reasoning_effort` → `think` (false for none, else true).
 //
-// Responses and streams: content (thinking dropped), tool calls (whole, in one line; Ollama's id
-// kept or one made), done_reason stop → stop (tool_calls when calls came), length → length, usage
-// from prompt_eval_count / eval_count (absent means 0), a last {"error": ...} line → an error
-// event.
+// Responses and streams: content, `thinking` as reasoning_content, tool calls (whole, in one line;
+// Ollama's id kept or one made), done_reason stop → stop (tool_calls when calls came), length →
+// length, usage from prompt_eval_count / eval_count (absent means 0), a last {"error": ...} line →
+// an error event.
 
 #include <map>
 #include <string>

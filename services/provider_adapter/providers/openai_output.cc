@@ -144,18 +144,36 @@ common::v1::ChatEvent ChunkWriter::Role() const {
   });
 }
 
-common::v1::ChatEvent ChunkWriter::Content(absl::string_view text) const {
-  return Chunk(id_, model_, created_, [text](Writer& w) {
-    Key(w, "content");
-    String(w, text);
+common::v1::ChatEvent ChunkWriter::Field(absl::string_view key, absl::string_view value) const {
+  return Chunk(id_, model_, created_, [key, value](Writer& w) {
+    Key(w, key);
+    String(w, value);
   });
 }
 
+common::v1::ChatEvent ChunkWriter::Content(absl::string_view text) const {
+  return Field("content", text);
+}
+
 common::v1::ChatEvent ChunkWriter::Refusal(absl::string_view text) const {
-  return Chunk(id_, model_, created_, [text](Writer& w) {
-    Key(w, "refusal");
-    String(w, text);
-  });
+  return Field("refusal", text);
+}
+
+common::v1::ChatEvent ChunkWriter::Reasoning(absl::string_view text) const {
+  return Field("reasoning_content", text);
+}
+
+common::v1::ChatEvent ChunkWriter::ReasoningSignature(absl::string_view signature) const {
+  return Field("reasoning_signature", signature);
+}
+
+void Completion::AddToolCall(std::string id, std::string name, std::string arguments) {
+  common::v1::ToolCall& t = tool_calls.emplace_back();
+  t.set_index(static_cast<int>(tool_calls.size()) - 1);
+  t.set_id(id.empty() ? NewToolCallId() : std::move(id));
+  t.set_type("function");
+  t.set_name(std::move(name));
+  t.set_arguments(std::move(arguments));
 }
 
 common::v1::ChatEvent ChunkWriter::ToolCallStart(int index, absl::string_view id,
@@ -229,6 +247,14 @@ common::v1::ChatEvent RenderCompletion(const Completion& c) {
     w.Null();
   } else {
     String(w, c.refusal);
+  }
+  if (!c.reasoning.empty()) {
+    Key(w, "reasoning_content");
+    String(w, c.reasoning);
+  }
+  if (!c.reasoning_signature.empty()) {
+    Key(w, "reasoning_signature");
+    String(w, c.reasoning_signature);
   }
   if (!c.tool_calls.empty()) {
     Key(w, "tool_calls");

@@ -42,6 +42,12 @@ class ChunkWriter {
   common::v1::ChatEvent Role() const;
   common::v1::ChatEvent Content(absl::string_view text) const;
   common::v1::ChatEvent Refusal(absl::string_view text) const;
+  // The model's reasoning, apart from its answer: delta {"reasoning_content": text} (the field
+  // DeepSeek, vLLM and LiteLLM use; OpenAI's SDKs pass it through).
+  common::v1::ChatEvent Reasoning(absl::string_view text) const;
+  // delta {"reasoning_signature": sig}: the provider's opaque proof of the reasoning above, which
+  // the client echoes back on the assistant message (docs/providers.md, "Reasoning").
+  common::v1::ChatEvent ReasoningSignature(absl::string_view signature) const;
   // The first fragment of tool call `index`: its id, name and the start of its arguments.
   common::v1::ChatEvent ToolCallStart(int index, absl::string_view id, absl::string_view name,
                                       absl::string_view arguments) const;
@@ -52,6 +58,9 @@ class ChunkWriter {
   common::v1::ChatEvent UsageChunk(const common::v1::Usage& usage) const;
 
  private:
+  // delta {key: value}.
+  common::v1::ChatEvent Field(absl::string_view key, absl::string_view value) const;
+
   std::string id_;
   std::string model_;
   int64_t created_;
@@ -65,10 +74,16 @@ struct Completion {
   // null in the JSON when empty and there are tool calls or a refusal.
   std::string content;
   std::string refusal;
+  // message.reasoning_content and message.reasoning_signature, written when not empty.
+  std::string reasoning;
+  std::string reasoning_signature;
   std::vector<common::v1::ToolCall> tool_calls;
   std::string finish_reason = "stop";
   common::v1::Usage usage;
   bool has_usage = false;
+
+  // Appends a function call with the next index; `id` "" gets a new one (NewToolCallId).
+  void AddToolCall(std::string id, std::string name, std::string arguments);
 };
 
 common::v1::ChatEvent RenderCompletion(const Completion& c);

@@ -223,6 +223,10 @@ std::string FromStructured(const common::v1::ChatRequest& req, const std::string
     w.Key("user");
     WriteString(w, req.user());
   }
+  if (!req.reasoning_effort().empty()) {
+    w.Key("reasoning_effort");
+    WriteString(w, req.reasoning_effort());
+  }
   w.Key("stream");
   w.Bool(req.stream());
   if (req.stream()) {
@@ -318,7 +322,7 @@ absl::Status ErrorFromObject(absl::string_view provider, int http_status, const 
 class OpenAiTranslator final : public Translator {
  public:
   OpenAiTranslator(std::string provider, bool strict_done)
-      : provider_(std::move(provider)), strict_done_(strict_done) {}
+      : Translator(std::move(provider)), strict_done_(strict_done) {}
 
   absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& out) override {
     if (done_) return absl::OkStatus();
@@ -330,13 +334,13 @@ class OpenAiTranslator final : public Translator {
     Document& d = *doc;
     // The event goes out verbatim, so it must be valid UTF-8 as well as a JSON object.
     if (!json::ParseBounded(d, data, /*validate_utf8=*/true) || !d.IsObject()) {
-      return BadResponse(provider_, "a stream event that is not a JSON object in valid UTF-8");
+      return BadResponse(provider(), "a stream event that is not a JSON object in valid UTF-8");
     }
     if (auto e = d.FindMember("error"); e != d.MemberEnd() && e->value.IsObject()) {
       int http = 500;
       if (auto c = e->value.FindMember("code"); c != e->value.MemberEnd() && c->value.IsInt())
         http = c->value.GetInt();
-      return ErrorFromObject(provider_, http, e->value, "");
+      return ErrorFromObject(provider(), http, e->value, "");
     }
     common::v1::ChatEvent ev;
     ev.set_raw_json(std::string(data));
@@ -348,7 +352,7 @@ class OpenAiTranslator final : public Translator {
   absl::Status OnEnd(absl::string_view, EventSink&) override {
     if (!done_ && strict_done_) {
       return status::Error(absl::StatusCode::kUnavailable, status::reason::kUpstreamDisconnected,
-                           absl::StrCat("the ", provider_, " stream ended without [DONE]"))
+                           absl::StrCat("the ", provider(), " stream ended without [DONE]"))
           .HttpStatus(502);
     }
     return absl::OkStatus();
@@ -358,7 +362,7 @@ class OpenAiTranslator final : public Translator {
     json::StackDocument doc;
     Document& d = *doc;
     if (!json::ParseBounded(d, body, /*validate_utf8=*/true) || !d.IsObject()) {
-      return BadResponse(provider_, "an answer that is not a JSON object in valid UTF-8");
+      return BadResponse(provider(), "an answer that is not a JSON object in valid UTF-8");
     }
     common::v1::ChatEvent ev;
     ev.set_completion(true);
@@ -370,11 +374,10 @@ class OpenAiTranslator final : public Translator {
 
   absl::Status OnHttpError(int http_status, absl::string_view body,
                            absl::string_view retry_after) override {
-    return UpstreamHttpError(provider_, http_status, body, retry_after);
+    return UpstreamHttpError(provider(), http_status, body, retry_after);
   }
 
  private:
-  const std::string provider_;
   const bool strict_done_;
   bool done_ = false;
 };

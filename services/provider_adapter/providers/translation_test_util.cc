@@ -65,6 +65,8 @@ void Fold(const common::v1::ChatEvent& ev, Folded& f) {
     auto m = c.FindMember(key);
     if (m == c.MemberEnd() || !m->value.IsObject()) continue;
     f.content += Str(m->value, "content");
+    f.reasoning += Str(m->value, "reasoning_content");
+    f.reasoning_signature += Str(m->value, "reasoning_signature");
     auto tcs = m->value.FindMember("tool_calls");
     if (tcs == m->value.MemberEnd() || !tcs->value.IsArray()) continue;
     int position = 0;
@@ -93,7 +95,9 @@ std::shared_ptr<HttpCall> FakeHttp::Start(HttpCallRequest r, HttpCallHandler& h)
 }
 
 std::ostream& operator<<(std::ostream& os, const Folded& f) {
-  os << "{content=\"" << f.content << "\" finish=" << f.finish_reason << " tools=[";
+  os << "{content=\"" << f.content << "\" reasoning=\"" << f.reasoning.substr(0, 80)
+     << "\" signature=" << f.reasoning_signature.size() << "B finish=" << f.finish_reason
+     << " tools=[";
   for (const auto& t : f.tool_calls) os << t.id << ":" << t.name << ":" << t.arguments << " ";
   return os << "] usage=" << f.prompt_tokens << "/" << f.completion_tokens << "/" << f.total_tokens
             << "/" << f.cached_tokens << " events=" << f.events << " completion=" << f.completion

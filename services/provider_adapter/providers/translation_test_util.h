@@ -49,6 +49,8 @@ struct ToolCallSeen {
 // What a client assembles from the events of one call.
 struct Folded {
   std::string content;
+  std::string reasoning;            // reasoning_content
+  std::string reasoning_signature;  // reasoning_signature
   std::vector<ToolCallSeen> tool_calls;
   std::string finish_reason;
   int64_t prompt_tokens = -1, completion_tokens = -1, total_tokens = -1, cached_tokens = -1,
@@ -58,11 +60,12 @@ struct Folded {
   bool valid_utf8 = true;   // Every event's JSON is valid UTF-8.
   absl::Status status;
   bool operator==(const Folded& o) const {
-    return content == o.content && tool_calls == o.tool_calls && finish_reason == o.finish_reason &&
-           prompt_tokens == o.prompt_tokens && completion_tokens == o.completion_tokens &&
-           total_tokens == o.total_tokens && cached_tokens == o.cached_tokens &&
-           completion == o.completion && valid_utf8 == o.valid_utf8 &&
-           status.code() == o.status.code();
+    return content == o.content && reasoning == o.reasoning &&
+           reasoning_signature == o.reasoning_signature && tool_calls == o.tool_calls &&
+           finish_reason == o.finish_reason && prompt_tokens == o.prompt_tokens &&
+           completion_tokens == o.completion_tokens && total_tokens == o.total_tokens &&
+           cached_tokens == o.cached_tokens && completion == o.completion &&
+           valid_utf8 == o.valid_utf8 && status.code() == o.status.code();
   }
 };
 std::ostream& operator<<(std::ostream& os, const Folded& f);

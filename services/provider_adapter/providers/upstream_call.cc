@@ -15,6 +15,11 @@
 #include "services/provider_adapter/providers/translate_util.h"
 
 namespace aimarket::provider {
+
+absl::Status Translator::OnHttpError(int http_status, absl::string_view body,
+                                     absl::string_view retry_after) {
+  return UpstreamFailure(provider_, http_status, ErrorMessage(body), retry_after);
+}
 namespace {
 
 constexpr size_t kMaxBody = 16u << 20;

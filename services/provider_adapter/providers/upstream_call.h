@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -38,6 +39,9 @@ class EventSink {
 // thread, in order. A non-OK status from OnEvent ends the call with it (later events are dropped).
 class Translator {
  public:
+  // `provider` names the upstream in errors ("anthropic", or an OpenAI-format server's config
+  // name).
+  explicit Translator(std::string provider) : provider_(std::move(provider)) {}
   virtual ~Translator() = default;
   // Streamed 2xx: one SSE event (`name` is its `event:` field, maybe empty) or one NDJSON line.
   virtual absl::Status OnEvent(absl::string_view name, absl::string_view data, EventSink& out) = 0;
@@ -47,9 +51,16 @@ class Translator {
   virtual absl::Status OnEnd(absl::string_view unframed, EventSink& out) = 0;
   // Non-streamed 2xx: the whole body.
   virtual absl::Status OnBody(std::string body, EventSink& out) = 0;
-  // Any non-2xx answer, as the status to end the call with.
+  // Any non-2xx answer, as the status to end the call with: by default the upstream error table
+  // (UpstreamFailure) with the message of the error body in any shape ErrorMessage reads.
   virtual absl::Status OnHttpError(int http_status, absl::string_view body,
-                                   absl::string_view retry_after) = 0;
+                                   absl::string_view retry_after);
+
+ protected:
+  const std::string& provider() const { return provider_; }
+
+ private:
+  const std::string provider_;
 };
 
 // Starts the call. `observer` gets the events and exactly one OnComplete; it must outlive it.

@@ -8,6 +8,10 @@ def usage(u):
     t=u.get('tokens') or u.get('billed_units') or {}
     p=t.get('input_tokens',0); c=t.get('output_tokens',0)
     return {'prompt_tokens':p,'completion_tokens':c,'total_tokens':p+c,'cached_tokens':u.get('cached_tokens',0)}
+# Thinking reaches the client as reasoning_content (named only where there is some).
+def with_reasoning(expect, reasoning):
+    if reasoning: expect['reasoning_content']=reasoning
+    return expect
 def events(text):
     out=[]
     for block in re.split(r'\r?\n\r?\n', text):
@@ -15,20 +19,23 @@ def events(text):
         if data and data[0]!='[DONE]': out.append(json.loads('\n'.join(data)))
     return out
 def expect_stream(text):
-    content=''; calls={}; order=[]; fin=None; u=None
+    content=''; calls={}; order=[]; fin=None; u=None; reasoning=''
     for e in events(text):
         t=e['type']; m=(e.get('delta') or {}).get('message') or {}
-        if t=='content-delta': content+=m['content']['text']
+        if t=='content-delta':
+            content+=m['content'].get('text','')
+            reasoning+=m['content'].get('thinking','')
         elif t=='tool-call-start':
             tc=m['tool_calls']; calls[e['index']]={'id':tc['id'],'name':tc['function']['name'],'arguments':tc['function'].get('arguments','')}; order.append(e['index'])
         elif t=='tool-call-delta': calls[e['index']]['arguments']+=m['tool_calls']['function']['arguments']
         elif t=='message-end': fin=FINISH[e['delta']['finish_reason']]; u=usage(e['delta'].get('usage',{}))
-    return {'content':content,'tool_calls':[calls[i] for i in order],'finish_reason':fin,'usage':u}
+    return with_reasoning({'content':content,'tool_calls':[calls[i] for i in order],'finish_reason':fin,'usage':u}, reasoning)
 def expect_body(text):
     b=json.loads(text); m=b['message']
     content=''.join(c['text'] for c in m.get('content',[]) if c['type']=='text')
+    reasoning=''.join(c['thinking'] for c in m.get('content',[]) if c['type']=='thinking')
     calls=[{'id':c['id'],'name':c['function']['name'],'arguments':c['function']['arguments']} for c in m.get('tool_calls',[])]
-    return {'content':content,'tool_calls':calls,'finish_reason':FINISH[b['finish_reason']],'usage':usage(b['usage'])}
+    return with_reasoning({'content':content,'tool_calls':calls,'finish_reason':FINISH[b['finish_reason']],'usage':usage(b['usage'])}, reasoning)
 def fixture_request(name):
     return json.load(open(f'{D}/{name}'))
 def tools_of(r):

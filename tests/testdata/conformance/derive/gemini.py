@@ -22,34 +22,40 @@ def usage(u):
     th=u.get('thoughtsTokenCount',0)
     p=u.get('promptTokenCount',0)+u.get('toolUsePromptTokenCount',0); c=u.get('candidatesTokenCount',0)+th
     return {'prompt_tokens':p,'completion_tokens':c,'total_tokens':u.get('totalTokenCount',p+c),'cached_tokens':u.get('cachedContentTokenCount',0),'reasoning_tokens':th}
+# Thought parts reach the client as reasoning_content (named only where there is some).
+def with_reasoning(expect, reasoning):
+    if ''.join(reasoning): expect['reasoning_content']=''.join(reasoning)
+    return expect
 def parts_of(cand):
     return (cand.get('content') or {}).get('parts') or []
-def collect(parts, content, calls):
+def collect(parts, content, calls, reasoning):
     for p in parts:
-        if p.get('thought'): continue
+        if p.get('thought'):
+            reasoning.append(p.get('text',''))
+            continue
         if 'text' in p: content+=p['text']
         elif 'functionCall' in p: calls.append({'name':p['functionCall']['name'],'arguments':json.dumps(p['functionCall'].get('args',{}),separators=(',',':'))})
     return content
 def expect_stream(text):
     evs, rest = sse_events(text)
-    content=''; calls=[]; reason=''; u=None; blocked=False
+    content=''; calls=[]; reason=''; u=None; blocked=False; reasoning=[]
     for e in evs:
         if 'usageMetadata' in e: u=e['usageMetadata']
         c=e.get('candidates') or []
         if not c:
             if 'promptFeedback' in e: blocked=True
             continue
-        content=collect(parts_of(c[0]), content, calls)
+        content=collect(parts_of(c[0]), content, calls, reasoning)
         if c[0].get('finishReason'): reason=c[0]['finishReason']
     if rest.strip():
         err=json.loads(rest)['error']
-        return {'content':content,'tool_calls':calls,'stream_error':{'message':err['message']}}
-    return {'content':content,'tool_calls':calls,'finish_reason':'content_filter' if blocked else finish(reason, bool(calls)),'usage':usage(u)}
+        return with_reasoning({'content':content,'tool_calls':calls,'stream_error':{'message':err['message']}}, reasoning)
+    return with_reasoning({'content':content,'tool_calls':calls,'finish_reason':'content_filter' if blocked else finish(reason, bool(calls)),'usage':usage(u)}, reasoning)
 def expect_body(text):
     b=json.loads(text); c=b.get('candidates') or []
     if not c: return {'content':'','tool_calls':[],'finish_reason':'content_filter','usage':usage(b.get('usageMetadata'))}
-    calls=[]; content=collect(parts_of(c[0]),'',calls)
-    return {'content':content,'tool_calls':calls,'finish_reason':finish(c[0].get('finishReason',''), bool(calls)),'usage':usage(b.get('usageMetadata'))}
+    calls=[]; reasoning=[]; content=collect(parts_of(c[0]),'',calls,reasoning)
+    return with_reasoning({'content':content,'tool_calls':calls,'finish_reason':finish(c[0].get('finishReason',''), bool(calls)),'usage':usage(b.get('usageMetadata'))}, reasoning)
 WEATHER={"type":"function","function":{"name":"get_current_weather","description":"Get the current weather in a given location","parameters":{"type":"object","properties":{"location":{"type":"string","description":"The city and state, e.g. San Francisco, CA"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["location"]}}}
 REQ={
  'chat': {"messages":[{"role":"system","content":"You are a helpful assistant. Answer in one sentence."},{"role":"user","content":"Where is Google's headquarters?"}],"temperature":0.7,"top_p":0.95,"max_tokens":256,"stop":["END"],"n":1},
