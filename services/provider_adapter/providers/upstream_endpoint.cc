@@ -50,7 +50,7 @@ HttpCallRequest UpstreamEndpoint::Post(const std::string& request_id, absl::stri
                                        std::string body, absl::string_view accept) const {
   HttpCallRequest http = Call("POST", path);
   http.body = std::move(body);
-  http.headers.push_back("Content-Type: application/json");
+  http.headers.emplace_back("Content-Type: application/json");
   http.headers.push_back(absl::StrCat("Accept: ", accept));
   if (!request_id.empty()) http.headers.push_back(absl::StrCat("X-Request-Id: ", request_id));
   return http;
@@ -64,7 +64,7 @@ HttpCallRequest UpstreamEndpoint::Post(const common::v1::ChatRequest& req, absl:
 
 HttpCallRequest UpstreamEndpoint::Get(absl::string_view path) const {
   HttpCallRequest http = Call("GET", path);
-  http.headers.push_back("Accept: application/json");
+  http.headers.emplace_back("Accept: application/json");
   http.first_byte_timeout = absl::Seconds(10);
   http.idle_timeout = absl::Seconds(10);
   return http;
