@@ -123,37 +123,40 @@ void Push(std::vector<WireMessage>& out, WireMessage next) {
   out.push_back(std::move(next));
 }
 
-absl::Status WriteToolChoice(JsonWriter& w, const common::v1::ChatRequest& req) {
-  const bool no_parallel = req.has_parallel_tool_calls() && !req.parallel_tool_calls();
-  if (req.tool_choice_json().empty() && !no_parallel) return absl::OkStatus();
+// OpenAI's tool_choice as Anthropic's: its type (auto, any, none, tool) and the tool's name.
+struct ToolChoice {
   std::string type = "auto";
   std::string name;
-  if (!req.tool_choice_json().empty()) {
-    Document d;
-    (void)json::ParseBounded(d, req.tool_choice_json());
-    if (d.IsString()) {
-      const std::string choice = d.GetString();
-      if (choice == "required") {
-        type = "any";
-      } else if (choice == "none") {
-        type = "none";
-      } else if (choice != "auto") {
-        return status::Error(
-                   absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                   "Invalid value for 'tool_choice': expected none, auto, required or a function.")
-            .Param("tool_choice");
-      }
-    } else if (const Value* fn = Member(d, "function");
-               fn != nullptr && Member(*fn, "name") != nullptr) {
-      type = "tool";
-      name = StringOr(*fn, "name");
-    } else {
-      return status::Error(
-                 absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
-                 "Invalid value for 'tool_choice': expected none, auto, required or a function.")
-          .Param("tool_choice");
-    }
+};
+
+absl::StatusOr<ToolChoice> ReadToolChoice(const common::v1::ChatRequest& req) {
+  ToolChoice choice;
+  if (req.tool_choice_json().empty()) return choice;
+  Document d;
+  (void)json::ParseBounded(d, req.tool_choice_json());
+  const absl::string_view mode = d.IsString() ? json::View(d) : "";
+  if (mode == "required") {
+    choice.type = "any";
+  } else if (mode == "none" || mode == "auto") {
+    choice.type = std::string(mode);
+  } else if (const Value* fn = Member(d, "function");
+             !d.IsString() && fn != nullptr && Member(*fn, "name") != nullptr) {
+    choice.type = "tool";
+    choice.name = StringOr(*fn, "name");
+  } else {
+    return status::Error(
+               absl::StatusCode::kInvalidArgument, "INVALID_VALUE",
+               "Invalid value for 'tool_choice': expected none, auto, required or a function.")
+        .Param("tool_choice");
   }
+  return choice;
+}
+
+void WriteToolChoice(JsonWriter& w, const common::v1::ChatRequest& req, const ToolChoice& choice) {
+  const bool no_parallel = req.has_parallel_tool_calls() && !req.parallel_tool_calls();
+  if (req.tool_choice_json().empty() && !no_parallel) return;
+  const std::string& type = choice.type;
+  const std::string& name = choice.name;
   WriteKey(w, "tool_choice");
   w.StartObject();
   WriteKey(w, "type");
@@ -167,7 +170,6 @@ absl::Status WriteToolChoice(JsonWriter& w, const common::v1::ChatRequest& req) 
     w.Bool(true);
   }
   w.EndObject();
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ToolUseBlock(const common::v1::ToolCall& t, const std::string& param) {
@@ -336,7 +338,8 @@ void WriteTools(JsonWriter& w, const common::v1::ChatRequest& req, const std::st
 
 // Extended thinking refuses sampling changes and forced tool use: a 400 naming the field, rather
 // than a silent drop of either the field or the reasoning asked for.
-absl::Status CheckThinkingCompatible(const common::v1::ChatRequest& req, bool json_mode) {
+absl::Status CheckThinkingCompatible(const common::v1::ChatRequest& req, bool json_mode,
+                                     const absl::StatusOr<ToolChoice>& choice) {
   constexpr absl::string_view kWhy = "with reasoning_effort, Anthropic's extended thinking ";
   if (req.has_temperature() && req.temperature() != 1.0) {
     return Unsupported(kProvider, "temperature",
@@ -352,14 +355,10 @@ absl::Status CheckThinkingCompatible(const common::v1::ChatRequest& req, bool js
                                     "cannot be combined with the forced tool that emulates "
                                     "JSON mode"));
   }
-  if (!req.tool_choice_json().empty()) {
-    Document d;
-    (void)json::ParseBounded(d, req.tool_choice_json());
-    if (!d.IsString() ||
-        (std::string(d.GetString()) != "auto" && std::string(d.GetString()) != "none")) {
-      return Unsupported(kProvider, "tool_choice",
-                         absl::StrCat(kWhy, "takes tool_choice auto or none only"));
-    }
+  // An invalid tool_choice is refused as such where it is written.
+  if (choice.ok() && choice->type != "auto" && choice->type != "none") {
+    return Unsupported(kProvider, "tool_choice",
+                       absl::StrCat(kWhy, "takes tool_choice auto or none only"));
   }
   return absl::OkStatus();
 }
@@ -377,7 +376,8 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
   const common::v1::ResponseFormat& rf = req.response_format();
   const bool json_mode = rf.type() == "json_object" || rf.type() == "json_schema";
   const int64_t budget = ToolTurnLacksSignature(req) ? 0 : ThinkingBudget(req);
-  if (budget > 0) AIM_RETURN_IF_ERROR(CheckThinkingCompatible(req, json_mode));
+  const absl::StatusOr<ToolChoice> choice = ReadToolChoice(req);
+  if (budget > 0) AIM_RETURN_IF_ERROR(CheckThinkingCompatible(req, json_mode, choice));
 
   std::vector<std::string> system;
   std::vector<WireMessage> messages;
@@ -420,7 +420,10 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
   }
   if (!req.stop().empty()) WriteStringArray(w, "stop_sequences", req.stop());
   WriteTools(w, req, out.json_tool);
-  if (!json_mode) AIM_RETURN_IF_ERROR(WriteToolChoice(w, req));
+  if (!json_mode) {
+    AIM_RETURN_IF_ERROR(choice.status());
+    WriteToolChoice(w, req, *choice);
+  }
   if (!req.user().empty()) {
     WriteKey(w, "metadata");
     w.StartObject();

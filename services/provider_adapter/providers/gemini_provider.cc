@@ -112,9 +112,11 @@ class GeminiTranslator final : public Translator {
     if (const Value* content = Member(c, "content")) {
       if (const Value* parts = Member(*content, "parts"); parts != nullptr && parts->IsArray()) {
         for (const Value& p : parts->GetArray()) {
-          if (std::string sig = StringOr(p, "thoughtSignature"); !sig.empty() && !signed_) {
-            signed_ = true;
-            sink.Emit(out_.ReasoningSignature(sig));
+          if (!signed_) {
+            if (std::string sig = StringOr(p, "thoughtSignature"); !sig.empty()) {
+              signed_ = true;
+              sink.Emit(out_.ReasoningSignature(sig));
+            }
           }
           if (IsThought(p)) {
             if (std::string text = StringOr(p, "text"); !text.empty())
