@@ -10,12 +10,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
 #include "common/config/config.h"
 #include "common/json/parse.h"
-#include "common/json/stack_document.h"
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
+#include "services/provider_adapter/providers/json_translator.h"
 #include "services/provider_adapter/providers/openai_output.h"
 #include "services/provider_adapter/providers/translate_util.h"
 #include "services/provider_adapter/providers/upstream_call.h"
@@ -76,27 +75,22 @@ absl::Status StreamError(const Value& e) {
   return UpstreamFailure(kProvider, status, StringOr(e, "message"), "");
 }
 
-class AnthropicTranslator final : public Translator {
+class AnthropicTranslator final : public JsonTranslator {
  public:
   AnthropicTranslator(std::string model, std::string json_tool)
-      : Translator(std::string(kProvider)),
-        out_("", std::move(model), absl::ToUnixSeconds(absl::Now())),
-        json_tool_(std::move(json_tool)) {}
+      : JsonTranslator(kProvider, "", std::move(model), {}), json_tool_(std::move(json_tool)) {}
 
-  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
+  absl::Status OnJson(absl::string_view, const Value& d, EventSink& sink) override {
     const std::string type = StringOr(d, "type");
     if (type == "message_start") {
       const Value* m = Member(d, "message");
       if (m == nullptr) return BadResponse(kProvider, "message_start without a message");
-      out_.set_id(StringOr(*m, "id", NewCompletionId()));
+      out().set_id(StringOr(*m, "id", NewCompletionId()));
       if (std::string model = StringOr(*m, "model"); !model.empty())
-        out_.set_model(std::move(model));
+        out().set_model(std::move(model));
       if (const Value* u = Member(*m, "usage"))
         ReadUsage(*u, usage_, input_, cache_write_, cache_read_);
-      sink.Emit(out_.Role());
+      sink.Emit(out().Role());
     } else if (type == "content_block_start") {
       const Value* block = Member(d, "content_block");
       if (block == nullptr) return absl::OkStatus();
@@ -109,7 +103,7 @@ class AnthropicTranslator final : public Translator {
         }
         const int k = next_tool_++;
         tools_[index] = Tool{k, false};
-        sink.Emit(out_.ToolCallStart(k, StringOr(*block, "id", NewToolCallId()), name, ""));
+        sink.Emit(out().ToolCallStart(k, StringOr(*block, "id", NewToolCallId()), name, ""));
       }
     } else if (type == "content_block_delta") {
       const Value* delta = Member(d, "delta");
@@ -118,25 +112,25 @@ class AnthropicTranslator final : public Translator {
       const std::string dtype = StringOr(*delta, "type");
       if (dtype == "text_delta") {
         const std::string text = StringOr(*delta, "text");
-        if (!text.empty()) sink.Emit(out_.Content(text));
+        if (!text.empty()) sink.Emit(out().Content(text));
       } else if (dtype == "thinking_delta") {
         const std::string text = StringOr(*delta, "thinking");
-        if (!text.empty()) sink.Emit(out_.Reasoning(text));
+        if (!text.empty()) sink.Emit(out().Reasoning(text));
       } else if (dtype == "signature_delta") {
         // One signature per answer: the client echoes it back with the reasoning.
         const std::string sig = StringOr(*delta, "signature");
         if (!sig.empty() && !signed_) {
           signed_ = true;
-          sink.Emit(out_.ReasoningSignature(sig));
+          sink.Emit(out().ReasoningSignature(sig));
         }
       } else if (dtype == "input_json_delta") {
         const std::string part = StringOr(*delta, "partial_json");
         if (part.empty()) return absl::OkStatus();
         if (json_blocks_.contains(index)) {
-          sink.Emit(out_.Content(part));
+          sink.Emit(out().Content(part));
         } else if (auto it = tools_.find(index); it != tools_.end()) {
           it->second.has_arguments = true;
-          sink.Emit(out_.ToolCallArguments(it->second.k, part));
+          sink.Emit(out().ToolCallArguments(it->second.k, part));
         }
       }
       // citations_delta: not part of the OpenAI answer.
@@ -144,7 +138,7 @@ class AnthropicTranslator final : public Translator {
       const int index = static_cast<int>(IntOr(d, "index", -1));
       if (auto it = tools_.find(index); it != tools_.end() && !it->second.has_arguments) {
         it->second.has_arguments = true;
-        sink.Emit(out_.ToolCallArguments(it->second.k, "{}"));  // A tool without input.
+        sink.Emit(out().ToolCallArguments(it->second.k, "{}"));  // A tool without input.
       }
     } else if (type == "message_delta") {
       if (const Value* u = Member(d, "usage"))
@@ -156,11 +150,11 @@ class AnthropicTranslator final : public Translator {
         std::string reason = FinishReason(stop);
         if (reason == "tool_calls" && next_tool_ == 0)
           reason = "stop";  // Only the emulated JSON tool.
-        sink.Emit(out_.Finish(reason));
+        sink.Emit(out().Finish(reason));
       }
     } else if (type == "message_stop") {
       stopped_ = true;
-      sink.Emit(out_.UsageChunk(usage_));
+      sink.Emit(out().UsageChunk(usage_));
     } else if (type == "error") {
       const Value* e = Member(d, "error");
       return StreamError(e != nullptr ? *e : d);
@@ -172,20 +166,15 @@ class AnthropicTranslator final : public Translator {
   absl::Status OnEnd(absl::string_view, EventSink& sink) override {
     if (stopped_) return absl::OkStatus();
     if (finished_) {
-      sink.Emit(out_.UsageChunk(usage_));
+      sink.Emit(out().UsageChunk(usage_));
       return absl::OkStatus();
     }
     return StreamCutShort(kProvider, "ended before message_stop");
   }
 
-  absl::Status OnBody(std::string body, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
-    Completion c;
+  absl::Status ReadAnswer(const Value& d, Completion& c) override {
     c.id = StringOr(d, "id", NewCompletionId());
-    c.model = StringOr(d, "model", out_.model());
-    c.created = absl::ToUnixSeconds(absl::Now());
+    c.model = StringOr(d, "model", c.model);
     if (const Value* content = Member(d, "content"); content != nullptr && content->IsArray()) {
       for (const Value& block : content->GetArray()) {
         const std::string type = StringOr(block, "type");
@@ -212,7 +201,6 @@ class AnthropicTranslator final : public Translator {
       ReadUsage(*u, c.usage, input, cache_write, cache_read);
       c.has_usage = true;
     }
-    sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
   }
 
@@ -222,7 +210,6 @@ class AnthropicTranslator final : public Translator {
     bool has_arguments;
   };
 
-  ChunkWriter out_;
   const std::string json_tool_;
   std::map<int, Tool> tools_;  // By Anthropic block index.
   std::set<int> json_blocks_;
@@ -236,27 +223,22 @@ class AnthropicTranslator final : public Translator {
 
 }  // namespace
 
+// Generate is AnthropicProvider's own: its translator knows the request's JSON tool.
+constexpr WireFormat kAnthropic = {.health_path = "/v1/models"};
+
 AnthropicProvider::AnthropicProvider(const config::v1::ProviderConfig& config, HttpClient& http,
                                      absl::string_view api_key)
-    : config_(config),
-      http_(http),
-      endpoint_(config_, {"anthropic-version: 2023-06-01", KeyHeader("x-api-key", api_key)}) {}
+    : HttpProvider(config, http, kAnthropic,
+                   {"anthropic-version: 2023-06-01", KeyHeader("x-api-key", api_key)}) {}
 
 void AnthropicProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                                  const common::v1::ChatRequest& req,
                                  rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   absl::StatusOr<AnthropicRequest> built = BuildAnthropicRequest(req, upstream_model);
-  if (!built.ok()) {
-    observer.OnComplete(built.status());
-    return;
-  }
-  HttpCallRequest http = endpoint_.Post(req, "/v1/messages", std::move(built->body));
-  StartUpstreamCall(
-      http_, std::move(http), ctx,
-      std::make_unique<AnthropicTranslator>(upstream_model, std::move(built->json_tool)),
-      Framing::kSse, req.stream(), observer);
+  if (!built.ok()) return observer.OnComplete(built.status());
+  StartChat(ctx, req, endpoint().Post(req, "/v1/messages", std::move(built->body)),
+            std::make_unique<AnthropicTranslator>(upstream_model, std::move(built->json_tool)),
+            observer);
 }
-
-HttpCallRequest AnthropicProvider::HealthRequest() const { return endpoint_.Get("/v1/models"); }
 
 }  // namespace aimarket::provider

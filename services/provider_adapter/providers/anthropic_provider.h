@@ -29,12 +29,11 @@
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/anthropic_request.h"
-#include "services/provider_adapter/providers/provider.h"
-#include "services/provider_adapter/providers/upstream_endpoint.h"
+#include "services/provider_adapter/providers/http_provider.h"
 
 namespace aimarket::provider {
 
-class AnthropicProvider final : public Provider {
+class AnthropicProvider final : public HttpProvider {
  public:
   static constexpr int kDefaultMaxTokens = kAnthropicDefaultMaxTokens;
 
@@ -44,12 +43,6 @@ class AnthropicProvider final : public Provider {
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                 const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
-  HttpCallRequest HealthRequest() const override;
-
- private:
-  const config::v1::ProviderConfig config_;
-  HttpClient& http_;
-  const UpstreamEndpoint endpoint_;
 };
 
 }  // namespace aimarket::provider

@@ -6,12 +6,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/config/config.h"
 #include "common/json/parse.h"
-#include "common/json/stack_document.h"
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
+#include "services/provider_adapter/providers/json_translator.h"
 #include "services/provider_adapter/providers/openai_output.h"
 #include "services/provider_adapter/providers/translate_util.h"
 #include "services/provider_adapter/providers/upstream_call.h"
@@ -105,30 +104,31 @@ void ReadUsage(const Value& u, common::v1::Usage& out) {
   out.set_cached_tokens(IntOr(u, "cached_tokens"));
 }
 
-class CohereTranslator final : public Translator {
+class CohereTranslator final : public JsonTranslator {
  public:
   explicit CohereTranslator(std::string model)
-      : Translator(std::string(kProvider)),
-        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : JsonTranslator(kProvider, NewCompletionId(), std::move(model),
+                       {.cut_short = "ended before message-end"}) {}
 
-  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
+  absl::Status OnEvent(absl::string_view name, absl::string_view data, EventSink& sink) override {
     if (data == "[DONE]") return absl::OkStatus();
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
+    return JsonTranslator::OnEvent(name, data, sink);
+  }
+
+  absl::Status OnJson(absl::string_view, const Value& d, EventSink& sink) override {
     const std::string type = StringOr(d, "type");
     const Value* delta = Member(d, "delta");
     const Value* message = delta != nullptr ? Member(*delta, "message") : nullptr;
     if (type == "message-start") {
-      if (std::string id = StringOr(d, "id"); !id.empty()) out_.set_id(std::move(id));
-      sink.Emit(out_.Role());
+      if (std::string id = StringOr(d, "id"); !id.empty()) out().set_id(std::move(id));
+      sink.Emit(out().Role());
     } else if (type == "content-delta" && message != nullptr) {
       if (const Value* content = Member(*message, "content")) {
         const std::string text = StringOr(*content, "text");
-        if (!text.empty()) sink.Emit(out_.Content(text));
+        if (!text.empty()) sink.Emit(out().Content(text));
         // A reasoning model's thinking arrives as content of its own type.
         const std::string thinking = StringOr(*content, "thinking");
-        if (!thinking.empty()) sink.Emit(out_.Reasoning(thinking));
+        if (!thinking.empty()) sink.Emit(out().Reasoning(thinking));
       }
     } else if (type == "tool-call-start" && message != nullptr) {
       const Value* call = Member(*message, "tool_calls");
@@ -136,45 +136,34 @@ class CohereTranslator final : public Translator {
       const Value* fn = Member(*call, "function");
       const int k = next_tool_++;
       tools_[static_cast<int>(IntOr(d, "index", k))] = k;
-      sink.Emit(out_.ToolCallStart(k, StringOr(*call, "id", NewToolCallId()),
-                                   fn != nullptr ? StringOr(*fn, "name") : "",
-                                   fn != nullptr ? StringOr(*fn, "arguments") : ""));
+      sink.Emit(out().ToolCallStart(k, StringOr(*call, "id", NewToolCallId()),
+                                    fn != nullptr ? StringOr(*fn, "name") : "",
+                                    fn != nullptr ? StringOr(*fn, "arguments") : ""));
     } else if (type == "tool-call-delta" && message != nullptr) {
       const Value* call = Member(*message, "tool_calls");
       const Value* fn = call != nullptr ? Member(*call, "function") : nullptr;
       auto it = tools_.find(static_cast<int>(IntOr(d, "index", -1)));
       if (fn == nullptr || it == tools_.end()) return absl::OkStatus();
       const std::string args = StringOr(*fn, "arguments");
-      if (!args.empty()) sink.Emit(out_.ToolCallArguments(it->second, args));
+      if (!args.empty()) sink.Emit(out().ToolCallArguments(it->second, args));
     } else if (type == "message-end") {
       const std::string reason = delta != nullptr ? StringOr(*delta, "finish_reason") : "";
       if (reason == "ERROR" || reason == "TIMEOUT") return FailedFinish(reason, delta);
-      ended_ = true;
-      sink.Emit(out_.Finish(FinishReason(reason)));
+      End();
+      sink.Emit(out().Finish(FinishReason(reason)));
       common::v1::Usage usage;
       if (const Value* u = delta != nullptr ? Member(*delta, "usage") : nullptr)
         ReadUsage(*u, usage);
-      sink.Emit(out_.UsageChunk(usage));
+      sink.Emit(out().UsageChunk(usage));
     }
     // content-start/end, tool-plan-delta, tool-call-end, citation-start/end, debug: nothing to say.
     return absl::OkStatus();
   }
 
-  absl::Status OnEnd(absl::string_view, EventSink&) override {
-    if (ended_) return absl::OkStatus();
-    return StreamCutShort(kProvider, "ended before message-end");
-  }
-
-  absl::Status OnBody(std::string body, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
+  absl::Status ReadAnswer(const Value& d, Completion& c) override {
     const std::string reason = StringOr(d, "finish_reason");
     if (reason == "ERROR" || reason == "TIMEOUT") return FailedFinish(reason, nullptr);
-    Completion c;
-    c.id = StringOr(d, "id", out_.id());
-    c.model = out_.model();
-    c.created = absl::ToUnixSeconds(absl::Now());
+    c.id = StringOr(d, "id", c.id);
     if (const Value* m = Member(d, "message")) {
       if (const Value* content = Member(*m, "content"); content != nullptr && content->IsArray()) {
         for (const Value& item : content->GetArray()) {
@@ -196,15 +185,12 @@ class CohereTranslator final : public Translator {
       ReadUsage(*u, c.usage);
       c.has_usage = true;
     }
-    sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
   }
 
  private:
-  ChunkWriter out_;
   std::map<int, int> tools_;  // Cohere's tool-call index → ours.
   int next_tool_ = 0;
-  bool ended_ = false;
 };
 
 }  // namespace
@@ -345,58 +331,42 @@ absl::StatusOr<std::string> BuildCohereBody(const common::v1::ChatRequest& req,
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-CohereProvider::CohereProvider(const config::v1::ProviderConfig& config, HttpClient& http,
-                               absl::string_view api_key)
-    : config_(config), http_(http), endpoint_(config_, {BearerAuth(api_key)}) {}
+namespace {
 
-void CohereProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
-                              const common::v1::ChatRequest& req,
-                              rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  absl::StatusOr<std::string> body = BuildCohereBody(req, upstream_model);
-  if (!body.ok()) {
-    observer.OnComplete(body.status());
-    return;
-  }
-  HttpCallRequest http = endpoint_.Post(req, "/v2/chat", *std::move(body));
-  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<CohereTranslator>(upstream_model),
-                    Framing::kSse, req.stream(), observer);
+absl::StatusOr<HttpCallRequest> CohereChat(const HttpProvider& p, const std::string& upstream_model,
+                                           const common::v1::ChatRequest& req) {
+  AIM_ASSIGN_OR_RETURN(std::string body, BuildCohereBody(req, upstream_model));
+  return p.endpoint().Post(req, "/v2/chat", std::move(body));
+}
+
+std::unique_ptr<Translator> NewCohereTranslator(const HttpProvider&,
+                                                const std::string& upstream_model) {
+  return std::make_unique<CohereTranslator>(upstream_model);
 }
 
 // POST /v2/embed with input_type search_document and float embeddings.
-absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(
-    const rpc::CallContext& ctx, const std::string& upstream_model,
-    const common::v1::EmbedRequest& req) {
+absl::StatusOr<HttpCallRequest> CohereEmbed(const HttpProvider& p,
+                                            const std::string& upstream_model,
+                                            const common::v1::EmbedRequest& req) {
   AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  w.StartObject();
-  WriteKey(w, "model");
-  WriteStr(w, upstream_model);
-  WriteKey(w, "texts");
-  w.StartArray();
-  for (const std::string& text : req.input()) WriteStr(w, text);
-  w.EndArray();
-  WriteKey(w, "input_type");
-  WriteStr(w, "search_document");
-  WriteKey(w, "embedding_types");
-  w.StartArray();
-  WriteStr(w, "float");
-  w.EndArray();
-  if (req.dimensions() > 0) {
-    WriteKey(w, "output_dimension");
-    w.Int(req.dimensions());
-  }
-  w.EndObject();
-  HttpCallRequest http =
-      endpoint_.Post(req.request_id(), "/v2/embed", std::string(buf.GetString(), buf.GetSize()));
-  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
-  if (answer.status < 200 || answer.status >= 300) {
-    return CohereTranslator(upstream_model)
-        .OnHttpError(answer.status, answer.body, answer.retry_after);
-  }
+  return p.endpoint().Post(
+      req.request_id(), "/v2/embed",
+      TextEmbedBody(upstream_model, "texts", req, "output_dimension", [](JsonWriter& w) {
+        WriteKey(w, "input_type");
+        WriteStr(w, "search_document");
+        WriteKey(w, "embedding_types");
+        w.StartArray();
+        WriteStr(w, "float");
+        w.EndArray();
+      }));
+}
+
+absl::StatusOr<common::v1::EmbedResponse> ReadCohereEmbeddings(const HttpProvider&,
+                                                               const std::string& upstream_model,
+                                                               absl::string_view body) {
   Document d;
   const Value* list = nullptr;
-  if (json::ParseBounded(d, answer.body)) {
+  if (json::ParseBounded(d, body)) {
     if (const Value* e = Member(d, "embeddings")) list = e->IsObject() ? Member(*e, "float") : e;
   }
   common::v1::EmbedResponse resp;
@@ -412,6 +382,16 @@ absl::StatusOr<common::v1::EmbedResponse> CohereProvider::Embed(
   return resp;
 }
 
-HttpCallRequest CohereProvider::HealthRequest() const { return endpoint_.Get("/v1/models"); }
+constexpr WireFormat kCohere = {.chat = &CohereChat,
+                                .translator = &NewCohereTranslator,
+                                .health_path = "/v1/models",
+                                .embed = &CohereEmbed,
+                                .read_embeddings = &ReadCohereEmbeddings};
+
+}  // namespace
+
+CohereProvider::CohereProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                               absl::string_view api_key)
+    : HttpProvider(config, http, kCohere, {BearerAuth(api_key)}) {}
 
 }  // namespace aimarket::provider

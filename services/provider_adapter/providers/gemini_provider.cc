@@ -11,10 +11,10 @@
 #include "absl/time/clock.h"
 #include "common/config/config.h"
 #include "common/json/parse.h"
-#include "common/json/stack_document.h"
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/gemini_request.h"
+#include "services/provider_adapter/providers/json_translator.h"
 #include "services/provider_adapter/providers/openai_output.h"
 #include "services/provider_adapter/providers/translate_util.h"
 #include "services/provider_adapter/providers/upstream_call.h"
@@ -82,22 +82,18 @@ std::string Arguments(const Value& call) {
   return args != nullptr && args->IsObject() ? ToJson(*args) : "{}";
 }
 
-class GeminiTranslator final : public Translator {
+class GeminiTranslator final : public JsonTranslator {
  public:
   explicit GeminiTranslator(std::string model)
-      : Translator(std::string(kProvider)),
-        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : JsonTranslator(kProvider, NewCompletionId(), std::move(model), {}) {}
 
-  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
+  absl::Status OnJson(absl::string_view, const Value& d, EventSink& sink) override {
     if (const Value* e = Member(d, "error")) return RpcError(500, *e, "");
     if (!started_) {
       started_ = true;
-      if (std::string id = StringOr(d, "responseId"); !id.empty()) out_.set_id(std::move(id));
-      if (std::string m = StringOr(d, "modelVersion"); !m.empty()) out_.set_model(std::move(m));
-      sink.Emit(out_.Role());
+      if (std::string id = StringOr(d, "responseId"); !id.empty()) out().set_id(std::move(id));
+      if (std::string m = StringOr(d, "modelVersion"); !m.empty()) out().set_model(std::move(m));
+      sink.Emit(out().Role());
     }
     if (const Value* u = Member(d, "usageMetadata"); u != nullptr && u->IsObject()) {
       ReadUsage(*u, usage_);
@@ -115,19 +111,19 @@ class GeminiTranslator final : public Translator {
           if (!signed_) {
             if (std::string sig = StringOr(p, "thoughtSignature"); !sig.empty()) {
               signed_ = true;
-              sink.Emit(out_.ReasoningSignature(sig));
+              sink.Emit(out().ReasoningSignature(sig));
             }
           }
           if (IsThought(p)) {
             if (std::string text = StringOr(p, "text"); !text.empty())
-              sink.Emit(out_.Reasoning(text));
+              sink.Emit(out().Reasoning(text));
             continue;
           }
           if (const Value* text = Member(p, "text"); text != nullptr && text->IsString()) {
-            if (text->GetStringLength() > 0) sink.Emit(out_.Content(text->GetString()));
+            if (text->GetStringLength() > 0) sink.Emit(out().Content(text->GetString()));
           } else if (const Value* call = Member(p, "functionCall")) {
-            sink.Emit(out_.ToolCallStart(calls_++, StringOr(*call, "id", NewToolCallId()),
-                                         StringOr(*call, "name"), Arguments(*call)));
+            sink.Emit(out().ToolCallStart(calls_++, StringOr(*call, "id", NewToolCallId()),
+                                          StringOr(*call, "name"), Arguments(*call)));
           }
           // inlineData (generated images) and executable code have no place in a chat completion.
         }
@@ -147,23 +143,18 @@ class GeminiTranslator final : public Translator {
       }
       return RpcError(500, *Member(d, "error"), "");
     }
-    if (!started_) sink.Emit(out_.Role());
+    if (!started_) sink.Emit(out().Role());
     if (finish_.empty() && finish_reason_.empty() && calls_ == 0) {
       return StreamCutShort(kProvider, "ended without a finish reason");
     }
-    sink.Emit(out_.Finish(!finish_.empty() ? finish_ : FinishReason(finish_reason_, calls_ > 0)));
-    if (has_usage_) sink.Emit(out_.UsageChunk(usage_));
+    sink.Emit(out().Finish(!finish_.empty() ? finish_ : FinishReason(finish_reason_, calls_ > 0)));
+    if (has_usage_) sink.Emit(out().UsageChunk(usage_));
     return absl::OkStatus();
   }
 
-  absl::Status OnBody(std::string body, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
-    Completion c;
-    c.id = StringOr(d, "responseId", out_.id());
-    c.model = StringOr(d, "modelVersion", out_.model());
-    c.created = absl::ToUnixSeconds(absl::Now());
+  absl::Status ReadAnswer(const Value& d, Completion& c) override {
+    c.id = StringOr(d, "responseId", c.id);
+    c.model = StringOr(d, "modelVersion", c.model);
     const Value* candidates = Member(d, "candidates");
     std::string reason;
     if (candidates != nullptr && candidates->IsArray() && !candidates->Empty()) {
@@ -191,7 +182,6 @@ class GeminiTranslator final : public Translator {
       ReadUsage(*u, c.usage);
       c.has_usage = true;
     }
-    sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
   }
 
@@ -208,7 +198,6 @@ class GeminiTranslator final : public Translator {
   }
 
  private:
-  ChunkWriter out_;
   common::v1::Usage usage_;
   bool has_usage_ = false;
   bool started_ = false;
@@ -218,35 +207,29 @@ class GeminiTranslator final : public Translator {
   std::string finish_;         // Ours, when decided by something else (a blocked prompt).
 };
 
-}  // namespace
-
-GeminiProvider::GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
-                               absl::string_view api_key)
-    : config_(config), http_(http), endpoint_(config_, {KeyHeader("x-goog-api-key", api_key)}) {}
-
-void GeminiProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
-                              const common::v1::ChatRequest& req,
-                              rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  absl::StatusOr<std::string> body = BuildGeminiBody(req);
-  if (!body.ok()) {
-    observer.OnComplete(body.status());
-    return;
-  }
-  // The model is one path segment, escaped: "a/../b" or "a:x?y" stay inside it.
-  HttpCallRequest http = endpoint_.Post(
-      req,
-      absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model),
-                   req.stream() ? ":streamGenerateContent?alt=sse" : ":generateContent"),
-      *std::move(body));
-  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<GeminiTranslator>(upstream_model),
-                    Framing::kSse, req.stream(), observer);
+// The model is one path segment, escaped: "a/../b" or "a:x?y" stay inside it.
+std::string ModelPath(const std::string& upstream_model, absl::string_view method) {
+  return absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model), method);
 }
 
-// POST /v1beta/models/{model}:batchEmbedContents: one request per input, in order. Gemini reports
-// no token counts for embeddings, so usage is 0.
-absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(
-    const rpc::CallContext& ctx, const std::string& upstream_model,
-    const common::v1::EmbedRequest& req) {
+absl::StatusOr<HttpCallRequest> GeminiChat(const HttpProvider& p, const std::string& upstream_model,
+                                           const common::v1::ChatRequest& req) {
+  AIM_ASSIGN_OR_RETURN(std::string body, BuildGeminiBody(req));
+  return p.endpoint().Post(req,
+                           ModelPath(upstream_model, req.stream() ? ":streamGenerateContent?alt=sse"
+                                                                  : ":generateContent"),
+                           std::move(body));
+}
+
+std::unique_ptr<Translator> NewGeminiTranslator(const HttpProvider&,
+                                                const std::string& upstream_model) {
+  return std::make_unique<GeminiTranslator>(upstream_model);
+}
+
+// POST /v1beta/models/{model}:batchEmbedContents: one request per input, in order.
+absl::StatusOr<HttpCallRequest> GeminiEmbed(const HttpProvider& p,
+                                            const std::string& upstream_model,
+                                            const common::v1::EmbedRequest& req) {
   AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -275,18 +258,17 @@ absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(
   }
   w.EndArray();
   w.EndObject();
-  HttpCallRequest http = endpoint_.Post(
-      req.request_id(),
-      absl::StrCat("/v1beta/models/", EscapePathSegment(upstream_model), ":batchEmbedContents"),
-      std::string(buf.GetString(), buf.GetSize()));
-  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
-  if (answer.status < 200 || answer.status >= 300) {
-    return GeminiTranslator(upstream_model)
-        .OnHttpError(answer.status, answer.body, answer.retry_after);
-  }
+  return p.endpoint().Post(req.request_id(), ModelPath(upstream_model, ":batchEmbedContents"),
+                           std::string(buf.GetString(), buf.GetSize()));
+}
+
+// Gemini reports no token counts for embeddings, so usage is 0.
+absl::StatusOr<common::v1::EmbedResponse> ReadGeminiEmbeddings(const HttpProvider&,
+                                                               const std::string& upstream_model,
+                                                               absl::string_view body) {
   Document d;
   const Value* list = nullptr;
-  if (json::ParseBounded(d, answer.body)) list = Member(d, "embeddings");
+  if (json::ParseBounded(d, body)) list = Member(d, "embeddings");
   if (list == nullptr || !list->IsArray())
     return BadResponse(kProvider, "an embeddings answer without embeddings");
   common::v1::EmbedResponse resp;
@@ -302,6 +284,16 @@ absl::StatusOr<common::v1::EmbedResponse> GeminiProvider::Embed(
   return resp;
 }
 
-HttpCallRequest GeminiProvider::HealthRequest() const { return endpoint_.Get("/v1beta/models"); }
+constexpr WireFormat kGemini = {.chat = &GeminiChat,
+                                .translator = &NewGeminiTranslator,
+                                .health_path = "/v1beta/models",
+                                .embed = &GeminiEmbed,
+                                .read_embeddings = &ReadGeminiEmbeddings};
+
+}  // namespace
+
+GeminiProvider::GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                               absl::string_view api_key)
+    : HttpProvider(config, http, kGemini, {KeyHeader("x-goog-api-key", api_key)}) {}
 
 }  // namespace aimarket::provider

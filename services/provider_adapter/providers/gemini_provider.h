@@ -32,28 +32,14 @@
 #include "absl/status/statusor.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
-#include "services/provider_adapter/providers/provider.h"
-#include "services/provider_adapter/providers/upstream_endpoint.h"
+#include "services/provider_adapter/providers/http_provider.h"
 
 namespace aimarket::provider {
 
-class GeminiProvider final : public Provider {
+class GeminiProvider final : public HttpProvider {
  public:
   GeminiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
                  absl::string_view api_key = "");
-
-  void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
-                const common::v1::ChatRequest& req,
-                rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
-  HttpCallRequest HealthRequest() const override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
-                                                  const std::string& upstream_model,
-                                                  const common::v1::EmbedRequest& req) override;
-
- private:
-  const config::v1::ProviderConfig config_;
-  HttpClient& http_;
-  const UpstreamEndpoint endpoint_;
 };
 
 }  // namespace aimarket::provider

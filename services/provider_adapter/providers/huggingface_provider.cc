@@ -8,12 +8,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
 #include "common/config/config.h"
 #include "common/json/parse.h"
-#include "common/json/stack_document.h"
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
+#include "services/provider_adapter/providers/json_translator.h"
 #include "services/provider_adapter/providers/openai_output.h"
 #include "services/provider_adapter/providers/openai_provider.h"
 #include "services/provider_adapter/providers/translate_util.h"
@@ -81,26 +80,26 @@ std::string Reasoning(const Value& message) {
   return text.empty() ? StringOr(message, "reasoning") : text;
 }
 
-class ChatTranslator final : public Translator {
+class ChatTranslator final : public JsonTranslator {
  public:
   explicit ChatTranslator(std::string model)
-      : Translator(std::string(kProvider)),
-        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : JsonTranslator(kProvider, NewCompletionId(), std::move(model), {}) {}
 
-  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
+  absl::Status OnEvent(absl::string_view name, absl::string_view data, EventSink& sink) override {
     if (data == "[DONE]") {
       done_ = true;
       return absl::OkStatus();
     }
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
+    return JsonTranslator::OnEvent(name, data, sink);
+  }
+
+  absl::Status OnJson(absl::string_view, const Value& d, EventSink& sink) override {
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
     if (!started_) {
       started_ = true;
-      if (std::string id = StringOr(d, "id"); !id.empty()) out_.set_id(std::move(id));
-      if (std::string m = StringOr(d, "model"); !m.empty()) out_.set_model(std::move(m));
-      sink.Emit(out_.Role());
+      if (std::string id = StringOr(d, "id"); !id.empty()) out().set_id(std::move(id));
+      if (std::string m = StringOr(d, "model"); !m.empty()) out().set_model(std::move(m));
+      sink.Emit(out().Role());
     }
     if (const Value* u = Member(d, "usage"); u != nullptr && u->IsObject()) {
       ReadUsage(*u, usage_);
@@ -110,9 +109,9 @@ class ChatTranslator final : public Translator {
     if (choices == nullptr || !choices->IsArray() || choices->Empty()) return absl::OkStatus();
     const Value& c = (*choices)[0];
     if (const Value* delta = Member(c, "delta")) {
-      if (std::string text = Reasoning(*delta); !text.empty()) sink.Emit(out_.Reasoning(text));
+      if (std::string text = Reasoning(*delta); !text.empty()) sink.Emit(out().Reasoning(text));
       if (std::string text = StringOr(*delta, "content"); !text.empty())
-        sink.Emit(out_.Content(text));
+        sink.Emit(out().Content(text));
       if (const Value* calls = Member(*delta, "tool_calls"); calls != nullptr && calls->IsArray()) {
         for (const Value& call : calls->GetArray()) {
           const int index = static_cast<int>(IntOr(call, "index", 0));
@@ -120,17 +119,17 @@ class ChatTranslator final : public Translator {
           const std::string args = fn != nullptr ? ArgumentsText(*fn) : "";
           if (!ids_.contains(index)) {
             ids_[index] = UniqueId(StringOr(call, "id"));
-            sink.Emit(out_.ToolCallStart(index, ids_[index],
-                                         fn != nullptr ? StringOr(*fn, "name") : "", args));
+            sink.Emit(out().ToolCallStart(index, ids_[index],
+                                          fn != nullptr ? StringOr(*fn, "name") : "", args));
           } else if (!args.empty()) {
-            sink.Emit(out_.ToolCallArguments(index, args));
+            sink.Emit(out().ToolCallArguments(index, args));
           }
         }
       }
     }
     if (std::string reason = StringOr(c, "finish_reason"); !reason.empty() && !finished_) {
       finished_ = true;
-      sink.Emit(out_.Finish(Finish(reason, !ids_.empty())));
+      sink.Emit(out().Finish(Finish(reason, !ids_.empty())));
     }
     return absl::OkStatus();
   }
@@ -144,22 +143,17 @@ class ChatTranslator final : public Translator {
       if (ids_.empty() && !done_) {
         return StreamCutShort(kProvider, "ended without a finish reason");
       }
-      sink.Emit(out_.Finish(ids_.empty() ? "stop" : "tool_calls"));
+      sink.Emit(out().Finish(ids_.empty() ? "stop" : "tool_calls"));
     }
-    if (has_usage_) sink.Emit(out_.UsageChunk(usage_));
+    if (has_usage_) sink.Emit(out().UsageChunk(usage_));
     return absl::OkStatus();
   }
 
-  absl::Status OnBody(std::string body, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
+  absl::Status ReadAnswer(const Value& d, Completion& c) override {
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
-    Completion c;
-    c.id = StringOr(d, "id");
-    if (c.id.empty()) c.id = out_.id();
-    c.model = StringOr(d, "model", out_.model());
-    c.created = IntOr(d, "created", absl::ToUnixSeconds(absl::Now()));
+    if (std::string id = StringOr(d, "id"); !id.empty()) c.id = std::move(id);
+    c.model = StringOr(d, "model", c.model);
+    c.created = IntOr(d, "created", c.created);
     std::string reason;
     if (const Value* choices = Member(d, "choices");
         choices != nullptr && choices->IsArray() && !choices->Empty()) {
@@ -185,7 +179,6 @@ class ChatTranslator final : public Translator {
       ReadUsage(*u, c.usage);
       c.has_usage = true;
     }
-    sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
   }
 
@@ -211,7 +204,6 @@ class ChatTranslator final : public Translator {
     return id;
   }
 
-  ChunkWriter out_;
   std::map<int, std::string> ids_;  // Tool-call index → the id the client sees.
   std::set<std::string> used_;
   common::v1::Usage usage_;
@@ -222,52 +214,37 @@ class ChatTranslator final : public Translator {
 };
 
 // TGI's native /generate and /generate_stream.
-class GenerateTranslator final : public Translator {
+class GenerateTranslator final : public JsonTranslator {
  public:
   explicit GenerateTranslator(std::string model)
-      : Translator(std::string(kProvider)),
-        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : JsonTranslator(kProvider, NewCompletionId(), std::move(model),
+                       {.cut_short = "(generate_stream) ended before its details"}) {}
 
-  absl::Status OnEvent(absl::string_view, absl::string_view data, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, data, "a stream event", d));
+  absl::Status OnJson(absl::string_view, const Value& d, EventSink& sink) override {
     if (const Value* e = Member(d, "error")) return HfError(500, e, "");
     if (!started_) {
       started_ = true;
-      sink.Emit(out_.Role());
+      sink.Emit(out().Role());
     }
     if (const Value* token = Member(d, "token")) {
       const Value* special = Member(*token, "special");
       const bool skip = special != nullptr && special->IsBool() && special->GetBool();
       if (std::string text = StringOr(*token, "text"); !skip && !text.empty())
-        sink.Emit(out_.Content(text));
+        sink.Emit(out().Content(text));
     }
     if (const Value* details = Member(d, "details"); details != nullptr && details->IsObject()) {
-      finished_ = true;
-      sink.Emit(out_.Finish(Finish(StringOr(*details, "finish_reason"), false)));
+      End();
+      sink.Emit(out().Finish(Finish(StringOr(*details, "finish_reason"), false)));
       common::v1::Usage usage;
       usage.set_prompt_tokens(IntOr(*details, "input_length"));
       usage.set_completion_tokens(IntOr(*details, "generated_tokens"));
       usage.set_total_tokens(usage.prompt_tokens() + usage.completion_tokens());
-      sink.Emit(out_.UsageChunk(usage));
+      sink.Emit(out().UsageChunk(usage));
     }
     return absl::OkStatus();
   }
 
-  absl::Status OnEnd(absl::string_view, EventSink&) override {
-    if (finished_) return absl::OkStatus();
-    return StreamCutShort(kProvider, "(generate_stream) ended before its details");
-  }
-
-  absl::Status OnBody(std::string body, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
-    Completion c;
-    c.id = out_.id();
-    c.model = out_.model();
-    c.created = absl::ToUnixSeconds(absl::Now());
+  absl::Status ReadAnswer(const Value& d, Completion& c) override {
     c.content = StringOr(d, "generated_text");
     c.finish_reason = "stop";
     if (const Value* details = Member(d, "details"); details != nullptr && details->IsObject()) {
@@ -280,7 +257,6 @@ class GenerateTranslator final : public Translator {
       c.usage.set_total_tokens(c.usage.prompt_tokens() + c.usage.completion_tokens());
       c.has_usage = true;
     }
-    sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
   }
 
@@ -292,9 +268,7 @@ class GenerateTranslator final : public Translator {
   }
 
  private:
-  ChunkWriter out_;
   bool started_ = false;
-  bool finished_ = false;
 };
 
 }  // namespace
@@ -397,93 +371,68 @@ absl::StatusOr<std::string> BuildTgiGenerateBody(const common::v1::ChatRequest& 
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-HuggingFaceProvider::HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http,
-                                         absl::string_view api_key)
-    : config_(config), http_(http), endpoint_(config_, {BearerAuth(api_key)}) {
-  if (config.api() == "generate") {
-    api_ = Api::kGenerate;
-  } else if (config.api() == "tgi") {
-    api_ = Api::kTgi;
-  } else if (config.api() == "router" ||
-             absl::StrContains(endpoint_.base_url(), "router.huggingface.co")) {
-    api_ = Api::kRouter;
-  } else {
-    api_ = Api::kTgi;
-  }
+namespace {
+
+absl::StatusOr<HttpCallRequest> HfChat(const HttpProvider& p, const std::string& upstream_model,
+                                       const common::v1::ChatRequest& req, bool tgi) {
+  AIM_ASSIGN_OR_RETURN(std::string body, BuildHfChatBody(req, upstream_model, tgi));
+  return p.endpoint().Post(req, "/v1/chat/completions", std::move(body));
 }
 
-void HuggingFaceProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
-                                   const common::v1::ChatRequest& req,
-                                   rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  const bool generate = api_ == Api::kGenerate;
-  absl::StatusOr<std::string> body = generate
-                                         ? BuildTgiGenerateBody(req)
-                                         : BuildHfChatBody(req, upstream_model, api_ == Api::kTgi);
-  if (!body.ok()) {
-    observer.OnComplete(body.status());
-    return;
-  }
-  const std::string path =
-      generate ? (req.stream() ? "/generate_stream" : "/generate") : "/v1/chat/completions";
-  HttpCallRequest http = endpoint_.Post(req, path, *std::move(body));
-  std::unique_ptr<Translator> translator;
-  if (generate) {
-    translator = std::make_unique<GenerateTranslator>(upstream_model);
-  } else {
-    translator = std::make_unique<ChatTranslator>(upstream_model);
-  }
-  StartUpstreamCall(http_, std::move(http), ctx, std::move(translator), Framing::kSse, req.stream(),
-                    observer);
+absl::StatusOr<HttpCallRequest> RouterChat(const HttpProvider& p, const std::string& upstream_model,
+                                           const common::v1::ChatRequest& req) {
+  return HfChat(p, upstream_model, req, /*tgi=*/false);
 }
 
-// router: the hf-inference feature-extraction pipeline ({"inputs": [...]} → one vector per input);
-// tgi: an OpenAI-compatible /v1/embeddings (text-embeddings-inference serves it); generate: none.
-absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(
-    const rpc::CallContext& ctx, const std::string& upstream_model,
-    const common::v1::EmbedRequest& req) {
-  if (api_ == Api::kGenerate) return Provider::Embed(ctx, upstream_model, req);
+absl::StatusOr<HttpCallRequest> TgiChat(const HttpProvider& p, const std::string& upstream_model,
+                                        const common::v1::ChatRequest& req) {
+  return HfChat(p, upstream_model, req, /*tgi=*/true);
+}
+
+absl::StatusOr<HttpCallRequest> GenerateChat(const HttpProvider& p, const std::string&,
+                                             const common::v1::ChatRequest& req) {
+  AIM_ASSIGN_OR_RETURN(std::string body, BuildTgiGenerateBody(req));
+  return p.endpoint().Post(req, req.stream() ? "/generate_stream" : "/generate", std::move(body));
+}
+
+std::unique_ptr<Translator> NewChatTranslator(const HttpProvider&,
+                                              const std::string& upstream_model) {
+  return std::make_unique<ChatTranslator>(upstream_model);
+}
+
+std::unique_ptr<Translator> NewGenerateTranslator(const HttpProvider&,
+                                                  const std::string& upstream_model) {
+  return std::make_unique<GenerateTranslator>(upstream_model);
+}
+
+// The router's embeddings: the hf-inference feature-extraction pipeline ({"inputs": [...]} → one
+// vector per input, no token counts).
+absl::StatusOr<HttpCallRequest> RouterEmbed(const HttpProvider& p,
+                                            const std::string& upstream_model,
+                                            const common::v1::EmbedRequest& req) {
   AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
-  if (api_ == Api::kRouter && req.dimensions() > 0) {
+  if (req.dimensions() > 0) {
     return Unsupported(kProvider, "dimensions",
                        "the feature-extraction pipeline returns the model's own size");
   }
+  // Hugging Face model ids are "org/name": path segments, each escaped.
+  AIM_ASSIGN_OR_RETURN(const std::string model, EscapePath(upstream_model, "model"));
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
-  std::string path;
-  if (api_ == Api::kRouter) {
-    // Hugging Face model ids are "org/name": path segments, each escaped.
-    AIM_ASSIGN_OR_RETURN(const std::string model, EscapePath(upstream_model, "model"));
-    path = absl::StrCat("/hf-inference/models/", model, "/pipeline/feature-extraction");
-    WriteKey(w, "inputs");
-  } else {
-    path = "/v1/embeddings";
-    WriteKey(w, "model");
-    WriteStr(w, upstream_model);
-    WriteKey(w, "input");
-  }
-  w.StartArray();
-  for (const std::string& text : req.input()) WriteStr(w, text);
-  w.EndArray();
-  if (api_ == Api::kTgi) {
-    WriteKey(w, "encoding_format");
-    WriteStr(w, "float");
-    if (req.dimensions() > 0) {
-      WriteKey(w, "dimensions");
-      w.Int(req.dimensions());
-    }
-  }
+  WriteStringArray(w, "inputs", req.input());
   w.EndObject();
-  HttpCallRequest http =
-      endpoint_.Post(req.request_id(), path, std::string(buf.GetString(), buf.GetSize()));
-  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
-  if (answer.status < 200 || answer.status >= 300) {
-    return ChatTranslator(upstream_model)
-        .OnHttpError(answer.status, answer.body, answer.retry_after);
-  }
-  if (api_ == Api::kTgi) return ParseOpenAiEmbeddings(kProvider, answer.body, upstream_model);
+  return p.endpoint().Post(
+      req.request_id(),
+      absl::StrCat("/hf-inference/models/", model, "/pipeline/feature-extraction"),
+      std::string(buf.GetString(), buf.GetSize()));
+}
+
+absl::StatusOr<common::v1::EmbedResponse> ReadRouterEmbeddings(const HttpProvider&,
+                                                               const std::string& upstream_model,
+                                                               absl::string_view body) {
   Document d;
-  const bool parsed = json::ParseBounded(d, answer.body);
+  const bool parsed = json::ParseBounded(d, body);
   common::v1::EmbedResponse resp;
   resp.set_model(upstream_model);
   AIM_RETURN_IF_ERROR(ReadVectors(kProvider, parsed ? &d : nullptr, resp));
@@ -491,8 +440,53 @@ absl::StatusOr<common::v1::EmbedResponse> HuggingFaceProvider::Embed(
   return resp;
 }
 
-HttpCallRequest HuggingFaceProvider::HealthRequest() const {
-  return endpoint_.Get(api_ == Api::kRouter ? "/v1/models" : "/health");
+// TGI's (and text-embeddings-inference's) OpenAI-compatible /v1/embeddings.
+absl::StatusOr<HttpCallRequest> TgiEmbed(const HttpProvider& p, const std::string& upstream_model,
+                                         const common::v1::EmbedRequest& req) {
+  AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
+  return p.endpoint().Post(
+      req.request_id(), "/v1/embeddings",
+      TextEmbedBody(upstream_model, "input", req, "dimensions", [](JsonWriter& w) {
+        WriteKey(w, "encoding_format");
+        WriteStr(w, "float");
+      }));
 }
+
+absl::StatusOr<common::v1::EmbedResponse> ReadTgiEmbeddings(const HttpProvider&,
+                                                            const std::string& upstream_model,
+                                                            absl::string_view body) {
+  return ParseOpenAiEmbeddings(kProvider, body, upstream_model);
+}
+
+constexpr WireFormat kRouter = {.chat = &RouterChat,
+                                .translator = &NewChatTranslator,
+                                .health_path = "/v1/models",
+                                .embed = &RouterEmbed,
+                                .read_embeddings = &ReadRouterEmbeddings};
+constexpr WireFormat kTgi = {.chat = &TgiChat,
+                             .translator = &NewChatTranslator,
+                             .health_path = "/health",
+                             .embed = &TgiEmbed,
+                             .read_embeddings = &ReadTgiEmbeddings};
+// TGI's native API: no embeddings.
+constexpr WireFormat kGenerate = {
+    .chat = &GenerateChat, .translator = &NewGenerateTranslator, .health_path = "/health"};
+
+// ProviderConfig.api, else the router when the base URL is Hugging Face's router, else TGI.
+const WireFormat& HfFormat(const config::v1::ProviderConfig& config) {
+  if (config.api() == "generate") return kGenerate;
+  if (config.api() == "tgi") return kTgi;
+  if (config.api() == "router" ||
+      absl::StrContains(UpstreamEndpoint(config, {}).base_url(), "router.huggingface.co")) {
+    return kRouter;
+  }
+  return kTgi;
+}
+
+}  // namespace
+
+HuggingFaceProvider::HuggingFaceProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                                         absl::string_view api_key)
+    : HttpProvider(config, http, HfFormat(config), {BearerAuth(api_key)}) {}
 
 }  // namespace aimarket::provider

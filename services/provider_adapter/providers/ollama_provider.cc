@@ -6,13 +6,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/config/config.h"
 #include "common/json/parse.h"
-#include "common/json/stack_document.h"
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/provider_adapter/providers/image_fetch.h"
+#include "services/provider_adapter/providers/json_translator.h"
 #include "services/provider_adapter/providers/openai_output.h"
 #include "services/provider_adapter/providers/translate_util.h"
 #include "services/provider_adapter/providers/upstream_call.h"
@@ -44,60 +43,46 @@ absl::Status LineError(const Value& d) {
   return UpstreamFailure(kProvider, 500, std::move(message), "");
 }
 
-class OllamaTranslator final : public Translator {
+class OllamaTranslator final : public JsonTranslator {
  public:
   explicit OllamaTranslator(std::string model)
-      : Translator(std::string(kProvider)),
-        out_(NewCompletionId(), std::move(model), absl::ToUnixSeconds(absl::Now())) {}
+      : JsonTranslator(kProvider, NewCompletionId(), std::move(model),
+                       {.unit = "a line", .cut_short = "ended before its done line"}) {}
 
-  absl::Status OnEvent(absl::string_view, absl::string_view line, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, line, "a line", d));
+  absl::Status OnJson(absl::string_view, const Value& d, EventSink& sink) override {
     if (Member(d, "error") != nullptr) return LineError(d);
     if (!started_) {
       started_ = true;
-      if (std::string m = StringOr(d, "model"); !m.empty()) out_.set_model(std::move(m));
-      sink.Emit(out_.Role());
+      if (std::string m = StringOr(d, "model"); !m.empty()) out().set_model(std::move(m));
+      sink.Emit(out().Role());
     }
     if (const Value* m = Member(d, "message")) {
       if (std::string text = StringOr(*m, "thinking"); !text.empty())
-        sink.Emit(out_.Reasoning(text));
-      if (std::string text = StringOr(*m, "content"); !text.empty()) sink.Emit(out_.Content(text));
+        sink.Emit(out().Reasoning(text));
+      if (std::string text = StringOr(*m, "content"); !text.empty()) sink.Emit(out().Content(text));
       if (const Value* calls = Member(*m, "tool_calls"); calls != nullptr && calls->IsArray()) {
         for (const Value& call : calls->GetArray()) {
           const Value* fn = Member(call, "function");
           if (fn == nullptr) continue;
-          sink.Emit(out_.ToolCallStart(calls_++, StringOr(call, "id", NewToolCallId()),
-                                       StringOr(*fn, "name"), Arguments(*fn)));
+          sink.Emit(out().ToolCallStart(calls_++, StringOr(call, "id", NewToolCallId()),
+                                        StringOr(*fn, "name"), Arguments(*fn)));
         }
       }
     }
     if (const Value* done = Member(d, "done");
         done != nullptr && done->IsBool() && done->GetBool()) {
-      done_ = true;
-      sink.Emit(out_.Finish(FinishReason(StringOr(d, "done_reason"), calls_ > 0)));
+      End();
+      sink.Emit(out().Finish(FinishReason(StringOr(d, "done_reason"), calls_ > 0)));
       common::v1::Usage usage;
       ReadUsage(d, usage);
-      sink.Emit(out_.UsageChunk(usage));
+      sink.Emit(out().UsageChunk(usage));
     }
     return absl::OkStatus();
   }
 
-  absl::Status OnEnd(absl::string_view, EventSink&) override {
-    if (done_) return absl::OkStatus();
-    return StreamCutShort(kProvider, "ended before its done line");
-  }
-
-  absl::Status OnBody(std::string body, EventSink& sink) override {
-    json::StackDocument doc;
-    Document& d = *doc;
-    AIM_RETURN_IF_ERROR(ParseObject(kProvider, body, "an answer", d));
+  absl::Status ReadAnswer(const Value& d, Completion& c) override {
     if (Member(d, "error") != nullptr) return LineError(d);
-    Completion c;
-    c.id = out_.id();
-    c.model = StringOr(d, "model", out_.model());
-    c.created = absl::ToUnixSeconds(absl::Now());
+    c.model = StringOr(d, "model", c.model);
     if (const Value* m = Member(d, "message")) {
       c.content = StringOr(*m, "content");
       c.reasoning = StringOr(*m, "thinking");
@@ -112,7 +97,6 @@ class OllamaTranslator final : public Translator {
     c.finish_reason = FinishReason(StringOr(d, "done_reason"), !c.tool_calls.empty());
     ReadUsage(d, c.usage);
     c.has_usage = true;
-    sink.Emit(RenderCompletion(c));
     return absl::OkStatus();
   }
 
@@ -126,9 +110,7 @@ class OllamaTranslator final : public Translator {
     return ToJson(*a);
   }
 
-  ChunkWriter out_;
   bool started_ = false;
-  bool done_ = false;
   int calls_ = 0;
 };
 
@@ -280,66 +262,40 @@ absl::StatusOr<std::string> BuildOllamaBody(const common::v1::ChatRequest& req,
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-OllamaProvider::OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http,
-                               const config::v1::RemoteImagesConfig& images,
-                               absl::string_view api_key)
-    : config_(config), http_(http), images_(images), endpoint_(config_, {BearerAuth(api_key)}) {}
+namespace {
 
-void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
-                              const common::v1::ChatRequest& req,
-                              rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  std::vector<RemoteImage> remote = RemoteImages(req);
-  if (remote.empty() || !images_.fetch()) return StartChat(ctx, upstream_model, req, observer, {});
-  FetchImages(http_, images_, std::move(remote), ctx,
-              [this, ctx, upstream_model, &req,
-               &observer](absl::StatusOr<std::map<std::string, DataUrl>> fetched) {
-                if (!fetched.ok()) return observer.OnComplete(fetched.status());
-                StartChat(ctx, upstream_model, req, observer, *fetched);
-              });
+absl::StatusOr<HttpCallRequest> OllamaRequest(const HttpProvider& p,
+                                              const std::string& upstream_model,
+                                              const common::v1::ChatRequest& req,
+                                              const std::map<std::string, DataUrl>& fetched) {
+  AIM_ASSIGN_OR_RETURN(std::string body, BuildOllamaBody(req, upstream_model, fetched));
+  return p.endpoint().Post(req, "/api/chat", std::move(body), "application/x-ndjson");
 }
 
-void OllamaProvider::StartChat(const rpc::CallContext& ctx, const std::string& upstream_model,
-                               const common::v1::ChatRequest& req,
-                               rpc::StreamObserver<common::v1::ChatEvent>& observer,
-                               const std::map<std::string, DataUrl>& fetched) {
-  absl::StatusOr<std::string> body = BuildOllamaBody(req, upstream_model, fetched);
-  if (!body.ok()) {
-    observer.OnComplete(body.status());
-    return;
-  }
-  HttpCallRequest http = endpoint_.Post(req, "/api/chat", *std::move(body), "application/x-ndjson");
-  StartUpstreamCall(http_, std::move(http), ctx, std::make_unique<OllamaTranslator>(upstream_model),
-                    Framing::kNdjson, req.stream(), observer);
+absl::StatusOr<HttpCallRequest> OllamaChat(const HttpProvider& p, const std::string& upstream_model,
+                                           const common::v1::ChatRequest& req) {
+  return OllamaRequest(p, upstream_model, req, {});
 }
 
-absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(
-    const rpc::CallContext& ctx, const std::string& upstream_model,
-    const common::v1::EmbedRequest& req) {
+std::unique_ptr<Translator> NewOllamaTranslator(const HttpProvider&,
+                                                const std::string& upstream_model) {
+  return std::make_unique<OllamaTranslator>(upstream_model);
+}
+
+absl::StatusOr<HttpCallRequest> OllamaEmbed(const HttpProvider& p,
+                                            const std::string& upstream_model,
+                                            const common::v1::EmbedRequest& req) {
   AIM_RETURN_IF_ERROR(RequireTextInput(kProvider, req));
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  w.StartObject();
-  WriteKey(w, "model");
-  WriteStr(w, upstream_model);
-  WriteKey(w, "input");
-  w.StartArray();
-  for (const std::string& text : req.input()) WriteStr(w, text);
-  w.EndArray();
-  if (req.dimensions() > 0) {
-    WriteKey(w, "dimensions");
-    w.Int(req.dimensions());
-  }
-  w.EndObject();
-  HttpCallRequest http =
-      endpoint_.Post(req.request_id(), "/api/embed", std::string(buf.GetString(), buf.GetSize()));
-  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
-  if (answer.status < 200 || answer.status >= 300) {
-    return OllamaTranslator(upstream_model)
-        .OnHttpError(answer.status, answer.body, answer.retry_after);
-  }
+  return p.endpoint().Post(req.request_id(), "/api/embed",
+                           TextEmbedBody(upstream_model, "input", req, "dimensions"));
+}
+
+absl::StatusOr<common::v1::EmbedResponse> ReadOllamaEmbeddings(const HttpProvider&,
+                                                               const std::string& upstream_model,
+                                                               absl::string_view body) {
   Document d;
   const Value* list = nullptr;
-  if (json::ParseBounded(d, answer.body)) list = Member(d, "embeddings");
+  if (json::ParseBounded(d, body)) list = Member(d, "embeddings");
   common::v1::EmbedResponse resp;
   resp.set_model(StringOr(d, "model", upstream_model));
   AIM_RETURN_IF_ERROR(ReadVectors(kProvider, list, resp));
@@ -348,6 +304,34 @@ absl::StatusOr<common::v1::EmbedResponse> OllamaProvider::Embed(
   return resp;
 }
 
-HttpCallRequest OllamaProvider::HealthRequest() const { return endpoint_.Get("/api/tags"); }
+constexpr WireFormat kOllama = {.chat = &OllamaChat,
+                                .translator = &NewOllamaTranslator,
+                                .framing = Framing::kNdjson,
+                                .health_path = "/api/tags",
+                                .embed = &OllamaEmbed,
+                                .read_embeddings = &ReadOllamaEmbeddings};
+
+}  // namespace
+
+OllamaProvider::OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                               const config::v1::RemoteImagesConfig& images,
+                               absl::string_view api_key)
+    : HttpProvider(config, http, kOllama, {BearerAuth(api_key)}), images_(images) {}
+
+void OllamaProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
+                              const common::v1::ChatRequest& req,
+                              rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+  std::vector<RemoteImage> remote = RemoteImages(req);
+  if (remote.empty() || !images_.fetch()) {
+    return HttpProvider::Generate(ctx, upstream_model, req, observer);
+  }
+  FetchImages(http(), images_, std::move(remote), ctx,
+              [this, ctx, upstream_model, &req,
+               &observer](absl::StatusOr<std::map<std::string, DataUrl>> fetched) {
+                if (!fetched.ok()) return observer.OnComplete(fetched.status());
+                StartChat(ctx, req, OllamaRequest(*this, upstream_model, req, *fetched),
+                          std::make_unique<OllamaTranslator>(upstream_model), observer);
+              });
+}
 
 }  // namespace aimarket::provider

@@ -24,13 +24,12 @@
 #include "absl/status/statusor.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "services/provider_adapter/http/http_client.h"
-#include "services/provider_adapter/providers/provider.h"
+#include "services/provider_adapter/providers/http_provider.h"
 #include "services/provider_adapter/providers/translate_util.h"
-#include "services/provider_adapter/providers/upstream_endpoint.h"
 
 namespace aimarket::provider {
 
-class OllamaProvider final : public Provider {
+class OllamaProvider final : public HttpProvider {
  public:
   // `images` says whether (and how) to fetch images given by URL; it outlives the provider.
   OllamaProvider(const config::v1::ProviderConfig& config, HttpClient& http,
@@ -38,24 +37,13 @@ class OllamaProvider final : public Provider {
                      config::v1::RemoteImagesConfig::default_instance(),
                  absl::string_view api_key = "");
 
+  // Fetches the request's remote images first when `images` says so.
   void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                 const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
-  HttpCallRequest HealthRequest() const override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
-                                                  const std::string& upstream_model,
-                                                  const common::v1::EmbedRequest& req) override;
 
  private:
-  void StartChat(const rpc::CallContext& ctx, const std::string& upstream_model,
-                 const common::v1::ChatRequest& req,
-                 rpc::StreamObserver<common::v1::ChatEvent>& observer,
-                 const std::map<std::string, DataUrl>& fetched);
-
-  const config::v1::ProviderConfig config_;
-  HttpClient& http_;
   const config::v1::RemoteImagesConfig& images_;
-  const UpstreamEndpoint endpoint_;
 };
 
 // The /api/chat body for `req`, with the remote images already fetched. Exposed for tests.

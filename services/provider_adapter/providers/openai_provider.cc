@@ -8,7 +8,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/config/config.h"
 #include "common/json/parse.h"
 #include "common/json/stack_document.h"
@@ -430,28 +429,24 @@ absl::Status UpstreamHttpError(absl::string_view provider, int http_status, absl
   return ErrorFromObject(provider, http_status, empty, retry_after);
 }
 
-OpenAiProvider::OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
-                               absl::string_view api_key)
-    : config_(config),
-      http_(http),
-      endpoint_(config_, {BearerAuth(api_key)}),
-      strict_done_(config.type() == config::v1::PROVIDER_TYPE_OPENAI) {}
+namespace {
 
-void OpenAiProvider::Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
-                              const common::v1::ChatRequest& req,
-                              rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  HttpCallRequest http =
-      endpoint_.Post(req, "/chat/completions", BuildOpenAiBody(req, upstream_model));
-  StartUpstreamCall(http_, std::move(http), ctx,
-                    std::make_unique<OpenAiTranslator>(config_.name(), strict_done_), Framing::kSse,
-                    req.stream(), observer);
+absl::StatusOr<HttpCallRequest> OpenAiChat(const HttpProvider& p, const std::string& upstream_model,
+                                           const common::v1::ChatRequest& req) {
+  return p.endpoint().Post(req, "/chat/completions", BuildOpenAiBody(req, upstream_model));
 }
 
-absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(
-    const rpc::CallContext& ctx, const std::string& upstream_model,
-    const common::v1::EmbedRequest& req) {
-  // The client's body (token arrays and unknown fields included), with the upstream's model and
-  // floats asked for: the edge encodes base64 itself.
+// openai: a stream must end with [DONE]; openai-compatible servers may not send it.
+std::unique_ptr<Translator> NewOpenAiTranslator(const HttpProvider& p, const std::string&) {
+  return std::make_unique<OpenAiTranslator>(p.config().name(),
+                                            p.config().type() == config::v1::PROVIDER_TYPE_OPENAI);
+}
+
+// The client's body (token arrays and unknown fields included), with the upstream's model and
+// floats asked for: the edge encodes base64 itself.
+absl::StatusOr<HttpCallRequest> OpenAiEmbed(const HttpProvider& p,
+                                            const std::string& upstream_model,
+                                            const common::v1::EmbedRequest& req) {
   Document d;
   if (req.original_json().empty() || !json::ParseBounded(d, req.original_json()) || !d.IsObject()) {
     d.SetObject();
@@ -468,14 +463,25 @@ absl::StatusOr<common::v1::EmbedResponse> OpenAiProvider::Embed(
       d, "model",
       Value(upstream_model.data(), static_cast<rapidjson::SizeType>(upstream_model.size()), alloc));
   SetMember(d, "encoding_format", Value("float"));
-  HttpCallRequest http = endpoint_.Post(req.request_id(), "/embeddings", ToJson(d));
-  AIM_ASSIGN_OR_RETURN(UpstreamAnswer answer, CallUpstream(http_, std::move(http), ctx));
-  if (answer.status < 200 || answer.status >= 300) {
-    return UpstreamHttpError(config_.name(), answer.status, answer.body, answer.retry_after);
-  }
-  return ParseOpenAiEmbeddings(config_.name(), answer.body, upstream_model);
+  return p.endpoint().Post(req.request_id(), "/embeddings", ToJson(d));
 }
 
-HttpCallRequest OpenAiProvider::HealthRequest() const { return endpoint_.Get("/models"); }
+absl::StatusOr<common::v1::EmbedResponse> ReadOpenAiEmbeddings(const HttpProvider& p,
+                                                               const std::string& upstream_model,
+                                                               absl::string_view body) {
+  return ParseOpenAiEmbeddings(p.config().name(), body, upstream_model);
+}
+
+constexpr WireFormat kOpenAi = {.chat = &OpenAiChat,
+                                .translator = &NewOpenAiTranslator,
+                                .health_path = "/models",
+                                .embed = &OpenAiEmbed,
+                                .read_embeddings = &ReadOpenAiEmbeddings};
+
+}  // namespace
+
+OpenAiProvider::OpenAiProvider(const config::v1::ProviderConfig& config, HttpClient& http,
+                               absl::string_view api_key)
+    : HttpProvider(config, http, kOpenAi, {BearerAuth(api_key)}) {}
 
 }  // namespace aimarket::provider

@@ -20,12 +20,12 @@ class Provider {
   virtual void Generate(const rpc::CallContext& ctx, const std::string& upstream_model,
                         const common::v1::ChatRequest& req,
                         rpc::StreamObserver<common::v1::ChatEvent>& observer) = 0;
-  // Embeddings of `req.input` (floats; the edge encodes base64 itself). Blocks until the upstream
-  // answers: never call it on an event-loop thread. INVALID_ARGUMENT for a provider without an
-  // embeddings API.
   // The cheapest read-only request that shows the provider is up and the key is accepted (a GET
   // of its model list, or TGI's /health); CheckHealth expects a 2xx.
   virtual HttpCallRequest HealthRequest() const = 0;
+  // Embeddings of `req.input` (floats; the edge encodes base64 itself). Blocks until the upstream
+  // answers: never call it on an event-loop thread. INVALID_ARGUMENT for a provider without an
+  // embeddings API.
   virtual absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
                                                           const std::string& upstream_model,
                                                           const common::v1::EmbedRequest& req);

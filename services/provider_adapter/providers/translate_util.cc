@@ -384,6 +384,24 @@ void WriteStringArray(JsonWriter& w, absl::string_view key,
   w.EndArray();
 }
 
+std::string TextEmbedBody(absl::string_view upstream_model, absl::string_view input_key,
+                          const common::v1::EmbedRequest& req, absl::string_view dimensions_key,
+                          absl::FunctionRef<void(JsonWriter&)> extra) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "model");
+  WriteStr(w, upstream_model);
+  WriteStringArray(w, input_key, req.input());
+  extra(w);
+  if (req.dimensions() > 0) {
+    WriteKey(w, dimensions_key);
+    w.Int(req.dimensions());
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 absl::Status BadResponse(absl::string_view provider, absl::string_view what) {
   return status::Error(
              absl::StatusCode::kUnavailable, status::reason::kUpstreamBadResponse,

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -127,6 +128,13 @@ absl::Status StreamCutShort(absl::string_view provider, absl::string_view what);
 // "key": [strings].
 void WriteStringArray(JsonWriter& w, absl::string_view key,
                       const google::protobuf::RepeatedPtrField<std::string>& list);
+
+// The text embeddings body Cohere, Ollama and TGI share: {"model": upstream_model, "<input_key>":
+// [texts], what `extra` writes, "<dimensions_key>": n when the client asked for n dimensions}.
+std::string TextEmbedBody(
+    absl::string_view upstream_model, absl::string_view input_key,
+    const common::v1::EmbedRequest& req, absl::string_view dimensions_key,
+    absl::FunctionRef<void(JsonWriter&)> extra = [](JsonWriter&) {});
 
 // An upstream answer that is not what its format promises (`provider` may be empty: "the upstream
 // sent ...").
