@@ -177,8 +177,9 @@ std::string KeyJson(const team::v1::ApiKey& k) {
       json::Quote(k.display_name()), R"(,"prefix":)", json::Quote(k.prefix()), R"(,"user_id":)",
       json::Quote(k.member()), R"(,"created_at":)", Seconds(k.create_time()), R"(,"expires_at":)",
       NullableTime(k.has_expire_time(), k.expire_time()), R"(,"last_used_at":)",
-      NullableTime(k.has_last_use_time(), k.last_use_time()), R"(,"revoked":)",
-      k.revoked() ? "true" : "false", k.key().empty() ? "" : R"(,"key":)",
+      NullableTime(k.has_last_use_time(), k.last_use_time()), R"(,"created_by":)",
+      json::Quote(k.creator()), R"(,"created_by_key_id":)", json::Quote(k.creator_key_id()),
+      R"(,"revoked":)", k.revoked() ? "true" : "false", k.key().empty() ? "" : R"(,"key":)",
       k.key().empty() ? "" : json::Quote(k.key()), "}");
 }
 
@@ -200,7 +201,8 @@ std::string AuditedResource(absl::string_view action, const std::string& stored)
 std::string AuditJson(const team::v1::AuditEntry& e) {
   return absl::StrCat(
       R"({"id":)", json::Quote(e.name()), R"(,"object":"team.audit_entry","actor":)",
-      json::Quote(e.actor()), R"(,"action":)", json::Quote(e.action()), R"(,"resource":)",
+      json::Quote(e.actor()), R"(,"actor_key_id":)", json::Quote(e.actor_key_id()),
+      R"(,"action":)", json::Quote(e.action()), R"(,"resource":)",
       json::Quote(e.resource()), R"(,"before":)", AuditedResource(e.action(), e.before_json()),
       R"(,"after":)", AuditedResource(e.action(), e.after_json()), R"(,"request_id":)",
       json::Quote(e.request_id()), R"(,"created_at":)", Seconds(e.create_time()), "}");

@@ -60,6 +60,22 @@ bool RoleAllows(Role role, Perm perm) {
   return false;
 }
 
+// A role's rank: a key holder may act only for those ranked below (or as themselves).
+int Rank(Role role) {
+  switch (role) {
+    case common::v1::ROLE_OWNER:
+      return 4;
+    case common::v1::ROLE_ADMIN:
+      return 3;
+    case common::v1::ROLE_MEMBER:
+      return 2;
+    case common::v1::ROLE_VIEWER:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
 absl::Status Denied(absl::string_view message) {
   return status::Error(absl::StatusCode::kPermissionDenied, "PERMISSION_DENIED", message);
 }
@@ -95,7 +111,28 @@ std::string Actor(const Principal& p) {
 }
 
 AuditContext Audit(const Principal& p, const rpc::CallContext& ctx) {
-  return {Actor(p), ctx.request_id};
+  return {Actor(p), p.bootstrap_admin() ? "bootstrap" : p.key_id(), ctx.request_id};
+}
+
+// A key acts as its member, so issuing one for someone is acting as them: allowed for oneself, for
+// a member whose role is strictly below one's own, and for the platform admin (docs/teams.md).
+absl::Status MayIssueKeyFor(const Principal& p, const v1::Member& holder) {
+  if (p.bootstrap_admin() || holder.user_id() == p.member()) return absl::OkStatus();
+  if (RoleAllows(p.role(), Perm::kAllKeys) && Rank(holder.role()) < Rank(p.role()))
+    return absl::OkStatus();
+  return Denied(
+      "A key acts as its member: owners and admins can issue keys only for members whose role is "
+      "below their own.");
+}
+
+// Revoking takes power away: one's own keys, those of members ranked below, and every key of the
+// team for an owner (a compromised co-owner's key included).
+absl::Status MayRevokeKeyOf(const Principal& p, const v1::ApiKey& key, Role holder) {
+  if (p.bootstrap_admin() || key.member() == p.member()) return absl::OkStatus();
+  if (!RoleAllows(p.role(), Perm::kAllKeys))
+    return Denied("A member can revoke their own keys only.");
+  if (p.role() == common::v1::ROLE_OWNER || Rank(holder) < Rank(p.role())) return absl::OkStatus();
+  return Denied("An admin can revoke only their own keys and those of members below admin.");
 }
 
 // "teams/{id}" -> id; INVALID_ARGUMENT otherwise.
@@ -454,8 +491,13 @@ absl::StatusOr<v1::ApiKey> TeamManagement::CreateApiKey(const rpc::CallContext& 
   key.clear_key();
   key.clear_revoked();
   key.clear_last_use_time();
-  AIM_ASSIGN_OR_RETURN(v1::ApiKey created,
-                       store->CreateApiKey(team_id, key, Sha256Hex(secret), Audit(p, ctx)));
+  key.clear_creator();
+  key.clear_creator_key_id();
+  AIM_ASSIGN_OR_RETURN(
+      v1::ApiKey created,
+      store->CreateApiKey(
+          team_id, key, Sha256Hex(secret),
+          [&](const v1::Member& holder) { return MayIssueKeyFor(p, holder); }, Audit(p, ctx)));
   created.set_key(secret);  // Shown once, in this response only.
   return created;
 }
@@ -487,15 +529,10 @@ absl::StatusOr<v1::DeleteApiKeyResponse> TeamManagement::DeleteApiKey(
   AIM_ASSIGN_OR_RETURN(auto ids, ChildOf(req.name(), "apiKeys"));
   const auto& [team_id, key_id] = ids;
   AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kOwnKeys));
-  const bool all = p.bootstrap_admin() || RoleAllows(p.role(), Perm::kAllKeys);
   AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
   AIM_RETURN_IF_ERROR(store->RevokeApiKey(
       team_id, key_id,
-      [&](const v1::ApiKey& before) -> absl::Status {
-        if (!all && before.member() != p.member())
-          return Denied("A member can revoke their own keys only.");
-        return absl::OkStatus();
-      },
+      [&](const v1::ApiKey& before, Role holder) { return MayRevokeKeyOf(p, before, holder); },
       Audit(p, ctx)));
   return v1::DeleteApiKeyResponse();
 }

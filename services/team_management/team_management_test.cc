@@ -6,6 +6,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/error.h"
 #include "common/status/status_matchers.h"
@@ -184,6 +185,116 @@ TEST_F(TeamManagementTest, TheRoleMatrixOfTheDocs) {
     EXPECT_THAT(call.run(*tm_, rpc::CallContext()), StatusIs(absl::StatusCode::kUnauthenticated));
     EXPECT_THAT(call.run(*tm_, As("sk-am-wrong")), StatusIs(absl::StatusCode::kUnauthenticated));
   }
+}
+
+// Every (caller role x target member's role x mutation of that member) against docs/teams.md:
+// nobody acts as someone more powerful than themselves. Keys are issued only for oneself or for a
+// member ranked strictly below; owners revoke any key, admins those of members and viewers; owners
+// alone add, change, promote to or remove owners.
+TEST_F(TeamManagementTest, TheCallerTimesTargetMatrixOfKeysAndMembers) {
+  const Role roles[] = {common::v1::ROLE_OWNER, common::v1::ROLE_ADMIN, common::v1::ROLE_MEMBER,
+                        common::v1::ROLE_VIEWER};
+  auto rank = [](Role r) { return 5 - static_cast<int>(r); };
+  ASSERT_GT(rank(common::v1::ROLE_OWNER), rank(common::v1::ROLE_ADMIN));
+  ASSERT_GT(rank(common::v1::ROLE_MEMBER), rank(common::v1::ROLE_VIEWER));
+  int n = 0;
+  // A fresh member of role `t` (and their key's resource name), made by the platform admin.
+  auto target = [&](Role t, std::string* key_name) {
+    const std::string user = absl::StrCat("target", ++n, "@t1");
+    AddMember("t1", user, t);
+    v1::CreateApiKeyRequest req;
+    req.set_parent("teams/t1");
+    req.mutable_api_key()->set_member(user);
+    absl::StatusOr<v1::ApiKey> key = tm_->CreateApiKey(As(kAdminKey), req);
+    EXPECT_THAT(key, IsOk());
+    if (key_name != nullptr && key.ok()) *key_name = key->name();
+    return user;
+  };
+  for (Role c : roles) {
+    const rpc::CallContext as = As(keys_[c]);
+    const bool manager = c == common::v1::ROLE_OWNER || c == common::v1::ROLE_ADMIN;
+    const bool owner = c == common::v1::ROLE_OWNER;
+    for (Role t : roles) {
+      const std::string who = absl::StrCat(RoleName(c), " -> ", RoleName(t));
+      auto expect = [&](const absl::Status& s, bool allowed, absl::string_view what) {
+        if (allowed) {
+          EXPECT_THAT(s, IsOk()) << who << ": " << what;
+        } else {
+          EXPECT_THAT(s, StatusIs(absl::StatusCode::kPermissionDenied)) << who << ": " << what;
+        }
+      };
+      {
+        v1::CreateApiKeyRequest req;
+        req.set_parent("teams/t1");
+        req.mutable_api_key()->set_member(target(t, nullptr));
+        expect(tm_->CreateApiKey(as, req).status(), manager && rank(t) < rank(c), "issue a key");
+      }
+      {
+        std::string key;
+        target(t, &key);
+        v1::DeleteApiKeyRequest req;
+        req.set_name(key);
+        expect(tm_->DeleteApiKey(as, req).status(), owner || (manager && rank(t) < rank(c)),
+               "revoke a key");
+      }
+      for (Role to : roles) {
+        v1::UpdateMemberRequest req;
+        req.mutable_member()->set_name(
+            absl::StrCat("teams/t1/members/", target(t, nullptr)));
+        req.mutable_member()->set_role(to);
+        req.mutable_update_mask()->add_paths("role");
+        expect(tm_->UpdateMember(as, req).status(),
+               owner || (manager && t != common::v1::ROLE_OWNER && to != common::v1::ROLE_OWNER),
+               absl::StrCat("make ", RoleName(to)));
+      }
+      {
+        v1::DeleteMemberRequest req;
+        req.set_name(absl::StrCat("teams/t1/members/", target(t, nullptr)));
+        expect(tm_->DeleteMember(as, req).status(),
+               owner || (manager && t != common::v1::ROLE_OWNER), "remove");
+      }
+      {
+        v1::CreateMemberRequest req;
+        req.set_parent("teams/t1");
+        req.mutable_member()->set_user_id(absl::StrCat("added", ++n, "@t1"));
+        req.mutable_member()->set_role(t);
+        expect(tm_->CreateMember(as, req).status(),
+               owner || (manager && t != common::v1::ROLE_OWNER), "add");
+      }
+    }
+    // Oneself: any role that may hold keys.
+    v1::CreateApiKeyRequest self;
+    self.set_parent("teams/t1");
+    self.mutable_api_key()->set_member(absl::StrCat(RoleName(c), "@t1"));
+    if (c == common::v1::ROLE_VIEWER) {
+      EXPECT_THAT(tm_->CreateApiKey(as, self), StatusIs(absl::StatusCode::kPermissionDenied));
+    } else {
+      EXPECT_THAT(tm_->CreateApiKey(as, self), IsOk()) << RoleName(c);
+    }
+  }
+}
+
+// The audit log names the key that acted beside its member, and a key who issued it.
+TEST_F(TeamManagementTest, AuditEntriesNameTheActingKeyAndKeysTheirIssuer) {
+  const rpc::CallContext admin = As(keys_[common::v1::ROLE_ADMIN]);
+  v1::CreateApiKeyRequest req;
+  req.set_parent("teams/t1");
+  req.mutable_api_key()->set_member("member@t1");
+  absl::StatusOr<v1::ApiKey> issued = tm_->CreateApiKey(admin, req);
+  ASSERT_THAT(issued, IsOk());
+  EXPECT_EQ(issued->creator(), "admin@t1");
+  EXPECT_TRUE(absl::StartsWith(issued->creator_key_id(), "key_")) << issued->creator_key_id();
+  v1::ListAuditEntriesRequest list;
+  list.set_parent("teams/t1");
+  absl::StatusOr<v1::ListAuditEntriesResponse> audit = tm_->ListAuditEntries(admin, list);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_GT(audit->entries_size(), 0);
+  const v1::AuditEntry& last = audit->entries(0);
+  EXPECT_EQ(last.action(), "api_key.create");
+  EXPECT_EQ(last.actor(), "admin@t1");
+  EXPECT_EQ(last.actor_key_id(), issued->creator_key_id());
+  // The platform admin's entries say so.
+  EXPECT_EQ(audit->entries(audit->entries_size() - 1).actor_key_id(), "bootstrap");
 }
 
 TEST_F(TeamManagementTest, OnlyOwnersDeleteTheTeamAndOnlyThePlatformAdminCreatesTeams) {

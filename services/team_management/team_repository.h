@@ -23,7 +23,8 @@ namespace aimarket::team {
 
 // Who made a change and why; the store adds what changed.
 struct AuditContext {
-  std::string actor;
+  std::string actor;         // The acting key's member, or "bootstrap-admin".
+  std::string actor_key_id;  // The acting key ("key_..."), or "bootstrap".
   std::string request_id;
 };
 
@@ -100,19 +101,23 @@ class TeamRepository {
       const std::function<absl::Status(const v1::Member& before)>& check,
       const AuditContext& audit) = 0;
 
-  // `key.member` names the user the key acts as: FAILED_PRECONDITION if not a member of the team.
-  // `key_hash` is the SHA-256 of the whole key. Returns the stored key (without the secret).
-  virtual absl::StatusOr<v1::ApiKey> CreateApiKey(const std::string& team_id, const v1::ApiKey& key,
-                                                  const std::string& key_hash,
-                                                  const AuditContext& audit) = 0;
+  // `key.member` names the user the key acts as: FAILED_PRECONDITION if not a member of the team;
+  // `check` sees that member's locked row (its role now) and its error is returned. `key_hash` is
+  // the SHA-256 of the whole key. The issuer (audit.actor, audit.actor_key_id) is stored with the
+  // key. Returns the stored key (without the secret).
+  virtual absl::StatusOr<v1::ApiKey> CreateApiKey(
+      const std::string& team_id, const v1::ApiKey& key, const std::string& key_hash,
+      const std::function<absl::Status(const v1::Member& holder)>& check,
+      const AuditContext& audit) = 0;
   // `user_id` non-empty: only that member's keys.
   virtual absl::StatusOr<Page<v1::ApiKey>> ListApiKeys(const std::string& team_id,
                                                        const std::string& user_id,
                                                        const std::string& after, int limit) = 0;
-  // Revokes the key; `check` sees it first. NOT_FOUND if absent or already revoked.
+  // Revokes the key; `check` sees it and its member's role (locked) first. NOT_FOUND if absent or
+  // already revoked.
   virtual absl::Status RevokeApiKey(
       const std::string& team_id, const std::string& key_id,
-      const std::function<absl::Status(const v1::ApiKey& before)>& check,
+      const std::function<absl::Status(const v1::ApiKey& before, common::v1::Role holder)>& check,
       const AuditContext& audit) = 0;
 
   // Newest first; `after` is an entry id.

@@ -26,7 +26,7 @@ constexpr char kMemberColumns[] =
 constexpr char kKeyColumns[] =
     "id, display_name, prefix, user_id, (extract(epoch from create_time) * 1000000)::bigint, "
     "(extract(epoch from expire_time) * 1000000)::bigint, revoke_time IS NOT NULL, "
-    "(extract(epoch from last_use_time) * 1000000)::bigint";
+    "(extract(epoch from last_use_time) * 1000000)::bigint, created_by, created_by_key_id";
 
 google::protobuf::Timestamp FromMicros(int64_t us) {
   return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us);
@@ -78,6 +78,8 @@ v1::ApiKey KeyFromRow(const std::string& team_id, const Row& r) {
   if (!r[5].is_null()) *k.mutable_expire_time() = FromMicros(r[5].as<int64_t>());
   k.set_revoked(r[6].as<bool>());
   if (!r[7].is_null()) *k.mutable_last_use_time() = FromMicros(r[7].as<int64_t>());
+  k.set_creator(r[8].as<std::string>());
+  k.set_creator_key_id(r[9].as<std::string>());
   return k;
 }
 
@@ -91,6 +93,7 @@ v1::AuditEntry AuditFromRow(const Row& row) {
   e.set_after_json(row[5].as<std::string>());
   e.set_request_id(row[6].as<std::string>());
   *e.mutable_create_time() = FromMicros(row[7].as<int64_t>());
+  e.set_actor_key_id(row[8].as<std::string>());
   return e;
 }
 
@@ -98,9 +101,9 @@ void WriteAudit(pqxx::work& tx, const std::string& team_id, const AuditContext& 
                 const std::string& action, const std::string& resource, const std::string& before,
                 const std::string& after) {
   tx.exec_params(
-      "INSERT INTO audit_log (team_id, actor, action, resource, before, after, request_id) "
-      "VALUES ($1, $2, $3, $4, NULLIF($5, '')::jsonb, NULLIF($6, '')::jsonb, $7)",
-      team_id, audit.actor, action, resource, before, after, audit.request_id);
+      "INSERT INTO audit_log (team_id, actor, actor_key_id, action, resource, before, after, "
+      "request_id) VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::jsonb, NULLIF($7, '')::jsonb, $8)",
+      team_id, audit.actor, audit.actor_key_id, action, resource, before, after, audit.request_id);
 }
 
 // Locks the team row (serializing membership changes of one team) and says whether it exists.
@@ -332,19 +335,21 @@ absl::Status TeamStore::DeleteMember(const std::string& team_id, const std::stri
   return db::FromPqxx(e);
 }
 
-absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id,
-                                                   const v1::ApiKey& key,
-                                                   const std::string& key_hash,
-                                                   const AuditContext& audit) try {
+absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(
+    const std::string& team_id, const v1::ApiKey& key, const std::string& key_hash,
+    const std::function<absl::Status(const v1::Member&)>& check, const AuditContext& audit) try {
   const std::string key_id = key.name().substr(key.name().rfind('/') + 1);
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
   if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
-  if (tx.exec_params("SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2", team_id,
-                     key.member())
-          .empty()) {
-    return KeyForNonMember(key.member());
-  }
+  // The team row's lock keeps the holder's role as checked until the key exists.
+  pqxx::result holder = tx.exec_params(
+      "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, key.member());
+  if (holder.empty()) return KeyForNonMember(key.member());
+  v1::Member member;
+  member.set_user_id(key.member());
+  member.set_role(RoleFromName(holder[0][0].as<std::string>()));
+  AIM_RETURN_IF_ERROR(check(member));
   // Microseconds since the epoch; 0: never expires.
   const int64_t expire =
       key.has_expire_time()
@@ -352,13 +357,13 @@ absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(const std::string& team_id,
           : 0;
   pqxx::result r =
       tx.exec_params(absl::StrCat("INSERT INTO api_keys (id, team_id, user_id, display_name, "
-                                  "key_hash, prefix, created_by, expire_time) "
-                                  "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, "
-                                  "CASE WHEN $8::bigint = 0 THEN NULL ELSE to_timestamp($8::bigint "
+                                  "key_hash, prefix, created_by, created_by_key_id, expire_time) "
+                                  "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, $8, "
+                                  "CASE WHEN $9::bigint = 0 THEN NULL ELSE to_timestamp($9::bigint "
                                   "/ 1000000.0) END) RETURNING ",
                                   kKeyColumns),
                      key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(),
-                     audit.actor, expire);
+                     audit.actor, audit.actor_key_id, expire);
   v1::ApiKey created = KeyFromRow(team_id, r[0]);
   WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", AuditJson(created));
   tx.commit();
@@ -385,9 +390,10 @@ absl::StatusOr<Page<v1::ApiKey>> TeamStore::ListApiKeys(const std::string& team_
   return db::FromPqxx(e);
 }
 
-absl::Status TeamStore::RevokeApiKey(const std::string& team_id, const std::string& key_id,
-                                     const std::function<absl::Status(const v1::ApiKey&)>& check,
-                                     const AuditContext& audit) try {
+absl::Status TeamStore::RevokeApiKey(
+    const std::string& team_id, const std::string& key_id,
+    const std::function<absl::Status(const v1::ApiKey&, common::v1::Role)>& check,
+    const AuditContext& audit) try {
   AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
   pqxx::work tx(*conn);
   pqxx::result r = tx.exec_params(
@@ -397,7 +403,11 @@ absl::Status TeamStore::RevokeApiKey(const std::string& team_id, const std::stri
       team_id, key_id);
   if (r.empty()) return ApiKeyNotFound(key_id);
   const v1::ApiKey before = KeyFromRow(team_id, r[0]);
-  AIM_RETURN_IF_ERROR(check(before));
+  pqxx::result holder = tx.exec_params(
+      "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2 FOR SHARE", team_id,
+      before.member());
+  AIM_RETURN_IF_ERROR(check(before, holder.empty() ? common::v1::ROLE_UNSPECIFIED
+                                                   : RoleFromName(holder[0][0].as<std::string>())));
   pqxx::result w = tx.exec_params(
       absl::StrCat("UPDATE api_keys SET revoke_time = now() WHERE id = $1 RETURNING ", kKeyColumns),
       key_id);
@@ -417,8 +427,8 @@ absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& tea
   pqxx::read_transaction tx(*conn);
   pqxx::result r = tx.exec_params(
       "SELECT id, actor, action, resource, coalesce(before::text, ''), coalesce(after::text, ''), "
-      "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint "
-      "FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC "
+      "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint, "
+      "actor_key_id FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC "
       "LIMIT $3",
       team_id, before_id, limit + 1);
   return ToPage<v1::AuditEntry>(r, limit, AuditFromRow);

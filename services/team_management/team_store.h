@@ -50,15 +50,17 @@ class TeamStore final : public TeamRepository {
                             const std::function<absl::Status(const v1::Member& before)>& check,
                             const AuditContext& audit) override;
 
-  absl::StatusOr<v1::ApiKey> CreateApiKey(const std::string& team_id, const v1::ApiKey& key,
-                                          const std::string& key_hash,
-                                          const AuditContext& audit) override;
+  absl::StatusOr<v1::ApiKey> CreateApiKey(
+      const std::string& team_id, const v1::ApiKey& key, const std::string& key_hash,
+      const std::function<absl::Status(const v1::Member& holder)>& check,
+      const AuditContext& audit) override;
   absl::StatusOr<Page<v1::ApiKey>> ListApiKeys(const std::string& team_id,
                                                const std::string& user_id, const std::string& after,
                                                int limit) override;
-  absl::Status RevokeApiKey(const std::string& team_id, const std::string& key_id,
-                            const std::function<absl::Status(const v1::ApiKey& before)>& check,
-                            const AuditContext& audit) override;
+  absl::Status RevokeApiKey(
+      const std::string& team_id, const std::string& key_id,
+      const std::function<absl::Status(const v1::ApiKey& before, common::v1::Role holder)>& check,
+      const AuditContext& audit) override;
 
   absl::StatusOr<Page<v1::AuditEntry>> ListAudit(const std::string& team_id,
                                                  const std::string& after, int limit) override;

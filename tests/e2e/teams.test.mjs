@@ -57,17 +57,20 @@ const secrets = [];
 let seq = 0;
 // A new team where `role` is held by u@example.com (with a key), beside two owners, a member
 // "target@example.com" with a key, so that every cell of the matrix acts on its own team.
-async function fresh(role, settings = { model_access: ['demo'] }) {
+// `matrix`: also an admin2 and a key of owner2's, for the rows about acting as someone else.
+async function fresh(role, settings = { model_access: ['demo'] }, matrix = false) {
   const team = await must('POST', '/teams', ADMIN_KEY, { name: `matrix ${process.pid} ${++seq}`, settings }, 201);
   const add = (user_id, r) => must('POST', `/teams/${team.id}/members`, ADMIN_KEY, { user_id, role: r }, 201);
   await add('owner1@example.com', 'owner');
   await add('owner2@example.com', 'owner');
   await add('target@example.com', 'member');
+  if (matrix) await add('admin2@example.com', 'admin');
   if (role !== 'owner') await add('u@example.com', role);
   else await add('u@example.com', 'owner');
   const key = await must('POST', `/teams/${team.id}/keys`, ADMIN_KEY, { user_id: 'u@example.com', name: 'mine' }, 201);
   const targetKey = await must('POST', `/teams/${team.id}/keys`, ADMIN_KEY, { user_id: 'target@example.com' }, 201);
-  return { id: team.id, key: key.key, keyId: key.id, targetKeyId: targetKey.id };
+  const ownerKey = matrix ? await must('POST', `/teams/${team.id}/keys`, ADMIN_KEY, { user_id: 'owner2@example.com' }, 201) : {};
+  return { id: team.id, key: key.key, keyId: key.id, targetKeyId: targetKey.id, ownerKeyId: ownerKey.id };
 }
 
 const chat = (model) => ({ model, messages: [{ role: 'user', content: 'hi' }] });
@@ -91,6 +94,10 @@ const endpoints = {
   'POST /keys (for another)': (t, key) => call('POST', `/teams/${t.id}/keys`, key, { user_id: 'target@example.com' }),
   'DELETE /keys/{own}': (t, key) => call('DELETE', `/teams/${t.id}/keys/${t.keyId}`, key),
   'DELETE /keys/{another}': (t, key) => call('DELETE', `/teams/${t.id}/keys/${t.targetKeyId}`, key),
+  // A key acts as its member: issuing one for an equal or higher role would be acting as them.
+  'POST /keys (for an owner)': (t, key) => call('POST', `/teams/${t.id}/keys`, key, { user_id: 'owner2@example.com' }),
+  'POST /keys (for an admin)': (t, key) => call('POST', `/teams/${t.id}/keys`, key, { user_id: 'admin2@example.com' }),
+  "DELETE /keys/{an owner's}": (t, key) => call('DELETE', `/teams/${t.id}/keys/${t.ownerKeyId}`, key),
   'GET /audit': (t, key) => call('GET', `/teams/${t.id}/audit`, key),
   'POST /chat/completions': (t, key) => call('POST', '/chat/completions', key, chat('demo')),
   'POST /embeddings': (t, key) => call('POST', '/embeddings', key, { model: 'emb', input: 'hi' }),
@@ -118,6 +125,9 @@ const matrix = {
   'POST /keys (for another)': [201, 201, 403, 403, 404, 201, 401],
   'DELETE /keys/{own}':       [200, 200, 200, 403, 404, 200, 401],
   'DELETE /keys/{another}':   [200, 200, 403, 403, 404, 200, 401],
+  'POST /keys (for an owner)': [403, 403, 403, 403, 404, 201, 401],
+  'POST /keys (for an admin)': [201, 403, 403, 403, 404, 201, 401],
+  "DELETE /keys/{an owner's}": [200, 403, 403, 403, 404, 200, 401],
   'GET /audit':               [200, 200, 403, 403, 404, 200, 401],
   'POST /chat/completions':   [200, 200, 200, 403, 200, 200, 401],
   'POST /embeddings':         [403, 403, 403, 403, 403, 200, 401],
@@ -131,7 +141,7 @@ test('authorization matrix: every role × every endpoint', async () => {
   for (const [endpoint, expected] of Object.entries(matrix)) {
     for (let i = 0; i < callers.length; i++) {
       const who = callers[i];
-      const t = await fresh(['owner', 'admin', 'member', 'viewer'].includes(who) ? who : 'member');
+      const t = await fresh(['owner', 'admin', 'member', 'viewer'].includes(who) ? who : 'member', undefined, true);
       const key = who === 'none' ? undefined : who === 'other' ? otherTeam.key : who === 'platform' ? ADMIN_KEY : t.key;
       const r = await endpoints[endpoint](t, key);
       if (r.status !== expected[i]) failures.push(`${endpoint} as ${who}: ${r.status} (want ${expected[i]}) ${JSON.stringify(r.body)}`);

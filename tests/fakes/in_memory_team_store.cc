@@ -79,6 +79,7 @@ void InMemoryTeamStore::Audit(const std::string& team_id, const AuditContext& au
   row.team_id = team_id;
   row.entry.set_name(absl::StrCat(id));
   row.entry.set_actor(audit.actor);
+  row.entry.set_actor_key_id(audit.actor_key_id);
   row.entry.set_action(action);
   row.entry.set_resource(resource);
   row.entry.set_before_json(before);
@@ -236,14 +237,15 @@ absl::Status InMemoryTeamStore::DeleteMember(
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::ApiKey> InMemoryTeamStore::CreateApiKey(const std::string& team_id,
-                                                           const v1::ApiKey& key,
-                                                           const std::string& key_hash,
-                                                           const AuditContext& audit) {
+absl::StatusOr<v1::ApiKey> InMemoryTeamStore::CreateApiKey(
+    const std::string& team_id, const v1::ApiKey& key, const std::string& key_hash,
+    const std::function<absl::Status(const v1::Member&)>& check, const AuditContext& audit) {
   absl::MutexLock lock(&mu_);
   TeamRow* row = FindTeam(team_id);
   if (row == nullptr) return TeamNotFound(team_id);
-  if (FindMember(*row, key.member()) == nullptr) return KeyForNonMember(key.member());
+  const v1::Member* holder = FindMember(*row, key.member());
+  if (holder == nullptr) return KeyForNonMember(key.member());
+  AIM_RETURN_IF_ERROR(check(*holder));
   KeyRow& k = keys_.emplace_back();
   k.team_id = team_id;
   k.hash = key_hash;
@@ -251,6 +253,8 @@ absl::StatusOr<v1::ApiKey> InMemoryTeamStore::CreateApiKey(const std::string& te
   k.key.clear_key();
   k.key.clear_revoked();
   k.key.clear_last_use_time();
+  k.key.set_creator(audit.actor);
+  k.key.set_creator_key_id(audit.actor_key_id);
   *k.key.mutable_create_time() = Now();
   Audit(team_id, audit, "api_key.create", k.key.name(), "", AuditJson(k.key));
   return k.key;
@@ -277,12 +281,16 @@ absl::StatusOr<Page<v1::ApiKey>> InMemoryTeamStore::ListApiKeys(const std::strin
 
 absl::Status InMemoryTeamStore::RevokeApiKey(
     const std::string& team_id, const std::string& key_id,
-    const std::function<absl::Status(const v1::ApiKey&)>& check, const AuditContext& audit) {
+    const std::function<absl::Status(const v1::ApiKey&, common::v1::Role)>& check,
+    const AuditContext& audit) {
   absl::MutexLock lock(&mu_);
   for (KeyRow& k : keys_) {
     if (k.team_id != team_id || KeyId(k.key) != key_id || k.key.revoked()) continue;
     const v1::ApiKey before = k.key;
-    AIM_RETURN_IF_ERROR(check(before));
+    TeamRow* row = FindTeam(team_id);
+    const v1::Member* holder = row != nullptr ? FindMember(*row, before.member()) : nullptr;
+    AIM_RETURN_IF_ERROR(
+        check(before, holder != nullptr ? holder->role() : common::v1::ROLE_UNSPECIFIED));
     k.key.set_revoked(true);
     Audit(team_id, audit, "api_key.revoke", k.key.name(), AuditJson(before), AuditJson(k.key));
     return absl::OkStatus();

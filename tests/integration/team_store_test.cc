@@ -57,7 +57,7 @@ class TeamStoreTest : public ::testing::Test {
     return m;
   }
 
-  const AuditContext audit_{"tester", "req_1"};
+  const AuditContext audit_{"tester", "key_tester", "req_1"};
   std::unique_ptr<db::ConnectionPool> pool_;
   std::unique_ptr<TeamStore> store_;
 };
@@ -158,10 +158,29 @@ TEST_F(TeamStoreTest, MembersKeysAndTheLastOwner) {
   key.set_member("b@x");
   key.set_prefix("sk-am-abcdef");
   const std::string hash(64, 'a');
-  ASSERT_THAT(store_->CreateApiKey("t", key, hash, audit_), IsOk());
+  // The check sees the holder's role, and its refusal leaves nothing behind.
+  common::v1::Role seen = common::v1::ROLE_UNSPECIFIED;
+  auto note = [&seen](const v1::Member& holder) {
+    seen = holder.role();
+    return absl::OkStatus();
+  };
+  auto refuse = [](const v1::Member&) { return absl::PermissionDeniedError("no"); };
+  EXPECT_THAT(store_->CreateApiKey("t", key, hash, refuse, audit_),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(store_->FindKey(hash), StatusIs(absl::StatusCode::kNotFound));
+  absl::StatusOr<v1::ApiKey> created = store_->CreateApiKey("t", key, hash, note, audit_);
+  ASSERT_THAT(created, IsOk());
+  EXPECT_EQ(seen, common::v1::ROLE_MEMBER);
+  EXPECT_EQ(created->creator(), "tester");
+  EXPECT_EQ(created->creator_key_id(), "key_tester");
+  absl::StatusOr<Page<v1::AuditEntry>> audit = store_->ListAudit("t", "", 1);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_EQ(audit->items.size(), 1u);
+  EXPECT_EQ(audit->items[0].action(), "api_key.create");
+  EXPECT_EQ(audit->items[0].actor_key_id(), "key_tester");
   key.set_member("stranger@x");
   key.set_name("teams/t/apiKeys/k2");
-  EXPECT_THAT(store_->CreateApiKey("t", key, std::string(64, 'b'), audit_),
+  EXPECT_THAT(store_->CreateApiKey("t", key, std::string(64, 'b'), note, audit_),
               StatusIs(absl::StatusCode::kFailedPrecondition));
 
   absl::StatusOr<KeyRecord> found = store_->FindKey(hash);
@@ -187,7 +206,8 @@ TEST_F(TeamStoreTest, MembersKeysAndTheLastOwner) {
   ASSERT_THAT(keys, IsOk());
   EXPECT_TRUE(keys->items[0].revoked());
   EXPECT_THAT(store_->RevokeApiKey(
-                  "t", "k1", [](const v1::ApiKey&) { return absl::OkStatus(); }, audit_),
+                  "t", "k1",
+                  [](const v1::ApiKey&, common::v1::Role) { return absl::OkStatus(); }, audit_),
               StatusIs(absl::StatusCode::kNotFound));  // already revoked
 }
 
