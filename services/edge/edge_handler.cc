@@ -1,5 +1,6 @@
 #include "services/edge/edge_handler.h"
 
+#include <algorithm>
 #include <deque>
 #include <thread>
 #include <utility>
@@ -193,6 +194,16 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
   rpc::CallContext ctx;
   ctx.request_id = rpc::NewRequestId();
   ctx.authorization = std::string(req.Header("authorization"));
+  // Two credentials: a front proxy may have checked the other one (it may keep the last where we
+  // would keep the first), so neither is used.
+  if (std::count_if(req.headers.begin(), req.headers.end(),
+                    [](const auto& h) { return h.first == "authorization"; }) > 1) {
+    return Answer(ErrorResponse(status::Error(absl::StatusCode::kInvalidArgument,
+                                              "AMBIGUOUS_CREDENTIALS",
+                                              "The request has more than one Authorization "
+                                              "header; send exactly one.")),
+                  req, ctx, start, nullptr, *writer);
+  }
   // Every /v1/... route answers under /api/v1/... too (the base URL earlier documents promised).
   if (absl::StartsWith(req.target, "/api/v1/") || req.target == "/api/v1" ||
       absl::StartsWith(req.target, "/api/v1?")) {

@@ -9,6 +9,7 @@
 #include "common/log/log.h"
 #include "common/status/error.h"
 #include "services/edge/openai_error.h"
+#include "services/edge/rest.h"
 
 namespace aimarket::edge {
 
@@ -114,8 +115,9 @@ std::string DrainDeadlineEvent() {
 HttpResponse MethodNotAllowed(const HttpRequest& req, absl::string_view allow) {
   HttpResponse r =
       ErrorResponse(status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
-                                  absl::StrCat("Method ", req.method, " is not allowed on ",
-                                               req.Path(), "; use ", allow, "."))
+                                  absl::StrCat("Method ", rest::Echo(req.method),
+                                               " is not allowed on ", rest::Echo(req.Path()),
+                                               "; use ", allow, "."))
                         .HttpStatus(405));
   r.headers.emplace_back("allow", std::string(allow));
   return r;

@@ -1,5 +1,6 @@
 #include "services/edge/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -23,6 +24,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/io/loop.h"
@@ -414,6 +417,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
     first_request_ = false;
+    if (std::optional<HttpResponse> refused = CheckFraming(parser_->get())) {
+      keep_alive_ = false;
+      version_ = 11;
+      StartHandling();
+      return DoSend(*std::move(refused));
+    }
     if (!parser_->is_done()) {
       const int64_t want = parser_->content_length()
                                ? static_cast<int64_t>(*parser_->content_length())
@@ -459,6 +468,44 @@ class Session : public std::enable_shared_from_this<Session> {
                               });
     }
     ReadBody();
+  }
+
+  // RFC 9112 §6.1 and §6.3: the body of a request with a Transfer-Encoding is framed by its final
+  // coding, which must be chunked (any other leaves its length unknown: read as "no body", its
+  // bytes would be taken for the next request, which is request smuggling behind a proxy that
+  // frames it otherwise); HTTP/1.0 has no Transfer-Encoding at all; and the only coding the server
+  // decodes is chunked, once. What is refused is answered and the connection closed (the caller),
+  // unread. (Content-Length beside Transfer-Encoding, and differing Content-Lengths, Beast's parser
+  // refuses itself.)
+  static std::optional<HttpResponse> CheckFraming(const http::request<http::string_body>& head) {
+    std::vector<std::string> codings;
+    bool any = false;
+    for (const auto& field : head) {
+      if (field.name() != http::field::transfer_encoding) continue;
+      any = true;
+      for (absl::string_view c : absl::StrSplit(ToView(field.value()), ',')) {
+        c = absl::StripAsciiWhitespace(c);
+        if (!c.empty()) codings.push_back(absl::AsciiStrToLower(c));
+      }
+    }
+    if (!any) return std::nullopt;
+    HttpResponse r;
+    r.status = 400;
+    if (head.version() < 11) {
+      r.body = ErrorJson("Transfer-Encoding is not allowed in an HTTP/1.0 request.",
+                         "invalid_transfer_encoding");
+    } else if (codings.empty() || codings.back() != "chunked" ||
+               std::count(codings.begin(), codings.end(), "chunked") > 1) {
+      r.body = ErrorJson("The request's Transfer-Encoding must end with chunked, applied once.",
+                         "invalid_transfer_encoding");
+    } else if (codings.size() > 1) {
+      r.status = 501;
+      r.body = ErrorJson("The only Transfer-Encoding accepted is chunked alone.",
+                         "unsupported_transfer_encoding");
+    } else {
+      return std::nullopt;
+    }
+    return r;
   }
 
   void ReadBody() {

@@ -35,7 +35,12 @@ absl::Status BadField(absl::string_view param, absl::string_view message) {
 
 absl::Status NotFoundPath(const HttpRequest& req) {
   return status::Error(absl::StatusCode::kNotFound, "",
-                       absl::StrCat("Invalid URL (", req.method, " ", req.Path(), ")"));
+                       absl::StrCat("Invalid URL (", Echo(req.method), " ", Echo(req.Path()), ")"));
+}
+
+std::string Echo(absl::string_view input) {
+  if (input.size() <= kMaxEcho) return std::string(input);
+  return absl::StrCat(input.substr(0, kMaxEcho), "...");
 }
 
 bool IsCleanParam(absl::string_view s) {

@@ -40,8 +40,12 @@ absl::Status InvalidType(absl::string_view param, absl::string_view expected);
 absl::Status Missing(absl::string_view param);
 // INVALID_VALUE with a message of the resource's own.
 absl::Status BadField(absl::string_view param, absl::string_view message);
-// 404 for a path that names nothing ("Invalid URL (GET /v1/...)").
+// 404 for a path that names nothing ("Invalid URL (GET /v1/...)", the path cut by Echo).
 absl::Status NotFoundPath(const HttpRequest& req);
+// Client input quoted in an error message: its first kMaxEcho bytes, then "..." if it was longer
+// (an error never carries a client's 60 KB path back whole).
+inline constexpr size_t kMaxEcho = 200;
+std::string Echo(absl::string_view input);
 
 // --- Requests.
 // Whether a decoded path parameter or cursor may go further (to a service, to Postgres): 1 to 256

@@ -2,9 +2,12 @@
 
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/config/provider_types.h"
 #include "common/metrics/metrics.h"
 #include "common/status/error.h"
 #include "common/status/reasons.h"
@@ -22,11 +25,25 @@ namespace {
 constexpr const char* kOutcomeNames[] = {"ok",      "http_4xx",  "http_5xx",     "transport",
                                          "timeout", "cancelled", "bad_response", "refused"};
 
-// Times one chat call and counts its outcome, then hands everything on. Deletes itself.
+// The operator's provider key, wherever an upstream's words quote it (an error message saying
+// "Incorrect API key provided: sk-..."), replaced before the words leave the adapter. Keys shorter
+// than 8 bytes are not looked for (they would match ordinary text).
+absl::Status WithoutSecret(const absl::Status& s, absl::string_view secret) {
+  if (s.ok() || secret.size() < 8 || !absl::StrContains(s.message(), secret)) return s;
+  absl::Status out(s.code(), absl::StrReplaceAll(s.message(), {{secret, "[redacted]"}}));
+  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
+}
+
+// Times one chat call and counts its outcome, then hands everything on, without the provider's
+// key. Deletes itself.
 class MeasuredCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
  public:
-  MeasuredCall(const ProviderMetrics& m, rpc::StreamObserver<common::v1::ChatEvent>& next)
-      : m_(m), next_(next) {}
+  MeasuredCall(const ProviderMetrics& m, absl::string_view secret,
+               rpc::StreamObserver<common::v1::ChatEvent>& next)
+      : m_(m), secret_(secret), next_(next) {}
   void OnEvent(const common::v1::ChatEvent& ev) override {
     if (!first_) {
       first_ = true;
@@ -38,12 +55,14 @@ class MeasuredCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
     m_.chat[ProviderMetrics::OutcomeOf(s)]->Increment();
     m_.chat_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start_));
     rpc::StreamObserver<common::v1::ChatEvent>& next = next_;
+    const absl::Status out = WithoutSecret(s, secret_);
     delete this;
-    next.OnComplete(s);
+    next.OnComplete(out);
   }
 
  private:
   const ProviderMetrics& m_;
+  const absl::string_view secret_;  // The entry's, which outlives the call.
   rpc::StreamObserver<common::v1::ChatEvent>& next_;
   const absl::Time start_ = absl::Now();
   bool first_ = false;
@@ -77,6 +96,7 @@ absl::StatusOr<std::unique_ptr<ProviderAdapter>> ProviderAdapter::Create(
     Entry& entry = adapter->providers_[p.name()];
     if (made.ok()) {
       entry.provider = *std::move(made);
+      entry.api_key = config::ProviderApiKey(p).value_or("");
     } else if (made.status().code() == absl::StatusCode::kFailedPrecondition) {
       entry.unavailable = std::string(made.status().message());
     } else {
@@ -141,7 +161,7 @@ void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target,
   absl::StatusOr<const Entry*> entry = Find(target.provider());
   if (!entry.ok()) return observer.OnComplete(entry.status());
   (*entry)->provider->Generate(ctx, target.model(), req,
-                               *new MeasuredCall((*entry)->metrics, observer));
+                               *new MeasuredCall((*entry)->metrics, (*entry)->api_key, observer));
 }
 
 absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext& ctx,
@@ -155,6 +175,7 @@ absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::Call
   m.embeddings[ProviderMetrics::OutcomeOf(resp.status())]->Increment();
   m.embeddings_seconds->Observe(absl::ToDoubleSeconds(took));
   if (resp.ok()) resp->set_upstream_us(absl::ToInt64Microseconds(took));
+  if (!resp.ok()) return WithoutSecret(resp.status(), entry->api_key);
   return resp;
 }
 

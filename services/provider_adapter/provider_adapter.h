@@ -72,6 +72,7 @@ class ProviderAdapter final : public ProviderApi {
   struct Entry {
     std::unique_ptr<Provider> provider;  // Null when unavailable.
     std::string unavailable;             // Why: the key variable to set.
+    std::string api_key;                 // Redacted from whatever the upstream says.
     ProviderMetrics metrics;
   };
   // The entry of `name` with a provider; NOT_FOUND otherwise.

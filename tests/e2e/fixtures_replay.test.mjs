@@ -71,6 +71,21 @@ for (const f of fixtures) {
     const model = `fx-${f.name}`;
     const messages = [{ role: 'user', content: 'replay' }];
     const body = fixtureText('openai', f.response);
+    if (f.status === 401 || f.status === 403) {
+      // The operator's key refused upstream: the gateway's own 502, not the client's 401 nor
+      // OpenAI's words (which may quote the key).
+      const upstream = JSON.parse(body).error;
+      await assert.rejects(client.chat.completions.create({ model, messages }), (e) => {
+        assert.ok(e instanceof OpenAI.APIError, String(e));
+        assert.equal(e.status, 502);
+        assert.equal(e.type, 'server_error');
+        assert.equal(e.code, 'upstream_auth_failed');
+        assert.match(e.error.message, /refused the gateway's credentials/);
+        assert.notEqual(e.error.message, upstream.message);
+        return true;
+      });
+      return;
+    }
     if (f.status !== 200) {
       const expected = JSON.parse(body).error;
       await assert.rejects(client.chat.completions.create({ model, messages }), (e) => {

@@ -22,6 +22,7 @@
 #include "common/json/json_escape.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/gateway.h"
 #include "tests/util/pg_test_util.h"
 #include "tests/util/process.h"
 #include "tests/util/tcp_proxy.h"
@@ -32,147 +33,12 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kAdminKey[] = "sk-aim-hardening-admin-key";
-constexpr char kJson[] = "Content-Type: application/json";
-constexpr char kHi[] = R"("messages":[{"role":"user","content":"hi"}])";
-
-std::string Bearer(absl::string_view key) { return absl::StrCat("Authorization: Bearer ", key); }
-
-// One aimarketd (all services) and its mock provider, on a database of its own.
-class Gateway {
- public:
-  // `dsn_port`: the port the gateway reaches Postgres on (a proxy's), 0 for the server's own.
-  static std::unique_ptr<Gateway> Start(testing::TestDatabase& db, int dsn_port = 0,
-                                        absl::string_view extra_yaml = "") {
-    auto g = std::unique_ptr<Gateway>(new Gateway());
-    g->mock_port_ = testing::FreePort();
-    auto mock = testing::Subprocess::Start(
-        {absl::StrCat(AIMARKET_BIN_DIR, "/mock-provider"),
-         absl::StrCat("--listen=127.0.0.1:", g->mock_port_),
-         absl::StrCat("--fixtures=", AIMARKET_SOURCE_DIR, "/tests/testdata/providers")});
-    EXPECT_TRUE(mock.ok());
-    g->mock_ = std::move(*mock);
-    g->http_port_ = testing::FreePort();
-    g->grpc_port_ = testing::FreePort();
-    const std::string cfg = g->dir_.WriteFile(
-        "hardening.yaml",
-        absl::StrFormat(R"(
-server: {grpc_listen: "127.0.0.1:%d", drain_timeout: 3s}
-edge: {listen: "127.0.0.1:%d", io_threads: 2}
-postgres: {acquire_timeout: 1s, statement_timeout: 1s, connect_timeout: 2s}
-providers:
-  - {name: mock, type: openai, base_url: "http://127.0.0.1:%d/v1", first_byte_timeout: 20s, idle_timeout: 20s}
-  - {name: gemini-mock, type: gemini, base_url: "http://127.0.0.1:%d", api_key_env: AIMARKET_TEST_GEMINI_KEY}
-  - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}
-models:
-  - {name: demo, deployments: [{provider: mock, model: "synthetic?tokens=6"}]}
-  - {name: echo, deployments: [{provider: mock, model: "synthetic?echo=1"}]}
-  - {name: endless, deployments: [{provider: mock, model: "synthetic?tokens=2000&chunks=2000&delay_ms=20"}]}
-  - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=15000"}]}
-  - {name: unreachable, deployments: [{provider: dead, model: x}]}
-%s)",
-                        g->grpc_port_, g->http_port_, g->mock_port_, g->mock_port_, extra_yaml));
-    std::string dsn = db.dsn();
-    if (dsn_port != 0)
-      dsn = std::regex_replace(dsn, std::regex("port=[0-9]+"), absl::StrCat("port=", dsn_port));
-    const std::map<std::string, std::string> env = {
-        {"AIMARKET_PG_DSN", dsn},
-        {"AIMARKET_ADMIN_KEY", kAdminKey},
-        {"AIMARKET_INTERNAL_TOKEN", "t"},
-        {"AIMARKET_TEST_GEMINI_KEY", "gemini-test-key"}};
-    std::string out;
-    EXPECT_EQ(testing::RunCommand(
-                  {absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "migrate", "--config=" + cfg}, env,
-                  &out),
-              0)
-        << out;
-    auto gw = testing::Subprocess::Start(
-        {absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
-    EXPECT_TRUE(gw.ok());
-    g->gateway_ = std::move(*gw);
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (absl::Now() < deadline && testing::HttpRequest("GET", g->Url("/readyz")).status != 200) {
-      if (!g->gateway_->Running()) break;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    EXPECT_TRUE(g->gateway_->Running()) << g->gateway_->output();
-    return g;
-  }
-
-  ~Gateway() {
-    if (gateway_ && gateway_->Running()) {
-      gateway_->Signal(SIGTERM);
-      EXPECT_EQ(gateway_->Wait(absl::Seconds(30)), 0) << gateway_->output();
-    }
-    if (gateway_) {
-      EXPECT_THAT(gateway_->output(), Not(HasSubstr(kAdminKey)));
-    }
-  }
-
-  std::string Url(absl::string_view path) const {
-    return absl::StrCat("http://127.0.0.1:", http_port_, path);
-  }
-  int http_port() const { return http_port_; }
-  int grpc_port() const { return grpc_port_; }
-  testing::Subprocess& process() { return *gateway_; }
-
-  testing::HttpResult Chat(const std::string& body, absl::string_view key = kAdminKey) const {
-    return testing::HttpRequest("POST", Url("/v1/chat/completions"), {Bearer(key), kJson}, body);
-  }
-  // The upstream requests the mock received, as its JSON list; cleared by ClearMock().
-  std::string MockRequests() const {
-    return testing::HttpRequest("GET",
-                                absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/requests"))
-        .body;
-  }
-  void ClearMock() const {
-    testing::HttpRequest("DELETE",
-                         absl::StrCat("http://127.0.0.1:", mock_port_, "/__mock/requests"));
-  }
-
-  // A team allowed `models`, one member of it and that member's key.
-  std::string TeamKey(absl::string_view models, std::string* team_id = nullptr) const {
-    testing::HttpResult team = testing::HttpRequest(
-        "POST", Url("/v1/teams"), {Bearer(kAdminKey), kJson},
-        absl::StrCat(R"({"name":"T","settings":{"model_access":)", models, "}}"));
-    EXPECT_EQ(team.status, 201) << team.body;
-    std::smatch m;
-    EXPECT_TRUE(std::regex_search(team.body, m, std::regex(R"re("id":"(team_[0-9A-Za-z]+)")re")));
-    const std::string id = m[1].str();
-    if (team_id != nullptr) *team_id = id;
-    const std::string base = Url(absl::StrCat("/v1/teams/", id));
-    EXPECT_EQ(testing::HttpRequest("POST", base + "/members", {Bearer(kAdminKey), kJson},
-                                   R"({"user_id":"m@x","role":"member"})")
-                  .status,
-              201);
-    testing::HttpResult key = testing::HttpRequest(
-        "POST", base + "/keys", {Bearer(kAdminKey), kJson}, R"({"user_id":"m@x","name":"k"})");
-    EXPECT_EQ(key.status, 201) << key.body;
-    std::smatch k;
-    EXPECT_TRUE(std::regex_search(key.body, k, std::regex(R"re("key":"(sk-am-[0-9A-Za-z]+)")re")));
-    return k[1].str();
-  }
-
- private:
-  Gateway() = default;
-  testing::TempDir dir_;
-  std::unique_ptr<testing::Subprocess> mock_;
-  std::unique_ptr<testing::Subprocess> gateway_;
-  int mock_port_ = 0, http_port_ = 0, grpc_port_ = 0;
-};
-
-// Sends `request` on a fresh connection and reads until the server closes it (or `timeout`).
-std::string RawExchange(int port, const std::string& request,
-                        absl::Duration timeout = absl::Seconds(10)) {
-  const int fd = testing::ConnectLoopback(port);
-  if (fd < 0) return "";
-  std::string got;
-  if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-    got = testing::ReadUntilClosed(fd, timeout);
-  }
-  close(fd);
-  return got;
-}
+using testing::Bearer;
+using testing::Gateway;
+using testing::kAdminKey;
+using testing::kHi;
+using testing::kJson;
+using testing::RawExchange;
 
 std::string Nested(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 

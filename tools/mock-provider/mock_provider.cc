@@ -95,6 +95,10 @@ struct Options {
   int fail_after = -1;
   int chunk_bytes = 61;
   bool echo = false;
+  // An error's message quotes the request's credentials (as some providers' "Incorrect API key
+  // provided: ..." do): set from the Authorization header when `quote_key=1`.
+  std::string quoted_key;
+  bool quote_key = false;
 };
 
 void ParseOptions(absl::string_view query, Options& o) {
@@ -118,6 +122,8 @@ void ParseOptions(absl::string_view query, Options& o) {
       o.chunk_bytes = v;
     else if (p.first == "echo")
       o.echo = p.second == "1";
+    else if (p.first == "quote_key")
+      o.quote_key = p.second == "1";
   }
 }
 
@@ -155,6 +161,7 @@ class MockProvider {
     const size_t q = selector.find('?');
     Options opts;
     if (q != std::string::npos) ParseOptions(absl::string_view(selector).substr(q + 1), opts);
+    if (opts.quote_key) opts.quoted_key = std::string(req.Header("authorization"));
     const std::string name = selector.substr(0, q);
 
     if (absl::StartsWith(name, "fixture/"))
@@ -319,8 +326,11 @@ class MockProvider {
       const char* type = opts.status == 429   ? "requests"
                          : opts.status >= 500 ? "server_error"
                                               : "invalid_request_error";
-      r.body = absl::StrCat(R"({"error":{"message":"mock-provider: status )", opts.status,
-                            R"(","type":")", type, R"(","param":null,"code":null}})");
+      r.body = absl::StrCat(R"({"error":{"message":)",
+                            json::Quote(absl::StrCat("mock-provider: status ", opts.status,
+                                                     opts.quote_key ? " with " : "",
+                                                     opts.quoted_key)),
+                            R"(,"type":")", type, R"(","param":null,"code":null}})");
       if (opts.delay_ms > 0) absl::SleepFor(absl::Milliseconds(opts.delay_ms));
       return w->Send(std::move(r));
     }

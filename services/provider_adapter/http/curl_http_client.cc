@@ -24,6 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
@@ -129,7 +130,6 @@ class CurlLoop final : public net::execution_context::service {
       curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
       curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
       curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
       curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
       curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeaderLine);
       curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnBody);
@@ -141,6 +141,12 @@ class CurlLoop final : public net::execution_context::service {
     t->easy_ = e;
     const HttpCallRequest& r = t->req_;
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    // Waiting for a connection that may turn out to multiplex makes sense only where one can: TLS,
+    // whose handshake (ALPN) says whether it speaks HTTP/2 before any request is sent. On cleartext
+    // HTTP/1.1, a call would wait for another's connection until that answer is complete, however
+    // long that is; it takes an idle connection or a new one instead.
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                     absl::StartsWithIgnoreCase(r.url, "https://") ? 1L : 0L);
     if (r.method == "POST") {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, nullptr);
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());

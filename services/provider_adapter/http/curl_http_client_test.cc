@@ -234,6 +234,38 @@ TEST(CurlHttpClientTest, LargeBodyArrivesWhole) {
     ASSERT_EQ(rec.body_[i], static_cast<char>('a' + i % 26)) << i;
 }
 
+// A burst that arrives while another call's connection is still waiting for its answer's headers
+// goes out on connections of its own: with a cleartext HTTP/1.1 upstream (Ollama, TGI, vLLM),
+// asking curl to wait for a connection that might multiplex (PIPEWAIT) parked the burst behind
+// the stuck one until it closed. Started in the same loop turn, repeated with fresh clients.
+TEST(CurlHttpClientTest, NoCallWaitsForAnothersConnection) {
+  Upstream upstream;
+  for (int round = 0; round < 5; ++round) {
+    auto client = NewCurlHttpClient();
+    CallerLoop loop;
+    Recorder stuck;
+    std::vector<std::unique_ptr<Recorder>> healthy;
+    for (int i = 0; i < 4; ++i) healthy.push_back(std::make_unique<Recorder>());
+    std::vector<std::shared_ptr<HttpCall>> calls;
+    loop.Run([&] {
+      calls.push_back(client->Start(Get(upstream.Url("/hang")), stuck));
+      for (auto& rec : healthy) {
+        HttpCallRequest req = Get(upstream.Url("/size/10"));
+        req.first_byte_timeout = absl::Seconds(5);
+        calls.push_back(client->Start(std::move(req), *rec));
+      }
+    });
+    for (auto& rec : healthy) {
+      ASSERT_TRUE(rec->Wait());
+      EXPECT_TRUE(rec->result_.ok()) << "round " << round << ": " << rec->result_;
+      EXPECT_EQ(rec->body_, "abcdefghij");
+    }
+    calls.front()->Cancel();
+    ASSERT_TRUE(stuck.Wait());
+    EXPECT_EQ(stuck.result_.code(), absl::StatusCode::kCancelled);
+  }
+}
+
 TEST(CurlHttpClientTest, CancelFromAnotherThread) {
   Upstream upstream;
   auto client = NewCurlHttpClient();

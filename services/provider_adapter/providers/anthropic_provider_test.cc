@@ -18,6 +18,7 @@ using testing::FakeHttp;
 using testing::Fixture;
 using testing::Folded;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::Replay;
 
 config::v1::ProviderConfig Config(config::v1::ProviderType type) {
@@ -166,7 +167,6 @@ TEST(AnthropicTranslationTest, UpstreamErrorsMapToOpenAiStatuses) {
     int client;
   };
   for (const Case& c : {Case{"error_529_overloaded_error.json", 529, 503},
-                        Case{"error_401_authentication_error.json", 401, 401},
                         Case{"error_413_request_too_large.json", 413, 413},
                         Case{"error_429_rate_limit_error.json", 429, 429}}) {
     Folded f = Replay(p, http, UserSays("hi", false), Fixture("anthropic", c.file), {}, c.upstream,
@@ -176,6 +176,14 @@ TEST(AnthropicTranslationTest, UpstreamErrorsMapToOpenAiStatuses) {
     EXPECT_EQ(info->http_status(), c.client) << c.file;
     EXPECT_EQ(info->retry_after().seconds(), 7) << c.file;
   }
+  // The operator's key refused: the gateway's 502, never the client's 401 nor Anthropic's words.
+  Folded key = Replay(p, http, UserSays("hi", false),
+                      Fixture("anthropic", "error_401_authentication_error.json"), {}, 401);
+  auto info = status::GetErrorInfo(key.status);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->http_status(), 502);
+  EXPECT_EQ(info->reason(), "UPSTREAM_AUTH_FAILED");
+  EXPECT_THAT(key.status.message(), Not(HasSubstr("x-api-key")));
 }
 
 TEST(AnthropicRequestTest, MapsTheConversation) {

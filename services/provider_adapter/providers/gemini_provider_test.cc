@@ -165,12 +165,14 @@ TEST(GeminiRequestTest, ReasoningEffortIsAThinkingBudgetAndTheSignatureGoesBack)
   EXPECT_FALSE(model_parts[1].HasMember("thoughtSignature"));  // Only the turn's first call.
 }
 
-TEST(GeminiTranslationTest, InvalidKeyIs401AndRetryInfoIsRetryAfter) {
+TEST(GeminiTranslationTest, InvalidKeyIsTheGatewaysAuthFailureAndRetryInfoIsRetryAfter) {
   FakeHttp http;
   GeminiProvider p(Config(), http);
+  // Gemini says the operator's key is invalid with a 400: the client is not told its own key is.
   Folded key = Replay(p, http, UserSays("hi", false),
                       Fixture("gemini", "error_400_api_key_invalid.json"), {}, 400);
-  EXPECT_EQ(status::GetErrorInfo(key.status)->http_status(), 401);
+  EXPECT_EQ(status::GetErrorInfo(key.status)->http_status(), 502);
+  EXPECT_EQ(status::GetErrorInfo(key.status)->reason(), "UPSTREAM_AUTH_FAILED");
   Folded rate = Replay(p, http, UserSays("hi", false),
                        Fixture("gemini", "error_429_rate_limit_retryinfo.json"), {}, 429);
   EXPECT_EQ(status::GetErrorInfo(rate.status)->retry_after().seconds(), 37);

@@ -296,6 +296,9 @@ void Annotate(const Value& obj, common::v1::ChatEvent& ev) {
 // An error object {"message","type","param","code"} (OpenAI's, inside "error") as a status.
 absl::Status ErrorFromObject(absl::string_view provider, int http_status, const Value& e,
                              absl::string_view retry_after) {
+  if (std::optional<absl::Status> s = GatewayAuthoredFailure(provider, http_status)) {
+    return *std::move(s);
+  }
   auto str = [&e](const char* k) -> std::string {
     auto it = e.FindMember(k);
     return it != e.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";

@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "common/config/config.h"
 #include "common/json/parse.h"
+#include "common/log/log.h"
 #include "common/status/error.h"
 #include "common/status/reasons.h"
 
@@ -209,10 +210,21 @@ absl::StatusCode CodeForHttp(int status) {
 
 int ClientHttpStatus(int upstream_status) {
   switch (upstream_status) {
+    case 400:
+    case 402:
+    case 404:
+    case 409:
+    case 413:
+    case 429:
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+      return upstream_status;
     case 422:
       return 400;
-    case 498:
-      return 401;
+    case 408:
+      return 504;
     case 529:
       return 503;
     case 424:
@@ -220,8 +232,41 @@ int ClientHttpStatus(int upstream_status) {
     case 501:
       return 500;
     default:
-      return upstream_status;
+      // The operator's credentials refused (401, 403, 498), and what the gateway does not know
+      // (1xx, 3xx: redirects are never followed, unknown codes).
+      return 502;
   }
+}
+
+bool IsCredentialRefusal(int upstream_status) {
+  return upstream_status == 401 || upstream_status == 403 || upstream_status == 498;
+}
+
+std::optional<absl::Status> GatewayAuthoredFailure(absl::string_view provider,
+                                                   int upstream_status) {
+  if (IsCredentialRefusal(upstream_status)) {
+    log::Warn("the provider refused the gateway's credentials: check its API key",
+              {{"provider", provider}, {"upstream_status", upstream_status}});
+    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_AUTH_FAILED",
+                         absl::StrCat("The provider ", provider,
+                                      " refused the gateway's credentials; the gateway's operator "
+                                      "must check its API key for this provider."))
+        .HttpStatus(502)
+        .Type("server_error")
+        .Domain(absl::StrCat("provider.", provider));
+  }
+  if (ClientHttpStatus(upstream_status) == 502 && upstream_status != 502) {
+    log::Warn("the provider answered with an unexpected HTTP status",
+              {{"provider", provider}, {"upstream_status", upstream_status}});
+    return status::Error(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_STATUS",
+                         absl::StrCat("The provider ", provider,
+                                      " answered with an HTTP status the gateway does not relay (",
+                                      upstream_status, ")."))
+        .HttpStatus(502)
+        .Type("server_error")
+        .Domain(absl::StrCat("provider.", provider));
+  }
+  return std::nullopt;
 }
 
 bool ParseErrorBody(absl::string_view body, rapidjson::Document& d) {
@@ -243,20 +288,17 @@ std::string ErrorMessage(absl::string_view body) {
 
 absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, std::string message,
                              absl::string_view retry_after, std::optional<int> client_status) {
+  if (std::optional<absl::Status> s = GatewayAuthoredFailure(
+          provider, client_status == 401 ? 401 : upstream_status)) {
+    return *std::move(s);
+  }
   const int status = client_status.value_or(ClientHttpStatus(upstream_status));
   const char* type = "invalid_request_error";
   absl::string_view code;
   switch (status) {
-    case 401:
-      type = "authentication_error";
-      code = status::reason::kInvalidApiKey;
-      break;
     case 402:
       type = "insufficient_quota";
       code = "INSUFFICIENT_QUOTA";
-      break;
-    case 403:
-      type = "permission_error";
       break;
     case 404:
       type = "not_found_error";

@@ -82,14 +82,25 @@ absl::StatusOr<std::string> EscapePath(absl::string_view s, absl::string_view pa
 // --- Responses.
 // An upstream's HTTP failure as the status the edge turns into OpenAI's error body, following the
 // table in docs/providers.md: the client sees `client_status` (529 → 503, 422 → 400, ...) with the
-// matching OpenAI type and code; `message` is the provider's own.
+// matching OpenAI type and code; `message` is the provider's own (the provider-adapter redacts the
+// operator's key from it). GatewayAuthoredFailure's 502 where it applies (`client_status` 401:
+// the provider said the key is invalid in its own way).
 absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, std::string message,
                              absl::string_view retry_after,
                              std::optional<int> client_status = std::nullopt);
 
-// The status an OpenAI client sees for an upstream's: statuses the OpenAI SDKs do not know become
-// the standard ones they map to (422 → 400, 498 → 401, 529 → 503, 424/499/501 → 500).
+// The status an OpenAI client sees for an upstream's: the statuses the gateway knows map to the
+// standard ones (400, 402, 404, 409, 413, 429, 500, 502-504 as they are; 422 → 400, 408 → 504,
+// 529 → 503, 424/499/501 → 500); everything else is 502: the operator's credentials refused (401,
+// 403, 498), 1xx, 3xx (redirects are never followed) and unknown codes. Never relayed as is.
 int ClientHttpStatus(int upstream_status);
+
+// For an upstream status whose text must not reach the client, the gateway's own 502: the
+// provider refused the operator's credentials (UPSTREAM_AUTH_FAILED; a client with a good key is
+// never told its key is bad, nor shown the provider's words, which may quote the operator's key),
+// or a status the gateway does not relay (UPSTREAM_BAD_STATUS). Logged with the provider's name.
+// nullopt for any other status.
+std::optional<absl::Status> GatewayAuthoredFailure(absl::string_view provider, int upstream_status);
 
 // An upstream's error body as JSON in valid UTF-8 (what is not valid goes no further); false when
 // it is not JSON.

@@ -52,6 +52,10 @@ REQ={
  'text_and_tool_stream': {"messages":[{"role":"user","content":"What is the weather in Paris?"}],"max_tokens":1024,"tools":[{"type":"function","function":{"name":"get_weather","description":"Get the current weather for a location","parameters":{"type":"object","properties":{"location":{"type":"string"}},"required":["location"]}}}],"stream":True},
  'error_400_invalid_request_error': {"messages":[{"role":"user","content":"What's the weather in SF in Celsius?"},{"role":"tool","tool_call_id":"toolu_01GHndag5wQmbzNihYmV2UBj","content":"The weather in San Francisco, CA is currently sunny with a temperature of 20°C."}],"max_tokens":1024,"tools":[{"type":"function","function":{"name":"get_weather","description":"Lookup the weather for a given city in either celsius or fahrenheit","parameters":{"additionalProperties":False,"properties":{"location":{"description":"The city and state, e.g. San Francisco, CA","title":"Location","type":"string"},"units":{"description":"Unit for the output, either 'c' for celsius or 'f' for fahrenheit","enum":["c","f"],"title":"Units","type":"string"}},"required":["location","units"],"type":"object"}}}]},
 }
+# An upstream's 401/403 means the operator's provider key is refused: the gateway's own 502, never
+# the client's 401 nor the provider's words (docs/providers.md).
+def auth_failed(provider):
+    return {'status':502,'type':'server_error','code':'upstream_auth_failed','message':f"The provider {provider} refused the gateway's credentials; the gateway's operator must check its API key for this provider."}
 ERR={400:('invalid_request_error',None),401:('authentication_error','invalid_api_key'),403:('permission_error',None),404:('not_found_error','model_not_found'),413:('invalid_request_error','request_too_large'),429:('rate_limit_error','rate_limit_exceeded'),500:('server_error',None),529:('server_error','overloaded')}
 cases=[]
 for f in man['fixtures']:
@@ -70,7 +74,7 @@ for f in man['fixtures']:
     if f['status']!=200:
         st=f['status']; typ,code=ERR[st]
         e=json.loads(body)['error']
-        case['expect']={'error':{'status':503 if st==529 else st,'type':typ,'code':code,'message':e['message']}}
+        case['expect']={'error':auth_failed('anthropic') if st in (401,403) else {'status':503 if st==529 else st,'type':typ,'code':code,'message':e['message']}}
         if f.get('headers',{}).get('retry-after'): case['expect']['error']['retry_after']=f['headers']['retry-after']
     elif f['response'].endswith('.sse'):
         case['expect']=expect_stream(body)

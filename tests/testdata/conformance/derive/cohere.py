@@ -54,6 +54,10 @@ REQ['tool_result']={'messages':[tr['messages'][0],
   {'role':'assistant','content':tr['messages'][1]['tool_plan'],'tool_calls':tr['messages'][1]['tool_calls']},
   {'role':'tool','tool_call_id':tr['messages'][2]['tool_call_id'],'content':tr['messages'][2]['content'][0]['document']['data']}],
   'tools':tr['tools']}
+# An upstream's 401/403 means the operator's provider key is refused: the gateway's own 502, never
+# the client's 401 nor the provider's words (docs/providers.md).
+def auth_failed(provider):
+    return {'status':502,'type':'server_error','code':'upstream_auth_failed','message':f"The provider {provider} refused the gateway's credentials; the gateway's operator must check its API key for this provider."}
 ERR={400:('invalid_request_error',None),401:('authentication_error','invalid_api_key'),404:('not_found_error','model_not_found'),429:('rate_limit_error','rate_limit_exceeded'),500:('server_error',None),503:('server_error','overloaded')}
 cases=[]
 for f in man['fixtures']:
@@ -72,7 +76,7 @@ for f in man['fixtures']:
         st=422 if f['status']==422 else f['status']
         client=400 if st==422 else st
         typ,code=ERR[client]
-        case['expect']={'error':{'status':client,'type':typ,'code':code,'message':json.loads(body)['message']}}
+        case['expect']={'error':auth_failed('cohere') if client in (401,403) else {'status':client,'type':typ,'code':code,'message':json.loads(body)['message']}}
     elif stream: case['expect']=expect_stream(body)
     else: case['expect']=expect_body(body)
     cases.append(case)

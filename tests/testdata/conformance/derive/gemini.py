@@ -64,6 +64,10 @@ REQ={
  'tool_call_stream': {"messages":[{"role":"user","content":"What is the weather like in Boston today?"}],"tools":[WEATHER],"tool_choice":"auto","stream":True},
  'function_response': {"messages":[{"role":"user","content":"What is the weather like in Boston today?"},{"role":"assistant","content":None,"tool_calls":[{"id":"call_boston","type":"function","function":{"name":"get_current_weather","arguments":"{\"location\":\"Boston, MA\"}"}}]},{"role":"tool","tool_call_id":"call_boston","content":"{\"temperature\":\"22\",\"unit\":\"celsius\",\"description\":\"Sunny\"}"}],"tools":[WEATHER]},
 }
+# An upstream's 401/403 means the operator's provider key is refused: the gateway's own 502, never
+# the client's 401 nor the provider's words (docs/providers.md).
+def auth_failed(provider):
+    return {'status':502,'type':'server_error','code':'upstream_auth_failed','message':f"The provider {provider} refused the gateway's credentials; the gateway's operator must check its API key for this provider."}
 ERR={400:('invalid_request_error',None),401:('authentication_error','invalid_api_key'),403:('permission_error',None),404:('not_found_error','model_not_found'),429:('rate_limit_error','rate_limit_exceeded'),500:('server_error',None),503:('server_error','overloaded')}
 cases=[]
 for f in man['fixtures']:
@@ -81,7 +85,7 @@ for f in man['fixtures']:
         e=json.loads(body)['error']; st=f['status']
         if any(d.get('reason')=='API_KEY_INVALID' for d in e.get('details',[])): st=401
         typ,code=ERR[st]
-        ex={'status':st,'type':typ,'code':code,'message':e['message']}
+        ex=auth_failed('gemini') if st in (401,403) else {'status':st,'type':typ,'code':code,'message':e['message']}
         for d in e.get('details',[]):
             if 'retryDelay' in d: ex['retry_after']=d['retryDelay'].rstrip('s')
         case['expect']={'error':ex}

@@ -55,6 +55,10 @@ def openai_request(file):
     if r.get('stream') is False: r.pop('stream')
     r.pop('stream_options',None)
     return r
+# An upstream's 401/403 means the operator's provider key is refused: the gateway's own 502, never
+# the client's 401 nor the provider's words (docs/providers.md).
+def auth_failed(provider):
+    return {'status':502,'type':'server_error','code':'upstream_auth_failed','message':f"The provider {provider} refused the gateway's credentials; the gateway's operator must check its API key for this provider."}
 ERR={400:('invalid_request_error',None),401:('authentication_error','invalid_api_key'),429:('rate_limit_error','rate_limit_exceeded'),500:('server_error',None)}
 tgi=[]; gen=[]; router=[]
 for f in man['fixtures']:
@@ -83,7 +87,9 @@ for f in man['fixtures']:
     if f['status']!=200:
         e=json.loads(body)['error']
         st={422:400,424:500}.get(f['status'],f['status'])
-        if isinstance(e,dict):
+        if st in (401,403):
+            case['expect']={'error':auth_failed('huggingface')}
+        elif isinstance(e,dict):
             case['expect']={'error':{'status':st,'type':e['type'],'code':e['code'],'message':e['message']}}
         else:
             typ,code=ERR[st]
