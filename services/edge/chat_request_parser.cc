@@ -225,10 +225,16 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
     }
     return absl::OkStatus();
   };
-  auto integer = [&](const char* key, int64_t lo, auto set) -> absl::Status {
+  // An integer within [lo, hi], checked before anything narrows it (an `n` of 2^32 + 1 is not 1).
+  auto integer = [&](const char* key, int64_t lo, int64_t hi, auto set) -> absl::Status {
     if (const Value* v = Find(d, key); v != nullptr) {
-      if (!v->IsInt64()) return InvalidType(key, "an integer");
-      if (v->GetInt64() < lo) return InvalidValue(key, absl::StrCat("it must be at least ", lo));
+      if (!v->IsInt64()) {
+        return v->IsNumber() && !v->IsDouble()
+                   ? InvalidValue(key, absl::StrCat("it must be between ", lo, " and ", hi))
+                   : InvalidType(key, "an integer");
+      }
+      if (v->GetInt64() < lo || v->GetInt64() > hi)
+        return InvalidValue(key, absl::StrCat("it must be between ", lo, " and ", hi));
       set(v->GetInt64());
     }
     return absl::OkStatus();
@@ -247,13 +253,15 @@ absl::StatusOr<common::v1::ChatRequest> ParseChatRequest(std::string body) {
       number("presence_penalty", -2, 2, [&](double x) { req.set_presence_penalty(x); }));
   AIM_RETURN_IF_ERROR(
       number("frequency_penalty", -2, 2, [&](double x) { req.set_frequency_penalty(x); }));
-  AIM_RETURN_IF_ERROR(integer("n", 1, [&](int64_t x) { req.set_n(static_cast<int32_t>(x)); }));
-  AIM_RETURN_IF_ERROR(integer("max_tokens", 1, [&](int64_t x) { req.set_max_tokens(x); }));
   AIM_RETURN_IF_ERROR(
-      integer("max_completion_tokens", 1, [&](int64_t x) { req.set_max_tokens(x); }));
-  AIM_RETURN_IF_ERROR(integer("seed", INT64_MIN, [&](int64_t x) { req.set_seed(x); }));
+      integer("n", 1, kMaxChoices, [&](int64_t x) { req.set_n(static_cast<int32_t>(x)); }));
+  AIM_RETURN_IF_ERROR(
+      integer("max_tokens", 1, kMaxOutputTokens, [&](int64_t x) { req.set_max_tokens(x); }));
+  AIM_RETURN_IF_ERROR(integer("max_completion_tokens", 1, kMaxOutputTokens,
+                              [&](int64_t x) { req.set_max_tokens(x); }));
+  AIM_RETURN_IF_ERROR(integer("seed", INT64_MIN, INT64_MAX, [&](int64_t x) { req.set_seed(x); }));
   AIM_RETURN_IF_ERROR(boolean("logprobs", [&](bool b) { req.set_logprobs(b); }));
-  AIM_RETURN_IF_ERROR(integer("top_logprobs", 0,
+  AIM_RETURN_IF_ERROR(integer("top_logprobs", 0, kMaxTopLogprobs,
                               [&](int64_t x) { req.set_top_logprobs(static_cast<int32_t>(x)); }));
   AIM_RETURN_IF_ERROR(
       boolean("parallel_tool_calls", [&](bool b) { req.set_parallel_tool_calls(b); }));

@@ -180,6 +180,26 @@ TEST(ChatRequestParserTest, NumbersAndTheirRanges) {
   EXPECT_EQ(OkWith(R"("max_tokens":5)").max_tokens(), 5);
 }
 
+// Finding 6 of the second probe: n = 2^32 + 1 was cast to 32 bits and reached Anthropic as 1, and
+// top_logprobs = 2^31 was accepted. Every integer is range-checked before anything narrows it.
+TEST(ChatRequestParserTest, IntegersAreRangeCheckedBeforeTheyAreNarrowed) {
+  for (const char* n : {"4294967297", "129", "-1", "18446744073709551615", "1e3"}) {
+    EXPECT_THAT(RefusedWith(absl::StrCat(R"("n":)", n)),
+                Is(n == std::string("1e3") ? "INVALID_TYPE" : "INVALID_VALUE", "n"))
+        << n;
+  }
+  EXPECT_EQ(OkWith(R"("n":128)").n(), 128);
+  EXPECT_THAT(RefusedWith(R"("top_logprobs":2147483648)"), Is("INVALID_VALUE", "top_logprobs"));
+  EXPECT_THAT(RefusedWith(R"("top_logprobs":21)"), Is("INVALID_VALUE", "top_logprobs"));
+  EXPECT_EQ(OkWith(R"("top_logprobs":20)").top_logprobs(), 20);
+  EXPECT_THAT(RefusedWith(R"("max_tokens":2147483648)"), Is("INVALID_VALUE", "max_tokens"));
+  EXPECT_THAT(RefusedWith(R"("max_completion_tokens":9223372036854775807)"),
+              Is("INVALID_VALUE", "max_completion_tokens"));
+  EXPECT_EQ(OkWith(R"("max_completion_tokens":2147483647)").max_tokens(), 2147483647);
+  EXPECT_THAT(RefusedWith(R"("seed":9223372036854775808)"), Is("INVALID_VALUE", "seed"));
+  EXPECT_EQ(OkWith(R"("seed":-9223372036854775808)").seed(), INT64_MIN);
+}
+
 TEST(ChatRequestParserTest, StopToolsAndFormats) {
   EXPECT_EQ(OkWith(R"("stop":["a","b"])").stop_size(), 2);
   EXPECT_THAT(RefusedWith(R"("stop":["a",1])"), Is("INVALID_TYPE", "stop"));

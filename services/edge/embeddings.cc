@@ -18,6 +18,7 @@ namespace {
 using rapidjson::Value;
 
 constexpr int kMaxInputs = 2048;
+constexpr int64_t kMaxDimensions = 65536;
 
 using rest::InvalidValue;
 using rest::Missing;
@@ -81,9 +82,12 @@ absl::StatusOr<common::v1::EmbedRequest> ParseEmbedRequest(std::string body) {
     req.set_encoding_format(format);
   }
   if (auto dim = d.FindMember("dimensions"); dim != d.MemberEnd() && !dim->value.IsNull()) {
-    if (!dim->value.IsInt() || dim->value.GetInt() < 1)
-      return InvalidValue("dimensions", "expected a positive integer");
-    req.set_dimensions(dim->value.GetInt());
+    if (!dim->value.IsInt64() || dim->value.GetInt64() < 1 ||
+        dim->value.GetInt64() > kMaxDimensions) {
+      return InvalidValue("dimensions",
+                          absl::StrCat("expected an integer from 1 to ", kMaxDimensions));
+    }
+    req.set_dimensions(static_cast<int32_t>(dim->value.GetInt64()));
   }
   if (auto user = d.FindMember("user"); user != d.MemberEnd() && !user->value.IsNull()) {
     if (!user->value.IsString()) return InvalidValue("user", "expected a string");

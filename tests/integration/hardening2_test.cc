@@ -18,12 +18,12 @@
 namespace aimarket {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::Bearer;
 using testing::Gateway;
+using ::testing::HasSubstr;
 using testing::kAdminKey;
 using testing::kHi;
+using ::testing::Not;
 using testing::RawExchange;
 
 int CountOf(absl::string_view haystack, absl::string_view needle) {
@@ -99,11 +99,9 @@ TEST(Hardening2Test, TwoCredentialsAreRefusedAndEchoedInputIsCut) {
                            {Bearer(kAdminKey), Bearer(kAdminKey), testing::kJson}, body);
   EXPECT_EQ(two.status, 400) << two.body;
   EXPECT_THAT(two.body, HasSubstr("ambiguous_credentials"));
-  const testing::HttpResult other =
-      testing::HttpRequest("POST", gw->Url("/v1/chat/completions"),
-                           {"Authorization: Bearer sk-am-nothing", Bearer(kAdminKey),
-                            testing::kJson},
-                           body);
+  const testing::HttpResult other = testing::HttpRequest(
+      "POST", gw->Url("/v1/chat/completions"),
+      {"Authorization: Bearer sk-am-nothing", Bearer(kAdminKey), testing::kJson}, body);
   EXPECT_EQ(other.status, 400) << other.body;
   EXPECT_EQ(gw->Chat(body).status, 200);
 
@@ -112,10 +110,32 @@ TEST(Hardening2Test, TwoCredentialsAreRefusedAndEchoedInputIsCut) {
   EXPECT_EQ(lost.status, 404);
   EXPECT_LT(lost.body.size(), 1024u) << lost.body.size();
   EXPECT_THAT(lost.body, HasSubstr("Invalid URL (GET /v1/aaa"));
-  const testing::HttpResult wrong =
-      testing::HttpRequest("DELETE", gw->Url(absl::StrCat("/v1/chat/completions")),
-                           {Bearer(kAdminKey)});
+  const testing::HttpResult wrong = testing::HttpRequest(
+      "DELETE", gw->Url(absl::StrCat("/v1/chat/completions")), {Bearer(kAdminKey)});
   EXPECT_EQ(wrong.status, 405) << wrong.body;
+}
+
+// Finding 6: n = 2^32 + 1 was narrowed to 32 bits and reached the upstream as 1, top_logprobs =
+// 2^31 was accepted. Out of range is a 400 naming the parameter, and nothing reaches the upstream.
+TEST(Hardening2Test, IntegersOutOfRangeAreRefusedNamingTheParameter) {
+  AIM_PG_TEST_DATABASE(db);
+  auto gw = Gateway::Start(db);
+  gw->ClearMock();
+  for (const std::string& field :
+       {std::string(R"("n":4294967297)"), std::string(R"("top_logprobs":2147483648)"),
+        std::string(R"("max_tokens":4294967297)"), std::string(R"("n":129)")}) {
+    const testing::HttpResult r =
+        gw->Chat(absl::StrCat(R"({"model":"demo",)", kHi, ",", field, "}"));
+    EXPECT_EQ(r.status, 400) << field << ": " << r.body;
+    const std::string param = field.substr(1, field.find('"', 1) - 1);
+    EXPECT_THAT(r.body, HasSubstr(absl::StrCat(R"("param":")", param, R"(")"))) << field;
+  }
+  const testing::HttpResult dims =
+      testing::HttpRequest("POST", gw->Url("/v1/embeddings"), {Bearer(kAdminKey), testing::kJson},
+                           R"({"model":"demo","input":"x","dimensions":4294967297})");
+  EXPECT_EQ(dims.status, 400) << dims.body;
+  EXPECT_THAT(dims.body, HasSubstr(R"("param":"dimensions")"));
+  EXPECT_EQ(gw->MockRequests(), "[]");
 }
 
 // Finding 5: an upstream's status went to the client as it was: 999 as HTTP 999, a 307 without
@@ -143,19 +163,23 @@ TEST(Hardening2Test, UpstreamStatusesAreMappedAndTheOperatorsKeyNeverReachesACli
     std::string code;
   };
   const std::vector<Case> cases = {
-      {401, 502, "upstream_auth_failed"}, {403, 502, "upstream_auth_failed"},
-      {999, 502, "upstream_bad_status"},  {307, 502, "upstream_bad_status"},
-      {301, 502, "upstream_bad_status"},  {418, 502, "upstream_bad_status"},
+      {401, 502, "upstream_auth_failed"},
+      {403, 502, "upstream_auth_failed"},
+      {999, 502, "upstream_bad_status"},
+      {307, 502, "upstream_bad_status"},
+      {301, 502, "upstream_bad_status"},
+      {418, 502, "upstream_bad_status"},
       {400, 400, ""},
-      {422, 400, ""},                     {429, 429, ""},
-      {503, 503, ""},                     {529, 503, ""},
+      {422, 400, ""},
+      {429, 429, ""},
+      {503, 503, ""},
+      {529, 503, ""},
   };
   for (const Case& c : cases) {
     for (const bool stream : {false, true}) {
       const std::string what = absl::StrCat(c.upstream, stream ? " streamed" : "");
-      const testing::HttpResult r = gw->Chat(absl::StrCat(R"({"model":"s)", c.upstream, R"(",)",
-                                                          stream ? R"("stream":true,)" : "", kHi,
-                                                          "}"));
+      const testing::HttpResult r = gw->Chat(absl::StrCat(
+          R"({"model":"s)", c.upstream, R"(",)", stream ? R"("stream":true,)" : "", kHi, "}"));
       EXPECT_EQ(r.status, c.client) << what << ": " << r.body;
       EXPECT_THAT(r.body, Not(HasSubstr(kSecret))) << what;
       EXPECT_EQ(r.headers.count("location"), 0u) << what;
