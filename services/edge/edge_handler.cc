@@ -198,11 +198,11 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
   // would keep the first), so neither is used.
   if (std::count_if(req.headers.begin(), req.headers.end(),
                     [](const auto& h) { return h.first == "authorization"; }) > 1) {
-    return Answer(ErrorResponse(status::Error(absl::StatusCode::kInvalidArgument,
-                                              "AMBIGUOUS_CREDENTIALS",
-                                              "The request has more than one Authorization "
-                                              "header; send exactly one.")),
-                  req, ctx, start, nullptr, *writer);
+    return Answer(
+        ErrorResponse(status::Error(absl::StatusCode::kInvalidArgument, "AMBIGUOUS_CREDENTIALS",
+                                    "The request has more than one Authorization "
+                                    "header; send exactly one.")),
+        req, ctx, start, nullptr, *writer);
   }
   // Every /v1/... route answers under /api/v1/... too (the base URL earlier documents promised).
   if (absl::StartsWith(req.target, "/api/v1/") || req.target == "/api/v1" ||

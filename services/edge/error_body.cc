@@ -113,12 +113,11 @@ std::string DrainDeadlineEvent() {
 }
 
 HttpResponse MethodNotAllowed(const HttpRequest& req, absl::string_view allow) {
-  HttpResponse r =
-      ErrorResponse(status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
-                                  absl::StrCat("Method ", rest::Echo(req.method),
-                                               " is not allowed on ", rest::Echo(req.Path()),
-                                               "; use ", allow, "."))
-                        .HttpStatus(405));
+  HttpResponse r = ErrorResponse(
+      status::Error(absl::StatusCode::kInvalidArgument, "METHOD_NOT_ALLOWED",
+                    absl::StrCat("Method ", rest::Echo(req.method), " is not allowed on ",
+                                 rest::Echo(req.Path()), "; use ", allow, "."))
+          .HttpStatus(405));
   r.headers.emplace_back("allow", std::string(allow));
   return r;
 }

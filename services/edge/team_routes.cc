@@ -201,11 +201,11 @@ std::string AuditedResource(absl::string_view action, const std::string& stored)
 std::string AuditJson(const team::v1::AuditEntry& e) {
   return absl::StrCat(
       R"({"id":)", json::Quote(e.name()), R"(,"object":"team.audit_entry","actor":)",
-      json::Quote(e.actor()), R"(,"actor_key_id":)", json::Quote(e.actor_key_id()),
-      R"(,"action":)", json::Quote(e.action()), R"(,"resource":)",
-      json::Quote(e.resource()), R"(,"before":)", AuditedResource(e.action(), e.before_json()),
-      R"(,"after":)", AuditedResource(e.action(), e.after_json()), R"(,"request_id":)",
-      json::Quote(e.request_id()), R"(,"created_at":)", Seconds(e.create_time()), "}");
+      json::Quote(e.actor()), R"(,"actor_key_id":)", json::Quote(e.actor_key_id()), R"(,"action":)",
+      json::Quote(e.action()), R"(,"resource":)", json::Quote(e.resource()), R"(,"before":)",
+      AuditedResource(e.action(), e.before_json()), R"(,"after":)",
+      AuditedResource(e.action(), e.after_json()), R"(,"request_id":)", json::Quote(e.request_id()),
+      R"(,"created_at":)", Seconds(e.create_time()), "}");
 }
 
 HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx) {

@@ -31,9 +31,8 @@ constexpr const char* kOutcomeNames[] = {"ok",      "http_4xx",  "http_5xx",    
 absl::Status WithoutSecret(const absl::Status& s, absl::string_view secret) {
   if (s.ok() || secret.size() < 8 || !absl::StrContains(s.message(), secret)) return s;
   absl::Status out(s.code(), absl::StrReplaceAll(s.message(), {{secret, "[redacted]"}}));
-  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
-    out.SetPayload(url, payload);
-  });
+  s.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 

@@ -239,8 +239,7 @@ TEST_F(TeamManagementTest, TheCallerTimesTargetMatrixOfKeysAndMembers) {
       }
       for (Role to : roles) {
         v1::UpdateMemberRequest req;
-        req.mutable_member()->set_name(
-            absl::StrCat("teams/t1/members/", target(t, nullptr)));
+        req.mutable_member()->set_name(absl::StrCat("teams/t1/members/", target(t, nullptr)));
         req.mutable_member()->set_role(to);
         req.mutable_update_mask()->add_paths("role");
         expect(tm_->UpdateMember(as, req).status(),

@@ -403,9 +403,9 @@ absl::Status TeamStore::RevokeApiKey(
       team_id, key_id);
   if (r.empty()) return ApiKeyNotFound(key_id);
   const v1::ApiKey before = KeyFromRow(team_id, r[0]);
-  pqxx::result holder = tx.exec_params(
-      "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2 FOR SHARE", team_id,
-      before.member());
+  pqxx::result holder =
+      tx.exec_params("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2 FOR SHARE",
+                     team_id, before.member());
   AIM_RETURN_IF_ERROR(check(before, holder.empty() ? common::v1::ROLE_UNSPECIFIED
                                                    : RoleFromName(holder[0][0].as<std::string>())));
   pqxx::result w = tx.exec_params(
@@ -428,7 +428,8 @@ absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& tea
   pqxx::result r = tx.exec_params(
       "SELECT id, actor, action, resource, coalesce(before::text, ''), coalesce(after::text, ''), "
       "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint, "
-      "actor_key_id FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) ORDER BY id DESC "
+      "actor_key_id FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
+      "ORDER BY id DESC "
       "LIMIT $3",
       team_id, before_id, limit + 1);
   return ToPage<v1::AuditEntry>(r, limit, AuditFromRow);

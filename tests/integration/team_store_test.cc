@@ -205,10 +205,10 @@ TEST_F(TeamStoreTest, MembersKeysAndTheLastOwner) {
   keys = store_->ListApiKeys("t", "", "", 10);
   ASSERT_THAT(keys, IsOk());
   EXPECT_TRUE(keys->items[0].revoked());
-  EXPECT_THAT(store_->RevokeApiKey(
-                  "t", "k1",
-                  [](const v1::ApiKey&, common::v1::Role) { return absl::OkStatus(); }, audit_),
-              StatusIs(absl::StatusCode::kNotFound));  // already revoked
+  EXPECT_THAT(
+      store_->RevokeApiKey(
+          "t", "k1", [](const v1::ApiKey&, common::v1::Role) { return absl::OkStatus(); }, audit_),
+      StatusIs(absl::StatusCode::kNotFound));  // already revoked
 }
 
 TEST_F(TeamStoreTest, ConcurrentRemovalsOfTwoOwnersLeaveOne) {

@@ -32,7 +32,8 @@ std::unique_ptr<Gateway> Gateway::Start(TestDatabase& db, const Options& options
   g->mock_ = std::move(*mock);
   g->http_port_ = FreePort();
   g->grpc_port_ = FreePort();
-  const std::string yaml = absl::StrFormat(R"(
+  const std::string yaml = absl::StrFormat(
+      R"(
 server: {grpc_listen: "127.0.0.1:%d", drain_timeout: 3s}
 edge: {listen: "127.0.0.1:%d", io_threads: 2%s}
 postgres: {acquire_timeout: 1s, statement_timeout: 1s, connect_timeout: 2s}
@@ -47,16 +48,14 @@ providers:
   - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=15000"}]}
   - {name: unreachable, deployments: [{provider: dead, model: x}]}
 %s%s)",
-                      g->grpc_port_, g->http_port_,
-                      options.edge.empty() ? "" : absl::StrCat(", ", options.edge), g->mock_port_,
-                      g->mock_port_, options.providers, options.models, options.yaml);
+      g->grpc_port_, g->http_port_, options.edge.empty() ? "" : absl::StrCat(", ", options.edge),
+      g->mock_port_, g->mock_port_, options.providers, options.models, options.yaml);
   const std::string cfg = g->dir_.WriteFile(
-      "hardening.yaml",
-      absl::StrReplaceAll(yaml, {{"@MOCK_PORT@", absl::StrCat(g->mock_port_)}}));
+      "hardening.yaml", absl::StrReplaceAll(yaml, {{"@MOCK_PORT@", absl::StrCat(g->mock_port_)}}));
   std::string dsn = db.dsn();
   if (options.dsn_port != 0) {
-    dsn = std::regex_replace(dsn, std::regex("port=[0-9]+"),
-                             absl::StrCat("port=", options.dsn_port));
+    dsn =
+        std::regex_replace(dsn, std::regex("port=[0-9]+"), absl::StrCat("port=", options.dsn_port));
   }
   std::map<std::string, std::string> env = {{"AIMARKET_PG_DSN", dsn},
                                             {"AIMARKET_ADMIN_KEY", kAdminKey},
@@ -64,12 +63,12 @@ providers:
                                             {"AIMARKET_TEST_GEMINI_KEY", "gemini-test-key"}};
   for (const auto& [k, v] : options.env) env[k] = v;
   std::string out;
-  EXPECT_EQ(
-      RunCommand({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "migrate", "--config=" + cfg}, env,
-                 &out),
-      0)
+  EXPECT_EQ(RunCommand({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "migrate", "--config=" + cfg},
+                       env, &out),
+            0)
       << out;
-  auto gw = Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
+  auto gw =
+      Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
   EXPECT_TRUE(gw.ok());
   g->gateway_ = std::move(*gw);
   const absl::Time deadline = absl::Now() + absl::Seconds(60);

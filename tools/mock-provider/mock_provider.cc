@@ -326,11 +326,11 @@ class MockProvider {
       const char* type = opts.status == 429   ? "requests"
                          : opts.status >= 500 ? "server_error"
                                               : "invalid_request_error";
-      r.body = absl::StrCat(R"({"error":{"message":)",
-                            json::Quote(absl::StrCat("mock-provider: status ", opts.status,
-                                                     opts.quote_key ? " with " : "",
-                                                     opts.quoted_key)),
-                            R"(,"type":")", type, R"(","param":null,"code":null}})");
+      r.body =
+          absl::StrCat(R"({"error":{"message":)",
+                       json::Quote(absl::StrCat("mock-provider: status ", opts.status,
+                                                opts.quote_key ? " with " : "", opts.quoted_key)),
+                       R"(,"type":")", type, R"(","param":null,"code":null}})");
       if (opts.delay_ms > 0) absl::SleepFor(absl::Milliseconds(opts.delay_ms));
       return w->Send(std::move(r));
     }

@@ -145,8 +145,7 @@ class CurlLoop final : public net::execution_context::service {
     // whose handshake (ALPN) says whether it speaks HTTP/2 before any request is sent. On cleartext
     // HTTP/1.1, a call would wait for another's connection until that answer is complete, however
     // long that is; it takes an idle connection or a new one instead.
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT,
-                     absl::StartsWithIgnoreCase(r.url, "https://") ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, absl::StartsWithIgnoreCase(r.url, "https://") ? 1L : 0L);
     if (r.method == "POST") {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, nullptr);
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());

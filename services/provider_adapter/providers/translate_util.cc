@@ -288,8 +288,8 @@ std::string ErrorMessage(absl::string_view body) {
 
 absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, std::string message,
                              absl::string_view retry_after, std::optional<int> client_status) {
-  if (std::optional<absl::Status> s = GatewayAuthoredFailure(
-          provider, client_status == 401 ? 401 : upstream_status)) {
+  if (std::optional<absl::Status> s =
+          GatewayAuthoredFailure(provider, client_status == 401 ? 401 : upstream_status)) {
     return *std::move(s);
   }
   const int status = client_status.value_or(ClientHttpStatus(upstream_status));
