@@ -64,6 +64,11 @@ void ApplyDefaults(v1::Config& c) {
   if (edge.max_connections() == 0) edge.set_max_connections(10000);
   if (edge.max_connections_per_client() == 0) edge.set_max_connections_per_client(1000);
   if (edge.max_buffered_body_bytes() <= 0) edge.set_max_buffered_body_bytes(int64_t{256} << 20);
+  if (edge.max_response_buffer_bytes() <= 0) edge.set_max_response_buffer_bytes(int64_t{1} << 20);
+  if (edge.max_buffered_response_bytes() <= 0) {
+    edge.set_max_buffered_response_bytes(int64_t{256} << 20);
+  }
+  SetDefaultDuration(edge.mutable_send_timeout(), 30);
 
   v1::PostgresConfig& pg = *c.mutable_postgres();
   SetDefault(pg.mutable_dsn_env(), "AIMARKET_PG_DSN");

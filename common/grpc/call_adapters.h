@@ -121,18 +121,77 @@ absl::StatusOr<Resp> CallUnary(
   return resp;
 }
 
+// The write queue of a server stream as backpressure for the service that fills it
+// (CallContext::flow): full at kStreamQueueBytes of events not yet sent (the peer reads slowly, so
+// gRPC's flow control holds the writes back), ready again below half, and for good once the stream
+// is over. Thread-safe.
+inline constexpr int64_t kStreamQueueBytes = 1 << 20;
+
+class StreamQueueFlow final : public rpc::FlowControl {
+ public:
+  bool Full() const override {
+    absl::MutexLock lock(&mu_);
+    return !closed_ && queued_ >= kStreamQueueBytes;
+  }
+  void WhenReady(absl::AnyInvocable<void()> resume) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!closed_ && queued_ > kStreamQueueBytes / 2) {
+        waiters_.push_back(std::move(resume));
+        return;
+      }
+    }
+    resume();
+  }
+  void Add(int64_t bytes) {
+    absl::MutexLock lock(&mu_);
+    queued_ += bytes;
+  }
+  void Sub(int64_t bytes) {
+    std::vector<absl::AnyInvocable<void()>> ready;
+    {
+      absl::MutexLock lock(&mu_);
+      queued_ -= bytes;
+      if (queued_ <= kStreamQueueBytes / 2) ready.swap(waiters_);
+    }
+    for (auto& fn : ready) fn();
+  }
+  // The stream is over (done, or broken): whoever waits goes on, and learns of it by writing.
+  void Close() {
+    std::vector<absl::AnyInvocable<void()>> ready;
+    {
+      absl::MutexLock lock(&mu_);
+      closed_ = true;
+      ready.swap(waiters_);
+    }
+    for (auto& fn : ready) fn();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  int64_t queued_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<absl::AnyInvocable<void()>> waiters_ ABSL_GUARDED_BY(mu_);
+};
+
 // Server side of a server-streaming RPC: the service writes events into this observer from any
-// thread; they are sent in order, one write in flight at a time. A client that cancels or
-// disconnects triggers the call's Cancellation. Deletes itself when gRPC is done with it.
+// thread; they are sent in order, one write in flight at a time, and what waits to be sent is the
+// service's backpressure (flow()). A client that cancels or disconnects triggers the call's
+// Cancellation. Deletes itself when gRPC is done with it.
 template <typename Event>
 class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>,
                                   public rpc::StreamObserver<Event> {
  public:
   explicit ServerStreamReactor(std::shared_ptr<rpc::Cancellation> cancellation)
-      : cancellation_(std::move(cancellation)) {
+      : cancellation_(std::move(cancellation)), flow_(std::make_shared<StreamQueueFlow>()) {
     InFlightCalls().fetch_add(1);
   }
-  ~ServerStreamReactor() override { InFlightCalls().fetch_sub(1); }
+  ~ServerStreamReactor() override {
+    flow_->Close();
+    InFlightCalls().fetch_sub(1);
+  }
+
+  const std::shared_ptr<StreamQueueFlow>& flow() const { return flow_; }
 
   // gRPC may run reactions inline, so Start*/Finish are called after the lock is released.
   void OnEvent(const Event& event) override {
@@ -141,6 +200,7 @@ class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>,
       absl::MutexLock lock(&mu_);
       if (broken_ || complete_) return;
       queue_.push_back(event);
+      flow_->Add(static_cast<int64_t>(queue_.back().ByteSizeLong()));
       if (!writing_) {
         writing_ = true;
         next = &queue_.front();  // deque::push_back keeps references to elements valid.
@@ -164,8 +224,11 @@ class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>,
   void OnWriteDone(bool ok) override {
     Event* next = nullptr;
     bool finish = false;
+    int64_t sent = 0;
     {
       absl::MutexLock lock(&mu_);
+      // The size was cached when the event was queued (ByteSizeLong) and serialized since.
+      sent = static_cast<int64_t>(queue_.front().GetCachedSize());
       queue_.pop_front();
       if (!ok) {
         // The stream is broken (client gone): drop what is queued and stop the work upstream.
@@ -180,7 +243,12 @@ class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>,
         finished_ = finished_ || finish;
       }
     }
-    if (!ok) cancellation_->Cancel();
+    if (ok) {
+      flow_->Sub(sent);
+    } else {
+      flow_->Close();
+      cancellation_->Cancel();
+    }
     if (next != nullptr) {
       this->StartWrite(next);
     } else if (finish) {
@@ -193,6 +261,7 @@ class ServerStreamReactor final : public grpc::ServerWriteReactor<Event>,
 
  private:
   std::shared_ptr<rpc::Cancellation> cancellation_;
+  const std::shared_ptr<StreamQueueFlow> flow_;
   absl::Mutex mu_;
   std::deque<Event> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -208,6 +277,7 @@ grpc::ServerWriteReactor<Event>* ServeStream(grpc::CallbackServerContext* ctx, c
                                              Fn&& fn, const std::string* internal_token = nullptr) {
   rpc::CallContext cc = FromServerContext(*ctx);
   auto* reactor = new ServerStreamReactor<Event>(cc.cancellation);
+  cc.flow = reactor->flow();
   if (internal_token != nullptr) {
     if (absl::Status s = CheckInternalToken(cc, *internal_token); !s.ok()) {
       reactor->OnComplete(s);
@@ -220,13 +290,17 @@ grpc::ServerWriteReactor<Event>* ServeStream(grpc::CallbackServerContext* ctx, c
 
 // Client side of a server-streaming RPC: forwards events to `observer` and completes it once.
 // It owns the request; the observer must outlive OnComplete. Cancelling the CallContext cancels
-// the call. Deletes itself when done.
+// the call. While the CallContext's flow is full (the observer's consumer holds enough), it reads
+// no further, so gRPC's flow control holds the peer's writes back. Deletes itself when done.
 template <typename Req, typename Event>
 class ClientStreamReactor final : public grpc::ClientReadReactor<Event> {
  public:
   ClientStreamReactor(const rpc::CallContext& cc, const std::string& internal_token, Req request,
                       rpc::StreamObserver<Event>& observer)
-      : request_(std::move(request)), observer_(observer), cancellation_(cc.cancellation) {
+      : request_(std::move(request)),
+        observer_(observer),
+        cancellation_(cc.cancellation),
+        flow_(cc.flow) {
     ApplyToClientContext(cc, internal_token, ctx_);
   }
 
@@ -236,13 +310,20 @@ class ClientStreamReactor final : public grpc::ClientReadReactor<Event> {
   // Call after the stub's async() method has bound this reactor.
   void Start() {
     cancel_id_ = cancellation_->OnCancel([this] { ctx_.TryCancel(); });
+    // A read may be started from outside a reaction (when the flow is ready again): the hold keeps
+    // the call from being done until the reads have ended.
+    this->AddHold();
     this->StartRead(&event_);
     this->StartCall();
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;
+    if (!ok) return this->RemoveHold();
     observer_.OnEvent(event_);
+    if (flow_ != nullptr && flow_->Full()) {
+      flow_->WhenReady([this] { this->StartRead(&event_); });
+      return;
+    }
     this->StartRead(&event_);
   }
 
@@ -262,6 +343,7 @@ class ClientStreamReactor final : public grpc::ClientReadReactor<Event> {
   Event event_;
   rpc::StreamObserver<Event>& observer_;
   std::shared_ptr<rpc::Cancellation> cancellation_;
+  const std::shared_ptr<rpc::FlowControl> flow_;
   int cancel_id_ = 0;
 };
 

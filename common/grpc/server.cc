@@ -83,6 +83,12 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   // Keep idle connections to peers warm; fail fast instead of hanging when a peer is down.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  // What a stream may hold unread before its sender is held back: a fixed window (BDP probing
+  // would grow it to several MiB a stream), so that backpressure through a gRPC hop costs a
+  // bounded amount per stream (docs/security.md). Peers sit in one cluster, where 256 KiB in
+  // flight is far more than a round trip needs.
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 

@@ -72,4 +72,7 @@ std::atomic<int>& InFlightCalls();
 // A channel to a peer at "host:port" (plaintext; run a mesh or a private network for TLS).
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 
+// The HTTP/2 window of each stream a peer's channel receives (MakeChannel).
+inline constexpr int kStreamWindowBytes = 256 << 10;
+
 }  // namespace aimarket::grpcutil

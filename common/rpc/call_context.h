@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/rpc/flow_control.h"
 
 namespace aimarket::rpc {
 
@@ -52,6 +53,9 @@ struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
   // Never null when built by the shims; may be shared by everyone working on the call.
   std::shared_ptr<Cancellation> cancellation = std::make_shared<Cancellation>();
+  // The backpressure of the streamed answer's consumer, if it has any (flow_control.h): the edge's
+  // client connection, or a gRPC server stream's write queue. Null: take everything at once.
+  std::shared_ptr<FlowControl> flow;
 
   // The key of "Bearer <key>" (the scheme in any case); "" for any other scheme or none.
   std::string ApiKey() const;

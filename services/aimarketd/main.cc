@@ -323,6 +323,9 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     opts.max_connections = std::max(0, c.edge().max_connections());
     opts.max_connections_per_client = std::max(0, c.edge().max_connections_per_client());
     opts.max_buffered_body_bytes = c.edge().max_buffered_body_bytes();
+    opts.max_response_buffer_bytes = c.edge().max_response_buffer_bytes();
+    opts.max_buffered_response_bytes = c.edge().max_buffered_response_bytes();
+    opts.send_timeout = config::ToDuration(c.edge().send_timeout());
     opts.stream_deadline_chunk = edge::DrainDeadlineEvent();
     absl::StatusOr<std::unique_ptr<edge::HttpServer>> s = edge::HttpServer::Start(
         opts, [h = handler.get()](edge::HttpRequest r, std::shared_ptr<edge::ResponseWriter> w) {

@@ -270,6 +270,8 @@ void EdgeHandler::Chat(Exchange x, bool force_stream) {
   parsed->set_client_request_id(std::string(client_id));
   // A client that goes away cancels the whole chain, up to the upstream connection.
   x.writer->OnDisconnect([c = x.ctx.cancellation] { c->Cancel(); });
+  // A client that reads slowly holds back the upstream read instead of filling memory.
+  x.ctx.flow = x.writer->Flow();
   auto* exchange =
       new ChatExchange(*std::move(parsed), std::move(x.ctx), std::move(x.writer), x.start);
   apis_.router.Chat(exchange->context(), exchange->request(), *exchange);

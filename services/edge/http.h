@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "common/rpc/flow_control.h"
 
 namespace aimarket::edge {
 
@@ -66,6 +67,10 @@ class ResponseWriter {
   // Runs `fn` once, on an I/O thread, if the client disconnects before the response is complete
   // (at once if it already has). It must be short and must not call back into the writer.
   virtual void OnDisconnect(std::function<void()> fn) = 0;
+  // The backpressure of this response, for whoever produces what Write() sends (put into the
+  // call's CallContext): full while the client has not taken what was written up to the server's
+  // caps; the producer then waits for WhenReady. Write() itself never refuses for fullness.
+  virtual std::shared_ptr<rpc::FlowControl> Flow() = 0;
 };
 
 // Called on an I/O thread for every complete request. It may answer at once or later from any

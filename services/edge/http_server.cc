@@ -65,8 +65,10 @@ struct ServerMetrics {
   prometheus::Counter& refused_total;
   prometheus::Counter& refused_client;
   prometheus::Counter& refused_body;
+  prometheus::Counter& refused_response;
   prometheus::Counter& accept_fd_limit;
   prometheus::Counter& accept_other;
+  prometheus::Counter& send_timeouts;
 
   static ServerMetrics& Get() {
     static ServerMetrics* m = [] {
@@ -79,7 +81,8 @@ struct ServerMetrics {
               .Name("aimarket_edge_connections_refused_total")
               .Help(
                   "HTTP connections and requests refused with 503 at a resource cap, by reason: "
-                  "max_connections, max_connections_per_client, max_buffered_body_bytes.")
+                  "max_connections, max_connections_per_client, max_buffered_body_bytes, "
+                  "max_buffered_response_bytes.")
               .Register(metrics::Registry());
       auto& accept = prometheus::BuildCounter()
                          .Name("aimarket_edge_accept_errors_total")
@@ -88,12 +91,20 @@ struct ServerMetrics {
                              "ENFILE, ENOBUFS, "
                              "ENOMEM: accepting pauses and backs off) or other.")
                          .Register(metrics::Registry());
+      auto& send_timeouts = prometheus::BuildCounter()
+                                .Name("aimarket_edge_send_timeouts_total")
+                                .Help(
+                                    "Connections dropped because the client took nothing of a "
+                                    "write for edge.send_timeout (its request is cancelled).")
+                                .Register(metrics::Registry());
       return new ServerMetrics{open.Add({}),
                                refused.Add({{"reason", "max_connections"}}),
                                refused.Add({{"reason", "max_connections_per_client"}}),
                                refused.Add({{"reason", "max_buffered_body_bytes"}}),
+                               refused.Add({{"reason", "max_buffered_response_bytes"}}),
                                accept.Add({{"reason", "fd_limit"}}),
-                               accept.Add({{"reason", "other"}})};
+                               accept.Add({{"reason", "other"}}),
+                               send_timeouts.Add({})};
     }();
     return *m;
   }
@@ -182,6 +193,23 @@ class HttpServer::Impl {
   void ReleaseBody(int64_t bytes) {
     buffered_body_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   }
+  // Response bytes queued for clients, in all (Options::max_buffered_response_bytes).
+  void ChargeResponse(int64_t bytes) {
+    queued_response_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  void ReleaseResponse(int64_t bytes);
+  bool ResponsesFull() const {
+    const int64_t cap = options_.max_buffered_response_bytes;
+    return cap > 0 && queued_response_bytes_.load(std::memory_order_relaxed) >= cap;
+  }
+  // Below the low-water mark (half the cap) again.
+  bool ResponsesRoomy() const {
+    const int64_t cap = options_.max_buffered_response_bytes;
+    return cap <= 0 || queued_response_bytes_.load(std::memory_order_relaxed) <= cap / 2;
+  }
+  // Runs `fn` once the queued responses of all clients are below the low-water mark (at once if
+  // they are).
+  void WhenResponsesRoomy(absl::AnyInvocable<void()> fn);
 
  private:
   void DoAccept();
@@ -194,6 +222,10 @@ class HttpServer::Impl {
   int connections_ ABSL_GUARDED_BY(conn_mu_) = 0;
   absl::flat_hash_map<std::string, int> per_client_ ABSL_GUARDED_BY(conn_mu_);
   std::atomic<int64_t> buffered_body_bytes_{0};
+  std::atomic<int64_t> queued_response_bytes_{0};
+  absl::Mutex roomy_mu_;
+  // Producers held back by the process-wide cap alone.
+  std::vector<absl::AnyInvocable<void()>> roomy_waiters_ ABSL_GUARDED_BY(roomy_mu_);
   // One io_context per I/O thread, each run by its thread alone (marked as its io::LoopThread):
   // a connection lives on one loop, and what its requests start elsewhere (the provider-adapter's
   // upstream calls, in the all-in-one process) can stay on that thread.
@@ -247,6 +279,8 @@ class Session : public std::enable_shared_from_this<Session> {
     ServerMetrics::Get().open.Increment();
   }
   ~Session() {
+    // What the handler wrote and the client never took (in out_, or in the mailbox unrun).
+    if (const int64_t left = queued_.load(); left > 0) server_.ReleaseResponse(left);
     if (reserved_body_ > 0) server_.ReleaseBody(reserved_body_);
     server_.ReleaseConnection(client_);
     ServerMetrics::Get().open.Decrement();
@@ -292,12 +326,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // --- Called through SessionWriter, on the loop's thread.
-  void DoSend(HttpResponse r) {
-    if (state_ != State::kHandling) return;
+  // `credit`: what the writer charged for the body (Charge), 0 for the server's own answers.
+  void DoSend(HttpResponse r, int64_t credit = 0) {
+    if (state_ != State::kHandling) return Release(credit);
     const bool keep = keep_alive_ && !server_.draining();
     std::string out = Head(r, absl::StrCat("Content-Length: ", r.body.size(), "\r\n"), keep);
     if (!head_only_) out += r.body;  // HEAD: the headers GET would have, no body (RFC 9110 §9.3.2).
-    Queue(std::move(out));
+    Queue(std::move(out), /*later=*/false, credit);
     Complete();
   }
 
@@ -311,12 +346,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head_only_) Complete();  // No body follows a HEAD's headers; later writes are dropped.
   }
 
-  void DoWriteChunk(std::string data) {
-    if (state_ != State::kHandling || !streaming_ || data.empty()) return;
+  void DoWriteChunk(std::string data, int64_t credit) {
+    if (state_ != State::kHandling || !streaming_ || data.empty()) return Release(credit);
     if (chunked_) {
-      Queue(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"), /*later=*/true);
+      Queue(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"), /*later=*/true, credit);
     } else {
-      Queue(std::move(data), /*later=*/true);
+      Queue(std::move(data), /*later=*/true, credit);
     }
   }
 
@@ -331,6 +366,47 @@ class Session : public std::enable_shared_from_this<Session> {
     // What was written before goes out first; then the connection drops mid-response.
     aborting_ = true;
     if (!writing_ && out_.empty()) DoClose();
+  }
+
+  // --- Backpressure (Options::max_response_buffer_bytes, max_buffered_response_bytes).
+  // Bytes a writer hands over are charged before they are posted here, and released once the
+  // client has taken them (OnWrite) or they are dropped. Charge, Release and Full from any thread.
+  void Charge(int64_t n) {
+    queued_.fetch_add(n, std::memory_order_relaxed);
+    server_.ChargeResponse(n);
+  }
+  void Release(int64_t n) {
+    if (n == 0) return;
+    queued_.fetch_sub(n, std::memory_order_relaxed);
+    server_.ReleaseResponse(n);
+  }
+  bool Full() const {
+    const int64_t cap = server_.options().max_response_buffer_bytes;
+    return (cap > 0 && queued_.load(std::memory_order_relaxed) >= cap) || server_.ResponsesFull();
+  }
+  bool OwnQueueLow() const {
+    const int64_t cap = server_.options().max_response_buffer_bytes;
+    return cap <= 0 || queued_.load(std::memory_order_relaxed) <= cap / 2;
+  }
+  // Runs `fn` when this connection's queue is below half its cap and all clients' together below
+  // half theirs, or the client is gone.
+  void DoWhenReady(absl::AnyInvocable<void()> fn) {
+    if (disconnected_ || state_ == State::kClosed) return fn();
+    if (!OwnQueueLow()) return drain_waiters_.push_back(std::move(fn));
+    server_.WhenResponsesRoomy(std::move(fn));
+  }
+
+  // The send timeout (Options::send_timeout): the write in flight has waited that long for the
+  // client to take it.
+  bool WriteStuck(std::chrono::steady_clock::time_point now) const {
+    return writing_ && now - write_started_ > ToSteady(server_.options().send_timeout);
+  }
+  // The client reads nothing: it is dropped, and what its request started upstream is cancelled.
+  void SendTimedOut() {
+    if (state_ == State::kClosed) return;
+    ServerMetrics::Get().send_timeouts.Increment();
+    Disconnected();
+    DoClose();
   }
 
   void DoOnDisconnect(std::function<void()> fn) {
@@ -571,6 +647,17 @@ class Session : public std::enable_shared_from_this<Session> {
     r.peer = peer_;
     streaming_ = false;
     StartHandling();
+    if (server_.ResponsesFull()) {
+      // Clients hold as much unsent response as the process allows: new work waits until they
+      // take it (the answers already under way are held back, not dropped).
+      ServerMetrics::Get().refused_response.Increment();
+      HttpResponse busy;
+      busy.status = 503;
+      busy.headers.emplace_back("Retry-After", "1");
+      busy.body = ErrorJson("The server holds too many unread answers; retry shortly.",
+                            "server_busy", "server_error");
+      return DoSend(std::move(busy));
+    }
     server_.handler()(std::move(r), MakeWriter());
   }
 
@@ -618,6 +705,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (disconnected_) return;
     disconnected_ = true;
     gone_ = true;
+    ReleaseWaiters();
     // Only a handler still at work has something to cancel: once the response is fully queued, a
     // client closing (even before our last write completed) is the normal end of the exchange.
     if (on_disconnect_ && state_ == State::kHandling) {
@@ -630,9 +718,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Queues `data` for the client. A whole response goes out at once; the pieces of a stream
   // (`later`) wait for the end of the current round of handlers, so that what arrives together
   // (the head and the first chunk, a burst of chunks from one upstream read) leaves in one write.
-  void Queue(std::string data, bool later = false) {
-    if (disconnected_) return;
-    out_.push_back(std::move(data));
+  void Queue(std::string data, bool later = false, int64_t credit = 0) {
+    if (disconnected_) return Release(credit);
+    out_.push_back(Piece{std::move(data), credit});
     if (writing_) return;
     if (!later) return WriteNext();
     if (flush_posted_) return;
@@ -650,10 +738,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void WriteNext() {
     writing_ = true;
     batch_.clear();
-    for (const std::string& piece : out_) {
-      batch_.push_back(net::buffer(piece));
-      if (batch_.size() == kMaxBatch) break;
+    size_t bytes = 0;
+    for (const Piece& piece : out_) {
+      batch_.push_back(net::buffer(piece.bytes));
+      bytes += piece.bytes.size();
+      if (batch_.size() == kMaxBatch || bytes >= kMaxBatchBytes) break;
     }
+    write_started_ = std::chrono::steady_clock::now();
     net::async_write(stream_, batch_,
                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
@@ -661,13 +752,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(beast::error_code ec, std::size_t) {
     writing_ = false;
     // References to deque elements survive pushes at the back, so the batch stayed valid.
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(batch_.size()));
+    const auto end = out_.begin() + static_cast<std::ptrdiff_t>(batch_.size());
+    int64_t taken = 0;
+    for (auto it = out_.begin(); it != end; ++it) taken += it->credit;
+    out_.erase(out_.begin(), end);
     batch_.clear();
+    Release(taken);
     if (ec) {
+      int64_t dropped = 0;
+      for (const Piece& piece : out_) dropped += piece.credit;
       out_.clear();
+      Release(dropped);
       Disconnected();
       if (state_ == State::kFlushing) FinishRequest();
       return DoClose();
+    }
+    if (!drain_waiters_.empty() && OwnQueueLow()) {
+      std::vector<absl::AnyInvocable<void()>> ready;
+      ready.swap(drain_waiters_);
+      for (auto& fn : ready) server_.WhenResponsesRoomy(std::move(fn));
     }
     if (!out_.empty()) return WriteNext();
     if (aborting_) return DoClose();
@@ -708,10 +811,18 @@ class Session : public std::enable_shared_from_this<Session> {
     DoRead();
   }
 
+  // The client is gone: producers held back for it go on (and learn of it by writing).
+  void ReleaseWaiters() {
+    std::vector<absl::AnyInvocable<void()>> waiting;
+    waiting.swap(drain_waiters_);
+    for (auto& fn : waiting) fn();
+  }
+
   void DoClose() {
     if (state_ == State::kClosed) return;
     FinishRequest();
     state_ = State::kClosed;
+    ReleaseWaiters();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
@@ -739,8 +850,19 @@ class Session : public std::enable_shared_from_this<Session> {
   bool in_mailbox_ = false;                                   // DrainMailbox is running it.
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::deque<std::string> out_;
+  // A piece of a response queued for the client, with the bytes it was charged (Charge).
+  struct Piece {
+    std::string bytes;
+    int64_t credit = 0;
+  };
+  std::deque<Piece> out_;
   static constexpr size_t kMaxBatch = 64;
+  // One write takes at most this much (more if one piece is larger), so that a client that takes
+  // anything at all finishes a write within the send timeout.
+  static constexpr size_t kMaxBatchBytes = 256 << 10;
+  std::chrono::steady_clock::time_point write_started_;    // Of the write in flight.
+  std::atomic<int64_t> queued_{0};                         // Charged and not yet released.
+  std::vector<absl::AnyInvocable<void()>> drain_waiters_;  // Producers held back (DoWhenReady).
   std::vector<net::const_buffer> batch_;  // What the write in flight sends: the front of out_.
   bool flush_posted_ = false;
   const std::string peer_;
@@ -760,6 +882,55 @@ class Session : public std::enable_shared_from_this<Session> {
   bool disconnected_ = false;
   bool aborting_ = false;
   unsigned version_ = 11;
+};
+
+// Runs `f` on `session`'s loop, in order with what was posted before, charging `credit` bytes to
+// its queue first (Session::Charge). False if the session or the server is gone (nothing charged).
+template <typename F>
+bool PostTo(const std::weak_ptr<Session>& session, Gate& gate, F&& f, int64_t credit = 0) {
+  std::shared_ptr<Session> s;
+  {
+    absl::ReaderMutexLock lock(&gate.mu);
+    if (!gate.open) return false;
+    s = session.lock();
+    if (!s || s->gone()) return false;
+    if (credit > 0) s->Charge(credit);
+    if (!s->MayRunNow()) {
+      Session* raw = s.get();
+      raw->Post(std::move(s), std::forward<F>(f));
+      return true;
+    }
+  }
+  // On the loop's thread (which keeps the io_context alive): outside the gate's lock, since `f`
+  // may end in the handler, which may use a writer again.
+  f(*s);
+  return true;
+}
+
+// The backpressure of one response (ResponseWriter::Flow): full while the connection's unsent
+// bytes reach edge.max_response_buffer_bytes or all connections' edge.max_buffered_response_bytes;
+// ready again below half of each. Holds the session weakly, like its writer.
+class SessionFlow final : public rpc::FlowControl {
+ public:
+  SessionFlow(std::weak_ptr<Session> session, std::shared_ptr<Gate> gate)
+      : session_(std::move(session)), gate_(std::move(gate)) {}
+
+  bool Full() const override {
+    std::shared_ptr<Session> s = session_.lock();
+    return s != nullptr && !s->gone() && s->Full();
+  }
+
+  void WhenReady(absl::AnyInvocable<void()> resume) override {
+    // Kept here until posted, so that it still runs if the session is gone.
+    auto held = std::make_shared<absl::AnyInvocable<void()>>(std::move(resume));
+    if (!PostTo(session_, *gate_, [held](Session& s) { s.DoWhenReady(std::move(*held)); })) {
+      (*held)();
+    }
+  }
+
+ private:
+  std::weak_ptr<Session> session_;
+  std::shared_ptr<Gate> gate_;
 };
 
 // The handler's handle on a session. Holds it weakly: the session lives through its own I/O, and
@@ -784,7 +955,9 @@ class SessionWriter final : public ResponseWriter {
   void Send(HttpResponse response) override {
     int expected = kNew;
     if (!state_.compare_exchange_strong(expected, kDone)) return;
-    Post([r = std::move(response)](Session& s) mutable { s.DoSend(std::move(r)); });
+    const auto credit = static_cast<int64_t>(response.body.size());
+    Post([r = std::move(response), credit](Session& s) mutable { s.DoSend(std::move(r), credit); },
+         credit);
   }
 
   void StartStream(HttpResponse head) override {
@@ -795,7 +968,14 @@ class SessionWriter final : public ResponseWriter {
 
   bool Write(std::string data) override {
     if (state_.load() != kStreaming) return false;
-    return Post([d = std::move(data)](Session& s) mutable { s.DoWriteChunk(std::move(d)); });
+    const auto credit = static_cast<int64_t>(data.size());
+    return Post(
+        [d = std::move(data), credit](Session& s) mutable { s.DoWriteChunk(std::move(d), credit); },
+        credit);
+  }
+
+  std::shared_ptr<rpc::FlowControl> Flow() override {
+    return std::make_shared<SessionFlow>(session_, gate_);
   }
 
   void End() override {
@@ -818,23 +998,8 @@ class SessionWriter final : public ResponseWriter {
 
   // Runs `f` on the session's loop, in order. False if the session or the server is gone.
   template <typename F>
-  bool Post(F&& f) {
-    std::shared_ptr<Session> s;
-    {
-      absl::ReaderMutexLock lock(&gate_->mu);
-      if (!gate_->open) return false;
-      s = session_.lock();
-      if (!s || s->gone()) return false;
-      if (!s->MayRunNow()) {
-        Session* raw = s.get();
-        raw->Post(std::move(s), std::forward<F>(f));
-        return true;
-      }
-    }
-    // On the loop's thread (which keeps the io_context alive): outside the gate's lock, since `f`
-    // may end in the handler, which may use a writer again.
-    f(*s);
-    return true;
+  bool Post(F&& f, int64_t credit = 0) {
+    return PostTo(session_, *gate_, std::forward<F>(f), credit);
   }
 
   std::weak_ptr<Session> session_;
@@ -899,9 +1064,14 @@ class WatchSweep {
       if (ec) return;
       ++tick_;
       // Watch() only starts a read, so the list does not change under the loop.
+      const auto now = std::chrono::steady_clock::now();
+      std::vector<std::shared_ptr<Session>> stuck;
       for (Session* s : sessions_) {
         if (tick_ - s->sweep_tick_ >= 2) s->Watch();
+        if (s->WriteStuck(now)) stuck.push_back(s->shared_from_this());
       }
+      // Closing changes the list: after the walk.
+      for (const auto& s : stuck) s->SendTimedOut();
       if (!sessions_.empty()) Arm();
     });
   }
@@ -986,6 +1156,31 @@ bool HttpServer::Impl::AdmitConnection(const std::string& client, const char** r
   ++mine;
   ++connections_;
   return true;
+}
+
+void HttpServer::Impl::ReleaseResponse(int64_t bytes) {
+  queued_response_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  if (!ResponsesRoomy()) return;
+  std::vector<absl::AnyInvocable<void()>> ready;
+  {
+    absl::MutexLock lock(&roomy_mu_);
+    if (roomy_waiters_.empty()) return;
+    ready.swap(roomy_waiters_);
+  }
+  for (auto& fn : ready) fn();
+}
+
+void HttpServer::Impl::WhenResponsesRoomy(absl::AnyInvocable<void()> fn) {
+  {
+    absl::MutexLock lock(&roomy_mu_);
+    // Checked under the lock that ReleaseResponse takes to hand the waiters over: no wake-up is
+    // lost between the check and the wait.
+    if (!ResponsesRoomy()) {
+      roomy_waiters_.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
 }
 
 void HttpServer::Impl::ReleaseConnection(const std::string& client) {

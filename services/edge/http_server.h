@@ -36,6 +36,14 @@ class HttpServer {
     // Bytes that request bodies still being received may hold in all (a body counts for its
     // Content-Length, a chunked one for max_body_bytes); a request that would pass it gets 503.
     int64_t max_buffered_body_bytes = int64_t{256} << 20;
+    // Backpressure on answers (ResponseWriter::Flow): bytes written for one connection and not yet
+    // taken by its client, and for all connections together; past either, the writer's producer
+    // is held back (0: no cap), and past the second new requests are answered 503.
+    int64_t max_response_buffer_bytes = int64_t{1} << 20;
+    int64_t max_buffered_response_bytes = int64_t{256} << 20;
+    // A client that takes nothing of a write for this long is disconnected (its request is told,
+    // as when a client goes away, and cancels what it started upstream).
+    absl::Duration send_timeout = absl::Seconds(30);
     // Written to every stream still open when the drain deadline passes, before the stream's end
     // (the edge's SSE error event); a request not yet answered then gets 503.
     std::string stream_deadline_chunk = {};

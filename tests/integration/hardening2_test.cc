@@ -2,13 +2,21 @@
 // through the real edge of aimarketd --services=all. Each test is one of the second probe's
 // findings (docs/security.md) and fails without its fix.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/util/gateway.h"
@@ -33,6 +41,138 @@ int CountOf(absl::string_view haystack, absl::string_view needle) {
     ++n;
   }
   return n;
+}
+
+// The resident memory of process `pid`, in bytes (VmRSS).
+int64_t ResidentBytes(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string text; std::getline(in, text);) {
+    absl::string_view line = text;
+    int64_t kb = 0;
+    if (absl::ConsumePrefix(&line, "VmRSS:") &&
+        absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(absl::StripSuffix(absl::StripAsciiWhitespace(line), "kB")),
+            &kb)) {
+      return kb << 10;
+    }
+  }
+  return -1;
+}
+
+// A number in the mock's /__mock/stats.
+int64_t MockStat(const Gateway& gw, absl::string_view name) {
+  const std::string body =
+      testing::HttpRequest("GET",
+                           absl::StrCat("http://127.0.0.1:", gw.mock_port(), "/__mock/stats"))
+          .body;
+  std::smatch m;
+  int64_t n = -1;
+  if (std::regex_search(body, m, std::regex(absl::StrCat("\"", name, "\":([0-9]+)"))))
+    (void)absl::SimpleAtoi(m[1].str(), &n);
+  return n;
+}
+
+// Finding 1: four clients that open streamed completions and never read took the gateway from
+// 32 MB to 4.5 GB in 14 s: it read each upstream at full speed and queued everything. Now the
+// bytes queued for a client are capped (edge.max_response_buffer_bytes, and all clients'
+// together edge.max_buffered_response_bytes); at the cap the upstream read pauses, so the
+// upstream is not read past it; a client that takes nothing for edge.send_timeout is dropped and
+// its upstream call cancelled; other clients are served meanwhile.
+void ClientsThatDoNotRead(testing::TestDatabase& db, const std::vector<std::string>& topology) {
+  constexpr int kClients = 4;
+  constexpr int64_t kPerClient = 64 << 10;
+  constexpr int64_t kAll = 1 << 20;
+  Gateway::Options options;
+  options.models =
+      "  - {name: firehose, deployments: [{provider: mock, model: "
+      "\"synthetic?bytes=1073741824\"}]}\n";
+  options.edge = absl::StrCat("max_response_buffer_bytes: ", kPerClient,
+                              ", max_buffered_response_bytes: ", kAll, ", send_timeout: 4s");
+  // ASan keeps freed memory aside (256 MB by default), which RSS would count as if it were held.
+  if (const char* asan = std::getenv("ASAN_OPTIONS"); asan != nullptr) {
+    options.env["ASAN_OPTIONS"] = absl::StrCat(asan, ":quarantine_size_mb=4");
+  }
+  options.topology = topology;
+  auto gw = Gateway::Start(db, options);
+  ASSERT_EQ(gw->Chat(absl::StrCat(R"({"model":"demo",)", kHi, "}")).status, 200);
+  // Every process of the data plane: with gRPC hops between them, each hop's queue is held back
+  // by the next one's.
+  auto resident = [&] {
+    int64_t all = 0;
+    for (size_t i = 0; i < std::max<size_t>(1, topology.size()); ++i)
+      all += ResidentBytes(gw->process(i).pid());
+    return all;
+  };
+  const int64_t before = resident();
+  ASSERT_GT(before, 0);
+
+  const std::string body = absl::StrCat(R"({"model":"firehose","stream":true,)", kHi, "}");
+  const std::string request = absl::StrCat(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
+      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+  std::vector<int> clients;
+  for (int i = 0; i < kClients; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(gw->http_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    clients.push_back(fd);  // Never read.
+  }
+  // The four streams start, fill what they may, and stall.
+  for (int i = 0; i < 100 && MockStat(*gw, "streams_started") < kClients; ++i)
+    absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_EQ(MockStat(*gw, "streams_started"), kClients);
+  absl::SleepFor(absl::Seconds(2));
+
+  // Another client is served meanwhile, plain and streamed.
+  EXPECT_EQ(gw->Chat(absl::StrCat(R"({"model":"demo",)", kHi, "}")).status, 200);
+  const testing::HttpResult streamed =
+      gw->Chat(absl::StrCat(R"({"model":"demo","stream":true,)", kHi, "}"));
+  EXPECT_EQ(streamed.status, 200);
+  EXPECT_THAT(streamed.body, HasSubstr("data: [DONE]"));
+
+  // What the upstreams could write: the caps, plus the socket buffers on both sides of the
+  // gateway and the mock's own queue, per stream; not the gigabyte each offers.
+  const int64_t upstream = MockStat(*gw, "firehose_bytes");
+  EXPECT_LT(upstream, kClients * (int64_t{24} << 20)) << upstream;
+  absl::SleepFor(absl::Milliseconds(500));
+  const int64_t later = MockStat(*gw, "firehose_bytes");
+  EXPECT_LT(later - upstream, int64_t{1} << 20) << "the upstream is still being read";
+  // docs/security.md's bound: the caps, a held piece per stream, and the translation's copies.
+  const int64_t grown = resident() - before;
+  ::testing::Test::RecordProperty("upstream_bytes", absl::StrCat(upstream));
+  ::testing::Test::RecordProperty("rss_growth_bytes", absl::StrCat(grown));
+  // Each gRPC hop may hold up to grpcutil::kStreamQueueBytes per stream more.
+  const int64_t hops = std::max<int64_t>(0, static_cast<int64_t>(topology.size()) - 1);
+  EXPECT_LT(grown, kAll + kClients * (kPerClient + (int64_t{256} << 10)) +
+                       hops * kClients * (int64_t{2} << 20) + (int64_t{48} << 20))
+      << grown;
+
+  // Nothing taken for send_timeout (4 s): the clients are dropped and their upstreams cancelled.
+  for (int i = 0; i < 200 && MockStat(*gw, "client_disconnects") < kClients; ++i)
+    absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(MockStat(*gw, "client_disconnects"), kClients);
+  EXPECT_THAT(testing::HttpRequest("GET", gw->Url("/metrics")).body,
+              HasSubstr(absl::StrCat("aimarket_edge_send_timeouts_total ", kClients)));
+  for (int fd : clients) close(fd);
+}
+
+TEST(Hardening2Test, ClientsThatDoNotReadHoldBackTheUpstreamNotTheGatewaysMemory) {
+  AIM_PG_TEST_DATABASE(db);
+  ClientsThatDoNotRead(db, {});
+}
+
+// The same with every streamed answer crossing two gRPC hops (edge | router | provider-adapter):
+// the edge stops reading its gRPC stream, the router's stream queue fills and it stops reading the
+// provider-adapter's, whose queue fills and pauses the upstream transfer.
+TEST(Hardening2Test, ClientsThatDoNotReadHoldBackTheUpstreamAcrossGrpcHops) {
+  AIM_PG_TEST_DATABASE(db);
+  ClientsThatDoNotRead(db, {"edge", "router,team-management,usage-metering", "provider-adapter"});
 }
 
 // Finding 2: a Transfer-Encoding whose last coding was not chunked was read as "no body", and the

@@ -6,10 +6,13 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,10 +34,33 @@ std::unique_ptr<Gateway> Gateway::Start(TestDatabase& db, const Options& options
   EXPECT_TRUE(mock.ok());
   g->mock_ = std::move(*mock);
   g->http_port_ = FreePort();
-  g->grpc_port_ = FreePort();
+  // One process per entry of the topology, each on a gRPC port of its own; the peers section
+  // names, for every service, the process that runs it (a process calls its own directly).
+  const std::vector<std::string> topology =
+      options.topology.empty() ? std::vector<std::string>{"all"} : options.topology;
+  std::vector<int> grpc_ports;
+  std::map<std::string, int> peer_port;
+  for (const std::string& services : topology) {
+    grpc_ports.push_back(FreePort());
+    for (absl::string_view s : absl::StrSplit(services, ',')) {
+      peer_port[std::string(s)] = grpc_ports.back();
+    }
+  }
+  g->grpc_port_ = grpc_ports.front();
+  std::string peers;
+  for (const auto& [service, key] :
+       std::vector<std::pair<std::string, std::string>>{{"router", "router"},
+                                                        {"provider-adapter", "provider_adapter"},
+                                                        {"team-management", "team_management"},
+                                                        {"usage-metering", "usage_metering"}}) {
+    if (auto it = peer_port.find(service); it != peer_port.end()) {
+      absl::StrAppend(&peers, peers.empty() ? "" : ", ", key, ": \"127.0.0.1:", it->second, "\"");
+    }
+  }
   const std::string yaml = absl::StrFormat(
       R"(
-server: {grpc_listen: "127.0.0.1:%d", drain_timeout: 3s}
+server: {grpc_listen: "127.0.0.1:@GRPC_PORT@", drain_timeout: 3s}
+peers: {%s}
 edge: {listen: "127.0.0.1:%d", io_threads: 2%s}
 postgres: {acquire_timeout: 1s, statement_timeout: 1s, connect_timeout: 2s}
 providers:
@@ -48,10 +74,16 @@ providers:
   - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=15000"}]}
   - {name: unreachable, deployments: [{provider: dead, model: x}]}
 %s%s)",
-      g->grpc_port_, g->http_port_, options.edge.empty() ? "" : absl::StrCat(", ", options.edge),
+      peers, g->http_port_, options.edge.empty() ? "" : absl::StrCat(", ", options.edge),
       g->mock_port_, g->mock_port_, options.providers, options.models, options.yaml);
-  const std::string cfg = g->dir_.WriteFile(
-      "hardening.yaml", absl::StrReplaceAll(yaml, {{"@MOCK_PORT@", absl::StrCat(g->mock_port_)}}));
+  std::vector<std::string> configs;
+  for (size_t i = 0; i < topology.size(); ++i) {
+    configs.push_back(g->dir_.WriteFile(
+        absl::StrCat("gateway", i, ".yaml"),
+        absl::StrReplaceAll(yaml, {{"@MOCK_PORT@", absl::StrCat(g->mock_port_)},
+                                   {"@GRPC_PORT@", absl::StrCat(grpc_ports[i])}})));
+  }
+  const std::string& cfg = configs.front();
   std::string dsn = db.dsn();
   if (options.dsn_port != 0) {
     dsn =
@@ -67,26 +99,33 @@ providers:
                        env, &out),
             0)
       << out;
-  auto gw =
-      Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + cfg}, env);
-  EXPECT_TRUE(gw.ok());
-  g->gateway_ = std::move(*gw);
+  for (size_t i = 0; i < topology.size(); ++i) {
+    auto p = Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"),
+                                "--config=" + configs[i], "--services=" + topology[i]},
+                               env);
+    EXPECT_TRUE(p.ok());
+    if (p.ok()) g->processes_.push_back(std::move(*p));
+  }
+  // The edge answers ready once every peer it needs is serving.
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline && HttpRequest("GET", g->Url("/readyz")).status != 200) {
-    if (!g->gateway_->Running()) break;
+    bool running = true;
+    for (const auto& p : g->processes_) running &= p->Running();
+    if (!running) break;
     absl::SleepFor(absl::Milliseconds(100));
   }
-  EXPECT_TRUE(g->gateway_->Running()) << g->gateway_->output();
+  for (const auto& p : g->processes_) EXPECT_TRUE(p->Running()) << p->output();
   return g;
 }
 
 Gateway::~Gateway() {
-  if (gateway_ && gateway_->Running()) {
-    gateway_->Signal(SIGTERM);
-    EXPECT_EQ(gateway_->Wait(absl::Seconds(30)), 0) << gateway_->output();
-  }
-  if (gateway_) {
-    EXPECT_THAT(gateway_->output(), Not(HasSubstr(kAdminKey)));
+  // The edge first (the others' clients), then the rest.
+  for (const auto& p : processes_) {
+    if (p->Running()) {
+      p->Signal(SIGTERM);
+      EXPECT_EQ(p->Wait(absl::Seconds(30)), 0) << p->output();
+    }
+    EXPECT_THAT(p->output(), Not(HasSubstr(kAdminKey)));
   }
 }
 

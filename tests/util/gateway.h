@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -40,6 +41,10 @@ class Gateway {
     std::string edge;
     // More environment for aimarketd.
     std::map<std::string, std::string> env;
+    // The processes and the services of each (--services), the edge's first; empty: one process
+    // with all of them. E.g. {"edge", "router,team-management,usage-metering",
+    // "provider-adapter"}: every streamed answer crosses two gRPC hops.
+    std::vector<std::string> topology;
   };
 
   static std::unique_ptr<Gateway> Start(TestDatabase& db, const Options& options);
@@ -56,7 +61,8 @@ class Gateway {
   int http_port() const { return http_port_; }
   int grpc_port() const { return grpc_port_; }
   int mock_port() const { return mock_port_; }
-  Subprocess& process() { return *gateway_; }
+  // The process of the edge (the only one unless a topology was given), and the i-th.
+  Subprocess& process(size_t i = 0) { return *processes_[i]; }
 
   HttpResult Chat(const std::string& body, absl::string_view key = kAdminKey) const;
   // The upstream requests the mock received, as its JSON list; cleared by ClearMock().
@@ -70,7 +76,7 @@ class Gateway {
   Gateway() = default;
   TempDir dir_;
   std::unique_ptr<Subprocess> mock_;
-  std::unique_ptr<Subprocess> gateway_;
+  std::vector<std::unique_ptr<Subprocess>> processes_;
   int mock_port_ = 0, http_port_ = 0, grpc_port_ = 0;
 };
 

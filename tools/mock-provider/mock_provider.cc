@@ -99,6 +99,8 @@ struct Options {
   // provided: ..." do): set from the Authorization header when `quote_key=1`.
   std::string quoted_key;
   bool quote_key = false;
+  // Streams: a firehose of about this many bytes of content, made as it is taken (Firehose).
+  int64_t bytes = 0;
 };
 
 void ParseOptions(absl::string_view query, Options& o) {
@@ -124,6 +126,8 @@ void ParseOptions(absl::string_view query, Options& o) {
       o.echo = p.second == "1";
     else if (p.first == "quote_key")
       o.quote_key = p.second == "1";
+    else if (int64_t b = 0; p.first == "bytes" && absl::SimpleAtoi(p.second, &b) && b > 0)
+      o.bytes = b;
   }
 }
 
@@ -214,10 +218,10 @@ class MockProvider {
       }
       r.body += "]";
     } else if (req.Path() == "/__mock/stats") {
-      r.body = absl::StrCat(R"({"requests":)", requests_.load(), R"(,"streams_started":)",
-                            streams_started_.load(), R"(,"streams_completed":)",
-                            streams_completed_.load(), R"(,"client_disconnects":)",
-                            client_disconnects_.load(), "}");
+      r.body = absl::StrCat(
+          R"({"requests":)", requests_.load(), R"(,"streams_started":)", streams_started_.load(),
+          R"(,"streams_completed":)", streams_completed_.load(), R"(,"client_disconnects":)",
+          client_disconnects_.load(), R"(,"firehose_bytes":)", firehose_bytes_.load(), "}");
     } else {
       r.status = 404;
       r.body = R"({"error":"unknown mock endpoint"})";
@@ -371,6 +375,7 @@ class MockProvider {
       }
       return w->Send(std::move(r));
     }
+    if (opts.bytes > 0) return Firehose::Start(*this, std::move(w), model, opts.bytes);
     // Group the words into `chunks` content chunks.
     const int nchunks = std::max(1, opts.chunks > 0 ? opts.chunks : static_cast<int>(words.size()));
     std::vector<std::string> pieces(nchunks);
@@ -474,11 +479,66 @@ class MockProvider {
     }).detach();
   }
 
+  // An OpenAI stream of `bytes` of content in events of 4 KiB, written only as fast as the client
+  // takes it (the writer's backpressure): so a client that stops reading costs the mock nothing,
+  // and firehose_bytes says how much the client (the gateway) has taken, give or take the
+  // buffers between. Lives through its writer's callbacks.
+  class Firehose : public std::enable_shared_from_this<Firehose> {
+   public:
+    static void Start(MockProvider& m, std::shared_ptr<ResponseWriter> w, const std::string& model,
+                      int64_t bytes) {
+      auto f = std::make_shared<Firehose>(m, std::move(w), model, bytes);
+      m.streams_started_.fetch_add(1);
+      f->w_->OnDisconnect([&m] { m.client_disconnects_.fetch_add(1); });
+      HttpResponse head;
+      head.content_type = "text/event-stream; charset=utf-8";
+      f->w_->StartStream(std::move(head));
+      f->Run();
+    }
+
+    Firehose(MockProvider& m, std::shared_ptr<ResponseWriter> w, const std::string& model,
+             int64_t bytes)
+        : m_(m), w_(std::move(w)), flow_(w_->Flow()), left_(bytes) {
+      chunk_head_ = absl::StrCat(R"(data: {"id":"chatcmpl-firehose","object":)",
+                                 R"("chat.completion.chunk","created":1,"model":)",
+                                 json::Quote(model), R"(,"choices":[{"index":0,"delta":)");
+      event_ = absl::StrCat(chunk_head_, R"({"content":")", std::string(4096, 'x'),
+                            R"("},"finish_reason":null}]})", "\n\n");
+    }
+
+    void Run() {
+      while (left_ > 0) {
+        if (flow_->Full()) {
+          flow_->WhenReady([self = shared_from_this()] { self->Run(); });
+          return;
+        }
+        if (!w_->Write(event_)) return;  // The client is gone.
+        left_ -= 4096;
+        m_.firehose_bytes_.fetch_add(static_cast<int64_t>(event_.size()));
+      }
+      if (done_) return;
+      done_ = true;
+      w_->Write(
+          absl::StrCat(chunk_head_, R"({},"finish_reason":"stop"}]})", "\n\ndata: [DONE]\n\n"));
+      w_->End();
+      m_.streams_completed_.fetch_add(1);
+    }
+
+   private:
+    MockProvider& m_;
+    std::shared_ptr<ResponseWriter> w_;
+    std::shared_ptr<rpc::FlowControl> flow_;
+    int64_t left_;
+    bool done_ = false;
+    std::string chunk_head_;
+    std::string event_;
+  };
+
   const std::vector<Fixture> fixtures_;
   absl::Mutex mu_;
   std::deque<std::string> recorded_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> requests_{0}, streams_started_{0}, streams_completed_{0},
-      client_disconnects_{0};
+      client_disconnects_{0}, firehose_bytes_{0};
   std::atomic<int64_t> next_id_{1};
 };
 

@@ -62,6 +62,9 @@ class Transfer final : public HttpCall, public std::enable_shared_from_this<Tran
     if (headers_ != nullptr) curl_slist_free_all(headers_);
   }
   void Cancel() override;
+  // On the loop's thread, within OnData.
+  void Pause() override { pause_requested_ = true; }
+  void Resume() override;
 
   HttpCallRequest req_;
   HttpCallHandler& handler_;
@@ -72,6 +75,8 @@ class Transfer final : public HttpCall, public std::enable_shared_from_this<Tran
   std::vector<std::pair<std::string, std::string>> response_headers_;
   bool headers_delivered_ = false;
   bool body_started_ = false;
+  bool pause_requested_ = false;  // Pause(): the next piece of the body is refused and held.
+  bool paused_ = false;           // curl holds a piece (OnBody answered CURL_WRITEFUNC_PAUSE).
   int64_t body_bytes_ = 0;
   absl::Time started_ = absl::InfinitePast();
   absl::Time last_activity_ = absl::InfinitePast();
@@ -193,6 +198,19 @@ class CurlLoop final : public net::execution_context::service {
   void Cancel(const std::shared_ptr<Transfer>& t) {
     if (t->easy_ != nullptr && t->loop_ == this)
       Finish(t->easy_, absl::CancelledError("cancelled by the caller"));
+  }
+
+  void Resume(const std::shared_ptr<Transfer>& t) {
+    if (t->easy_ == nullptr || t->loop_ != this) return;
+    t->pause_requested_ = false;
+    if (!t->paused_) return;
+    t->paused_ = false;
+    t->last_activity_ = absl::Now();
+    ArmTimeoutCheck(Deadline(*t));
+    // curl hands over the piece it held, possibly before this returns; the transfer goes on at
+    // the next socket action, which it asks for through its timer.
+    curl_easy_pause(t->easy_, CURLPAUSE_CONT);
+    Drain();
   }
 
   // The io_context is going away: calls in flight complete as cancelled, sockets are handed back
@@ -346,6 +364,7 @@ class CurlLoop final : public net::execution_context::service {
   // Until the first byte of the body (a streaming upstream sends its headers at once, and its first
   // event when the model has produced something), then between reads.
   static absl::Time Deadline(const Transfer& t) {
+    if (t.paused_) return absl::InfiniteFuture();  // Held back by its consumer, not silent.
     return t.body_started_ ? t.last_activity_ + t.req_.idle_timeout
                            : t.started_ + t.req_.first_byte_timeout;
   }
@@ -410,6 +429,11 @@ class CurlLoop final : public net::execution_context::service {
 
   static size_t OnBody(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
+    if (t->pause_requested_) {
+      // The consumer is full: curl keeps this piece and hands it over again on Resume().
+      t->paused_ = true;
+      return CURL_WRITEFUNC_PAUSE;
+    }
     const absl::Time now = absl::Now();
     t->loop_->OnFirstByte(*t, now);
     t->last_activity_ = now;
@@ -531,6 +555,12 @@ class CurlLoop final : public net::execution_context::service {
   std::map<CURL*, std::shared_ptr<Transfer>> active_;
   std::vector<CURL*> idle_;
 };
+
+void Transfer::Resume() {
+  absl::MutexLock lock(&gate_->mu);
+  if (gate_->loop == nullptr) return;
+  net::post(*gate_->loop, [t = shared_from_this()] { t->loop_->Resume(t); });
+}
 
 void Transfer::Cancel() {
   // Always through the loop, even from its own thread: the caller may be inside a callback of

@@ -62,6 +62,13 @@ class HttpCall {
  public:
   virtual ~HttpCall() = default;
   virtual void Cancel() = 0;
+  // Backpressure: from within the handler's OnData, asks for no more of the body until Resume().
+  // The transfer stops reading (one more piece of at most 16 KiB may be held by the client), so
+  // the upstream is held back by TCP (HTTP/1.1) or its stream's flow control (HTTP/2). A paused
+  // call is exempt from the silence timeout.
+  virtual void Pause() = 0;
+  // Reads on; from any thread. A no-op if the call is not paused or has completed.
+  virtual void Resume() = 0;
 };
 
 // Thread-safe.

@@ -14,6 +14,8 @@ class RecordingCall final : public HttpCall {
  public:
   explicit RecordingCall(bool& cancelled) : cancelled_(cancelled) {}
   void Cancel() override { cancelled_ = true; }
+  void Pause() override {}
+  void Resume() override {}
 
  private:
   bool& cancelled_;

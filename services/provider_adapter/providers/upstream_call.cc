@@ -29,6 +29,7 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
   UpstreamCall(const rpc::CallContext& ctx, std::unique_ptr<Translator> translator, Framing framing,
                bool stream, rpc::StreamObserver<common::v1::ChatEvent>& observer)
       : cancellation_(ctx.cancellation),
+        flow_(ctx.flow),
         translator_(std::move(translator)),
         framing_(framing),
         stream_(stream),
@@ -62,6 +63,7 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
       parser_.Feed(data);
       if (parser_.pending() > kMaxBody)
         Fail(provider::BadResponse("", "a stream event larger than 16 MiB"));
+      HoldBackIfFull();
       return;
     }
     // NDJSON: complete lines only, so that neither an object nor a UTF-8 character is cut.
@@ -78,6 +80,7 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
       if (!error_.ok()) break;
     }
     line_.erase(0, start);
+    HoldBackIfFull();
   }
 
   void OnComplete(const absl::Status& transport) override {
@@ -127,6 +130,20 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
     if (call_ != nullptr) call_->Cancel();
   }
 
+  // Backpressure: the consumer of the events (the client's connection, a gRPC stream) holds as
+  // much as it will take, so the upstream's body is not read on until it has room again.
+  void HoldBackIfFull() {
+    if (flow_ == nullptr || !flow_->Full()) return;
+    std::shared_ptr<HttpCall> call;
+    {
+      absl::MutexLock lock(&start_mu_);
+      call = call_;
+    }
+    if (call == nullptr) return;
+    call->Pause();
+    flow_->WhenReady([call] { call->Resume(); });
+  }
+
   void Line(absl::string_view line) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     if (!line.empty()) Piece("", line);
@@ -134,6 +151,7 @@ class UpstreamCall final : public HttpCallHandler, public EventSink {
 
   absl::Mutex start_mu_;
   std::shared_ptr<rpc::Cancellation> cancellation_;
+  const std::shared_ptr<rpc::FlowControl> flow_;
   std::unique_ptr<Translator> translator_;
   const Framing framing_;
   const bool stream_;
