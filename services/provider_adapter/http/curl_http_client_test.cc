@@ -266,6 +266,45 @@ TEST(CurlHttpClientTest, NoCallWaitsForAnothersConnection) {
   }
 }
 
+// Backpressure: a handler that pauses the call in OnData gets nothing more until Resume() (from
+// another thread), however long that takes (the silence timeout does not count a paused call),
+// and then the rest of the body, whole.
+TEST(CurlHttpClientTest, PausedCallReadsNothingUntilResumed) {
+  class Pausing final : public HttpCallHandler {
+   public:
+    void OnHeaders(int, const std::vector<std::pair<std::string, std::string>>&) override {}
+    void OnData(absl::string_view data) override {
+      bytes_.fetch_add(static_cast<int64_t>(data.size()));
+      if (!paused_once_.exchange(true)) call->Pause();
+    }
+    void OnComplete(const absl::Status& s) override {
+      result = s;
+      done.Notify();
+    }
+    std::shared_ptr<HttpCall> call;
+    std::atomic<int64_t> bytes_{0};
+    std::atomic<bool> paused_once_{false};
+    absl::Status result;
+    absl::Notification done;
+  };
+  Upstream upstream;
+  auto client = NewCurlHttpClient();
+  CallerLoop loop;
+  Pausing h;
+  HttpCallRequest req = Get(upstream.Url("/size/20000000"));
+  req.idle_timeout = absl::Milliseconds(300);
+  loop.Run([&] { h.call = client->Start(std::move(req), h); });
+  while (h.bytes_.load() == 0) absl::SleepFor(absl::Milliseconds(5));
+  absl::SleepFor(absl::Seconds(1));  // Longer than the silence timeout.
+  const int64_t held = h.bytes_.load();
+  EXPECT_LT(held, 1 << 20) << "read on while paused";
+  EXPECT_FALSE(h.done.HasBeenNotified()) << h.result;
+  h.call->Resume();
+  ASSERT_TRUE(h.done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_TRUE(h.result.ok()) << h.result;
+  EXPECT_EQ(h.bytes_.load(), 20000000);
+}
+
 TEST(CurlHttpClientTest, CancelFromAnotherThread) {
   Upstream upstream;
   auto client = NewCurlHttpClient();
