@@ -94,8 +94,9 @@ struct ServerMetrics {
       auto& send_timeouts = prometheus::BuildCounter()
                                 .Name("aimarket_edge_send_timeouts_total")
                                 .Help(
-                                    "Connections dropped because the client took nothing of a "
-                                    "write for edge.send_timeout (its request is cancelled).")
+                                    "Connections dropped because the client took no byte of "
+                                    "its answer for edge.send_timeout (its request is "
+                                    "cancelled).")
                                 .Register(metrics::Registry());
       return new ServerMetrics{open.Add({}),
                                refused.Add({{"reason", "max_connections"}}),
@@ -396,8 +397,8 @@ class Session : public std::enable_shared_from_this<Session> {
     server_.WhenResponsesRoomy(std::move(fn));
   }
 
-  // The send timeout (Options::send_timeout): the write in flight has waited that long for the
-  // client to take it.
+  // The send timeout (Options::send_timeout): the client has taken nothing of the write in flight
+  // for that long.
   bool WriteStuck(std::chrono::steady_clock::time_point now) const {
     return writing_ && now - write_started_ > ToSteady(server_.options().send_timeout);
   }
@@ -734,34 +735,45 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!writing_ && !out_.empty()) WriteNext();
   }
 
-  // Writes everything queued so far, gathered into one system call.
+  // Writes what is queued, gathered into one system call (what the socket takes of it: a client
+  // that reads slowly takes part, and the rest goes in the next write).
   void WriteNext() {
     writing_ = true;
     batch_.clear();
     size_t bytes = 0;
+    size_t skip = front_written_;
     for (const Piece& piece : out_) {
-      batch_.push_back(net::buffer(piece.bytes));
-      bytes += piece.bytes.size();
+      batch_.push_back(net::buffer(piece.bytes) + skip);
+      bytes += piece.bytes.size() - skip;
+      skip = 0;
       if (batch_.size() == kMaxBatch || bytes >= kMaxBatchBytes) break;
     }
     write_started_ = std::chrono::steady_clock::now();
-    net::async_write(stream_, batch_,
-                     beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    stream_.async_write_some(batch_,
+                             beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
-  void OnWrite(beast::error_code ec, std::size_t) {
+  void OnWrite(beast::error_code ec, std::size_t written) {
     writing_ = false;
-    // References to deque elements survive pushes at the back, so the batch stayed valid.
-    const auto end = out_.begin() + static_cast<std::ptrdiff_t>(batch_.size());
+    // The pieces written whole go, and their bytes are released; of one written in part, what was
+    // written is skipped next time. (References to deque elements survive pushes at the back, so
+    // the batch stayed valid.)
     int64_t taken = 0;
-    for (auto it = out_.begin(); it != end; ++it) taken += it->credit;
-    out_.erase(out_.begin(), end);
+    size_t left = written;
+    while (!out_.empty() && out_.front().bytes.size() - front_written_ <= left) {
+      left -= out_.front().bytes.size() - front_written_;
+      taken += out_.front().credit;
+      out_.pop_front();
+      front_written_ = 0;
+    }
+    front_written_ += left;
     batch_.clear();
     Release(taken);
     if (ec) {
       int64_t dropped = 0;
       for (const Piece& piece : out_) dropped += piece.credit;
       out_.clear();
+      front_written_ = 0;
       Release(dropped);
       Disconnected();
       if (state_ == State::kFlushing) FinishRequest();
@@ -857,10 +869,12 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::deque<Piece> out_;
   static constexpr size_t kMaxBatch = 64;
-  // One write takes at most this much (more if one piece is larger), so that a client that takes
-  // anything at all finishes a write within the send timeout.
+  // One write offers at most this much (more if one piece is larger).
   static constexpr size_t kMaxBatchBytes = 256 << 10;
-  std::chrono::steady_clock::time_point write_started_;    // Of the write in flight.
+  size_t front_written_ = 0;  // Of out_.front(), by an earlier write that took part of it.
+  // Of the write in flight: a write completes as soon as the client has taken any of it, so this
+  // is the time since the client last took something (the send timeout).
+  std::chrono::steady_clock::time_point write_started_;
   std::atomic<int64_t> queued_{0};                         // Charged and not yet released.
   std::vector<absl::AnyInvocable<void()>> drain_waiters_;  // Producers held back (DoWhenReady).
   std::vector<net::const_buffer> batch_;  // What the write in flight sends: the front of out_.

@@ -41,8 +41,9 @@ class HttpServer {
     // is held back (0: no cap), and past the second new requests are answered 503.
     int64_t max_response_buffer_bytes = int64_t{1} << 20;
     int64_t max_buffered_response_bytes = int64_t{256} << 20;
-    // A client that takes nothing of a write for this long is disconnected (its request is told,
-    // as when a client goes away, and cancels what it started upstream).
+    // A client that takes no byte of its answer for this long (while there is something to send)
+    // is disconnected (its request is told, as when a client goes away, and cancels what it
+    // started upstream).
     absl::Duration send_timeout = absl::Seconds(30);
     // Written to every stream still open when the drain deadline passes, before the stream's end
     // (the edge's SSE error event); a request not yet answered then gets 503.

@@ -175,6 +175,44 @@ TEST(Hardening2Test, ClientsThatDoNotReadHoldBackTheUpstreamAcrossGrpcHops) {
   ClientsThatDoNotRead(db, {"edge", "router,team-management,usage-metering", "provider-adapter"});
 }
 
+// The send timeout counts time without progress, not the time a write takes: a client that reads
+// slowly but steadily (8 KiB every 100 ms, far slower than the stream) gets its whole answer
+// however long that takes, with a send timeout of 1 s.
+TEST(Hardening2Test, ASlowButSteadyReaderIsNotDropped) {
+  AIM_PG_TEST_DATABASE(db);
+  Gateway::Options options;
+  options.models =
+      "  - {name: firehose, deployments: [{provider: mock, model: \"synthetic?bytes=300000\"}]}\n";
+  options.edge = "max_response_buffer_bytes: 65536, send_timeout: 1s";
+  auto gw = Gateway::Start(db, options);
+  const std::string body = absl::StrCat(R"({"model":"firehose","stream":true,)", kHi, "}");
+  const std::string request = absl::StrCat(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
+      "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ", body.size(),
+      "\r\n\r\n", body);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(gw->http_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string got;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  close(fd);
+  EXPECT_GT(got.size(), 300000u);
+  EXPECT_THAT(got.substr(got.size() - 64), HasSubstr("data: [DONE]"));
+  EXPECT_EQ(MockStat(*gw, "client_disconnects"), 0);
+}
+
 // Finding 2: a Transfer-Encoding whose last coding was not chunked was read as "no body", and the
 // body's bytes were served as the next request on the connection (request smuggling). Refused with
 // 400 (501 for a coding before chunked) and the connection closed, unread; HTTP/1.0 may not carry
