@@ -5,7 +5,7 @@
 set -euo pipefail
 data=$1 out=$2
 rm -rf "$out"
-mkdir -p "$out"/{chat_request,provider_response,sse,http_request,config}
+mkdir -p "$out"/{chat_request,provider_response,sse,http_request,config,team_routes}
 n=0
 # Client requests: the conformance suite's and the fixtures' OpenAI-shaped request bodies.
 for f in "$data"/providers/*/*request*.json "$data"/providers/openai/*.json; do
