@@ -282,6 +282,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() {
     // What the handler wrote and the client never took (in out_, or in the mailbox unrun).
     if (const int64_t left = queued_.load(); left > 0) server_.ReleaseResponse(left);
+    ReleaseWaiters();  // Gone without closing (the server stopping): nobody waits on it forever.
     if (reserved_body_ > 0) server_.ReleaseBody(reserved_body_);
     server_.ReleaseConnection(client_);
     ServerMetrics::Get().open.Decrement();
