@@ -61,9 +61,7 @@ absl::Status RpcError(int http_status, const Value& e, absl::string_view retry_a
       if (std::string delay = StringOr(d, "retryDelay"); !delay.empty() && retry_after.empty()) {
         absl::string_view v = delay;
         absl::ConsumeSuffix(&v, "s");
-        double seconds = 0;
-        if (absl::SimpleAtod(v, &seconds))
-          retry_after = absl::StrCat(static_cast<int64_t>(seconds + 0.999));
+        if (ParseRetryAfter(v).has_value()) retry_after = std::string(v);
       }
     }
   }

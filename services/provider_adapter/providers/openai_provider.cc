@@ -312,10 +312,7 @@ absl::Status ErrorFromObject(absl::string_view provider, int http_status, const 
   err.HttpStatus(mapped).Domain(absl::StrCat("provider.", provider));
   if (std::string type = str("type"); !type.empty()) err.Type(type);
   if (std::string param = str("param"); !param.empty()) err.Param(param);
-  double seconds = 0;
-  if (!retry_after.empty() && absl::SimpleAtod(retry_after, &seconds) && seconds >= 0) {
-    err.RetryAfter(absl::Milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000))));
-  }
+  if (std::optional<absl::Duration> d = ParseRetryAfter(retry_after)) err.RetryAfter(*d);
   return err;
 }
 

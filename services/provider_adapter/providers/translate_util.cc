@@ -1,5 +1,6 @@
 #include "services/provider_adapter/providers/translate_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -37,7 +38,11 @@ int64_t IntOr(const Value& obj, const char* key, int64_t fallback) {
   const Value* v = Member(obj, key);
   if (v == nullptr) return fallback;
   if (v->IsInt64()) return v->GetInt64();
-  if (v->IsNumber()) return static_cast<int64_t>(v->GetDouble());
+  if (v->IsNumber()) {
+    // A number past int64's range is no count an upstream means (converting it is undefined).
+    const double d = v->GetDouble();
+    if (d >= -9.2e18 && d <= 9.2e18) return static_cast<int64_t>(d);
+  }
   return fallback;
 }
 
@@ -326,11 +331,15 @@ absl::Status UpstreamFailure(absl::string_view provider, int upstream_status, st
     message = absl::StrCat("upstream ", provider, " failed with HTTP ", upstream_status);
   status::Error err(CodeForHttp(status), code, message);
   err.HttpStatus(status).Type(type).Domain(absl::StrCat("provider.", provider));
-  double seconds = 0;
-  if (!retry_after.empty() && absl::SimpleAtod(retry_after, &seconds) && seconds >= 0) {
-    err.RetryAfter(absl::Milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000))));
-  }
+  if (std::optional<absl::Duration> d = ParseRetryAfter(retry_after)) err.RetryAfter(*d);
   return err;
+}
+
+std::optional<absl::Duration> ParseRetryAfter(absl::string_view value) {
+  double seconds = 0;
+  if (value.empty() || !absl::SimpleAtod(value, &seconds) || !(seconds >= 0)) return std::nullopt;
+  seconds = std::min(seconds, kMaxRetryAfterSeconds);
+  return absl::Milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000)));
 }
 
 bool ReadVector(const Value& v, common::v1::Embedding& out) {

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "aimarket/common/v1/chat.pb.h"
 #include "aimarket/common/v1/embedding.pb.h"
 #include "aimarket/config/v1/config.pb.h"
@@ -109,6 +110,12 @@ bool ParseErrorBody(absl::string_view body, rapidjson::Document& d);
 // (OpenAI, Anthropic), {"error":"..."} (Ollama, TGI) or {"message"} (Cohere); "" when none.
 std::string ErrorMessage(const rapidjson::Value& body);
 std::string ErrorMessage(absl::string_view body);
+
+// An upstream's Retry-After (or Gemini's retryDelay without its "s"): seconds, fractions allowed,
+// at most kMaxRetryAfterSeconds; nullopt for anything else (negative, not a number; an HTTP date
+// is not honoured).
+inline constexpr double kMaxRetryAfterSeconds = 86400;
+std::optional<absl::Duration> ParseRetryAfter(absl::string_view value);
 
 // The gRPC code for an HTTP status (400 → INVALID_ARGUMENT, 429 → RESOURCE_EXHAUSTED, ...).
 absl::StatusCode CodeForHttp(int status);
