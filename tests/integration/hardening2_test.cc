@@ -265,6 +265,51 @@ TEST(Hardening2Test, ATransferEncodingNotEndingInChunkedIsRefusedAndTheConnectio
   EXPECT_THAT(chunked, HasSubstr("chat.completion"));
 }
 
+// Found by fuzz_http_request in this issue's long run: a chunked body whose first part came with
+// the headers and ended inside a chunk's framing was parsed from where it started again once the
+// rest arrived (the bytes the parser had taken were not consumed), tripping Beast's assertion (a
+// crash in a debug build, a misparsed body in a release one).
+TEST(Hardening2Test, AChunkedBodyCutAnywhereIsReadOnce) {
+  AIM_PG_TEST_DATABASE(db);
+  auto gw = Gateway::Start(db);
+  const std::string body = absl::StrCat(R"({"model":"demo",)", kHi, "}");
+  const std::string head =
+      absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
+                   "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                   "Connection: close\r\n\r\n");
+  const std::string chunked =
+      absl::StrCat(absl::Hex(body.size()), "\r\n", body, "\r\n0\r\nX-Trailer: 1\r\n\r\n");
+  // Cut after the headers and every few bytes of the body's framing.
+  for (size_t cut : {size_t{1}, size_t{3}, body.size() + 4, body.size() + 6, body.size() + 8,
+                     chunked.size() - 3, chunked.size() - 1}) {
+    const int fd = testing::ConnectLoopback(gw->http_port());
+    ASSERT_GE(fd, 0);
+    const std::string first = head + chunked.substr(0, cut);
+    const std::string rest = chunked.substr(cut);
+    ASSERT_EQ(write(fd, first.data(), first.size()), static_cast<ssize_t>(first.size()));
+    absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_EQ(write(fd, rest.data(), rest.size()), static_cast<ssize_t>(rest.size()));
+    const std::string got = testing::ReadUntilClosed(fd, absl::Seconds(10));
+    close(fd);
+    EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 200")) << "cut at " << cut << ": " << got;
+    EXPECT_THAT(got, HasSubstr("chat.completion")) << cut;
+  }
+  // An empty chunked body whose last chunk came with the headers and its end later (the input the
+  // fuzzer found): a 400 for the empty body, and the process goes on.
+  {
+    const int fd = testing::ConnectLoopback(gw->http_port());
+    ASSERT_GE(fd, 0);
+    const std::string first = head + "0\r\n";
+    ASSERT_EQ(write(fd, first.data(), first.size()), static_cast<ssize_t>(first.size()));
+    absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_EQ(write(fd, "\r\n", 2), 2);
+    const std::string got = testing::ReadUntilClosed(fd, absl::Seconds(10));
+    close(fd);
+    EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 400")) << got;
+  }
+  EXPECT_TRUE(gw->process().Running());
+}
+
 // Finding 7: with two Authorization headers the first won, where a front proxy may check the
 // last. Ambiguous credentials are refused, even when both are good.
 // Finding 8: a 60 KB request path came back whole in the 404's message.
