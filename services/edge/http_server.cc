@@ -157,8 +157,18 @@ class HttpServer::Impl {
     accept_timer_.emplace(*loops_.front().ioc);
   }
   ~Impl() {
-    absl::MutexLock lock(&gate_->mu);
-    gate_->open = false;
+    {
+      absl::MutexLock lock(&gate_->mu);
+      gate_->open = false;
+    }
+    // Producers still held back by the process-wide cap go on: their consumers are gone with the
+    // server (a gRPC read held for one would otherwise keep its call from ever ending).
+    std::vector<absl::AnyInvocable<void()>> left;
+    {
+      absl::MutexLock lock(&roomy_mu_);
+      left.swap(roomy_waiters_);
+    }
+    for (auto& fn : left) fn();
   }
 
   absl::Status Listen();
