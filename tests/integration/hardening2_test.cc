@@ -72,6 +72,29 @@ int64_t MockStat(const Gateway& gw, absl::string_view name) {
   return n;
 }
 
+// A connection with a 4 KiB receive window that asks for a streamed answer of the model
+// "firehose" (the caller then reads it slowly, or not at all); -1 if it cannot.
+int StartFirehoseStream(const Gateway& gw) {
+  const std::string body = absl::StrCat(R"({"model":"firehose","stream":true,)", kHi, "}");
+  const std::string request = absl::StrCat(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
+      "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ", body.size(),
+      "\r\n\r\n", body);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(gw.http_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // Finding 1: four clients that open streamed completions and never read took the gateway from
 // 32 MB to 4.5 GB in 14 s: it read each upstream at full speed and queued everything. Now the
 // bytes queued for a client are capped (edge.max_response_buffer_bytes, and all clients'
@@ -106,21 +129,10 @@ void ClientsThatDoNotRead(testing::TestDatabase& db, const std::vector<std::stri
   const int64_t before = resident();
   ASSERT_GT(before, 0);
 
-  const std::string body = absl::StrCat(R"({"model":"firehose","stream":true,)", kHi, "}");
-  const std::string request = absl::StrCat(
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
-      "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
   std::vector<int> clients;
   for (int i = 0; i < kClients; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    const int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(gw->http_port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    const int fd = StartFirehoseStream(*gw);
+    ASSERT_GE(fd, 0);
     clients.push_back(fd);  // Never read.
   }
   // The four streams start, fill what they may, and stall.
@@ -186,20 +198,8 @@ TEST(Hardening2Test, ASlowButSteadyReaderIsNotDropped) {
       "  - {name: firehose, deployments: [{provider: mock, model: \"synthetic?bytes=200000\"}]}\n";
   options.edge = "send_timeout: 3s";
   auto gw = Gateway::Start(db, options);
-  const std::string body = absl::StrCat(R"({"model":"firehose","stream":true,)", kHi, "}");
-  const std::string request = absl::StrCat(
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey),
-      "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ", body.size(),
-      "\r\n\r\n", body);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  const int small = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(gw->http_port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  const int fd = StartFirehoseStream(*gw);
+  ASSERT_GE(fd, 0);
   std::string got;
   char buf[4096];
   for (;;) {
