@@ -6,12 +6,14 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/provider_types.h"
 #include "common/config/yaml_to_proto.h"
+#include "common/pricing/pricing.h"
 #include "common/status/status_macros.h"
 
 namespace aimarket::config {
@@ -135,12 +137,12 @@ absl::Status Validate(const v1::Config& c) {
                                              "\"; expected debug, info, warn or error"));
   }
 
-  absl::flat_hash_set<std::string> providers;
+  absl::flat_hash_map<std::string, const v1::ProviderConfig*> provider_of;
   for (int i = 0; i < c.providers_size(); ++i) {
     const v1::ProviderConfig& p = c.providers(i);
     const std::string key = absl::StrCat("providers[", i, "]");
     if (p.name().empty()) return Invalid(absl::StrCat(key, ".name"), "is required");
-    if (!providers.insert(p.name()).second) {
+    if (!provider_of.emplace(p.name(), &p).second) {
       return Invalid(absl::StrCat(key, ".name"),
                      absl::StrCat("duplicate provider name \"", p.name(), "\""));
     }
@@ -187,15 +189,17 @@ absl::Status Validate(const v1::Config& c) {
     for (int j = 0; j < m.deployments_size(); ++j) {
       const v1::DeploymentConfig& d = m.deployments(j);
       const std::string dkey = absl::StrCat(key, ".deployments[", j, "]");
-      if (!providers.contains(d.provider())) {
+      if (!provider_of.contains(d.provider())) {
         return Invalid(absl::StrCat(dkey, ".provider"),
                        absl::StrCat("unknown provider \"", d.provider(), "\""));
       }
       if (d.model().empty()) return Invalid(absl::StrCat(dkey, ".model"), "is required");
-      if (d.input_per_mtok() < 0)
-        return Invalid(absl::StrCat(dkey, ".input_per_mtok"), "must not be negative");
-      if (d.output_per_mtok() < 0)
-        return Invalid(absl::StrCat(dkey, ".output_per_mtok"), "must not be negative");
+      // Every catalog deployment has a price: its own, or the default table's.
+      if (absl::StatusOr<pricing::Prices> prices =
+              pricing::DeploymentPrices(*provider_of[d.provider()], d);
+          !prices.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(dkey, ".", prices.status().message()));
+      }
       if (d.weight() < 0) return Invalid(absl::StrCat(dkey, ".weight"), "must not be negative");
     }
   }

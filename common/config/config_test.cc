@@ -27,7 +27,7 @@ models:
   - name: gpt-4o-mini
     deployments:
       - {provider: openai, model: gpt-4o-mini, input_per_mtok: 0.15, output_per_mtok: 0.60}
-      - {provider: local, model: llama}
+      - {provider: local, model: llama, input_per_mtok: 1, output_per_mtok: 2}
 )";
 
 TEST(ConfigTest, ParsesAndFillsDefaults) {
@@ -116,8 +116,35 @@ INSTANTIATE_TEST_SUITE_P(
                 "router, tgi"},
         BadCase{"providers:\n  - {name: o, type: openai, api: tgi}\n", "providers[0].api",
                 "huggingface"},
-        BadCase{"- a\n- b\n", "config", "expected a mapping"}),
+        BadCase{"- a\n- b\n", "config", "expected a mapping"},
+        // A catalog deployment needs a price: its own or the default table's (0 is a price).
+        BadCase{"models:\n  - {name: m, deployments: [{provider: openai, model: my-finetune}]}\n",
+                "models[0].deployments[0].input_per_mtok",
+                "state input_per_mtok and output_per_mtok"},
+        BadCase{"models:\n  - {name: m, deployments: [{provider: openai, model: my-finetune, "
+                "input_per_mtok: 1}]}\n",
+                "models[0].deployments[0].output_per_mtok", "my-finetune"},
+        BadCase{"models:\n  - {name: m, deployments: [{provider: openai, model: gpt-4o, "
+                "cached_input_per_mtok: -1}]}\n",
+                "models[0].deployments[0].cached_input_per_mtok", "negative"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return absl::StrCat("Case", info.index); });
+
+TEST(ConfigTest, PricesComeFromTheDeploymentOrTheDefaultTable) {
+  absl::StatusOr<v1::Config> c = ParseConfig(R"(
+providers:
+  - {name: local, type: openai-compatible, base_url: "http://127.0.0.1:1"}
+models:
+  - name: known
+    deployments: [{provider: openai, model: gpt-4o-mini-2024-07-18}]
+  - name: free
+    deployments: [{provider: local, model: llama, input_per_mtok: 0, output_per_mtok: 0}]
+  - name: ollama
+    deployments: [{provider: ollama, model: anything-at-all}]
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->models(0).deployments(0).has_input_per_mtok());
+  EXPECT_TRUE(c->models(1).deployments(0).has_input_per_mtok());
+}
 
 TEST(ConfigTest, LoadFileNamesTheFile) {
   EXPECT_THAT(LoadConfigFile("/nonexistent/aimarket.yaml"), StatusIs(absl::StatusCode::kNotFound));

@@ -132,7 +132,7 @@ export async function startGateway(models, options = {}) {
     ...models.map(
       (m) =>
         `  - {name: ${JSON.stringify(m.name)}, deployments: [${m.deployments
-          .map((d) => `{provider: ${d.provider}, model: ${JSON.stringify(d.model)}}`)
+          .map((d) => `{provider: ${d.provider}, model: ${JSON.stringify(d.model)}, input_per_mtok: ${d.input_per_mtok ?? 1}, output_per_mtok: ${d.output_per_mtok ?? 2}}`)
           .join(', ')}]}`,
     ),
   ].join('\n');

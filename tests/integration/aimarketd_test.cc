@@ -57,8 +57,8 @@ std::string Config(const Ports& p, const PeerPorts& peers = {}, int64_t max_body
   - {name: mock-anthropic, type: anthropic, base_url: "http://127.0.0.1:%d"}
   - {name: mock-gemini, type: gemini, base_url: "http://127.0.0.1:%d"}
 models:
-  - {name: five-claude, deployments: [{provider: mock-anthropic, model: synthetic}]}
-  - {name: five-embed, deployments: [{provider: mock-gemini, model: synthetic}]})",
+  - {name: five-claude, deployments: [{provider: mock-anthropic, model: synthetic, input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: five-embed, deployments: [{provider: mock-gemini, model: synthetic, input_per_mtok: 1, output_per_mtok: 2}]})",
                                                             mock_port, mock_port);
   return absl::StrFormat(R"(
 server: {grpc_listen: "127.0.0.1:%d", metrics_listen: "127.0.0.1:%d", drain_timeout: 5s}

@@ -60,16 +60,16 @@ providers:
   - {name: local-ollama, type: ollama, base_url: "http://127.0.0.1:%d"}
   - {name: keyless-claude, type: anthropic, base_url: "http://127.0.0.1:1", api_key_env: AIMARKET_TEST_NEVER_SET}
 models:
-  - {name: demo, deployments: [{provider: mock, model: "synthetic?tokens=6"}]}
-  - {name: dies, deployments: [{provider: mock, model: "synthetic?tokens=10&chunks=10&fail_after=4"}]}
-  - {name: endless, deployments: [{provider: mock, model: "synthetic?tokens=2000&chunks=2000&delay_ms=20"}]}
-  - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=5000"}]}
-  - {name: silent-stream, deployments: [{provider: mock-short-idle, model: "synthetic?tokens=3&chunks=3&delay_ms=1500"}]}
-  - {name: silent-start, deployments: [{provider: mock, model: "synthetic?tokens=3&chunks=3&delay_ms=4000"}]}
-  - {name: unreachable, deployments: [{provider: dead, model: x}]}
-  - {name: limited, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}, {provider: mock, model: "synthetic?tokens=2"}]}
-  - {name: limited-only, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7"}]}
-  - {name: bad-request, deployments: [{provider: mock, model: "synthetic?status=400"}, {provider: mock, model: "synthetic"}]}
+  - {name: demo, deployments: [{provider: mock, model: "synthetic?tokens=6", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: dies, deployments: [{provider: mock, model: "synthetic?tokens=10&chunks=10&fail_after=4", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: endless, deployments: [{provider: mock, model: "synthetic?tokens=2000&chunks=2000&delay_ms=20", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=5000", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: silent-stream, deployments: [{provider: mock-short-idle, model: "synthetic?tokens=3&chunks=3&delay_ms=1500", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: silent-start, deployments: [{provider: mock, model: "synthetic?tokens=3&chunks=3&delay_ms=4000", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: unreachable, deployments: [{provider: dead, model: x, input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: limited, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7", input_per_mtok: 1, output_per_mtok: 2}, {provider: mock, model: "synthetic?tokens=2", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: limited-only, deployments: [{provider: mock, model: "synthetic?status=429&retry_after=7", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: bad-request, deployments: [{provider: mock, model: "synthetic?status=400", input_per_mtok: 1, output_per_mtok: 2}, {provider: mock, model: "synthetic", input_per_mtok: 1, output_per_mtok: 2}]}
 )",
                                      grpc_port_, http_port_, mock_port_, mock_port_, mock_port_));
     const std::map<std::string, std::string> env = {{"AIMARKET_PG_DSN", db_->dsn()},

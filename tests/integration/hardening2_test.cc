@@ -108,7 +108,7 @@ void ClientsThatDoNotRead(testing::TestDatabase& db, const std::vector<std::stri
   Gateway::Options options;
   options.models =
       "  - {name: firehose, deployments: [{provider: mock, model: "
-      "\"synthetic?bytes=1073741824\"}]}\n";
+      "\"synthetic?bytes=1073741824\", input_per_mtok: 1, output_per_mtok: 2}]}\n";
   options.edge = absl::StrCat("max_response_buffer_bytes: ", kPerClient,
                               ", max_buffered_response_bytes: ", kAll, ", send_timeout: 4s");
   // ASan keeps freed memory aside (256 MB by default), which RSS would count as if it were held.
@@ -195,7 +195,7 @@ TEST(Hardening2Test, ASlowButSteadyReaderIsNotDropped) {
   AIM_PG_TEST_DATABASE(db);
   Gateway::Options options;
   options.models =
-      "  - {name: firehose, deployments: [{provider: mock, model: \"synthetic?bytes=200000\"}]}\n";
+      "  - {name: firehose, deployments: [{provider: mock, model: \"synthetic?bytes=200000\", input_per_mtok: 1, output_per_mtok: 2}]}\n";
   options.edge = "send_timeout: 3s";
   auto gw = Gateway::Start(db, options);
   const int fd = StartFirehoseStream(*gw);
@@ -377,7 +377,7 @@ TEST(Hardening2Test, UpstreamStatusesAreMappedAndTheOperatorsKeyNeverReachesACli
   for (int status : {401, 403, 999, 307, 301, 418, 400, 422, 429, 503, 529}) {
     absl::StrAppend(&options.models, "  - {name: s", status,
                     ", deployments: [{provider: keyed, model: \"synthetic?status=", status,
-                    "&quote_key=1\"}]}\n");
+                    "&quote_key=1\", input_per_mtok: 0, output_per_mtok: 0}]}\n");
   }
   options.env["AIMARKET_TEST_OPERATOR_KEY"] = kSecret;
   auto gw = Gateway::Start(db, options);

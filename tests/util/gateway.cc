@@ -68,11 +68,11 @@ providers:
   - {name: gemini-mock, type: gemini, base_url: "http://127.0.0.1:%d", api_key_env: AIMARKET_TEST_GEMINI_KEY}
   - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}
 %smodels:
-  - {name: demo, deployments: [{provider: mock, model: "synthetic?tokens=6"}]}
-  - {name: echo, deployments: [{provider: mock, model: "synthetic?echo=1"}]}
-  - {name: endless, deployments: [{provider: mock, model: "synthetic?tokens=2000&chunks=2000&delay_ms=20"}]}
-  - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=15000"}]}
-  - {name: unreachable, deployments: [{provider: dead, model: x}]}
+  - {name: demo, deployments: [{provider: mock, model: "synthetic?tokens=6", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: echo, deployments: [{provider: mock, model: "synthetic?echo=1", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: endless, deployments: [{provider: mock, model: "synthetic?tokens=2000&chunks=2000&delay_ms=20", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: slow, deployments: [{provider: mock, model: "synthetic?delay_ms=15000", input_per_mtok: 1, output_per_mtok: 2}]}
+  - {name: unreachable, deployments: [{provider: dead, model: x, input_per_mtok: 1, output_per_mtok: 2}]}
 %s%s)",
       peers, g->http_port_, options.edge.empty() ? "" : absl::StrCat(", ", options.edge),
       g->mock_port_, g->mock_port_, options.providers, options.models, options.yaml);
