@@ -35,6 +35,7 @@
 #include "services/edge/http_server.h"
 #include "services/provider_adapter/provider_adapter.h"
 #include "services/provider_adapter/provider_grpc.h"
+#include "services/router/pipeline.h"
 #include "services/router/router.h"
 #include "services/router/router_grpc.h"
 #include "services/team_management/team_grpc.h"
@@ -246,6 +247,7 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     }
     return *metering_api;
   };
+  std::unique_ptr<router::Pipeline> pipeline;  // The router's seams.
   std::unique_ptr<router::RouterApi> router_api;
   if (local("router")) {
     team::TeamApi& team_ref = team_for_peers();
@@ -255,10 +257,11 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
           peer_channel("provider-adapter", c.peers().provider_adapter(), "peers.provider_adapter"),
           internal_token);
     }
-    router_api = std::make_unique<router::Router>(c, team_ref, *metering_api, *provider_api);
+    pipeline = std::make_unique<router::Pipeline>(*metering_api, *provider_api);
+    router_api = std::make_unique<router::Router>(c, team_ref, pipeline->dispatcher);
   } else if (local("edge")) {
-    router_api =
-        router::NewRouterGrpcClient(peer_channel("router", c.peers().router(), "peers.router"));
+    router_api = router::NewRouterGrpcClient(
+        peer_channel("router", c.peers().router(), "peers.router"), internal_token);
   }
   // The edge serves the teams API through team-management and usage analytics through
   // usage-metering (here or peers).
@@ -288,7 +291,7 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
                        {"provider-adapter", "aimarket.provider.v1.ProviderService"});
   }
   if (local("router")) {
-    services.push_back(router::NewRouterGrpcService(*router_api));
+    services.push_back(router::NewRouterGrpcService(*router_api, internal_token));
     builder.AddService(services.back().get(), {"router", "aimarket.router.v1.RouterService"});
   }
   if (local("edge")) builder.AddHealthNames({"edge"});
@@ -353,8 +356,16 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
       {{"signal", sig}, {"deadline_ms", static_cast<long long>(absl::ToInt64Milliseconds(drain))}});
   draining = true;
   (*grpc_server)->SetServing(false);
+  const absl::Time deadline = absl::Now() + drain;
   if (http_server) http_server->Shutdown(drain);
   (*grpc_server)->Shutdown(drain);
+  // Every request has ended: what they cost goes to usage-metering before the process exits,
+  // within what is left of the drain deadline (at least a second).
+  if (pipeline) {
+    const int64_t lost =
+        pipeline->settler.Drain(std::max(deadline, absl::Now() + absl::Seconds(1)));
+    if (lost == 0) log::Info("settlements flushed");
+  }
   log::Info("stopped");
   return 0;
 }

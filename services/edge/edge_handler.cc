@@ -15,6 +15,7 @@
 #include "common/json/json_escape.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
+#include "common/money/money.h"
 #include "common/status/error.h"
 #include "services/edge/chat_request_parser.h"
 #include "services/edge/edge_metrics.h"
@@ -50,6 +51,7 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
     upstream_us_ = ev.upstream_us();
     if (!req_.stream()) {
       if (ev.completion()) body_ = ev.raw_json();
+      if (ev.has_usage()) cost_nano_usd_ = ev.usage().cost_nano_usd();
       return;
     }
     if (!started_) StartSse();
@@ -84,6 +86,11 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
       HttpResponse r;
       r.body = std::move(body_);
       r.headers = Headers();
+      // What the answer cost, as the router priced it from the upstream's usage.
+      if (cost_nano_usd_) {
+        r.headers.emplace_back("x-aimarket-cost-usd",
+                               money::Usd::Nanos(*cost_nano_usd_).ToDecimal());
+      }
       writer_->Send(std::move(r));
     } else {
       HttpResponse r = ErrorResponse(
@@ -122,6 +129,7 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
   int64_t upstream_us_ = 0;
   bool started_ = false;
   std::string body_;
+  std::optional<int64_t> cost_nano_usd_;
 };
 
 }  // namespace
@@ -287,21 +295,27 @@ void EdgeHandler::Embeddings(Exchange x) {
   }
   parsed->set_request_id(x.ctx.request_id);
   x.writer->OnDisconnect([c = x.ctx.cancellation] { c->Cancel(); });
-  // The call blocks until the upstream answers: on a worker.
-  workers_->Run([this, req = *std::move(parsed), ctx = std::move(x.ctx),
-                 writer = std::move(x.writer), start = x.start] {
-    absl::StatusOr<common::v1::EmbedResponse> resp = apis_.router.Embed(ctx, req);
-    HttpResponse r =
-        resp.ok()
-            ? Json(200, RenderEmbeddings(*resp, req.model(), req.encoding_format() == "base64"))
-            : ErrorResponse(resp.status(), ctx.request_id);
-    r.headers.emplace_back("x-request-id", ctx.request_id);
-    // Excluding the wait for the upstream, as for chat.
-    r.headers.push_back(rest::OverheadHeader(
-        start, absl::Microseconds(resp.ok() ? resp->upstream_us() : 0), /*observe=*/false));
-    EdgeMetrics::Get().CountRequest("embeddings", r.status);
-    writer->Send(std::move(r));
-  });
+  // The request lives until the answer is written; the router answers on any thread.
+  auto req = std::make_shared<common::v1::EmbedRequest>(*std::move(parsed));
+  const std::string request_id = x.ctx.request_id;
+  apis_.router.Embed(
+      std::move(x.ctx), *req,
+      [req, request_id, writer = std::move(x.writer),
+       start = x.start](absl::StatusOr<common::v1::EmbedResponse> resp) {
+        HttpResponse r = resp.ok() ? Json(200, RenderEmbeddings(*resp, req->model(),
+                                                                req->encoding_format() == "base64"))
+                                   : ErrorResponse(resp.status(), request_id);
+        r.headers.emplace_back("x-request-id", request_id);
+        if (resp.ok() && resp->has_usage()) {
+          r.headers.emplace_back("x-aimarket-cost-usd",
+                                 money::Usd::Nanos(resp->usage().cost_nano_usd()).ToDecimal());
+        }
+        // Excluding the wait for the upstream, as for chat.
+        r.headers.push_back(rest::OverheadHeader(
+            start, absl::Microseconds(resp.ok() ? resp->upstream_us() : 0), /*observe=*/false));
+        EdgeMetrics::Get().CountRequest("embeddings", r.status);
+        writer->Send(std::move(r));
+      });
 }
 
 HttpResponse EdgeHandler::Models(const HttpRequest& http, const rpc::CallContext& ctx) {

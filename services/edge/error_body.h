@@ -9,12 +9,13 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/status/http_status.h"
 #include "services/edge/http.h"
 
 namespace aimarket::edge {
 
-// The HTTP status for `s` (the table above).
-int HttpStatusFor(const absl::Status& s);
+// The HTTP status for `s` (the table above; common/status/http_status.h).
+using status::HttpStatusFor;
 
 // The OpenAI error `type` for an HTTP status.
 absl::string_view OpenAiErrorType(int http_status);

@@ -120,7 +120,8 @@ absl::StatusOr<const ProviderAdapter::Entry*> ProviderAdapter::Find(const std::s
   return &it->second;
 }
 
-ProviderAdapter::ProviderAdapter(const config::v1::Config& config) : http_(NewCurlHttpClient()) {
+ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
+    : http_(NewCurlHttpClient()), embed_pool_(std::make_unique<thread::WorkerPool>(kEmbedThreads)) {
   auto& calls = prometheus::BuildCounter()
                     .Name("aimarket_provider_calls_total")
                     .Help("Calls to upstream providers, by provider, kind of call and outcome.")
@@ -150,7 +151,9 @@ ProviderAdapter::ProviderAdapter(const config::v1::Config& config) : http_(NewCu
 }
 
 ProviderAdapter::~ProviderAdapter() {
-  // The HTTP client first: it completes calls in flight while the providers still exist.
+  // Embeddings calls in flight first (they use the providers and the HTTP client), then the HTTP
+  // client: it completes calls in flight while the providers still exist.
+  embed_pool_.reset();
   http_.reset();
 }
 
@@ -163,19 +166,22 @@ void ProviderAdapter::Generate(rpc::CallContext ctx, const v1::Target& target,
                                *new MeasuredCall((*entry)->metrics, (*entry)->api_key, observer));
 }
 
-absl::StatusOr<common::v1::EmbedResponse> ProviderAdapter::Embed(const rpc::CallContext& ctx,
-                                                                 const v1::EmbedRequest& req) {
-  AIM_ASSIGN_OR_RETURN(const Entry* entry, Find(req.target().provider()));
-  const absl::Time start = absl::Now();
-  absl::StatusOr<common::v1::EmbedResponse> resp =
-      entry->provider->Embed(ctx, req.target().model(), req.request());
-  const absl::Duration took = absl::Now() - start;
-  const ProviderMetrics& m = entry->metrics;
-  m.embeddings[ProviderMetrics::OutcomeOf(resp.status())]->Increment();
-  m.embeddings_seconds->Observe(absl::ToDoubleSeconds(took));
-  if (resp.ok()) resp->set_upstream_us(absl::ToInt64Microseconds(took));
-  if (!resp.ok()) return WithoutSecret(resp.status(), entry->api_key);
-  return resp;
+void ProviderAdapter::Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req,
+                            rpc::Done<common::v1::EmbedResponse> done) {
+  absl::StatusOr<const Entry*> found = Find(req.target().provider());
+  if (!found.ok()) return done(found.status());
+  embed_pool_->Run([entry = *found, ctx, &req, done = std::move(done)]() mutable {
+    const absl::Time start = absl::Now();
+    absl::StatusOr<common::v1::EmbedResponse> resp =
+        entry->provider->Embed(ctx, req.target().model(), req.request());
+    const absl::Duration took = absl::Now() - start;
+    const ProviderMetrics& m = entry->metrics;
+    m.embeddings[ProviderMetrics::OutcomeOf(resp.status())]->Increment();
+    m.embeddings_seconds->Observe(absl::ToDoubleSeconds(took));
+    if (!resp.ok()) return done(WithoutSecret(resp.status(), entry->api_key));
+    resp->set_upstream_us(absl::ToInt64Microseconds(took));
+    done(std::move(resp));
+  });
 }
 
 absl::StatusOr<v1::CheckHealthResponse> ProviderAdapter::CheckHealth(

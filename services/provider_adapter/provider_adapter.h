@@ -3,9 +3,9 @@
 // provider-adapter's logic: one adapter per provider wire format (registered in
 // builtin_providers.cc), outbound HTTP on libcurl's multi interface. Never sees gRPC.
 //
-// Every wire format (docs/providers.md): chat (Generate), embeddings (Embed, blocking) and health
-// checks (CheckHealth, blocking; all providers at once). Every call is counted and timed per
-// provider (ProviderMetrics).
+// Every wire format (docs/providers.md): chat (Generate), embeddings (Embed, on a pool of its own)
+// and health checks (CheckHealth, blocking; all providers at once). Every call is counted and timed
+// per provider (ProviderMetrics).
 
 #include <map>
 #include <memory>
@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "aimarket/config/v1/config.pb.h"
+#include "common/thread/worker_pool.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/provider_api.h"
 #include "services/provider_adapter/providers/provider.h"
@@ -60,8 +61,10 @@ class ProviderAdapter final : public ProviderApi {
 
   void Generate(rpc::CallContext ctx, const v1::Target& target, const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
-                                                  const v1::EmbedRequest& req) override;
+  // Runs the provider's blocking embeddings call on a pool of its own (kEmbedThreads), never on
+  // the caller's thread.
+  void Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req,
+             rpc::Done<common::v1::EmbedResponse> done) override;
   absl::StatusOr<v1::CheckHealthResponse> CheckHealth(const rpc::CallContext& ctx,
                                                       const v1::CheckHealthRequest& req) override;
 
@@ -78,6 +81,9 @@ class ProviderAdapter final : public ProviderApi {
   // The entry of `name` with a provider; NOT_FOUND otherwise.
   absl::StatusOr<const Entry*> Find(const std::string& name) const;
   std::map<std::string, Entry> providers_;  // By config name: one lookup a call finds both.
+  // Embeddings calls waiting on their upstream. Stopped first in the destructor.
+  static constexpr int kEmbedThreads = 16;
+  std::unique_ptr<thread::WorkerPool> embed_pool_;
 };
 
 }  // namespace aimarket::provider

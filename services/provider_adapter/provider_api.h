@@ -18,8 +18,9 @@ class ProviderApi {
   virtual void Generate(rpc::CallContext ctx, const v1::Target& target,
                         const common::v1::ChatRequest& req,
                         rpc::StreamObserver<common::v1::ChatEvent>& observer) = 0;
-  virtual absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
-                                                          const v1::EmbedRequest& req) = 0;
+  // `req` must outlive `done`, which runs exactly once, on any thread, and must not block.
+  virtual void Embed(const rpc::CallContext& ctx, const v1::EmbedRequest& req,
+                     rpc::Done<common::v1::EmbedResponse> done) = 0;
   virtual absl::StatusOr<v1::CheckHealthResponse> CheckHealth(
       const rpc::CallContext& ctx, const v1::CheckHealthRequest& req) = 0;
 };

@@ -28,9 +28,10 @@ class ProviderServiceShim final : public v1::ProviderService::CallbackService {
   }
   ServerUnaryReactor* Embed(CallbackServerContext* ctx, const v1::EmbedRequest* req,
                             common::v1::EmbedResponse* resp) override {
-    return grpcutil::ServeUnary(
+    return grpcutil::ServeUnaryAsync(
         ctx, req, resp,
-        [this](const rpc::CallContext& cc, const v1::EmbedRequest& r) { return api_.Embed(cc, r); },
+        [this](const rpc::CallContext& cc, const v1::EmbedRequest& r,
+               rpc::Done<common::v1::EmbedResponse> done) { api_.Embed(cc, r, std::move(done)); },
         &internal_token_);
   }
   ServerUnaryReactor* CheckHealth(CallbackServerContext* ctx, const v1::CheckHealthRequest* req,
@@ -63,10 +64,14 @@ class ProviderGrpcClient final : public ProviderApi {
     stub_->async()->Generate(reactor->context(), reactor->request(), reactor);
     reactor->Start();
   }
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& cc,
-                                                  const v1::EmbedRequest& req) override {
-    return grpcutil::CallUnary<common::v1::EmbedResponse>(*stub_, &v1::ProviderService::Stub::Embed,
-                                                          cc, req, internal_token_);
+  void Embed(const rpc::CallContext& cc, const v1::EmbedRequest& req,
+             rpc::Done<common::v1::EmbedResponse> done) override {
+    grpcutil::CallUnaryAsync<common::v1::EmbedResponse>(
+        cc, req, internal_token_, std::move(done),
+        [this](grpc::ClientContext* c, const v1::EmbedRequest* r, common::v1::EmbedResponse* resp,
+               std::function<void(grpc::Status)> f) {
+          stub_->async()->Embed(c, r, resp, std::move(f));
+        });
   }
   absl::StatusOr<v1::CheckHealthResponse> CheckHealth(const rpc::CallContext& cc,
                                                       const v1::CheckHealthRequest& req) override {

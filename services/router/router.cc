@@ -6,48 +6,19 @@
 #include "common/config/config.h"
 #include "common/config/provider_types.h"
 #include "common/log/log.h"
-#include "common/metrics/metrics.h"
+#include "common/pricing/pricing.h"
 #include "common/status/error.h"
 #include "common/status/reasons.h"
 #include "common/status/status_macros.h"
-#include "prometheus/counter.h"
-#include "prometheus/registry.h"
+#include "services/router/router_metrics.h"
 #include "services/router/routing_rules.h"
 
 namespace aimarket::router {
-namespace {
-
-// aimarket_router_principal_lookups_total{result}: hit (served from the cache), refresh (served,
-// and refreshed ahead in the background), miss (asked team-management first).
-struct LookupCounters {
-  prometheus::Counter& hit;
-  prometheus::Counter& refresh;
-  prometheus::Counter& miss;
-};
-
-LookupCounters& Lookups() {
-  static LookupCounters* c = [] {
-    auto& family =
-        prometheus::BuildCounter()
-            .Name("aimarket_router_principal_lookups_total")
-            .Help(
-                "API keys looked up by the router, by result: hit, refresh (served while refreshed "
-                "ahead), miss (asked team-management).")
-            .Register(metrics::Registry());
-    return new LookupCounters{family.Add({{"result", "hit"}}), family.Add({{"result", "refresh"}}),
-                              family.Add({{"result", "miss"}})};
-  }();
-  return *c;
-}
-
-}  // namespace
-
-Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::MeteringApi& metering,
-               provider::ProviderApi& provider, time::Clock& clock)
+Router::Router(const config::v1::Config& config, team::TeamApi& team, Dispatcher& dispatcher,
+               time::Clock& clock)
     : config_(config),
       team_(team),
-      metering_(metering),
-      provider_(provider),
+      dispatcher_(dispatcher),
       created_(absl::ToUnixSeconds(absl::Now())),
       principals_(clock, kPrincipalTtl) {
   // Which providers can serve: a provider whose key variable is unset is unavailable.
@@ -61,7 +32,7 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
   // one for every built-in type: config::ApplyDefaults adds it).
   for (const config::ProviderTypeInfo& type : config::ProviderTypes()) {
     for (const config::ModelPrefix& prefix : type.prefixes) {
-      PrefixRoute route{std::string(prefix.prefix), prefix.strip, "", ""};
+      PrefixRoute route{std::string(prefix.prefix), prefix.strip, "", type.type, ""};
       for (const config::v1::ProviderConfig& p : config_.providers()) {
         if (p.type() != type.type) continue;
         if (unavailable.contains(p.name())) {
@@ -75,20 +46,31 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
       prefixes_.push_back(std::move(route));
     }
   }
+  std::map<std::string, const config::v1::ProviderConfig*> provider_of;
+  for (const config::v1::ProviderConfig& p : config_.providers()) provider_of[p.name()] = &p;
   for (const config::v1::ModelConfig& m : config_.models()) {
     // A catalog model is served by its deployments whose provider is available; with none, it
     // answers 404 saying which key to set.
-    auto served = std::make_shared<config::v1::ModelConfig>(m);
-    served->clear_deployments();
+    auto served = std::make_shared<Route>();
+    served->name = m.name();
     std::string missing;
     for (const config::v1::DeploymentConfig& d : m.deployments()) {
       if (auto it = unavailable.find(d.provider()); it != unavailable.end()) {
         absl::StrAppend(&missing, missing.empty() ? "" : "; ", it->second);
-      } else {
-        *served->add_deployments() = d;
+        continue;
+      }
+      Deployment& out = served->deployments.emplace_back();
+      out.provider = d.provider();
+      out.model = d.model();
+      // The config was validated: every catalog deployment has its prices.
+      if (auto p = provider_of.find(d.provider()); p != provider_of.end()) {
+        if (absl::StatusOr<pricing::Prices> prices = pricing::DeploymentPrices(*p->second, d);
+            prices.ok()) {
+          out.prices = *prices;
+        }
       }
     }
-    if (served->deployments().empty()) {
+    if (served->deployments.empty()) {
       unserved_[m.name()] = missing;
     } else {
       catalog_[m.name()] = std::move(served);
@@ -96,8 +78,7 @@ Router::Router(const config::v1::Config& config, team::TeamApi& team, usage::Met
   }
 }
 
-absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(
-    const std::string& model) const {
+absl::StatusOr<std::shared_ptr<const Route>> Router::Resolve(const std::string& model) const {
   if (auto it = catalog_.find(model); it != catalog_.end()) return it->second;
   std::string hint;
   if (auto it = unserved_.find(model); it != unserved_.end()) hint = it->second;
@@ -109,14 +90,13 @@ absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(
       hint = r.missing;
       break;
     }
-    auto m = std::make_shared<config::v1::ModelConfig>();
-    m->set_name(model);
-    m->set_strategy("priority");
-    config::v1::DeploymentConfig& d = *m->add_deployments();
-    d.set_provider(r.provider);
-    d.set_model(r.strip ? model.substr(r.prefix.size()) : model);
-    d.set_weight(1);
-    return m;
+    auto route = std::make_shared<Route>();
+    route->name = model;
+    Deployment& d = route->deployments.emplace_back();
+    d.provider = r.provider;
+    d.model = r.strip ? model.substr(r.prefix.size()) : model;
+    d.prices = pricing::DefaultPrices(r.type, d.model);  // None known: served, marked unpriced.
+    return std::shared_ptr<const Route>(std::move(route));
   }
   return status::Error(
              absl::StatusCode::kNotFound, "MODEL_NOT_FOUND",
@@ -124,69 +104,6 @@ absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Router::Resolve(
                           hint.empty() ? "" : absl::StrCat(" (", hint, ")")))
       .Param("model");
 }
-
-namespace {
-
-// One Chat call: the attempts over the model's deployments. Deletes itself when done.
-class ChatCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
- public:
-  ChatCall(rpc::CallContext ctx, const common::v1::ChatRequest& req,
-           std::shared_ptr<const config::v1::ModelConfig> model, provider::ProviderApi& provider,
-           rpc::StreamObserver<common::v1::ChatEvent>& client)
-      : ctx_(std::move(ctx)),
-        req_(req),
-        model_(std::move(model)),
-        provider_(provider),
-        client_(client) {}
-
-  void Next() {
-    const config::v1::DeploymentConfig& d = model_->deployments(attempt_);
-    target_.set_provider(d.provider());
-    target_.set_model(d.model());
-    provider_.Generate(ctx_, target_, req_, *this);
-  }
-
-  void OnEvent(const common::v1::ChatEvent& event) override {
-    started_ = true;
-    client_.OnEvent(event);
-  }
-
-  void OnComplete(const absl::Status& status) override {
-    if (!status.ok() && !started_ && Retryable(status) && !ctx_.cancellation->IsCancelled() &&
-        attempt_ + 1 < model_->deployments_size()) {
-      log::Warn("deployment failed; trying the next one",
-                {{"request_id", ctx_.request_id},
-                 {"provider", target_.provider()},
-                 {"code", absl::StatusCodeToString(status.code())}});
-      ++attempt_;
-      Next();
-      return;
-    }
-    absl::Status result = status;
-    if (auto info = status::GetErrorInfo(status);
-        !started_ && info && info->reason() == status::reason::kUpstreamUnreachable) {
-      result = status::Error(
-          absl::StatusCode::kUnavailable, status::reason::kNoDeploymentAvailable,
-          absl::StrCat("No deployment of the model '", model_->name(), "' could be reached (",
-                       model_->deployments_size(), " tried); last error: ", status.message()));
-    }
-    rpc::StreamObserver<common::v1::ChatEvent>& client = client_;
-    delete this;
-    client.OnComplete(result);
-  }
-
- private:
-  rpc::CallContext ctx_;
-  const common::v1::ChatRequest& req_;
-  std::shared_ptr<const config::v1::ModelConfig> model_;
-  provider::ProviderApi& provider_;
-  rpc::StreamObserver<common::v1::ChatEvent>& client_;
-  provider::v1::Target target_;
-  int attempt_ = 0;
-  bool started_ = false;
-};
-
-}  // namespace
 
 absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContext& ctx) {
   const std::string key = ctx.ApiKey();
@@ -198,10 +115,11 @@ absl::StatusOr<common::v1::Principal> Router::Authenticate(const rpc::CallContex
     // Callers of this blocking path run on worker threads: an entry due for refresh is refreshed
     // here and now.
     if (cached.principal && !cached.refresh) {
-      Lookups().hit.Increment();
+      RouterMetrics::Get().CountLookup(RouterMetrics::Lookup::kHit);
       return *cached.principal;
     }
-    (cached.principal ? Lookups().refresh : Lookups().miss).Increment();
+    RouterMetrics::Get().CountLookup(cached.principal ? RouterMetrics::Lookup::kRefresh
+                                                      : RouterMetrics::Lookup::kMiss);
     known = cached.principal ? cached.principal : cached.stale;
   }
   absl::StatusOr<common::v1::Principal> asked = AskTeam(ctx, key);
@@ -230,13 +148,13 @@ absl::StatusOr<common::v1::Principal> Router::AskTeam(const rpc::CallContext& ct
   return std::move(*resp->mutable_principal());
 }
 
-void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
-                  rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+void Router::WithPrincipal(rpc::CallContext ctx, PrincipalDone then) {
   const std::string key = ctx.ApiKey();
   if (!key.empty()) {
     PrincipalCache::Result cached = principals_.Lookup(key);
     if (cached.principal) {
-      (cached.refresh ? Lookups().refresh : Lookups().hit).Increment();
+      RouterMetrics::Get().CountLookup(cached.refresh ? RouterMetrics::Lookup::kRefresh
+                                                      : RouterMetrics::Lookup::kHit);
       if (cached.refresh) {
         // Refreshed ahead, in the background: this request goes on with what is cached.
         rpc::CallContext refresh;
@@ -244,44 +162,51 @@ void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
         refresh.request_id = ctx.request_id;
         auth_pool_.Run([this, refresh = std::move(refresh), key] { (void)AskTeam(refresh, key); });
       }
-      return ChatAs(*cached.principal, std::move(ctx), req, observer);
+      return then(std::move(ctx), *cached.principal);
     }
   }
   // The bootstrap admin key never waits, not even behind lookups stuck on a hung database.
   if (std::optional<common::v1::Principal> at_once = team_.AuthenticateAtOnce(key)) {
-    return ChatAs(*at_once, std::move(ctx), req, observer);
+    return then(std::move(ctx), *std::move(at_once));
   }
-  Lookups().miss.Increment();
-  // team-management may block on its database: ask it from a worker, not from this thread. The
-  // request and the observer stay valid until the observer's OnComplete.
-  auth_pool_.Run([this, ctx = std::move(ctx), &req, &observer]() mutable {
+  RouterMetrics::Get().CountLookup(RouterMetrics::Lookup::kMiss);
+  // team-management may block on its database: ask it from a worker, not from this thread.
+  auth_pool_.Run([this, ctx = std::move(ctx), then = std::move(then)]() mutable {
     absl::StatusOr<common::v1::Principal> principal = Authenticate(ctx);
-    if (!principal.ok()) return observer.OnComplete(principal.status());
-    ChatAs(*principal, std::move(ctx), req, observer);
+    then(std::move(ctx), std::move(principal));
   });
 }
 
-void Router::ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx,
-                    const common::v1::ChatRequest& req,
-                    rpc::StreamObserver<common::v1::ChatEvent>& observer) {
-  if (absl::Status allowed = AuthorizeModel(principal, req.model()); !allowed.ok()) {
-    observer.OnComplete(allowed);
-    return;
+absl::StatusOr<Ticket> Router::Admissible(const common::v1::Principal& principal,
+                                          const rpc::CallContext& ctx, const std::string& model) {
+  AIM_RETURN_IF_ERROR(AuthorizeModel(principal, model));
+  AIM_ASSIGN_OR_RETURN(std::shared_ptr<const Route> route, Resolve(model));
+  if (route->deployments.empty()) {
+    return status::Error(absl::StatusCode::kUnavailable, status::reason::kNoDeploymentAvailable,
+                         absl::StrCat("No deployment is available for the model '", model, "'."));
   }
-  absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> model = Resolve(req.model());
-  if (!model.ok()) {
-    observer.OnComplete(model.status());
-    return;
-  }
-  if ((*model)->deployments().empty()) {
-    observer.OnComplete(status::Error(
-        absl::StatusCode::kUnavailable, status::reason::kNoDeploymentAvailable,
-        absl::StrCat("No deployment is available for the model '", req.model(), "'.")));
-    return;
-  }
-  (void)metering_;  // Admission comes with metering: asynchronous (MeteringApi::Admit), so it can
-                    // run here.
-  (new ChatCall(std::move(ctx), req, *std::move(model), provider_, observer))->Next();
+  Ticket ticket;
+  ticket.request_id = ctx.request_id.empty() ? rpc::NewRequestId() : ctx.request_id;
+  ticket.principal = principal;
+  ticket.route = std::move(route);
+  return ticket;
+}
+
+void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
+                  rpc::StreamObserver<common::v1::ChatEvent>& observer) {
+  // The request and the observer stay valid until the observer's OnComplete.
+  WithPrincipal(std::move(ctx),
+                [this, &req, &observer](rpc::CallContext ctx,
+                                        absl::StatusOr<common::v1::Principal> principal) {
+                  if (!principal.ok()) return observer.OnComplete(principal.status());
+                  absl::StatusOr<Ticket> ticket = Admissible(*principal, ctx, req.model());
+                  if (!ticket.ok()) return observer.OnComplete(ticket.status());
+                  ticket->prompt_tokens = EstimatePromptTokens(req);
+                  if (req.has_max_tokens()) {
+                    ticket->max_output_tokens = req.max_tokens() * std::max(req.n(), 1);
+                  }
+                  dispatcher_.Chat(std::move(ctx), *std::move(ticket), req, observer);
+                });
 }
 
 absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext& ctx,
@@ -310,28 +235,18 @@ absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext
   return resp;
 }
 
-absl::StatusOr<common::v1::EmbedResponse> Router::Embed(const rpc::CallContext& ctx,
-                                                        const common::v1::EmbedRequest& req) {
-  AIM_ASSIGN_OR_RETURN(common::v1::Principal principal, Authenticate(ctx));
-  AIM_RETURN_IF_ERROR(AuthorizeModel(principal, req.model()));
-  AIM_ASSIGN_OR_RETURN(std::shared_ptr<const config::v1::ModelConfig> model, Resolve(req.model()));
-  // The deployments in order, failing over as Chat does.
-  absl::Status last =
-      status::Error(absl::StatusCode::kUnavailable, status::reason::kNoDeploymentAvailable,
-                    absl::StrCat("No deployment is available for the model '", req.model(), "'."));
-  for (int i = 0; i < model->deployments_size(); ++i) {
-    provider::v1::EmbedRequest call;
-    call.mutable_target()->set_provider(model->deployments(i).provider());
-    call.mutable_target()->set_model(model->deployments(i).model());
-    *call.mutable_request() = req;
-    absl::StatusOr<common::v1::EmbedResponse> resp = provider_.Embed(ctx, call);
-    if (resp.ok()) return resp;
-    last = resp.status();
-    if (!Retryable(last) || ctx.cancellation->IsCancelled()) return last;
-    log::Warn("deployment failed; trying the next one",
-              {{"request_id", ctx.request_id}, {"provider", call.target().provider()}});
-  }
-  return last;
+void Router::Embed(rpc::CallContext ctx, const common::v1::EmbedRequest& req,
+                   rpc::Done<common::v1::EmbedResponse> done) {
+  WithPrincipal(std::move(ctx),
+                [this, &req, done = std::move(done)](
+                    rpc::CallContext ctx, absl::StatusOr<common::v1::Principal> principal) mutable {
+                  if (!principal.ok()) return done(principal.status());
+                  absl::StatusOr<Ticket> ticket = Admissible(*principal, ctx, req.model());
+                  if (!ticket.ok()) return done(ticket.status());
+                  ticket->prompt_tokens = EstimatePromptTokens(req);
+                  ticket->max_output_tokens = 0;  // Embeddings produce no output tokens.
+                  dispatcher_.Embed(std::move(ctx), *std::move(ticket), req, std::move(done));
+                });
 }
 
 }  // namespace aimarket::router

@@ -13,15 +13,12 @@
 // Cohere, as long as that provider is available. Anything else is NOT_FOUND MODEL_NOT_FOUND.
 // GET /v1/models lists the catalog only.
 //
-// Chat: authenticate (a key not in the principal cache is looked up on the router's own worker
-// threads, never on the caller's thread, which may be an I/O thread; a cached key past half its
-// 2-second life is refreshed there in the background while requests go on), refuse a viewer's key
-// and a model outside the team's model_access (PERMISSION_DENIED, MODEL_NOT_ALLOWED), resolve the
-// model as above, then stream from provider-adapter, trying the model's deployments in order: on a
-// connection error, a 429 or a 5xx before the first event has gone back to the caller, the next
-// deployment is tried; after that an error ends the stream. Embed resolves the model the same way
-// and tries its deployments in order with the same failover rule; it blocks until an upstream
-// answers.
+// Chat and embeddings: authenticate (a key not in the principal cache is looked up on the router's
+// own worker threads, never on the caller's thread, which may be an I/O thread; a cached key past
+// half its 2-second life is refreshed there in the background while requests go on), refuse a
+// viewer's key and a model outside the team's model_access (PERMISSION_DENIED, MODEL_NOT_ALLOWED),
+// resolve the model as above, then hand the request to the dispatch pipeline (dispatch.h): admit,
+// plan, attempt the deployments with failover before the first byte, settle.
 
 #include <map>
 #include <memory>
@@ -31,11 +28,10 @@
 #include "absl/time/time.h"
 #include "aimarket/config/v1/config.pb.h"
 #include "common/thread/worker_pool.h"
-#include "services/provider_adapter/provider_api.h"
+#include "services/router/dispatch.h"
 #include "services/router/principal_cache.h"
 #include "services/router/router_api.h"
 #include "services/team_management/team_api.h"
-#include "services/usage_metering/metering_api.h"
 
 namespace aimarket::router {
 
@@ -46,44 +42,48 @@ class Router final : public RouterApi {
   static constexpr absl::Duration kPrincipalTtl = absl::Seconds(2);
 
   // Nothing is owned; everything outlives the router.
-  Router(const config::v1::Config& config, team::TeamApi& team, usage::MeteringApi& metering,
-         provider::ProviderApi& provider, time::Clock& clock = time::RealClock::Get());
+  Router(const config::v1::Config& config, team::TeamApi& team, Dispatcher& dispatcher,
+         time::Clock& clock = time::RealClock::Get());
 
   void Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
             rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   absl::StatusOr<v1::ListModelsResponse> ListModels(const rpc::CallContext& ctx,
                                                     const v1::ListModelsRequest& req) override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
-                                                  const common::v1::EmbedRequest& req) override;
+  void Embed(rpc::CallContext ctx, const common::v1::EmbedRequest& req,
+             rpc::Done<common::v1::EmbedResponse> done) override;
 
  private:
-  // The caller's principal: from the cache, else from team-management.
+  using PrincipalDone =
+      absl::AnyInvocable<void(rpc::CallContext, absl::StatusOr<common::v1::Principal>)>;
+  // Calls `then` with `ctx` and the caller's principal: at once from the cache (refreshing it in
+  // the background when due) or for the bootstrap admin; otherwise from a worker thread once
+  // team-management has answered.
+  void WithPrincipal(rpc::CallContext ctx, PrincipalDone then);
+  // The caller's principal: from the cache, else from team-management. Blocks.
   absl::StatusOr<common::v1::Principal> Authenticate(const rpc::CallContext& ctx);
   // Asks team-management about `key` and updates the cache with the answer.
   absl::StatusOr<common::v1::Principal> AskTeam(const rpc::CallContext& ctx,
                                                 const std::string& key);
-  // Chat once the caller is known.
-  void ChatAs(const common::v1::Principal& principal, rpc::CallContext ctx,
-              const common::v1::ChatRequest& req,
-              rpc::StreamObserver<common::v1::ChatEvent>& observer);
+  // Authorizes `model` for `principal` and resolves it into the ticket of a request.
+  absl::StatusOr<Ticket> Admissible(const common::v1::Principal& principal,
+                                    const rpc::CallContext& ctx, const std::string& model);
   // The catalog entry for `model`, or one made from its prefix; NOT_FOUND MODEL_NOT_FOUND.
-  absl::StatusOr<std::shared_ptr<const config::v1::ModelConfig>> Resolve(
-      const std::string& model) const;
+  absl::StatusOr<std::shared_ptr<const Route>> Resolve(const std::string& model) const;
 
   struct PrefixRoute {
     std::string prefix;
     bool strip;            // ollama/ and huggingface/ are not part of the upstream's name.
     std::string provider;  // Empty when no provider of the type can serve (no key).
-    std::string missing;   // Why not, for the error.
+    config::v1::ProviderType type = config::v1::PROVIDER_TYPE_UNSPECIFIED;
+    std::string missing;  // Why not, for the error.
   };
 
   const config::v1::Config& config_;
   team::TeamApi& team_;
-  usage::MeteringApi& metering_;
-  provider::ProviderApi& provider_;
+  Dispatcher& dispatcher_;
   const int64_t created_;  // Unix seconds reported as every model's `created`.
   // By public name, with the deployments whose provider is available.
-  std::map<std::string, std::shared_ptr<const config::v1::ModelConfig>> catalog_;
+  std::map<std::string, std::shared_ptr<const Route>> catalog_;
   std::map<std::string, std::string> unserved_;  // Catalog models without one: why.
   std::vector<PrefixRoute> prefixes_;
   PrincipalCache principals_;

@@ -21,8 +21,9 @@ class RouterApi {
   // UNAUTHENTICATED without a valid key; NOT_FOUND (MODEL_NOT_FOUND) for an unknown req.model.
   virtual absl::StatusOr<v1::ListModelsResponse> ListModels(const rpc::CallContext& ctx,
                                                             const v1::ListModelsRequest& req) = 0;
-  virtual absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
-                                                          const common::v1::EmbedRequest& req) = 0;
+  // `req` must outlive `done`, which runs exactly once, on any thread, and must not block.
+  virtual void Embed(rpc::CallContext ctx, const common::v1::EmbedRequest& req,
+                     rpc::Done<common::v1::EmbedResponse> done) = 0;
 };
 
 }  // namespace aimarket::router

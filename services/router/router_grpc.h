@@ -15,9 +15,12 @@ class Service;
 namespace aimarket::router {
 
 // aimarket.router.v1.RouterService over `api` (not owned). Public: callers authenticate with
-// their API key in the `authorization` metadata.
-std::unique_ptr<grpc::Service> NewRouterGrpcService(RouterApi& api);
+// their API key in the `authorization` metadata. A caller's x-request-id is kept only when it
+// also presents `internal_token` (the edge); anyone else's request gets a new id.
+std::unique_ptr<grpc::Service> NewRouterGrpcService(RouterApi& api, std::string internal_token);
 
-std::unique_ptr<RouterApi> NewRouterGrpcClient(std::shared_ptr<grpc::Channel> channel);
+// A client for a router peer; `internal_token` lets the router keep the caller's request id.
+std::unique_ptr<RouterApi> NewRouterGrpcClient(std::shared_ptr<grpc::Channel> channel,
+                                               std::string internal_token);
 
 }  // namespace aimarket::router

@@ -14,7 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/router/routing_rules.h"
-#include "tests/fakes/fake_metering.h"
+#include "tests/fakes/fake_pipeline.h"
 #include "tests/fakes/fake_provider.h"
 #include "tests/fakes/fake_team.h"
 
@@ -64,7 +64,7 @@ class RouterTest : public ::testing::Test {
     common::v1::Principal limited = fakes::MemberPrincipal("teams/t", common::v1::ROLE_MEMBER);
     limited.mutable_settings()->add_model_access("oth*");
     team_.AddKey("sk-limited", limited);
-    router_ = std::make_unique<Router>(config_, team_, metering_, provider_, clock_);
+    router_ = std::make_unique<Router>(config_, team_, dispatcher_, clock_);
   }
 
   // Chat as `key` for `model`; waits for the end.
@@ -82,8 +82,11 @@ class RouterTest : public ::testing::Test {
   config::v1::Config config_;
   time::FakeClock clock_{absl::FromUnixSeconds(1'800'000'000)};
   fakes::FakeTeam team_;
-  fakes::FakeMetering metering_;
   fakes::FakeProvider provider_;
+  fakes::FakeAdmission admission_;
+  fakes::FakePlanner planner_;
+  fakes::FakeSettler settler_;
+  Dispatcher dispatcher_{admission_, planner_, settler_, provider_, clock_};
   common::v1::ChatRequest req_;
   std::unique_ptr<Router> router_;
 };
@@ -133,7 +136,13 @@ TEST_F(RouterTest, EmbedFailsOverByTheSameRule) {
   ctx.authorization = "Bearer sk-member";
   common::v1::EmbedRequest req;
   req.set_model("m");
-  absl::StatusOr<common::v1::EmbedResponse> resp = router_->Embed(ctx, req);
+  absl::StatusOr<common::v1::EmbedResponse> resp;
+  absl::Notification done;
+  router_->Embed(ctx, req, [&](absl::StatusOr<common::v1::EmbedResponse> r) {
+    resp = std::move(r);
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   ASSERT_THAT(resp, IsOk());
   EXPECT_EQ(resp->model(), "m-backup");
   EXPECT_THAT(provider_.calls(), ElementsAre("primary/m-primary", "backup/m-backup"));

@@ -55,18 +55,33 @@ void FakeProvider::Generate(rpc::CallContext, const provider::v1::Target& target
     ev.set_raw_json(json);
     observer.OnEvent(ev);
   }
+  if (script.usage) {
+    common::v1::ChatEvent ev;
+    ev.set_usage_only(true);
+    *ev.mutable_usage() = *script.usage;
+    observer.OnEvent(ev);
+  }
   observer.OnComplete(script.status);
 }
 
-absl::StatusOr<common::v1::EmbedResponse> FakeProvider::Embed(
-    const rpc::CallContext&, const provider::v1::EmbedRequest& req) {
-  absl::MutexLock lock(&mu_);
-  const Upstream* u = Called(req.target());
-  if (u == nullptr) return Unreachable(req.target().provider());
-  if (!u->status.ok()) return u->status;
-  common::v1::EmbedResponse resp;
-  resp.set_model(req.target().model());
-  return resp;
+void FakeProvider::Embed(const rpc::CallContext&, const provider::v1::EmbedRequest& req,
+                         rpc::Done<common::v1::EmbedResponse> done) {
+  absl::StatusOr<common::v1::EmbedResponse> answer;
+  {
+    absl::MutexLock lock(&mu_);
+    const Upstream* u = Called(req.target());
+    if (u == nullptr) {
+      answer = Unreachable(req.target().provider());
+    } else if (!u->status.ok()) {
+      answer = u->status;
+    } else {
+      common::v1::EmbedResponse resp;
+      resp.set_model(req.target().model());
+      if (u->usage) *resp.mutable_usage() = *u->usage;
+      answer = std::move(resp);
+    }
+  }
+  done(std::move(answer));
 }
 
 absl::StatusOr<provider::v1::CheckHealthResponse> FakeProvider::CheckHealth(

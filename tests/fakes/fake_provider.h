@@ -9,6 +9,7 @@
 //   provider.Script("primary", {.status = UpstreamError(503)});
 //   provider.Script("backup", {.events = {"{...}"}});
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ absl::Status UpstreamError(int http_status);
 struct Upstream {
   std::vector<std::string> events = {};    // raw_json of each event
   absl::Status status = absl::OkStatus();  // the end of the stream (or Embed's answer)
+  // Reported after the events as a stream's usage event (usage_only), and in Embed's answer.
+  std::optional<common::v1::Usage> usage = std::nullopt;
 };
 
 class FakeProvider final : public provider::ProviderApi {
@@ -33,8 +36,8 @@ class FakeProvider final : public provider::ProviderApi {
   void Generate(rpc::CallContext ctx, const provider::v1::Target& target,
                 const common::v1::ChatRequest& req,
                 rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
-                                                  const provider::v1::EmbedRequest& req) override;
+  void Embed(const rpc::CallContext& ctx, const provider::v1::EmbedRequest& req,
+             rpc::Done<common::v1::EmbedResponse> done) override;
   absl::StatusOr<provider::v1::CheckHealthResponse> CheckHealth(
       const rpc::CallContext& ctx, const provider::v1::CheckHealthRequest& req) override;
 

@@ -50,12 +50,12 @@ absl::StatusOr<router::v1::ListModelsResponse> FakeRouter::ListModels(
   return resp;
 }
 
-absl::StatusOr<common::v1::EmbedResponse> FakeRouter::Embed(const rpc::CallContext&,
-                                                            const common::v1::EmbedRequest& req) {
-  if (!embed_status.ok()) return embed_status;
+void FakeRouter::Embed(rpc::CallContext, const common::v1::EmbedRequest& req,
+                       rpc::Done<common::v1::EmbedResponse> done) {
+  if (!embed_status.ok()) return done(embed_status);
   common::v1::EmbedResponse resp;
   resp.set_model(req.model());
-  return resp;
+  done(std::move(resp));
 }
 
 }  // namespace aimarket::fakes

@@ -25,8 +25,8 @@ class FakeRouter final : public router::RouterApi {
             rpc::StreamObserver<common::v1::ChatEvent>& observer) override;
   absl::StatusOr<router::v1::ListModelsResponse> ListModels(
       const rpc::CallContext& ctx, const router::v1::ListModelsRequest& req) override;
-  absl::StatusOr<common::v1::EmbedResponse> Embed(const rpc::CallContext& ctx,
-                                                  const common::v1::EmbedRequest& req) override;
+  void Embed(rpc::CallContext ctx, const common::v1::EmbedRequest& req,
+             rpc::Done<common::v1::EmbedResponse> done) override;
 
   // Script (set before the calls).
   int events_to_send = 3;

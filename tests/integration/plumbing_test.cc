@@ -71,7 +71,7 @@ class Collector final : public rpc::StreamObserver<common::v1::ChatEvent> {
 class PlumbingTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    service_ = router::NewRouterGrpcService(fake_);
+    service_ = router::NewRouterGrpcService(fake_, "internal-token");
     grpcutil::GrpcServerBuilder b("127.0.0.1:0");
     b.AddService(service_.get(), {"router"});
     auto server = std::move(b).Start();
@@ -81,7 +81,7 @@ class PlumbingTest : public ::testing::TestWithParam<bool> {
     // Param: true = over loopback TCP, false = gRPC's in-process channel.
     channel_ = GetParam() ? grpcutil::MakeChannel(absl::StrCat("127.0.0.1:", server_->port()))
                           : server_->InProcessChannel();
-    client_ = router::NewRouterGrpcClient(channel_);
+    client_ = router::NewRouterGrpcClient(channel_, "internal-token");
   }
 
   fakes::FakeRouter fake_;
@@ -102,7 +102,14 @@ TEST_P(PlumbingTest, UnaryCarriesMetadataAndErrorInfo) {
   EXPECT_EQ(models->models(0).id(), "m");
   EXPECT_EQ(fake_.seen_authorization, "Bearer k1");
 
-  auto embed = client_->Embed(ctx, {});
+  absl::Notification answered;
+  absl::StatusOr<common::v1::EmbedResponse> embed;
+  common::v1::EmbedRequest embed_req;
+  client_->Embed(ctx, embed_req, [&](absl::StatusOr<common::v1::EmbedResponse> r) {
+    embed = std::move(r);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
   EXPECT_THAT(embed, StatusIs(absl::StatusCode::kResourceExhausted));
   auto info = status::GetErrorInfo(embed.status());
   ASSERT_TRUE(info.has_value());
