@@ -42,6 +42,10 @@ void FakeMetering::Admit(const rpc::CallContext&, const usage::v1::AdmitRequest&
 
 void FakeMetering::Settle(const rpc::CallContext&, const usage::v1::SettleRequest& req,
                           rpc::Done<usage::v1::SettleResponse> done) {
+  if (failing_settles.load() > 0) {
+    failing_settles.fetch_sub(1);
+    return done(absl::UnavailableError("metering unreachable (scripted)"));
+  }
   {
     absl::MutexLock lock(&mu_);
     settled_.insert(settled_.end(), req.settlements().begin(), req.settlements().end());

@@ -39,6 +39,8 @@ class FakeMetering final : public usage::MeteringApi {
   std::vector<usage::v1::Settlement> settled();
 
   absl::Duration answer_delay = absl::ZeroDuration();
+  // The next this-many Settle calls fail (UNAVAILABLE) and record nothing.
+  std::atomic<int> failing_settles{0};
 
  private:
   absl::Mutex mu_;
