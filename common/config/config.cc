@@ -85,6 +85,15 @@ void ApplyDefaults(v1::Config& c) {
 
   SetDefault(c.mutable_log()->mutable_level(), "info");
 
+  v1::MeteringConfig& metering = *c.mutable_metering();
+  if (metering.settle_max_batch() <= 0) metering.set_settle_max_batch(500);
+  if (metering.settle_max_delay().seconds() == 0 && metering.settle_max_delay().nanos() == 0) {
+    metering.mutable_settle_max_delay()->set_nanos(5'000'000);
+  }
+  if (metering.settle_max_pending() <= 0) metering.set_settle_max_pending(100'000);
+  if (metering.retention_months() == 0) metering.set_retention_months(13);
+  if (metering.months_ahead() <= 0) metering.set_months_ahead(2);
+
   v1::RemoteImagesConfig& images = *c.mutable_remote_images();
   if (images.max_bytes() <= 0) images.set_max_bytes(5 << 20);
   SetDefaultDuration(images.mutable_timeout(), 10);
@@ -131,6 +140,9 @@ absl::Status Validate(const v1::Config& c) {
   AIM_RETURN_IF_ERROR(CheckAddress("peers.team_management", c.peers().team_management(), true));
   AIM_RETURN_IF_ERROR(CheckAddress("peers.usage_metering", c.peers().usage_metering(), true));
   if (c.edge().io_threads() < 0) return Invalid("edge.io_threads", "must not be negative");
+  if (c.metering().retention_months() < -1) {
+    return Invalid("metering.retention_months", "must be -1 (forever) or a number of months");
+  }
   const std::string& level = c.log().level();
   if (level != "debug" && level != "info" && level != "warn" && level != "error") {
     return Invalid("log.level", absl::StrCat("invalid value \"", level,

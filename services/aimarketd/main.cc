@@ -219,7 +219,10 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     if (!pool.ok()) Die(1, absl::StrCat("usage-metering: ", pool.status().ToString()));
     if (absl::Status s = db::CheckMigrated(**pool, db::EmbeddedMigrations()); !s.ok())
       Die(1, s.message());
-    metering_api = std::make_unique<usage::UsageMetering>(std::move(*pool));
+    usage::UsageMetering::Options options;
+    options.retention_months = std::max(0, c.metering().retention_months());  // -1: forever.
+    options.months_ahead = c.metering().months_ahead();
+    metering_api = std::make_unique<usage::UsageMetering>(std::move(*pool), options);
   }
   // --- provider-adapter
   std::unique_ptr<provider::ProviderApi> provider_api;
@@ -257,7 +260,12 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
           peer_channel("provider-adapter", c.peers().provider_adapter(), "peers.provider_adapter"),
           internal_token);
     }
-    pipeline = std::make_unique<router::Pipeline>(*metering_api, *provider_api);
+    router::BatchingSettler::Options settle;
+    settle.max_batch = c.metering().settle_max_batch();
+    settle.max_delay = config::ToDuration(c.metering().settle_max_delay());
+    settle.max_pending = c.metering().settle_max_pending();
+    pipeline = std::make_unique<router::Pipeline>(*metering_api, *provider_api,
+                                                  time::RealClock::Get(), settle);
     router_api = std::make_unique<router::Router>(c, team_ref, pipeline->dispatcher);
   } else if (local("edge")) {
     router_api = router::NewRouterGrpcClient(

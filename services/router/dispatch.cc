@@ -1,6 +1,7 @@
 #include "services/router/dispatch.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -56,6 +57,23 @@ int64_t MaxOutput(const Ticket& ticket, const pricing::Prices& prices) {
   return std::min(*ticket.max_output_tokens, std::max(prices.max_output_tokens, int64_t{0}));
 }
 
+// A refusal (a limit, a budget) goes to the client as metering says it; metering itself failing
+// (unreachable, timed out, a peer's words) is admission failing closed, in the gateway's words.
+absl::Status AdmissionFailure(const absl::Status& s) {
+  if (status::GetErrorInfo(s).has_value() || s.code() == absl::StatusCode::kCancelled) return s;
+  // Once a second at most: while metering is down every request comes here.
+  static std::atomic<int64_t> last_logged{0};
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  if (int64_t last = last_logged.load();
+      now > last && last_logged.compare_exchange_strong(last, now)) {
+    log::Warn("usage-metering could not admit a request; refusing requests until it can",
+              {{"code", absl::StatusCodeToString(s.code())}, {"error", std::string(s.message())}});
+  }
+  return status::Error(absl::StatusCode::kUnavailable, "METERING_UNAVAILABLE",
+                       "The gateway cannot admit requests right now; retry shortly.")
+      .RetryAfter(absl::Seconds(1));
+}
+
 }  // namespace
 
 money::Usd WorstCaseCost(const Ticket& ticket) {
@@ -93,7 +111,7 @@ void MeteringAdmission::Admit(const rpc::CallContext& ctx, const Ticket& ticket,
   metering_.Admit(
       ctx, req,
       [reserve, done = std::move(done)](absl::StatusOr<usage::v1::AdmitResponse> r) mutable {
-        if (!r.ok()) return done(r.status());
+        if (!r.ok()) return done(AdmissionFailure(r.status()));
         done(Admitted{std::move(*r->mutable_reservation_id()), reserve});
       });
 }
@@ -149,14 +167,16 @@ class Call {
   }
   void ChunkDelivered() { ++chunks_; }
   // The provider's usage of the call; priced here. Returns the cost, for the caller's answer.
-  money::Usd SetUsage(const common::v1::Usage& usage) {
+  money::Usd SetUsage(const common::v1::Usage& usage, bool estimated = false) {
     usage_ = usage;
+    usage_estimated_ = estimated;
     const Deployment& d = current();
     money::Usd cost = d.prices ? pricing::Cost(usage, *d.prices) : money::Usd();
     usage_->set_cost_nano_usd(cost.nanos());
     return cost;
   }
   const Deployment& current() const { return ticket_.route->deployments[plan_[index_]]; }
+  const Ticket& ticket() const { return ticket_; }
   rpc::CallContext& ctx() { return ctx_; }
   Dispatcher& dispatcher() { return d_; }
 
@@ -239,6 +259,7 @@ class Call {
     s.set_unpriced(!d.prices.has_value());
     if (usage_) {
       *s.mutable_usage() = *usage_;
+      s.set_estimated(usage_estimated_);
     } else if (output_started_ || cancelled) {
       // The upstream read the prompt (and maybe wrote some of the answer) but said nothing of it:
       // the prompt's estimate plus a token for each chunk delivered (docs/usage.md).
@@ -265,6 +286,7 @@ class Call {
   absl::Time first_output_;
   int64_t chunks_ = 0;
   std::optional<common::v1::Usage> usage_;
+  bool usage_estimated_ = false;
 };
 
 class ChatCall final : public Call, public rpc::StreamObserver<common::v1::ChatEvent> {
@@ -319,7 +341,15 @@ class EmbedCall final : public Call {
           OutputStarted();
           ChunkDelivered();
           resp_ = *std::move(resp);
-          resp_.mutable_usage()->set_cost_nano_usd(SetUsage(resp_.usage()).nanos());
+          common::v1::Usage usage = resp_.usage();
+          // Some upstreams count no tokens for embeddings (Gemini): the input's estimate,
+          // marked as such.
+          const bool estimated = usage.prompt_tokens() <= 0;
+          if (estimated) {
+            usage.set_prompt_tokens(ticket().prompt_tokens);
+            usage.set_total_tokens(ticket().prompt_tokens);
+          }
+          resp_.mutable_usage()->set_cost_nano_usd(SetUsage(usage, estimated).nanos());
           AttemptEnded(absl::OkStatus());
         });
   }

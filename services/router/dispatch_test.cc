@@ -167,6 +167,17 @@ TEST_F(DispatchTest, ChatAndEmbeddingsAreAdmittedOnceAndFailOverByTheSameCode) {
   EXPECT_EQ(settled[0].usage().cost_nano_usd(), 110'000);
 }
 
+TEST_F(DispatchTest, EmbeddingsWithoutTokenCountsAreEstimatedFromTheInput) {
+  provider_.Script("primary", {});  // Answers without usage, as Gemini does.
+  absl::StatusOr<common::v1::EmbedResponse> embed = Embed();
+  ASSERT_THAT(embed, IsOk());
+  usage::v1::Settlement settled = OnlySettlement();
+  EXPECT_TRUE(settled.estimated());
+  EXPECT_EQ(settled.usage().prompt_tokens(), 100);  // The ticket's estimate.
+  EXPECT_EQ(settled.usage().cost_nano_usd(), 100'000);
+  EXPECT_EQ(embed->usage().cost_nano_usd(), 100'000);
+}
+
 TEST_F(DispatchTest, TheUsageEventCarriesItsCostToTheCaller) {
   provider_.Script("primary", {.events = {"a", "b"}, .usage = MakeUsage(1000, 500)});
   std::unique_ptr<Stream> s = Chat();

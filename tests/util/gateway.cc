@@ -99,10 +99,12 @@ providers:
                        env, &out),
             0)
       << out;
+  g->env_ = env;
+  g->process_grpc_ports_ = grpc_ports;
   for (size_t i = 0; i < topology.size(); ++i) {
-    auto p = Subprocess::Start({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"),
-                                "--config=" + configs[i], "--services=" + topology[i]},
-                               env);
+    g->argv_.push_back({absl::StrCat(AIMARKET_BIN_DIR, "/aimarketd"), "--config=" + configs[i],
+                        "--services=" + topology[i]});
+    auto p = Subprocess::Start(g->argv_.back(), env);
     EXPECT_TRUE(p.ok());
     if (p.ok()) g->processes_.push_back(std::move(*p));
   }
@@ -127,6 +129,26 @@ Gateway::~Gateway() {
     }
     EXPECT_THAT(p->output(), Not(HasSubstr(kAdminKey)));
   }
+}
+
+void Gateway::Restart(size_t i) {
+  if (processes_[i]->Running()) {
+    processes_[i]->Signal(SIGKILL);
+    processes_[i]->Wait(absl::Seconds(30));
+  }
+  auto p = Subprocess::Start(argv_[i], env_);
+  ASSERT_TRUE(p.ok());
+  processes_[i] = std::move(*p);
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline && processes_[i]->Running()) {
+    const int fd = ConnectLoopback(process_grpc_ports_[i]);
+    if (fd >= 0) {
+      close(fd);
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(processes_[i]->Running()) << processes_[i]->output();
 }
 
 std::string Gateway::Url(absl::string_view path) const {

@@ -63,6 +63,9 @@ class Gateway {
   int mock_port() const { return mock_port_; }
   // The process of the edge (the only one unless a topology was given), and the i-th.
   Subprocess& process(size_t i = 0) { return *processes_[i]; }
+  // Starts the i-th process again, as it was started (after it was killed or has exited), and
+  // waits until its gRPC port answers.
+  void Restart(size_t i);
 
   HttpResult Chat(const std::string& body, absl::string_view key = kAdminKey) const;
   // The upstream requests the mock received, as its JSON list; cleared by ClearMock().
@@ -77,6 +80,9 @@ class Gateway {
   TempDir dir_;
   std::unique_ptr<Subprocess> mock_;
   std::vector<std::unique_ptr<Subprocess>> processes_;
+  std::vector<std::vector<std::string>> argv_;  // Of each process.
+  std::vector<int> process_grpc_ports_;
+  std::map<std::string, std::string> env_;
   int mock_port_ = 0, http_port_ = 0, grpc_port_ = 0;
 };
 

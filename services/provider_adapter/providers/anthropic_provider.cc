@@ -47,6 +47,7 @@ void ReadUsage(const Value& u, common::v1::Usage& out, int64_t& input, int64_t& 
   out.set_completion_tokens(IntOr(u, "output_tokens", out.completion_tokens()));
   out.set_prompt_tokens(input + cache_write + cache_read);
   out.set_cached_tokens(cache_read);
+  out.set_cache_write_tokens(cache_write);
   out.set_total_tokens(out.prompt_tokens() + out.completion_tokens());
 }
 

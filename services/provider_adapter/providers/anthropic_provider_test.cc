@@ -102,7 +102,8 @@ TEST(AnthropicTranslationTest, ToolWithoutInputGetsEmptyObjectArguments) {
   const std::string body =
       "event: message_start\ndata: "
       "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\","
-      "\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":3,\"output_tokens\":1}}}\n\n"
+      "\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":3,"
+      "\"cache_creation_input_tokens\":4,\"output_tokens\":1}}}\n\n"
       "event: content_block_start\ndata: "
       "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
       "{\"type\":\"tool_use\",\"id\":\"toolu_a\",\"name\":\"now\",\"input\":{}}}\n\n"
@@ -120,8 +121,9 @@ TEST(AnthropicTranslationTest, ToolWithoutInputGetsEmptyObjectArguments) {
   ASSERT_TRUE(f.status.ok()) << f;
   ASSERT_EQ(f.tool_calls.size(), 1u);
   EXPECT_EQ(f.tool_calls[0].arguments, "{}");
-  EXPECT_EQ(f.prompt_tokens, 8);  // input + cache read
+  EXPECT_EQ(f.prompt_tokens, 12);  // input + cache read + cache write
   EXPECT_EQ(f.cached_tokens, 3);
+  EXPECT_EQ(f.cache_write_tokens, 4);  // Apart, for metering.
   EXPECT_EQ(f.completion_tokens, 9);
 }
 

@@ -54,7 +54,7 @@ struct Folded {
   std::vector<ToolCallSeen> tool_calls;
   std::string finish_reason;
   int64_t prompt_tokens = -1, completion_tokens = -1, total_tokens = -1, cached_tokens = -1,
-          reasoning_tokens = -1;
+          reasoning_tokens = -1, cache_write_tokens = -1;
   int events = 0;
   bool completion = false;  // A chat.completion (not chunks).
   bool valid_utf8 = true;   // Every event's JSON is valid UTF-8.
