@@ -109,6 +109,29 @@ TEST(ChatRequestParserTest, NullIsAbsent) {
   EXPECT_FALSE(r.include_usage());
 }
 
+TEST(ChatRequestParserTest, CacheControlIsReadOnPartsMessagesAndToolsAndChecked) {
+  absl::StatusOr<common::v1::ChatRequest> r = ParseChatRequest(R"({"model":"m","messages":[
+    {"role":"system","content":[{"type":"text","text":"doc","cache_control":{"type":"ephemeral","ttl":"1h"}}]},
+    {"role":"user","content":"q","cache_control":{"type":"ephemeral"}}],
+    "tools":[{"type":"function","function":{"name":"f"},"cache_control":{"type":"ephemeral"}}]})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->messages(0).parts(0).cache_control().ttl(), "1h");
+  EXPECT_FALSE(r->messages(0).has_cache_control());
+  EXPECT_EQ(r->messages(1).cache_control().type(), "ephemeral");
+  EXPECT_TRUE(r->tools(0).has_cache_control());
+  EXPECT_THAT(
+      Refused(
+          R"({"model":"m","messages":[{"role":"user","content":"q","cache_control":{"type":"forever"}}]})"),
+      Is("INVALID_VALUE", "messages[0].cache_control.type"));
+  EXPECT_THAT(
+      Refused(
+          R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"q","cache_control":{"type":"ephemeral","ttl":"2h"}}]}]})"),
+      Is("INVALID_VALUE", "messages[0].content[0].cache_control.ttl"));
+  EXPECT_THAT(
+      RefusedWith(R"("tools":[{"type":"function","function":{"name":"f"},"cache_control":"yes"}])"),
+      Is("INVALID_TYPE", "tools[0].cache_control"));
+}
+
 TEST(ChatRequestParserTest, TheBodyAndItsRequiredFields) {
   EXPECT_EQ(Refused("{").reason, "INVALID_JSON");
   EXPECT_EQ(Refused("[]").reason, "INVALID_JSON");

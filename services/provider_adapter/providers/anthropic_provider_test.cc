@@ -254,6 +254,43 @@ TEST(AnthropicRequestTest, MapsTheConversation) {
   EXPECT_FALSE(d.HasMember("stream"));
 }
 
+TEST(AnthropicRequestTest, CacheBreakpointsReachAnthropicWhereTheClientPutThem) {
+  common::v1::ChatRequest req;
+  auto* sys = req.add_messages();
+  sys->set_role("system");
+  sys->add_parts()->set_text("Rules.");
+  auto* doc = sys->add_parts();
+  doc->set_text("A long document.");
+  doc->mutable_cache_control()->set_type("ephemeral");
+  doc->mutable_cache_control()->set_ttl("1h");
+  auto* u = req.add_messages();
+  u->set_role("user");
+  u->set_content("Question?");
+  u->mutable_cache_control()->set_type("ephemeral");  // On the message: its last block.
+  auto* tool = req.add_tools();
+  tool->set_name("look");
+  tool->mutable_cache_control()->set_type("ephemeral");
+  req.add_tools()->set_name("now");
+
+  absl::StatusOr<AnthropicRequest> out = BuildAnthropicRequest(req, "claude-x");
+  ASSERT_TRUE(out.ok()) << out.status();
+  rapidjson::Document d = Parse(out->body);
+  // With a breakpoint in it, the system prompt goes as blocks.
+  ASSERT_TRUE(d["system"].IsArray()) << out->body;
+  ASSERT_EQ(d["system"].Size(), 2u);
+  EXPECT_STREQ(d["system"][0]["text"].GetString(), "Rules.");
+  EXPECT_FALSE(d["system"][0].HasMember("cache_control"));
+  EXPECT_STREQ(d["system"][1]["cache_control"]["type"].GetString(), "ephemeral");
+  EXPECT_STREQ(d["system"][1]["cache_control"]["ttl"].GetString(), "1h");
+  const auto& content = d["messages"][0]["content"];
+  ASSERT_TRUE(content.IsArray()) << out->body;
+  EXPECT_STREQ(content[0]["text"].GetString(), "Question?");
+  EXPECT_STREQ(content[0]["cache_control"]["type"].GetString(), "ephemeral");
+  EXPECT_FALSE(content[0]["cache_control"].HasMember("ttl"));
+  EXPECT_STREQ(d["tools"][0]["cache_control"]["type"].GetString(), "ephemeral");
+  EXPECT_FALSE(d["tools"][1].HasMember("cache_control"));
+}
+
 TEST(AnthropicRequestTest, RefusesWhatItCannotHonourNamingTheField) {
   auto param = [](const absl::Status& s) {
     auto info = status::GetErrorInfo(s);

@@ -31,6 +31,24 @@ struct WireMessage {
   bool plain = false;
 };
 
+// `block` (a JSON object we wrote) with Anthropic's cache breakpoint added.
+std::string WithCacheControl(std::string block, const common::v1::CacheControl& cc) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  WriteKey(w, "type");
+  WriteStr(w, cc.type().empty() ? "ephemeral" : cc.type());
+  if (!cc.ttl().empty()) {
+    WriteKey(w, "ttl");
+    WriteStr(w, cc.ttl());
+  }
+  w.EndObject();
+  block.pop_back();  // The closing brace.
+  absl::StrAppend(&block, ",\"cache_control\":", absl::string_view(buf.GetString(), buf.GetSize()),
+                  "}");
+  return block;
+}
+
 std::string TextBlock(absl::string_view text) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -83,12 +101,16 @@ absl::Status AppendContent(const common::v1::ChatMessage& m, const std::string& 
   int i = 0;
   for (const common::v1::ContentPart& p : m.parts()) {
     const std::string pp = absl::StrCat(param, ".content[", i++, "]");
+    std::string block;
     if (p.has_text()) {
-      out.blocks.push_back(TextBlock(p.text()));
+      block = TextBlock(p.text());
     } else if (p.has_image_url()) {
-      AIM_ASSIGN_OR_RETURN(std::string block, ImageBlock(p.image_url(), pp + ".image_url.url"));
-      out.blocks.push_back(std::move(block));
+      AIM_ASSIGN_OR_RETURN(block, ImageBlock(p.image_url(), pp + ".image_url.url"));
+    } else {
+      continue;
     }
+    if (p.has_cache_control()) block = WithCacheControl(std::move(block), p.cache_control());
+    out.blocks.push_back(std::move(block));
   }
   return absl::OkStatus();
 }
@@ -228,9 +250,17 @@ bool ToolTurnLacksSignature(const common::v1::ChatRequest& req) {
   return false;
 }
 
-// The conversation: system and developer messages into `system`, the rest as alternating user
-// and assistant messages; with `thinking`, an assistant message's echoed signed reasoning leads
-// its content.
+// Whether `m` is a system message with a cache breakpoint on it or on one of its parts.
+bool SystemCacheControl(const common::v1::ChatMessage& m) {
+  if (m.role() != "system" && m.role() != "developer") return false;
+  return m.has_cache_control() ||
+         std::any_of(m.parts().begin(), m.parts().end(),
+                     [](const common::v1::ContentPart& p) { return p.has_cache_control(); });
+}
+
+// The conversation: system and developer messages into `system` (as text blocks), the rest as
+// alternating user and assistant messages; with `thinking`, an assistant message's echoed signed
+// reasoning leads its content.
 absl::Status ReadMessages(const common::v1::ChatRequest& req, bool thinking,
                           std::vector<std::string>& system, std::vector<WireMessage>& messages) {
   int i = 0;
@@ -238,7 +268,25 @@ absl::Status ReadMessages(const common::v1::ChatRequest& req, bool thinking,
     const std::string param = absl::StrCat("messages[", i++, "]");
     const std::string& role = m.role();
     if (role == "system" || role == "developer") {
-      system.push_back(MessageText(m, "\n"));
+      // As text blocks: a cache breakpoint (on the message or a part) stays where it was put.
+      if (m.parts().empty()) {
+        if (m.content().empty()) continue;  // Anthropic refuses empty text blocks.
+        std::string block = TextBlock(m.content());
+        if (m.has_cache_control()) block = WithCacheControl(std::move(block), m.cache_control());
+        system.push_back(std::move(block));
+        continue;
+      }
+      for (int j = 0; j < m.parts_size(); ++j) {
+        const common::v1::ContentPart& p = m.parts(j);
+        if (!p.has_text() || p.text().empty()) continue;
+        std::string block = TextBlock(p.text());
+        if (p.has_cache_control()) {
+          block = WithCacheControl(std::move(block), p.cache_control());
+        } else if (m.has_cache_control() && j == m.parts_size() - 1) {
+          block = WithCacheControl(std::move(block), m.cache_control());
+        }
+        system.push_back(std::move(block));
+      }
       continue;
     }
     WireMessage wm;
@@ -264,6 +312,18 @@ absl::Status ReadMessages(const common::v1::ChatRequest& req, bool thinking,
         AIM_ASSIGN_OR_RETURN(std::string block,
                              ToolUseBlock(t, absl::StrCat(param, ".tool_calls[", j++, "]")));
         wm.blocks.push_back(std::move(block));
+      }
+    }
+    // A breakpoint on the whole message goes on its last block (unless that part has its own).
+    const bool last_part_cached = !m.parts().empty() && m.tool_calls().empty() &&
+                                  m.parts(m.parts_size() - 1).has_cache_control();
+    if (m.has_cache_control() && !last_part_cached) {
+      if (wm.plain) {
+        wm.blocks.push_back(TextBlock(wm.text));
+        wm.plain = false;
+      }
+      if (!wm.blocks.empty()) {
+        wm.blocks.back() = WithCacheControl(std::move(wm.blocks.back()), m.cache_control());
       }
     }
     Push(messages, std::move(wm));
@@ -311,6 +371,17 @@ void WriteTools(JsonWriter& w, const common::v1::ChatRequest& req, const std::st
     WriteStr(w, t.description());
     WriteKey(w, "input_schema");
     WriteRawJson(w, t.parameters_json(), R"({"type":"object","properties":{}})");
+    if (t.has_cache_control()) {
+      WriteKey(w, "cache_control");
+      w.StartObject();
+      WriteKey(w, "type");
+      WriteStr(w, "ephemeral");
+      if (!t.cache_control().ttl().empty()) {
+        WriteKey(w, "ttl");
+        WriteStr(w, t.cache_control().ttl());
+      }
+      w.EndObject();
+    }
     w.EndObject();
   }
   if (!json_tool.empty()) {
@@ -406,8 +477,19 @@ absl::StatusOr<AnthropicRequest> BuildAnthropicRequest(const common::v1::ChatReq
     w.EndObject();
   }
   if (!system.empty()) {
+    // One string, as it always was, unless a cache breakpoint needs the blocks.
     WriteKey(w, "system");
-    WriteStr(w, absl::StrJoin(system, "\n\n"));
+    if (std::any_of(req.messages().begin(), req.messages().end(), SystemCacheControl)) {
+      w.StartArray();
+      for (const std::string& b : system) w.RawValue(b.data(), b.size(), rapidjson::kObjectType);
+      w.EndArray();
+    } else {
+      std::vector<std::string> texts;
+      for (const common::v1::ChatMessage& m : req.messages()) {
+        if (m.role() == "system" || m.role() == "developer") texts.push_back(MessageText(m, "\n"));
+      }
+      WriteStr(w, absl::StrJoin(texts, "\n\n"));
+    }
   }
   WriteMessages(w, messages);
   if (req.has_temperature()) {
