@@ -79,3 +79,43 @@ TEST(MigrationsTest, EmbeddedMigrationsApply) {
 
 }  // namespace
 }  // namespace aimarket::db
+
+namespace aimarket::db {
+namespace {
+
+// 0005 turns a stored budget in dollars into integer nano-dollars, exactly.
+TEST(MigrationsTest, StoredBudgetsBecomeNanoDollars) {
+  AIM_PG_TEST_DATABASE(db);
+  auto pool = ConnectionPool::Create({.dsn = db.dsn(), .size = 1});
+  ASSERT_THAT(pool, ::aimarket::status::IsOk());
+  std::vector<Migration> before;
+  for (const Migration& m : EmbeddedMigrations()) {
+    if (m.version < 5) before.push_back(m);
+  }
+  ASSERT_THAT(ApplyMigrations(**pool, before), ::aimarket::status::IsOk());
+  {
+    auto lease = (*pool)->Acquire();
+    pqxx::work tx(**lease);
+    tx.exec0(R"(INSERT INTO teams (id, display_name, settings) VALUES
+      ('a', 'A', '{"monthly_budget": 12.5, "cost_center": "x"}'),
+      ('b', 'B', '{"monthly_budget": 0.1}'),
+      ('c', 'C', '{"cost_center": "y"}'))");
+    tx.commit();
+  }
+  ASSERT_THAT(ApplyMigrations(**pool, EmbeddedMigrations()), ::aimarket::status::IsOk());
+  auto lease = (*pool)->Acquire();
+  pqxx::work tx(**lease);
+  pqxx::result r = tx.exec(
+      "SELECT id, settings->>'monthly_budget_nano_usd', settings ? 'monthly_budget', "
+      "settings->>'cost_center' FROM teams ORDER BY id");
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0][1].as<std::string>(), "12500000000");
+  EXPECT_FALSE(r[0][2].as<bool>());
+  EXPECT_EQ(r[0][3].as<std::string>(), "x");
+  EXPECT_EQ(r[1][1].as<std::string>(), "100000000");
+  EXPECT_TRUE(r[2][1].is_null());
+  EXPECT_EQ(r[2][3].as<std::string>(), "y");
+}
+
+}  // namespace
+}  // namespace aimarket::db

@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "common/json/json_escape.h"
 #include "common/json/parse.h"
+#include "common/money/money.h"
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/edge/error_body.h"
@@ -84,7 +85,14 @@ absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out,
         return BadField("settings.monthly_budget",
                         "'settings.monthly_budget' must be a number of US dollars.");
       }
-      out.set_monthly_budget(it->value.GetDouble());
+      // Dollars become integer nano-dollars here, where they enter.
+      absl::StatusOr<money::Usd> budget = money::Usd::FromDollars(it->value.GetDouble());
+      if (!budget.ok()) {
+        return BadField("settings.monthly_budget",
+                        "'settings.monthly_budget' must be an amount of US dollars from 0 (no "
+                        "budget) to 1e9.");
+      }
+      out.set_monthly_budget_nano_usd(budget->nanos());
     }
   }
   if (auto it = v.FindMember("rate_limits"); it != v.MemberEnd()) {
@@ -141,21 +149,17 @@ std::string NullableTime(bool has, const google::protobuf::Timestamp& t) {
 
 std::string Last(absl::string_view name) { return std::string(name.substr(name.rfind('/') + 1)); }
 
-std::string Number(double d) {
-  if (d == std::floor(d) && std::fabs(d) < 1e15) return absl::StrCat(static_cast<int64_t>(d));
-  return absl::StrCat(d);
-}
-
 std::string SettingsJson(const common::v1::TeamSettings& s) {
   std::string models;
   for (const std::string& m : s.model_access())
     absl::StrAppend(&models, models.empty() ? "" : ",", json::Quote(m));
   const common::v1::RateLimits& r = s.rate_limits();
   return absl::StrCat(R"({"model_access":[)", models, R"(],"monthly_budget":)",
-                      Number(s.monthly_budget()), R"(,"rate_limits":{"requests_per_minute":)",
-                      r.requests_per_minute(), R"(,"requests_per_day":)", r.requests_per_day(),
-                      R"(,"tokens_per_minute":)", r.tokens_per_minute(), R"(},"cost_center":)",
-                      json::Quote(s.cost_center()), "}");
+                      money::Usd::Nanos(s.monthly_budget_nano_usd()).ToDecimal(),
+                      R"(,"rate_limits":{"requests_per_minute":)", r.requests_per_minute(),
+                      R"(,"requests_per_day":)", r.requests_per_day(), R"(,"tokens_per_minute":)",
+                      r.tokens_per_minute(), R"(},"cost_center":)", json::Quote(s.cost_center()),
+                      "}");
 }
 
 std::string TeamJson(const team::v1::Team& t) {

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/money/money.h"
 #include "common/status/error.h"
 #include "common/status/reasons.h"
 #include "common/status/status_macros.h"
@@ -201,9 +202,21 @@ absl::Status CheckSettings(common::v1::TeamSettings& s) {
     if (seen.insert(m).second) models.Add(std::string(m));
   }
   s.mutable_model_access()->Swap(&models);
-  if (!std::isfinite(s.monthly_budget()) || s.monthly_budget() < 0 || s.monthly_budget() > 1e12) {
+  // Money enters as dollars (the input form) and is an integer from here on.
+  if (s.monthly_budget() != 0) {
+    absl::StatusOr<money::Usd> budget = money::Usd::FromDollars(s.monthly_budget());
+    if (!budget.ok()) {
+      return Invalid("settings.monthly_budget",
+                     "monthly_budget is an amount in US dollars, from 0 (no budget) to 1e9.");
+    }
+    s.set_monthly_budget_nano_usd(budget->nanos());
+    s.clear_monthly_budget();
+  }
+  if (s.monthly_budget_nano_usd() < 0 ||
+      s.monthly_budget_nano_usd() >
+          static_cast<int64_t>(money::kMaxDollars) * money::kNanosPerDollar) {
     return Invalid("settings.monthly_budget",
-                   "monthly_budget is an amount in US dollars, 0 or more (0: no budget).");
+                   "monthly_budget is an amount in US dollars, from 0 (no budget) to 1e9.");
   }
   const common::v1::RateLimits& r = s.rate_limits();
   if (r.requests_per_minute() < 0)
@@ -359,7 +372,9 @@ absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
       if (path == "display_name") t.set_display_name(change.display_name());
       if (path == "settings") s = n;
       if (path == "settings.model_access") *s.mutable_model_access() = n.model_access();
-      if (path == "settings.monthly_budget") s.set_monthly_budget(n.monthly_budget());
+      if (path == "settings.monthly_budget") {
+        s.set_monthly_budget_nano_usd(n.monthly_budget_nano_usd());
+      }
       if (path == "settings.rate_limits") *s.mutable_rate_limits() = n.rate_limits();
       if (path == "settings.rate_limits.requests_per_minute") {
         s.mutable_rate_limits()->set_requests_per_minute(n.rate_limits().requests_per_minute());

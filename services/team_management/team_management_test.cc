@@ -6,6 +6,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <limits>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/error.h"
@@ -294,6 +296,35 @@ TEST_F(TeamManagementTest, AuditEntriesNameTheActingKeyAndKeysTheirIssuer) {
   EXPECT_EQ(last.actor_key_id(), issued->creator_key_id());
   // The platform admin's entries say so.
   EXPECT_EQ(audit->entries(audit->entries_size() - 1).actor_key_id(), "bootstrap");
+}
+
+TEST_F(TeamManagementTest, ABudgetInDollarsIsKeptAsIntegerNanoDollars) {
+  v1::CreateTeamRequest create;
+  create.set_team_id("budgeted");
+  create.mutable_team()->set_display_name("Budgeted");
+  create.mutable_team()->mutable_settings()->set_monthly_budget(0.1);
+  absl::StatusOr<v1::Team> team = tm_->CreateTeam(As(kAdminKey), create);
+  ASSERT_THAT(team, IsOk());
+  EXPECT_EQ(team->settings().monthly_budget_nano_usd(), 100'000'000);
+  EXPECT_EQ(team->settings().monthly_budget(), 0);  // The input form is not kept.
+
+  v1::UpdateTeamRequest update;
+  update.mutable_team()->set_name("teams/budgeted");
+  update.mutable_team()->mutable_settings()->set_monthly_budget(12.5);
+  update.mutable_update_mask()->add_paths("settings.monthly_budget");
+  team = tm_->UpdateTeam(As(kAdminKey), update);
+  ASSERT_THAT(team, IsOk());
+  EXPECT_EQ(team->settings().monthly_budget_nano_usd(), 12'500'000'000);
+
+  for (double bad : {-1.0, 2e9, std::numeric_limits<double>::infinity()}) {
+    update.mutable_team()->mutable_settings()->set_monthly_budget(bad);
+    EXPECT_THAT(tm_->UpdateTeam(As(kAdminKey), update),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad;
+  }
+  update.mutable_team()->mutable_settings()->set_monthly_budget(0);
+  update.mutable_team()->mutable_settings()->set_monthly_budget_nano_usd(-5);
+  EXPECT_THAT(tm_->UpdateTeam(As(kAdminKey), update), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(TeamManagementTest, OnlyOwnersDeleteTheTeamAndOnlyThePlatformAdminCreatesTeams) {

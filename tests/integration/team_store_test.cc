@@ -46,7 +46,7 @@ class TeamStoreTest : public ::testing::Test {
     t.set_name(absl::StrCat("teams/", id));
     t.set_display_name(name);
     t.mutable_settings()->add_model_access("gpt-4o");
-    t.mutable_settings()->set_monthly_budget(5000);
+    t.mutable_settings()->set_monthly_budget_nano_usd(5000);
     return t;
   }
 
@@ -88,13 +88,13 @@ TEST_F(TeamStoreTest, TeamsAreStoredWithTheirAuditAndNamesAreUnique) {
   auto updated = store_->UpdateTeam(
       "t1",
       [](v1::Team& team) {
-        team.mutable_settings()->set_monthly_budget(10);
+        team.mutable_settings()->set_monthly_budget_nano_usd(10);
         return absl::OkStatus();
       },
       audit_);
   ASSERT_THAT(updated, IsOk());
   EXPECT_EQ(updated->version(), 2);
-  EXPECT_EQ(updated->settings().monthly_budget(), 10);
+  EXPECT_EQ(updated->settings().monthly_budget_nano_usd(), 10);
   EXPECT_EQ(AuditCount("t1"), 2);
 
   auto entries = store_->ListAudit("t1", "", 10);
