@@ -6,6 +6,8 @@
 namespace aimarket::router {
 namespace {
 
+// Pointers are compared with .get(): gtest printing a shared_ptr<Principal> inlines protobuf's
+// DebugString concatenation, which trips GCC 12's -Wstringop-overflow false positive at -O3.
 TEST(PrincipalCacheTest, EntriesExpireAfterTheTtl) {
   time::FakeClock clock(absl::FromUnixSeconds(100));
   PrincipalCache cache(clock, absl::Seconds(2));
@@ -31,10 +33,10 @@ TEST(PrincipalCacheTest, OneCallerRefreshesAnAgingEntryWhileEveryoneIsServed) {
   EXPECT_FALSE(cache.Lookup("k").refresh);  // young
   clock.Advance(absl::Seconds(1));
   PrincipalCache::Result first = cache.Lookup("k");
-  ASSERT_NE(first.principal, nullptr);
+  ASSERT_NE(first.principal.get(), nullptr);
   EXPECT_TRUE(first.refresh);  // this caller refreshes
   PrincipalCache::Result second = cache.Lookup("k");
-  ASSERT_NE(second.principal, nullptr);
+  ASSERT_NE(second.principal.get(), nullptr);
   EXPECT_FALSE(second.refresh);  // nobody else does meanwhile
   // A refresh that could not reach team-management lets the next caller try again.
   cache.Unclaim("k");
@@ -46,14 +48,14 @@ TEST(PrincipalCacheTest, OneCallerRefreshesAnAgingEntryWhileEveryoneIsServed) {
   EXPECT_EQ(cache.Lookup("k").principal->version(), 2);
   // A refused key is forgotten at once.
   cache.Erase("k");
-  EXPECT_EQ(cache.Lookup("k").principal, nullptr);
+  EXPECT_EQ(cache.Lookup("k").principal.get(), nullptr);
   // Without a refresh, an entry still ends with its TTL.
   cache.Put("k", p);
   EXPECT_FALSE(cache.Lookup("k").refresh);
   clock.Advance(absl::Seconds(1));
   EXPECT_TRUE(cache.Lookup("k").refresh);
   clock.Advance(absl::Seconds(1));
-  EXPECT_EQ(cache.Lookup("k").principal, nullptr);
+  EXPECT_EQ(cache.Lookup("k").principal.get(), nullptr);
 }
 
 // team-management (or its database) down: a known key goes on working for up to max_stale after
@@ -65,15 +67,15 @@ TEST(PrincipalCacheTest, ServesKnownKeysThroughAnOutageForAWhile) {
   for (int i = 0; i < 8; ++i) {
     clock.Advance(absl::Seconds(1));
     PrincipalCache::Result r = cache.Lookup("k");
-    ASSERT_NE(r.principal, nullptr) << i;
+    ASSERT_NE(r.principal.get(), nullptr) << i;
     if (r.refresh) cache.Unclaim("k");  // The refresh failed: unreachable.
   }
   clock.Advance(absl::Seconds(1));  // 9 s after it was confirmed.
-  EXPECT_NE(cache.Lookup("k").principal, nullptr);
+  EXPECT_NE(cache.Lookup("k").principal.get(), nullptr);
   cache.Unclaim("k");
   clock.Advance(absl::Seconds(1) + absl::Milliseconds(1));
-  EXPECT_EQ(cache.Lookup("k").principal, nullptr);  // Past max_stale: asked again, for real.
-  EXPECT_EQ(cache.Lookup("never-seen").principal, nullptr);
+  EXPECT_EQ(cache.Lookup("k").principal.get(), nullptr);  // Past max_stale: asked again, for real.
+  EXPECT_EQ(cache.Lookup("never-seen").principal.get(), nullptr);
 }
 
 TEST(PrincipalCacheTest, IsBounded) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/db/pqxx_status.h"
+#include "common/db/transact.h"
 #include "common/status/status_macros.h"
 #include "services/team_management/team_api.h"
 
@@ -146,325 +147,305 @@ absl::StatusOr<v1::Member> LockedMember(pqxx::work& tx, const std::string& team_
 
 }  // namespace
 
-absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team,
-                                               const AuditContext& audit) try {
+absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team, const AuditContext& audit) {
   const std::string id(absl::StripPrefix(team.name(), "teams/"));
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat(
-          "INSERT INTO teams (id, display_name, settings) VALUES ($1, $2, $3::jsonb) RETURNING ",
-          kTeamColumns),
-      id, team.display_name(), SettingsJson(team.settings()));
-  v1::Team created = TeamFromRow(r[0]);
-  WriteAudit(tx, id, audit, "team.create", created.name(), "", AuditJson(created));
-  tx.commit();
-  return created;
-} catch (const pqxx::unique_violation&) {
-  return TeamNameTaken(team.display_name());
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+  return db::Transact(
+      pool_,
+      [&](pqxx::work& tx) -> absl::StatusOr<v1::Team> {
+        pqxx::result r =
+            tx.exec_params(absl::StrCat("INSERT INTO teams (id, display_name, settings) VALUES "
+                                        "($1, $2, $3::jsonb) RETURNING ",
+                                        kTeamColumns),
+                           id, team.display_name(), SettingsJson(team.settings()));
+        v1::Team created = TeamFromRow(r[0]);
+        WriteAudit(tx, id, audit, "team.create", created.name(), "", AuditJson(created));
+        return created;
+      },
+      [&] { return TeamNameTaken(team.display_name()); });
 }
 
-absl::StatusOr<v1::Team> TeamStore::GetTeam(const std::string& team_id) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::read_transaction tx(*conn);
-  pqxx::result r =
-      tx.exec_params(absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1"), team_id);
-  if (r.empty()) return TeamNotFound(team_id);
-  return TeamFromRow(r[0]);
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+absl::StatusOr<v1::Team> TeamStore::GetTeam(const std::string& team_id) {
+  return db::Transact<pqxx::read_transaction>(
+      pool_, [&](pqxx::read_transaction& tx) -> absl::StatusOr<v1::Team> {
+        pqxx::result r = tx.exec_params(
+            absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1"), team_id);
+        if (r.empty()) return TeamNotFound(team_id);
+        return TeamFromRow(r[0]);
+      });
 }
 
 absl::StatusOr<Page<v1::Team>> TeamStore::ListTeams(const std::string& after, int limit,
-                                                    const std::string& only) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::read_transaction tx(*conn);
-  pqxx::result r =
-      tx.exec_params(absl::StrCat("SELECT ", kTeamColumns,
-                                  " FROM teams WHERE ($1 = '' OR (create_time, id) > (SELECT "
-                                  "create_time, id FROM teams WHERE id = $1))"
-                                  " AND ($2 = '' OR id = $2) ORDER BY create_time, id LIMIT $3"),
-                     after, only, limit + 1);
-  return ToPage<v1::Team>(r, limit, TeamFromRow);
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+                                                    const std::string& only) {
+  return db::Transact<pqxx::read_transaction>(
+      pool_, [&](pqxx::read_transaction& tx) -> absl::StatusOr<Page<v1::Team>> {
+        pqxx::result r = tx.exec_params(
+            absl::StrCat("SELECT ", kTeamColumns,
+                         " FROM teams WHERE ($1 = '' OR (create_time, id) > (SELECT "
+                         "create_time, id FROM teams WHERE id = $1))"
+                         " AND ($2 = '' OR id = $2) ORDER BY create_time, id LIMIT $3"),
+            after, only, limit + 1);
+        return ToPage<v1::Team>(r, limit, TeamFromRow);
+      });
 }
 
 absl::StatusOr<v1::Team> TeamStore::UpdateTeam(const std::string& team_id,
                                                const std::function<absl::Status(v1::Team&)>& mutate,
-                                               const AuditContext& audit) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1 FOR UPDATE"), team_id);
-  if (r.empty()) return TeamNotFound(team_id);
-  const v1::Team before = TeamFromRow(r[0]);
-  v1::Team after = before;
-  AIM_RETURN_IF_ERROR(mutate(after));
-  pqxx::result w =
-      tx.exec_params(absl::StrCat("UPDATE teams SET display_name = $2, settings = $3::jsonb, "
-                                  "version = version + 1, update_time = now() "
-                                  "WHERE id = $1 RETURNING ",
-                                  kTeamColumns),
-                     team_id, after.display_name(), SettingsJson(after.settings()));
-  v1::Team updated = TeamFromRow(w[0]);
-  WriteAudit(tx, team_id, audit, "team.update", updated.name(), AuditJson(before),
-             AuditJson(updated));
-  tx.commit();
-  return updated;
-} catch (const pqxx::unique_violation&) {
-  return TeamNameTaken("");
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+                                               const AuditContext& audit) {
+  return db::Transact(
+      pool_,
+      [&](pqxx::work& tx) -> absl::StatusOr<v1::Team> {
+        pqxx::result r = tx.exec_params(
+            absl::StrCat("SELECT ", kTeamColumns, " FROM teams WHERE id = $1 FOR UPDATE"), team_id);
+        if (r.empty()) return TeamNotFound(team_id);
+        const v1::Team before = TeamFromRow(r[0]);
+        v1::Team after = before;
+        AIM_RETURN_IF_ERROR(mutate(after));
+        pqxx::result w =
+            tx.exec_params(absl::StrCat("UPDATE teams SET display_name = $2, settings = $3::jsonb, "
+                                        "version = version + 1, update_time = now() "
+                                        "WHERE id = $1 RETURNING ",
+                                        kTeamColumns),
+                           team_id, after.display_name(), SettingsJson(after.settings()));
+        v1::Team updated = TeamFromRow(w[0]);
+        WriteAudit(tx, team_id, audit, "team.update", updated.name(), AuditJson(before),
+                   AuditJson(updated));
+        return updated;
+      },
+      [&] { return TeamNameTaken(""); });
 }
 
-absl::Status TeamStore::DeleteTeam(const std::string& team_id, const AuditContext& audit) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("DELETE FROM teams WHERE id = $1 RETURNING ", kTeamColumns), team_id);
-  if (r.empty()) return TeamNotFound(team_id);
-  const v1::Team before = TeamFromRow(r[0]);
-  WriteAudit(tx, team_id, audit, "team.delete", before.name(), AuditJson(before), "");
-  tx.commit();
-  return absl::OkStatus();
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+absl::Status TeamStore::DeleteTeam(const std::string& team_id, const AuditContext& audit) {
+  return db::Transact(pool_, [&](pqxx::work& tx) -> absl::Status {
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("DELETE FROM teams WHERE id = $1 RETURNING ", kTeamColumns), team_id);
+    if (r.empty()) return TeamNotFound(team_id);
+    const v1::Team before = TeamFromRow(r[0]);
+    WriteAudit(tx, team_id, audit, "team.delete", before.name(), AuditJson(before), "");
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<v1::Member> TeamStore::CreateMember(const std::string& team_id,
                                                    const v1::Member& member,
-                                                   const AuditContext& audit) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat(
-          "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3) RETURNING ",
-          kMemberColumns),
-      team_id, member.user_id(), std::string(RoleName(member.role())));
-  v1::Member created = MemberFromRow(team_id, r[0]);
-  WriteAudit(tx, team_id, audit, "member.create", created.name(), "", AuditJson(created));
-  tx.commit();
-  return created;
-} catch (const pqxx::unique_violation&) {
-  return MemberExists(member.user_id());
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+                                                   const AuditContext& audit) {
+  return db::Transact(
+      pool_,
+      [&](pqxx::work& tx) -> absl::StatusOr<v1::Member> {
+        if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
+        pqxx::result r = tx.exec_params(
+            absl::StrCat(
+                "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3) RETURNING ",
+                kMemberColumns),
+            team_id, member.user_id(), std::string(RoleName(member.role())));
+        v1::Member created = MemberFromRow(team_id, r[0]);
+        WriteAudit(tx, team_id, audit, "member.create", created.name(), "", AuditJson(created));
+        return created;
+      },
+      [&] { return MemberExists(member.user_id()); });
 }
 
 absl::StatusOr<v1::Member> TeamStore::GetMember(const std::string& team_id,
-                                                const std::string& user_id) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::read_transaction tx(*conn);
-  pqxx::result r =
-      tx.exec_params(absl::StrCat("SELECT ", kMemberColumns,
-                                  " FROM team_members WHERE team_id = $1 AND user_id = $2"),
-                     team_id, user_id);
-  if (r.empty()) return MemberNotFound(user_id);
-  return MemberFromRow(team_id, r[0]);
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+                                                const std::string& user_id) {
+  return db::Transact<pqxx::read_transaction>(
+      pool_, [&](pqxx::read_transaction& tx) -> absl::StatusOr<v1::Member> {
+        pqxx::result r =
+            tx.exec_params(absl::StrCat("SELECT ", kMemberColumns,
+                                        " FROM team_members WHERE team_id = $1 AND user_id = $2"),
+                           team_id, user_id);
+        if (r.empty()) return MemberNotFound(user_id);
+        return MemberFromRow(team_id, r[0]);
+      });
 }
 
 absl::StatusOr<Page<v1::Member>> TeamStore::ListMembers(const std::string& team_id,
-                                                        const std::string& after, int limit) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::read_transaction tx(*conn);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat(
-          "SELECT ", kMemberColumns,
-          " FROM team_members WHERE team_id = $1 AND ($2 = '' OR (create_time, user_id) > "
-          "(SELECT create_time, user_id FROM team_members WHERE team_id = $1 AND user_id = $2)) "
-          "ORDER BY create_time, user_id LIMIT $3"),
-      team_id, after, limit + 1);
-  return ToPage<v1::Member>(r, limit, [&](const Row& row) { return MemberFromRow(team_id, row); });
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+                                                        const std::string& after, int limit) {
+  return db::Transact<pqxx::read_transaction>(
+      pool_, [&](pqxx::read_transaction& tx) -> absl::StatusOr<Page<v1::Member>> {
+        pqxx::result r = tx.exec_params(
+            absl::StrCat(
+                "SELECT ", kMemberColumns,
+                " FROM team_members WHERE team_id = $1 AND ($2 = '' OR (create_time, user_id) > "
+                "(SELECT create_time, user_id FROM team_members WHERE team_id = $1 AND user_id = "
+                "$2)) "
+                "ORDER BY create_time, user_id LIMIT $3"),
+            team_id, after, limit + 1);
+        return ToPage<v1::Member>(r, limit,
+                                  [&](const Row& row) { return MemberFromRow(team_id, row); });
+      });
 }
 
 absl::StatusOr<v1::Member> TeamStore::UpdateMember(
     const std::string& team_id, const std::string& user_id, common::v1::Role role,
-    const std::function<absl::Status(const v1::Member&)>& check, const AuditContext& audit) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  AIM_ASSIGN_OR_RETURN(const v1::Member before, LockedMember(tx, team_id, user_id));
-  AIM_RETURN_IF_ERROR(check(before));
-  if (before.role() == common::v1::ROLE_OWNER && role != common::v1::ROLE_OWNER &&
-      CountOwners(tx, team_id) <= 1) {
-    return LastOwner();
-  }
-  pqxx::result w = tx.exec_params(
-      absl::StrCat(
-          "UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2 RETURNING ",
-          kMemberColumns),
-      team_id, user_id, std::string(RoleName(role)));
-  v1::Member updated = MemberFromRow(team_id, w[0]);
-  WriteAudit(tx, team_id, audit, "member.update", updated.name(), AuditJson(before),
-             AuditJson(updated));
-  tx.commit();
-  return updated;
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+    const std::function<absl::Status(const v1::Member&)>& check, const AuditContext& audit) {
+  return db::Transact(pool_, [&](pqxx::work& tx) -> absl::StatusOr<v1::Member> {
+    AIM_ASSIGN_OR_RETURN(const v1::Member before, LockedMember(tx, team_id, user_id));
+    AIM_RETURN_IF_ERROR(check(before));
+    if (before.role() == common::v1::ROLE_OWNER && role != common::v1::ROLE_OWNER &&
+        CountOwners(tx, team_id) <= 1) {
+      return LastOwner();
+    }
+    pqxx::result w = tx.exec_params(
+        absl::StrCat(
+            "UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2 RETURNING ",
+            kMemberColumns),
+        team_id, user_id, std::string(RoleName(role)));
+    v1::Member updated = MemberFromRow(team_id, w[0]);
+    WriteAudit(tx, team_id, audit, "member.update", updated.name(), AuditJson(before),
+               AuditJson(updated));
+    return updated;
+  });
 }
 
 absl::Status TeamStore::DeleteMember(const std::string& team_id, const std::string& user_id,
                                      const std::function<absl::Status(const v1::Member&)>& check,
-                                     const AuditContext& audit) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  AIM_ASSIGN_OR_RETURN(const v1::Member before, LockedMember(tx, team_id, user_id));
-  AIM_RETURN_IF_ERROR(check(before));
-  if (before.role() == common::v1::ROLE_OWNER && CountOwners(tx, team_id) <= 1) return LastOwner();
-  tx.exec_params("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, user_id);
-  pqxx::result revoked = tx.exec_params(
-      "UPDATE api_keys SET revoke_time = now() WHERE team_id = $1 AND user_id = $2 AND revoke_time "
-      "IS NULL "
-      "RETURNING id",
-      team_id, user_id);
-  WriteAudit(tx, team_id, audit, "member.delete", before.name(), AuditJson(before), "");
-  for (const Row& k : revoked) {
-    WriteAudit(tx, team_id, audit, "api_key.revoke",
-               absl::StrCat("teams/", team_id, "/apiKeys/", k[0].as<std::string>()), "", "");
-  }
-  tx.commit();
-  return absl::OkStatus();
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+                                     const AuditContext& audit) {
+  return db::Transact(pool_, [&](pqxx::work& tx) -> absl::Status {
+    AIM_ASSIGN_OR_RETURN(const v1::Member before, LockedMember(tx, team_id, user_id));
+    AIM_RETURN_IF_ERROR(check(before));
+    if (before.role() == common::v1::ROLE_OWNER && CountOwners(tx, team_id) <= 1)
+      return LastOwner();
+    tx.exec_params("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", team_id,
+                   user_id);
+    pqxx::result revoked = tx.exec_params(
+        "UPDATE api_keys SET revoke_time = now() WHERE team_id = $1 AND user_id = $2 AND "
+        "revoke_time "
+        "IS NULL "
+        "RETURNING id",
+        team_id, user_id);
+    WriteAudit(tx, team_id, audit, "member.delete", before.name(), AuditJson(before), "");
+    for (const Row& k : revoked) {
+      WriteAudit(tx, team_id, audit, "api_key.revoke",
+                 absl::StrCat("teams/", team_id, "/apiKeys/", k[0].as<std::string>()), "", "");
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(
     const std::string& team_id, const v1::ApiKey& key, const std::string& key_hash,
-    const std::function<absl::Status(const v1::Member&)>& check, const AuditContext& audit) try {
+    const std::function<absl::Status(const v1::Member&)>& check, const AuditContext& audit) {
   const std::string key_id = key.name().substr(key.name().rfind('/') + 1);
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
-  // The team row's lock keeps the holder's role as checked until the key exists.
-  pqxx::result holder = tx.exec_params(
-      "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, key.member());
-  if (holder.empty()) return KeyForNonMember(key.member());
-  v1::Member member;
-  member.set_user_id(key.member());
-  member.set_role(RoleFromName(holder[0][0].as<std::string>()));
-  AIM_RETURN_IF_ERROR(check(member));
-  // Microseconds since the epoch; 0: never expires.
-  const int64_t expire =
-      key.has_expire_time()
-          ? google::protobuf::util::TimeUtil::TimestampToMicroseconds(key.expire_time())
-          : 0;
-  pqxx::result r =
-      tx.exec_params(absl::StrCat("INSERT INTO api_keys (id, team_id, user_id, display_name, "
-                                  "key_hash, prefix, created_by, created_by_key_id, expire_time) "
-                                  "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, $8, "
-                                  "CASE WHEN $9::bigint = 0 THEN NULL ELSE to_timestamp($9::bigint "
-                                  "/ 1000000.0) END) RETURNING ",
-                                  kKeyColumns),
-                     key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(),
-                     audit.actor, audit.actor_key_id, expire);
-  v1::ApiKey created = KeyFromRow(team_id, r[0]);
-  WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", AuditJson(created));
-  tx.commit();
-  return created;
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+  return db::Transact(pool_, [&](pqxx::work& tx) -> absl::StatusOr<v1::ApiKey> {
+    if (!LockTeam(tx, team_id)) return TeamNotFound(team_id);
+    // The team row's lock keeps the holder's role as checked until the key exists.
+    pqxx::result holder = tx.exec_params(
+        "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2", team_id, key.member());
+    if (holder.empty()) return KeyForNonMember(key.member());
+    v1::Member member;
+    member.set_user_id(key.member());
+    member.set_role(RoleFromName(holder[0][0].as<std::string>()));
+    AIM_RETURN_IF_ERROR(check(member));
+    // Microseconds since the epoch; 0: never expires.
+    const int64_t expire =
+        key.has_expire_time()
+            ? google::protobuf::util::TimeUtil::TimestampToMicroseconds(key.expire_time())
+            : 0;
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("INSERT INTO api_keys (id, team_id, user_id, display_name, "
+                     "key_hash, prefix, created_by, created_by_key_id, expire_time) "
+                     "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, $8, "
+                     "CASE WHEN $9::bigint = 0 THEN NULL ELSE to_timestamp($9::bigint "
+                     "/ 1000000.0) END) RETURNING ",
+                     kKeyColumns),
+        key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(), audit.actor,
+        audit.actor_key_id, expire);
+    v1::ApiKey created = KeyFromRow(team_id, r[0]);
+    WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", AuditJson(created));
+    return created;
+  });
 }
 
 absl::StatusOr<Page<v1::ApiKey>> TeamStore::ListApiKeys(const std::string& team_id,
                                                         const std::string& user_id,
-                                                        const std::string& after, int limit) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::read_transaction tx(*conn);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat(
-          "SELECT ", kKeyColumns,
-          " FROM api_keys WHERE team_id = $1 AND ($2 = '' OR user_id = $2) AND ($3 = '' OR "
-          "(create_time, id) > (SELECT create_time, id FROM api_keys WHERE team_id = $1 AND id = "
-          "$3)) "
-          "ORDER BY create_time, id LIMIT $4"),
-      team_id, user_id, after, limit + 1);
-  return ToPage<v1::ApiKey>(r, limit, [&](const Row& row) { return KeyFromRow(team_id, row); });
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+                                                        const std::string& after, int limit) {
+  return db::Transact<pqxx::read_transaction>(
+      pool_, [&](pqxx::read_transaction& tx) -> absl::StatusOr<Page<v1::ApiKey>> {
+        pqxx::result r = tx.exec_params(
+            absl::StrCat(
+                "SELECT ", kKeyColumns,
+                " FROM api_keys WHERE team_id = $1 AND ($2 = '' OR user_id = $2) AND ($3 = '' OR "
+                "(create_time, id) > (SELECT create_time, id FROM api_keys WHERE team_id = $1 AND "
+                "id = "
+                "$3)) "
+                "ORDER BY create_time, id LIMIT $4"),
+            team_id, user_id, after, limit + 1);
+        return ToPage<v1::ApiKey>(r, limit,
+                                  [&](const Row& row) { return KeyFromRow(team_id, row); });
+      });
 }
 
 absl::Status TeamStore::RevokeApiKey(
     const std::string& team_id, const std::string& key_id,
     const std::function<absl::Status(const v1::ApiKey&, common::v1::Role)>& check,
-    const AuditContext& audit) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  pqxx::result r = tx.exec_params(
-      absl::StrCat(
-          "SELECT ", kKeyColumns,
-          " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
-      team_id, key_id);
-  if (r.empty()) return ApiKeyNotFound(key_id);
-  const v1::ApiKey before = KeyFromRow(team_id, r[0]);
-  pqxx::result holder =
-      tx.exec_params("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2 FOR SHARE",
-                     team_id, before.member());
-  AIM_RETURN_IF_ERROR(check(before, holder.empty() ? common::v1::ROLE_UNSPECIFIED
-                                                   : RoleFromName(holder[0][0].as<std::string>())));
-  pqxx::result w = tx.exec_params(
-      absl::StrCat("UPDATE api_keys SET revoke_time = now() WHERE id = $1 RETURNING ", kKeyColumns),
-      key_id);
-  const v1::ApiKey after = KeyFromRow(team_id, w[0]);
-  WriteAudit(tx, team_id, audit, "api_key.revoke", after.name(), AuditJson(before),
-             AuditJson(after));
-  tx.commit();
-  return absl::OkStatus();
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+    const AuditContext& audit) {
+  return db::Transact(pool_, [&](pqxx::work& tx) -> absl::Status {
+    pqxx::result r = tx.exec_params(
+        absl::StrCat(
+            "SELECT ", kKeyColumns,
+            " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
+        team_id, key_id);
+    if (r.empty()) return ApiKeyNotFound(key_id);
+    const v1::ApiKey before = KeyFromRow(team_id, r[0]);
+    pqxx::result holder = tx.exec_params(
+        "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2 FOR SHARE", team_id,
+        before.member());
+    AIM_RETURN_IF_ERROR(check(before, holder.empty()
+                                          ? common::v1::ROLE_UNSPECIFIED
+                                          : RoleFromName(holder[0][0].as<std::string>())));
+    pqxx::result w = tx.exec_params(
+        absl::StrCat("UPDATE api_keys SET revoke_time = now() WHERE id = $1 RETURNING ",
+                     kKeyColumns),
+        key_id);
+    const v1::ApiKey after = KeyFromRow(team_id, w[0]);
+    WriteAudit(tx, team_id, audit, "api_key.revoke", after.name(), AuditJson(before),
+               AuditJson(after));
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& team_id,
-                                                          const std::string& after, int limit) try {
+                                                          const std::string& after, int limit) {
   AIM_ASSIGN_OR_RETURN(const int64_t before_id, AuditCursor(after));
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::read_transaction tx(*conn);
-  pqxx::result r = tx.exec_params(
-      "SELECT id, actor, action, resource, coalesce(before::text, ''), coalesce(after::text, ''), "
-      "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint, "
-      "actor_key_id FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
-      "ORDER BY id DESC "
-      "LIMIT $3",
-      team_id, before_id, limit + 1);
-  return ToPage<v1::AuditEntry>(r, limit, AuditFromRow);
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+  return db::Transact<pqxx::read_transaction>(
+      pool_, [&](pqxx::read_transaction& tx) -> absl::StatusOr<Page<v1::AuditEntry>> {
+        pqxx::result r = tx.exec_params(
+            "SELECT id, actor, action, resource, coalesce(before::text, ''), coalesce(after::text, "
+            "''), "
+            "coalesce(request_id, ''), (extract(epoch from create_time) * 1000000)::bigint, "
+            "actor_key_id FROM audit_log WHERE team_id = $1 AND ($2::bigint = 0 OR id < "
+            "$2::bigint) "
+            "ORDER BY id DESC "
+            "LIMIT $3",
+            team_id, before_id, limit + 1);
+        return ToPage<v1::AuditEntry>(r, limit, AuditFromRow);
+      });
 }
 
-absl::StatusOr<KeyRecord> TeamStore::FindKey(const std::string& key_hash) try {
-  AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease conn, pool_.Acquire());
-  pqxx::work tx(*conn);
-  pqxx::result r = tx.exec_params(
-      "SELECT k.id, k.team_id, k.user_id, m.role, t.settings::text, t.version, "
-      "(extract(epoch from k.expire_time) * 1000000)::bigint, k.revoke_time IS NOT NULL, "
-      "k.last_use_time IS NULL OR k.last_use_time < now() - interval '1 minute' "
-      "FROM api_keys k JOIN team_members m ON m.team_id = k.team_id AND m.user_id = k.user_id "
-      "JOIN teams t ON t.id = k.team_id WHERE k.key_hash = decode($1, 'hex')",
-      key_hash);
-  if (r.empty()) return absl::NotFoundError("no such key");
-  const Row& row = r[0];
-  KeyRecord k;
-  k.key_id = row[0].as<std::string>();
-  k.team_id = row[1].as<std::string>();
-  k.user_id = row[2].as<std::string>();
-  k.role = RoleFromName(row[3].as<std::string>());
-  k.settings = SettingsFromJson(row[4].as<std::string>());
-  k.version = row[5].as<int64_t>();
-  if (!row[6].is_null()) k.expire_time = absl::FromUnixMicros(row[6].as<int64_t>());
-  k.revoked = row[7].as<bool>();
-  if (row[8].as<bool>() && !k.revoked) {
-    tx.exec_params("UPDATE api_keys SET last_use_time = now() WHERE id = $1", k.key_id);
-  }
-  tx.commit();
-  return k;
-} catch (const std::exception& e) {
-  return db::FromPqxx(e);
+absl::StatusOr<KeyRecord> TeamStore::FindKey(const std::string& key_hash) {
+  return db::Transact(pool_, [&](pqxx::work& tx) -> absl::StatusOr<KeyRecord> {
+    pqxx::result r = tx.exec_params(
+        "SELECT k.id, k.team_id, k.user_id, m.role, t.settings::text, t.version, "
+        "(extract(epoch from k.expire_time) * 1000000)::bigint, k.revoke_time IS NOT NULL, "
+        "k.last_use_time IS NULL OR k.last_use_time < now() - interval '1 minute' "
+        "FROM api_keys k JOIN team_members m ON m.team_id = k.team_id AND m.user_id = k.user_id "
+        "JOIN teams t ON t.id = k.team_id WHERE k.key_hash = decode($1, 'hex')",
+        key_hash);
+    if (r.empty()) return absl::NotFoundError("no such key");
+    const Row& row = r[0];
+    KeyRecord k;
+    k.key_id = row[0].as<std::string>();
+    k.team_id = row[1].as<std::string>();
+    k.user_id = row[2].as<std::string>();
+    k.role = RoleFromName(row[3].as<std::string>());
+    k.settings = SettingsFromJson(row[4].as<std::string>());
+    k.version = row[5].as<int64_t>();
+    if (!row[6].is_null()) k.expire_time = absl::FromUnixMicros(row[6].as<int64_t>());
+    k.revoked = row[7].as<bool>();
+    if (row[8].as<bool>() && !k.revoked) {
+      tx.exec_params("UPDATE api_keys SET last_use_time = now() WHERE id = $1", k.key_id);
+    }
+    return k;
+  });
 }
 
 }  // namespace aimarket::team
