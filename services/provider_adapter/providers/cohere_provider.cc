@@ -93,9 +93,10 @@ absl::Status FailedFinish(absl::string_view reason, const Value* delta) {
                          "");
 }
 
+// What Cohere bills (billed_units), else the tokens it processed.
 void ReadUsage(const Value& u, common::v1::Usage& out) {
-  const Value* tokens = Member(u, "tokens");
-  if (tokens == nullptr || !tokens->IsObject()) tokens = Member(u, "billed_units");
+  const Value* tokens = Member(u, "billed_units");
+  if (tokens == nullptr || !tokens->IsObject()) tokens = Member(u, "tokens");
   if (tokens != nullptr && tokens->IsObject()) {
     out.set_prompt_tokens(IntOr(*tokens, "input_tokens"));
     out.set_completion_tokens(IntOr(*tokens, "output_tokens"));

@@ -49,7 +49,10 @@ void ReadUsage(const rapidjson::Value& u, Folded& f) {
 void Fold(const common::v1::ChatEvent& ev, Folded& f) {
   ++f.events;
   // Not in OpenAI's JSON: only in the event's usage, for metering.
-  if (ev.has_usage()) f.cache_write_tokens = ev.usage().cache_write_tokens();
+  if (ev.has_usage()) {
+    f.cache_write_tokens = ev.usage().cache_write_tokens();
+    f.usage = ev.usage();
+  }
   rapidjson::Document d;
   // Validating the encoding: no event may carry half of a multi-byte character.
   if (d.Parse<rapidjson::kParseValidateEncodingFlag>(ev.raw_json().data(), ev.raw_json().size())

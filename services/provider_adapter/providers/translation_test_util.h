@@ -55,6 +55,7 @@ struct Folded {
   std::string finish_reason;
   int64_t prompt_tokens = -1, completion_tokens = -1, total_tokens = -1, cached_tokens = -1,
           reasoning_tokens = -1, cache_write_tokens = -1;
+  common::v1::Usage usage;  // The last event's usage, as metering reads it.
   int events = 0;
   bool completion = false;  // A chat.completion (not chunks).
   bool valid_utf8 = true;   // Every event's JSON is valid UTF-8.
