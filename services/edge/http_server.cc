@@ -31,9 +31,7 @@
 #include "common/io/loop.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
-#include "prometheus/counter.h"
-#include "prometheus/gauge.h"
-#include "prometheus/registry.h"
+#include "services/edge/edge_metrics.h"
 #include "services/edge/openai_error.h"
 
 namespace aimarket::edge {
@@ -57,59 +55,6 @@ std::string ErrorJson(absl::string_view message, absl::string_view code,
                       absl::string_view type = "invalid_request_error") {
   return OpenAiErrorJson(message, type, "", code);
 }
-
-// aimarket_edge_connections (open now), aimarket_edge_connections_refused_total{reason} and
-// aimarket_edge_accept_errors_total{reason}.
-struct ServerMetrics {
-  prometheus::Gauge& open;
-  prometheus::Counter& refused_total;
-  prometheus::Counter& refused_client;
-  prometheus::Counter& refused_body;
-  prometheus::Counter& refused_response;
-  prometheus::Counter& accept_fd_limit;
-  prometheus::Counter& accept_other;
-  prometheus::Counter& send_timeouts;
-
-  static ServerMetrics& Get() {
-    static ServerMetrics* m = [] {
-      auto& open = prometheus::BuildGauge()
-                       .Name("aimarket_edge_connections")
-                       .Help("HTTP connections open now.")
-                       .Register(metrics::Registry());
-      auto& refused =
-          prometheus::BuildCounter()
-              .Name("aimarket_edge_connections_refused_total")
-              .Help(
-                  "HTTP connections and requests refused with 503 at a resource cap, by reason: "
-                  "max_connections, max_connections_per_client, max_buffered_body_bytes, "
-                  "max_buffered_response_bytes.")
-              .Register(metrics::Registry());
-      auto& accept = prometheus::BuildCounter()
-                         .Name("aimarket_edge_accept_errors_total")
-                         .Help(
-                             "Failed accepts of HTTP connections, by reason: fd_limit (EMFILE, "
-                             "ENFILE, ENOBUFS, "
-                             "ENOMEM: accepting pauses and backs off) or other.")
-                         .Register(metrics::Registry());
-      auto& send_timeouts = prometheus::BuildCounter()
-                                .Name("aimarket_edge_send_timeouts_total")
-                                .Help(
-                                    "Connections dropped because the client took no byte of "
-                                    "its answer for edge.send_timeout (its request is "
-                                    "cancelled).")
-                                .Register(metrics::Registry());
-      return new ServerMetrics{open.Add({}),
-                               refused.Add({{"reason", "max_connections"}}),
-                               refused.Add({{"reason", "max_connections_per_client"}}),
-                               refused.Add({{"reason", "max_buffered_body_bytes"}}),
-                               refused.Add({{"reason", "max_buffered_response_bytes"}}),
-                               accept.Add({{"reason", "fd_limit"}}),
-                               accept.Add({{"reason", "other"}}),
-                               send_timeouts.Add({})};
-    }();
-    return *m;
-  }
-};
 
 // A canned 503 for a connection refused at a cap: fixed text, written without reading the request.
 std::string BusyResponse(absl::string_view message) {
@@ -287,7 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
         sweep_(sweep),
         client_(std::move(client)),
         peer_(std::move(peer)) {
-    ServerMetrics::Get().open.Increment();
+    EdgeMetrics::Get().ConnectionOpened();
   }
   ~Session() {
     // What the handler wrote and the client never took (in out_, or in the mailbox unrun).
@@ -295,7 +240,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ReleaseWaiters();  // Gone without closing (the server stopping): nobody waits on it forever.
     if (reserved_body_ > 0) server_.ReleaseBody(reserved_body_);
     server_.ReleaseConnection(client_);
-    ServerMetrics::Get().open.Decrement();
+    EdgeMetrics::Get().ConnectionClosed();
   }
 
   void Start() {
@@ -416,7 +361,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The client reads nothing: it is dropped, and what its request started upstream is cancelled.
   void SendTimedOut() {
     if (state_ == State::kClosed) return;
-    ServerMetrics::Get().send_timeouts.Increment();
+    EdgeMetrics::Get().SendTimeout();
     Disconnected();
     DoClose();
   }
@@ -516,7 +461,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                ? static_cast<int64_t>(*parser_->content_length())
                                : server_.options().max_body_bytes;
       if (!server_.ReserveBody(want)) {
-        ServerMetrics::Get().refused_body.Increment();
+        EdgeMetrics::Get().Refused(EdgeMetrics::Cap::kBufferedBodyBytes);
         keep_alive_ = false;
         version_ = 11;
         StartHandling();
@@ -679,7 +624,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_.ResponsesFull()) {
       // Clients hold as much unsent response as the process allows: new work waits until they
       // take it (the answers already under way are held back, not dropped).
-      ServerMetrics::Get().refused_response.Increment();
+      EdgeMetrics::Get().Refused(EdgeMetrics::Cap::kBufferedResponseBytes);
       HttpResponse busy;
       busy.status = 503;
       busy.headers.emplace_back("Retry-After", "1");
@@ -1253,9 +1198,9 @@ void HttpServer::Impl::DoAccept() {
     const char* reason = nullptr;
     if (!AdmitConnection(client, &reason)) {
       // Answered and closed at once, without reading: old connections go on undisturbed.
-      ServerMetrics& m = ServerMetrics::Get();
-      (absl::string_view(reason) == "max_connections" ? m.refused_total : m.refused_client)
-          .Increment();
+      EdgeMetrics::Get().Refused(absl::string_view(reason) == "max_connections"
+                                     ? EdgeMetrics::Cap::kConnections
+                                     : EdgeMetrics::Cap::kConnectionsPerClient);
       static const std::string kBusy =
           BusyResponse("The server has too many open connections; retry shortly.");
       beast::error_code wec;
@@ -1278,13 +1223,13 @@ void HttpServer::Impl::OnAcceptError(const beast::error_code& ec) {
   const bool fd_limit = ec.category() == boost::system::system_category() &&
                         (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
   if (!fd_limit) {
-    ServerMetrics::Get().accept_other.Increment();
+    EdgeMetrics::Get().AcceptFailed(/*fd_limit=*/false);
     DoAccept();  // The connection failed (ECONNABORTED, ...), not the listener.
     return;
   }
   // Out of descriptors: the pending connection stays in the backlog, so accepting again at once
   // would fail at once, forever. Pause, longer each time (up to a second), and say so once.
-  ServerMetrics::Get().accept_fd_limit.Increment();
+  EdgeMetrics::Get().AcceptFailed(/*fd_limit=*/true);
   if (accept_backoff_.count() == 0) {
     log::Warn("cannot accept HTTP connections: out of file descriptors; pausing accepts",
               {{"error", ec.message()}, {"connections", [this] {

@@ -8,22 +8,17 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/config/provider_types.h"
-#include "common/metrics/metrics.h"
 #include "common/status/error.h"
 #include "common/status/reasons.h"
 #include "common/status/status_macros.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
-#include "prometheus/registry.h"
 #include "services/provider_adapter/providers/builtin_providers.h"
 #include "services/provider_adapter/providers/upstream_call.h"
 
 namespace aimarket::provider {
 
 namespace {
-
-constexpr const char* kOutcomeNames[] = {"ok",      "http_4xx",  "http_5xx",     "transport",
-                                         "timeout", "cancelled", "bad_response", "refused"};
 
 // The operator's provider key, wherever an upstream's words quote it (an error message saying
 // "Incorrect API key provided: sk-..."), replaced before the words leave the adapter. Keys shorter
@@ -69,22 +64,6 @@ class MeasuredCall final : public rpc::StreamObserver<common::v1::ChatEvent> {
 
 }  // namespace
 
-ProviderMetrics::Outcome ProviderMetrics::OutcomeOf(const absl::Status& s) {
-  if (s.ok()) return kOk;
-  if (s.code() == absl::StatusCode::kCancelled) return kCancelled;
-  if (s.code() == absl::StatusCode::kDeadlineExceeded) return kTimeout;
-  std::optional<common::v1::ErrorInfo> info = status::GetErrorInfo(s);
-  if (info.has_value()) {
-    if (info->reason() == status::reason::kUpstreamBadResponse) return kBadResponse;
-    if (info->reason() == status::reason::kUpstreamUnreachable ||
-        info->reason() == status::reason::kUpstreamDisconnected)
-      return kTransport;
-    if (absl::StartsWith(info->domain(), "provider."))
-      return info->http_status() >= 500 ? kHttp5xx : kHttp4xx;
-  }
-  return kRefused;  // Not sent: a field the provider cannot honour, an unsupported call.
-}
-
 absl::StatusOr<std::unique_ptr<ProviderAdapter>> ProviderAdapter::Create(
     const config::v1::Config& config) {
   std::unique_ptr<ProviderAdapter> adapter(new ProviderAdapter(config));
@@ -122,31 +101,8 @@ absl::StatusOr<const ProviderAdapter::Entry*> ProviderAdapter::Find(const std::s
 
 ProviderAdapter::ProviderAdapter(const config::v1::Config& config)
     : http_(NewCurlHttpClient()), embed_pool_(std::make_unique<thread::WorkerPool>(kEmbedThreads)) {
-  auto& calls = prometheus::BuildCounter()
-                    .Name("aimarket_provider_calls_total")
-                    .Help("Calls to upstream providers, by provider, kind of call and outcome.")
-                    .Register(metrics::Registry());
-  auto& first = prometheus::BuildHistogram()
-                    .Name("aimarket_provider_first_event_seconds")
-                    .Help("Chat calls: time from the call to the upstream's first event.")
-                    .Register(metrics::Registry());
-  auto& whole = prometheus::BuildHistogram()
-                    .Name("aimarket_provider_call_seconds")
-                    .Help("Calls to upstream providers: time to the end of the answer.")
-                    .Register(metrics::Registry());
-  const prometheus::Histogram::BucketBoundaries buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                        1,     2.5,  5,     10,   30,  60};
   for (const config::v1::ProviderConfig& p : config.providers()) {
-    ProviderMetrics& m = providers_[p.name()].metrics;
-    for (int o = 0; o < ProviderMetrics::kOutcomes; ++o) {
-      m.chat[o] =
-          &calls.Add({{"provider", p.name()}, {"call", "chat"}, {"outcome", kOutcomeNames[o]}});
-      m.embeddings[o] = &calls.Add(
-          {{"provider", p.name()}, {"call", "embeddings"}, {"outcome", kOutcomeNames[o]}});
-    }
-    m.first_event = &first.Add({{"provider", p.name()}}, buckets);
-    m.chat_seconds = &whole.Add({{"provider", p.name()}, {"call", "chat"}}, buckets);
-    m.embeddings_seconds = &whole.Add({{"provider", p.name()}, {"call", "embeddings"}}, buckets);
+    providers_[p.name()].metrics = ProviderMetrics::For(p.name());
   }
 }
 

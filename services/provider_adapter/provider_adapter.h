@@ -17,38 +17,10 @@
 #include "common/thread/worker_pool.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/provider_api.h"
+#include "services/provider_adapter/provider_metrics.h"
 #include "services/provider_adapter/providers/provider.h"
 
-namespace prometheus {
-class Counter;
-class Histogram;
-}  // namespace prometheus
-
 namespace aimarket::provider {
-
-// Prometheus series of one provider, made once (so a call costs pointer increments, no lookups):
-//   aimarket_provider_calls_total{provider, call="chat"|"embeddings", outcome}
-//   aimarket_provider_first_event_seconds{provider}  (chat: from the call to its first event)
-//   aimarket_provider_call_seconds{provider, call}   (the whole call)
-struct ProviderMetrics {
-  enum Outcome {
-    kOk,
-    kHttp4xx,
-    kHttp5xx,
-    kTransport,
-    kTimeout,
-    kCancelled,
-    kBadResponse,
-    kRefused,
-    kOutcomes
-  };
-  static Outcome OutcomeOf(const absl::Status& s);
-  prometheus::Counter* chat[kOutcomes] = {};
-  prometheus::Counter* embeddings[kOutcomes] = {};
-  prometheus::Histogram* first_event = nullptr;
-  prometheus::Histogram* chat_seconds = nullptr;
-  prometheus::Histogram* embeddings_seconds = nullptr;
-};
 
 class ProviderAdapter final : public ProviderApi {
  public:
