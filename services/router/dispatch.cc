@@ -100,10 +100,14 @@ void MeteringAdmission::Admit(const rpc::CallContext& ctx, const Ticket& ticket,
                               rpc::Done<Admitted> done) {
   usage::v1::AdmitRequest req;
   req.set_request_id(ticket.request_id);
-  req.set_team(ticket.principal.team());
-  *req.mutable_settings() = ticket.principal.settings();
+  const common::v1::Principal& p = *ticket.principal;
+  req.set_team(p.team());
+  // The limits that apply (not the model access list: that was checked already).
+  common::v1::TeamSettings& limits = *req.mutable_settings();
+  limits.set_monthly_budget_nano_usd(p.settings().monthly_budget_nano_usd());
+  if (p.settings().has_rate_limits()) *limits.mutable_rate_limits() = p.settings().rate_limits();
   req.set_model(ticket.route->name);
-  req.set_key_id(ticket.principal.key_id());
+  req.set_key_id(p.key_id());
   const money::Usd reserve = WorstCaseCost(ticket);
   req.set_reserve_nano_usd(reserve.nanos());
   req.set_estimated_tokens(WorstCaseTokens(ticket));
@@ -220,7 +224,7 @@ class Call {
 
   usage::v1::Settlement Settlement(const absl::Status& status) {
     const absl::Time now = d_.clock().Now();
-    const common::v1::Principal& p = ticket_.principal;
+    const common::v1::Principal& p = *ticket_.principal;
     usage::v1::Settlement s;
     s.set_request_id(ticket_.request_id);
     s.set_kind(ticket_.kind);

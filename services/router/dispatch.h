@@ -48,9 +48,9 @@ struct Route {
 
 // One request, as the seams see it.
 struct Ticket {
-  std::string request_id;  // The gateway's own.
-  std::string kind;        // "chat" or "embeddings".
-  common::v1::Principal principal;
+  std::string request_id;                                  // The gateway's own.
+  std::string kind;                                        // "chat" or "embeddings".
+  std::shared_ptr<const common::v1::Principal> principal;  // Never null.
   std::shared_ptr<const Route> route;
   // The prompt's conservative estimate (EstimatePromptTokens).
   int64_t prompt_tokens = 0;

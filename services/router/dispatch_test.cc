@@ -92,8 +92,9 @@ class DispatchTest : public ::testing::Test {
   Ticket MakeTicket() {
     Ticket t;
     t.request_id = "req_" + std::to_string(++requests_);
-    t.principal = fakes::MemberPrincipal("teams/t", common::v1::ROLE_MEMBER);
-    t.principal.mutable_settings()->set_cost_center("cc-1");
+    common::v1::Principal p = fakes::MemberPrincipal("teams/t", common::v1::ROLE_MEMBER);
+    p.mutable_settings()->set_cost_center("cc-1");
+    t.principal = std::make_shared<const common::v1::Principal>(std::move(p));
     t.route = route_;
     t.prompt_tokens = 100;
     return t;
@@ -288,6 +289,7 @@ TEST(WorstCaseTest, TheDearestDeploymentAndTheSmallerOfTheRequestsAndTheModelsLi
   route->deployments.push_back({"c", "z", std::nullopt});  // Unpriced: costs nothing.
   Ticket t;
   t.route = route;
+  t.principal = std::make_shared<const common::v1::Principal>();
   t.prompt_tokens = 1000;
   // No max_tokens: a: 1,000 × 1 + 100 × 10 = 2,000; b: 1,000 × 2 + 1,000 × 1 = 3,000 (µ$).
   EXPECT_EQ(WorstCaseCost(t).nanos(), 3'000'000);

@@ -162,24 +162,25 @@ void Router::WithPrincipal(rpc::CallContext ctx, PrincipalDone then) {
         refresh.request_id = ctx.request_id;
         auth_pool_.Run([this, refresh = std::move(refresh), key] { (void)AskTeam(refresh, key); });
       }
-      return then(std::move(ctx), *cached.principal);
+      return then(std::move(ctx), std::move(cached.principal));
     }
   }
   // The bootstrap admin key never waits, not even behind lookups stuck on a hung database.
   if (std::optional<common::v1::Principal> at_once = team_.AuthenticateAtOnce(key)) {
-    return then(std::move(ctx), *std::move(at_once));
+    return then(std::move(ctx), std::make_shared<const common::v1::Principal>(*std::move(at_once)));
   }
   RouterMetrics::Get().CountLookup(RouterMetrics::Lookup::kMiss);
   // team-management may block on its database: ask it from a worker, not from this thread.
   auth_pool_.Run([this, ctx = std::move(ctx), then = std::move(then)]() mutable {
     absl::StatusOr<common::v1::Principal> principal = Authenticate(ctx);
-    then(std::move(ctx), std::move(principal));
+    if (!principal.ok()) return then(std::move(ctx), principal.status());
+    then(std::move(ctx), std::make_shared<const common::v1::Principal>(*std::move(principal)));
   });
 }
 
-absl::StatusOr<Ticket> Router::Admissible(const common::v1::Principal& principal,
+absl::StatusOr<Ticket> Router::Admissible(std::shared_ptr<const common::v1::Principal> principal,
                                           const rpc::CallContext& ctx, const std::string& model) {
-  AIM_RETURN_IF_ERROR(AuthorizeModel(principal, model));
+  AIM_RETURN_IF_ERROR(AuthorizeModel(*principal, model));
   AIM_ASSIGN_OR_RETURN(std::shared_ptr<const Route> route, Resolve(model));
   if (route->deployments.empty()) {
     return status::Error(absl::StatusCode::kUnavailable, status::reason::kNoDeploymentAvailable,
@@ -187,7 +188,7 @@ absl::StatusOr<Ticket> Router::Admissible(const common::v1::Principal& principal
   }
   Ticket ticket;
   ticket.request_id = ctx.request_id.empty() ? rpc::NewRequestId() : ctx.request_id;
-  ticket.principal = principal;
+  ticket.principal = std::move(principal);
   ticket.route = std::move(route);
   return ticket;
 }
@@ -195,18 +196,19 @@ absl::StatusOr<Ticket> Router::Admissible(const common::v1::Principal& principal
 void Router::Chat(rpc::CallContext ctx, const common::v1::ChatRequest& req,
                   rpc::StreamObserver<common::v1::ChatEvent>& observer) {
   // The request and the observer stay valid until the observer's OnComplete.
-  WithPrincipal(std::move(ctx),
-                [this, &req, &observer](rpc::CallContext ctx,
-                                        absl::StatusOr<common::v1::Principal> principal) {
-                  if (!principal.ok()) return observer.OnComplete(principal.status());
-                  absl::StatusOr<Ticket> ticket = Admissible(*principal, ctx, req.model());
-                  if (!ticket.ok()) return observer.OnComplete(ticket.status());
-                  ticket->prompt_tokens = EstimatePromptTokens(req);
-                  if (req.has_max_tokens()) {
-                    ticket->max_output_tokens = req.max_tokens() * std::max(req.n(), 1);
-                  }
-                  dispatcher_.Chat(std::move(ctx), *std::move(ticket), req, observer);
-                });
+  WithPrincipal(
+      std::move(ctx), [this, &req, &observer](
+                          rpc::CallContext ctx,
+                          absl::StatusOr<std::shared_ptr<const common::v1::Principal>> principal) {
+        if (!principal.ok()) return observer.OnComplete(principal.status());
+        absl::StatusOr<Ticket> ticket = Admissible(*std::move(principal), ctx, req.model());
+        if (!ticket.ok()) return observer.OnComplete(ticket.status());
+        ticket->prompt_tokens = EstimatePromptTokens(req);
+        if (req.has_max_tokens()) {
+          ticket->max_output_tokens = req.max_tokens() * std::max(req.n(), 1);
+        }
+        dispatcher_.Chat(std::move(ctx), *std::move(ticket), req, observer);
+      });
 }
 
 absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext& ctx,
@@ -237,16 +239,18 @@ absl::StatusOr<v1::ListModelsResponse> Router::ListModels(const rpc::CallContext
 
 void Router::Embed(rpc::CallContext ctx, const common::v1::EmbedRequest& req,
                    rpc::Done<common::v1::EmbedResponse> done) {
-  WithPrincipal(std::move(ctx),
-                [this, &req, done = std::move(done)](
-                    rpc::CallContext ctx, absl::StatusOr<common::v1::Principal> principal) mutable {
-                  if (!principal.ok()) return done(principal.status());
-                  absl::StatusOr<Ticket> ticket = Admissible(*principal, ctx, req.model());
-                  if (!ticket.ok()) return done(ticket.status());
-                  ticket->prompt_tokens = EstimatePromptTokens(req);
-                  ticket->max_output_tokens = 0;  // Embeddings produce no output tokens.
-                  dispatcher_.Embed(std::move(ctx), *std::move(ticket), req, std::move(done));
-                });
+  WithPrincipal(
+      std::move(ctx),
+      [this, &req, done = std::move(done)](
+          rpc::CallContext ctx,
+          absl::StatusOr<std::shared_ptr<const common::v1::Principal>> principal) mutable {
+        if (!principal.ok()) return done(principal.status());
+        absl::StatusOr<Ticket> ticket = Admissible(*std::move(principal), ctx, req.model());
+        if (!ticket.ok()) return done(ticket.status());
+        ticket->prompt_tokens = EstimatePromptTokens(req);
+        ticket->max_output_tokens = 0;  // Embeddings produce no output tokens.
+        dispatcher_.Embed(std::move(ctx), *std::move(ticket), req, std::move(done));
+      });
 }
 
 }  // namespace aimarket::router

@@ -53,8 +53,8 @@ class Router final : public RouterApi {
              rpc::Done<common::v1::EmbedResponse> done) override;
 
  private:
-  using PrincipalDone =
-      absl::AnyInvocable<void(rpc::CallContext, absl::StatusOr<common::v1::Principal>)>;
+  using PrincipalDone = absl::AnyInvocable<void(
+      rpc::CallContext, absl::StatusOr<std::shared_ptr<const common::v1::Principal>>)>;
   // Calls `then` with `ctx` and the caller's principal: at once from the cache (refreshing it in
   // the background when due) or for the bootstrap admin; otherwise from a worker thread once
   // team-management has answered.
@@ -65,7 +65,7 @@ class Router final : public RouterApi {
   absl::StatusOr<common::v1::Principal> AskTeam(const rpc::CallContext& ctx,
                                                 const std::string& key);
   // Authorizes `model` for `principal` and resolves it into the ticket of a request.
-  absl::StatusOr<Ticket> Admissible(const common::v1::Principal& principal,
+  absl::StatusOr<Ticket> Admissible(std::shared_ptr<const common::v1::Principal> principal,
                                     const rpc::CallContext& ctx, const std::string& model);
   // The catalog entry for `model`, or one made from its prefix; NOT_FOUND MODEL_NOT_FOUND.
   absl::StatusOr<std::shared_ptr<const Route>> Resolve(const std::string& model) const;

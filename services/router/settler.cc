@@ -90,34 +90,47 @@ void BatchingSettler::Flush() {
 }
 
 void BatchingSettler::Send(std::vector<Queued> batch) {
+  // The settlements move into the request (no copy); a failed batch takes them back.
   auto req = std::make_shared<usage::v1::SettleRequest>();
   req->mutable_settlements()->Reserve(static_cast<int>(batch.size()));
-  for (const Queued& q : batch) *req->add_settlements() = q.settlement;
+  std::vector<absl::Time> since;
+  since.reserve(batch.size());
+  for (Queued& q : batch) {
+    req->add_settlements()->Swap(&q.settlement);
+    since.push_back(q.since);
+  }
   RouterMetrics::Get().SettleBatchSent(batch.size());
   rpc::CallContext ctx;
   ctx.deadline = absl::Now() + options_.call_timeout;
   metering_.Settle(ctx, *req,
-                   [this, req, batch = std::move(batch)](
+                   [this, req, since = std::move(since)](
                        absl::StatusOr<usage::v1::SettleResponse> resp) mutable {
-                     Sent(std::move(batch), resp.status());
+                     Sent(*req, since, resp.status());
                    });
 }
 
-void BatchingSettler::Sent(std::vector<Queued> batch, const absl::Status& status) {
+void BatchingSettler::Sent(usage::v1::SettleRequest& req, const std::vector<absl::Time>& since,
+                           const absl::Status& status) {
+  const size_t n = static_cast<size_t>(req.settlements_size());
   absl::MutexLock lock(&mu_);
   --in_flight_;
   if (status.ok()) {
-    pending_ -= static_cast<int64_t>(batch.size());
+    pending_ -= static_cast<int64_t>(n);
     backoff_ = options_.min_backoff;
     retry_at_ = absl::InfinitePast();
-    RouterMetrics::Get().SettlementsAcknowledged(batch.size(), pending_);
+    RouterMetrics::Get().SettlementsAcknowledged(n, pending_);
     return;
   }
   // Back to the front, in their order, for the next try with the same request ids.
-  for (auto it = batch.rbegin(); it != batch.rend(); ++it) queue_.push_front(std::move(*it));
+  for (size_t i = n; i-- > 0;) {
+    Queued q;
+    q.settlement.Swap(req.mutable_settlements(static_cast<int>(i)));
+    q.since = since[i];
+    queue_.push_front(std::move(q));
+  }
   retry_at_ = clock_.Now() + backoff_;
   log::Warn("usage-metering did not acknowledge a batch of settlements; retrying",
-            {{"settlements", absl::StrCat(batch.size())},
+            {{"settlements", absl::StrCat(n)},
              {"retry_in_ms", absl::StrCat(absl::ToInt64Milliseconds(backoff_))},
              {"code", absl::StatusCodeToString(status.code())}});
   backoff_ = std::min(backoff_ * 2, options_.max_backoff);

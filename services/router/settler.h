@@ -72,7 +72,8 @@ class BatchingSettler final : public Settler {
 
   void Run();
   void Send(std::vector<Queued> batch);
-  void Sent(std::vector<Queued> batch, const absl::Status& status);
+  void Sent(usage::v1::SettleRequest& req, const std::vector<absl::Time>& since,
+            const absl::Status& status);
 
   usage::MeteringApi& metering_;
   time::Clock& clock_;

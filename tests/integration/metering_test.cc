@@ -17,10 +17,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
+#include "services/usage_metering/usage_metering.h"
 #include "tests/util/gateway.h"
 #include "tests/util/pg_test_util.h"
 #include "tests/util/process.h"
@@ -335,6 +339,54 @@ TEST(MeteringTest, SigtermOfTheRoutersProcessFlushesItsSettlements) {
   EXPECT_EQ(gw->process(1).Wait(absl::Seconds(30)), 0) << gw->process(1).output();
   EXPECT_EQ(AwaitEvents(db.dsn(), 20), 20);
   gw->Restart(1);  // For the gateway's own orderly stop.
+}
+
+// usage-metering on its own: text that COPY must escape arrives intact, a settlement sent twice
+// is one event, and a malformed one is skipped without holding the others back.
+TEST(MeteringTest, EventsAreWrittenExactlyOnceWithTheirTextIntact) {
+  AIM_PG_TEST_DATABASE(db);
+  auto pool = db::ConnectionPool::Create({.dsn = db.dsn(), .size = 2});
+  ASSERT_TRUE(pool.ok());
+  ASSERT_TRUE(db::ApplyMigrations(**pool, db::EmbeddedMigrations()).ok());
+  usage::UsageMetering metering(*std::move(pool));
+  auto settle = [&](const usage::v1::SettleRequest& req) {
+    absl::Notification done;
+    absl::Status status;
+    metering.Settle({}, req, [&](absl::StatusOr<usage::v1::SettleResponse> r) {
+      status = r.status();
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return status;
+  };
+  usage::v1::SettleRequest req;
+  usage::v1::Settlement& s = *req.add_settlements();
+  s.set_request_id("req_awkward");
+  s.mutable_start_time()->set_seconds(1'800'000'000);
+  s.mutable_start_time()->set_nanos(123'456'000);
+  s.set_kind("chat");
+  s.set_outcome("ok");
+  s.set_team("teams/team_x");
+  s.set_cost_center("tab\there, back\\slash, new\nline, ünïcödé");
+  s.mutable_usage()->set_cost_nano_usd(1'500);
+  usage::v1::Settlement& bad = *req.add_settlements();
+  bad = s;
+  bad.set_request_id("req_bad");
+  bad.set_outcome("exploded");
+  ASSERT_TRUE(settle(req).ok());
+  ASSERT_TRUE(settle(req).ok());  // Again, as a router retrying after a lost answer.
+
+  pqxx::connection c(db.dsn());
+  pqxx::work tx(c);
+  pqxx::result r = tx.exec(
+      "SELECT request_id, cost_center, team_id, cost_nano_usd, "
+      "extract(epoch FROM start_time)::numeric(20,6)::text FROM usage_events");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0][0].as<std::string>(), "req_awkward");
+  EXPECT_EQ(r[0][1].as<std::string>(), s.cost_center());
+  EXPECT_EQ(r[0][2].as<std::string>(), "team_x");
+  EXPECT_EQ(r[0][3].as<int64_t>(), 1'500);
+  EXPECT_EQ(r[0][4].as<std::string>(), "1800000000.123456");
 }
 
 }  // namespace
