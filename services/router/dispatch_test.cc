@@ -257,6 +257,20 @@ TEST_F(DispatchTest, ACancellationMidStreamIsSettledOnceAsEstimated) {
   EXPECT_EQ(settled.time_to_first_token_us(), 0);  // The first event came at once.
 }
 
+TEST_F(DispatchTest, AModelWithoutAKnownPriceIsServedAndMarkedUnpriced) {
+  auto route = std::make_shared<Route>();
+  route->name = "gpt-new-thing";
+  route->deployments.push_back({"primary", "gpt-new-thing", std::nullopt});
+  route_ = route;
+  provider_.Script("primary", {.events = {"a"}, .usage = MakeUsage(10, 20)});
+  EXPECT_THAT(Chat()->status, IsOk());
+  usage::v1::Settlement settled = OnlySettlement();
+  EXPECT_TRUE(settled.unpriced());
+  EXPECT_EQ(settled.usage().prompt_tokens(), 10);
+  EXPECT_EQ(settled.usage().cost_nano_usd(), 0);
+  EXPECT_EQ(settled.reserved_nano_usd(), 0);
+}
+
 TEST_F(DispatchTest, ARefusalSettlesNothingAndCallsNoProvider) {
   provider_.Script("primary", {.events = {"a"}});
   admission_.Refuse(status::Error(absl::StatusCode::kResourceExhausted, "BUDGET", "no"));
