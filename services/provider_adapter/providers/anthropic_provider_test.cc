@@ -20,14 +20,7 @@ using testing::Folded;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Replay;
-
-config::v1::ProviderConfig Config(config::v1::ProviderType type) {
-  config::v1::ProviderConfig c;
-  c.set_name("up");
-  c.set_type(type);
-  c.set_base_url("http://upstream.test");
-  return c;
-}
+using testing::UpstreamConfig;
 
 common::v1::ChatRequest UserSays(const std::string& text, bool stream) {
   common::v1::ChatRequest req;
@@ -73,7 +66,7 @@ void ExpectEverySplitTheSame(Provider& p, FakeHttp& http, const common::v1::Chat
 
 TEST(AnthropicTranslationTest, StreamsSurviveEverySplit) {
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   for (const char* f : {"chat_stream.sse", "tool_call_stream.sse", "text_and_tool_stream.sse",
                         "tool_result_stream.sse", "max_tokens_stream.sse"}) {
     SCOPED_TRACE(f);
@@ -83,7 +76,7 @@ TEST(AnthropicTranslationTest, StreamsSurviveEverySplit) {
 
 TEST(AnthropicTranslationTest, StreamedToolCallKeepsItsIdAndArguments) {
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   Folded f =
       Replay(p, http, UserSays("weather?", true), Fixture("anthropic", "text_and_tool_stream.sse"));
   ASSERT_TRUE(f.status.ok()) << f;
@@ -116,7 +109,7 @@ TEST(AnthropicTranslationTest, ToolWithoutInputGetsEmptyObjectArguments) {
       "\"usage\":{\"output_tokens\":9}}\n\n"
       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   Folded f = Replay(p, http, UserSays("time?", true), body);
   ASSERT_TRUE(f.status.ok()) << f;
   ASSERT_EQ(f.tool_calls.size(), 1u);
@@ -138,7 +131,7 @@ TEST(AnthropicTranslationTest, ErrorEventEndsTheStreamWithAnOpenAiError) {
       "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"
       "\n\n";
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   Folded f = Replay(p, http, UserSays("hi", true), body);
   EXPECT_EQ(f.content, "Hel");
   EXPECT_EQ(f.status.code(), absl::StatusCode::kUnavailable) << f;
@@ -154,7 +147,7 @@ TEST(AnthropicTranslationTest, StreamCutBeforeItsEndIsAnError) {
   std::string body = Fixture("anthropic", "chat_stream.sse");
   body = body.substr(0, body.find("event: message_delta"));
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   Folded f = Replay(p, http, UserSays("hi", true), body);
   EXPECT_EQ(f.status.code(), absl::StatusCode::kUnavailable) << f;
   EXPECT_THAT(f.status.message(), HasSubstr("message_stop"));
@@ -162,7 +155,7 @@ TEST(AnthropicTranslationTest, StreamCutBeforeItsEndIsAnError) {
 
 TEST(AnthropicTranslationTest, UpstreamErrorsMapToOpenAiStatuses) {
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   struct Case {
     const char* file;
     int upstream;
@@ -465,7 +458,7 @@ constexpr char kThinkingStream[] =
 
 TEST(AnthropicTranslationTest, ThinkingIsReasoningContentWithItsSignatureNeverContent) {
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   const Folded streamed = Replay(p, http, UserSays("2+2?", true), kThinkingStream);
   ASSERT_TRUE(streamed.status.ok()) << streamed;
   EXPECT_EQ(streamed.content, "4");
@@ -503,7 +496,7 @@ TEST(AnthropicRequestTest, JsonModeIsAForcedToolWhoseInputIsTheContent) {
 
   // The answer: the tool's input becomes the message content, and the finish reason is "stop".
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   Folded plain = Replay(
       p, http, req,
       R"({"id":"msg_1","model":"m","content":[{"type":"tool_use","id":"toolu_1","name":"person",)"
@@ -542,7 +535,7 @@ TEST(AnthropicRequestTest, JsonModeIsAForcedToolWhoseInputIsTheContent) {
 
 TEST(OpenAiTranslationTest, StreamsSurviveEverySplit) {
   FakeHttp http;
-  OpenAiProvider p(Config(config::v1::PROVIDER_TYPE_OPENAI), http);
+  OpenAiProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_OPENAI), http);
   for (const char* f :
        {"chat_stream.sse", "tool_call_stream.sse", "parallel_tool_calls_stream.sse"}) {
     SCOPED_TRACE(f);

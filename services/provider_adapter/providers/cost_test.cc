@@ -19,15 +19,7 @@ namespace {
 using testing::FakeHttp;
 using testing::Folded;
 using testing::Replay;
-
-config::v1::ProviderConfig Config(config::v1::ProviderType type, const std::string& api = "") {
-  config::v1::ProviderConfig c;
-  c.set_name("up");
-  c.set_type(type);
-  c.set_base_url("http://upstream.test");
-  c.set_api(api);
-  return c;
-}
+using testing::UpstreamConfig;
 
 common::v1::ChatRequest Ask(const std::string& model) {
   common::v1::ChatRequest req;
@@ -47,7 +39,7 @@ std::string Cost(const Folded& f, config::v1::ProviderType type, const std::stri
 
 TEST(ProviderCostTest, OpenAiCachedInputAndReasoningTokens) {
   FakeHttp http;
-  OpenAiProvider p(Config(config::v1::PROVIDER_TYPE_OPENAI), http);
+  OpenAiProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_OPENAI), http);
   Folded f = Replay(p, http, Ask("o4-mini"),
                     R"({"id":"c","object":"chat.completion","created":1,"model":"o4-mini",)"
                     R"("choices":[{"index":0,"message":{"role":"assistant","content":"hi"},)"
@@ -64,7 +56,7 @@ TEST(ProviderCostTest, OpenAiCachedInputAndReasoningTokens) {
 
 TEST(ProviderCostTest, AnthropicCacheWritesAndReadsApartFromInput) {
   FakeHttp http;
-  AnthropicProvider p(Config(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
+  AnthropicProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_ANTHROPIC), http);
   Folded f =
       Replay(p, http, Ask("claude-sonnet-4-5-20250929"),
              R"({"id":"msg_1","type":"message","role":"assistant",)"
@@ -82,7 +74,7 @@ TEST(ProviderCostTest, AnthropicCacheWritesAndReadsApartFromInput) {
 
 TEST(ProviderCostTest, GeminiCachedContentAndThoughtsAsOutput) {
   FakeHttp http;
-  GeminiProvider p(Config(config::v1::PROVIDER_TYPE_GEMINI), http);
+  GeminiProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_GEMINI), http);
   Folded f = Replay(p, http, Ask("gemini-2.5-flash"),
                     R"({"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"},)"
                     R"("finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":10000,)"
@@ -98,7 +90,7 @@ TEST(ProviderCostTest, GeminiCachedContentAndThoughtsAsOutput) {
 
 TEST(ProviderCostTest, CohereTokens) {
   FakeHttp http;
-  CohereProvider p(Config(config::v1::PROVIDER_TYPE_COHERE), http);
+  CohereProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_COHERE), http);
   Folded f = Replay(p, http, Ask("command-r-08-2024"),
                     R"({"id":"c","finish_reason":"COMPLETE","message":{"role":"assistant",)"
                     R"("content":[{"type":"text","text":"hi"}]},"usage":{"billed_units":)"
@@ -112,7 +104,7 @@ TEST(ProviderCostTest, CohereTokens) {
 
 TEST(ProviderCostTest, OllamaIsFreeAndHuggingFaceCostsWhatTheDeploymentStates) {
   FakeHttp http;
-  OllamaProvider ollama(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  OllamaProvider ollama(UpstreamConfig(config::v1::PROVIDER_TYPE_OLLAMA), http);
   Folded f = Replay(ollama, http, Ask("llama3.2"),
                     R"({"model":"llama3.2","created_at":"2025-01-01T00:00:00Z",)"
                     R"("message":{"role":"assistant","content":"hi"},"done":true,)"
@@ -122,7 +114,7 @@ TEST(ProviderCostTest, OllamaIsFreeAndHuggingFaceCostsWhatTheDeploymentStates) {
   EXPECT_EQ(Cost(f, config::v1::PROVIDER_TYPE_OLLAMA, "llama3.2"), "0");
 
   FakeHttp hf_http;
-  HuggingFaceProvider hf(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), hf_http);
+  HuggingFaceProvider hf(UpstreamConfig(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), hf_http);
   Folded g = Replay(hf, hf_http, Ask("tgi"),
                     R"({"id":"c","object":"chat.completion","created":1,"model":"tgi",)"
                     R"("choices":[{"index":0,"message":{"role":"assistant","content":"hi"},)"
@@ -135,7 +127,7 @@ TEST(ProviderCostTest, OllamaIsFreeAndHuggingFaceCostsWhatTheDeploymentStates) {
   d.set_input_per_mtok(0.5);
   d.set_output_per_mtok(1.5);
   absl::StatusOr<pricing::Prices> stated =
-      pricing::DeploymentPrices(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), d);
+      pricing::DeploymentPrices(UpstreamConfig(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), d);
   ASSERT_TRUE(stated.ok());
   // 300 × $0.50 + 100 × $1.50 per million.
   EXPECT_EQ(pricing::Cost(g.usage, *stated).ToDecimal(), "0.0003");

@@ -24,16 +24,8 @@ using testing::FakeHttp;
 using testing::Fixture;
 using testing::Folded;
 using testing::Replay;
+using testing::UpstreamConfig;
 using testing::WithoutIds;
-
-config::v1::ProviderConfig Config(config::v1::ProviderType type, const std::string& api = "") {
-  config::v1::ProviderConfig c;
-  c.set_name("up");
-  c.set_type(type);
-  c.set_base_url("http://upstream.test");
-  c.set_api(api);
-  return c;
-}
 
 common::v1::ChatRequest UserSays(const std::string& text, bool stream) {
   common::v1::ChatRequest req;
@@ -65,7 +57,7 @@ void ExpectEverySplitTheSame(Provider& p, FakeHttp& http, const std::string& bod
 
 TEST(CohereTranslationTest, StreamsSurviveEverySplit) {
   FakeHttp http;
-  CohereProvider p(Config(config::v1::PROVIDER_TYPE_COHERE), http);
+  CohereProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_COHERE), http);
   for (const char* f : {"chat_stream.sse", "tool_call_stream.sse"}) {
     SCOPED_TRACE(f);
     ExpectEverySplitTheSame(p, http, Fixture("cohere", f));
@@ -74,7 +66,7 @@ TEST(CohereTranslationTest, StreamsSurviveEverySplit) {
 
 TEST(CohereTranslationTest, ErrorFinishIsAnErrorNotAStop) {
   FakeHttp http;
-  CohereProvider p(Config(config::v1::PROVIDER_TYPE_COHERE), http);
+  CohereProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_COHERE), http);
   Folded f = Replay(
       p, http, UserSays("hi", true),
       "event: message-start\ndata: {\"type\":\"message-start\",\"id\":\"x\"}\n\n"
@@ -105,7 +97,7 @@ TEST(CohereRequestTest, NamedToolChoiceOffersOnlyThatToolAsRequired) {
 
 TEST(OllamaTranslationTest, NdjsonSurvivesEverySplit) {
   FakeHttp http;
-  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  OllamaProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_OLLAMA), http);
   for (const char* f : {"chat_stream.ndjson", "tool_call_stream.ndjson"}) {
     SCOPED_TRACE(f);
     ExpectEverySplitTheSame(p, http, Fixture("ollama", f));
@@ -114,7 +106,7 @@ TEST(OllamaTranslationTest, NdjsonSurvivesEverySplit) {
 
 TEST(OllamaTranslationTest, ErrorLineEndsTheStream) {
   FakeHttp http;
-  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  OllamaProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_OLLAMA), http);
   Folded f = Replay(p, http, UserSays("hi", true), Fixture("ollama", "error_mid_stream.ndjson"));
   EXPECT_FALSE(f.status.ok());
   EXPECT_EQ(f.status.message(), "an error was encountered while running the model");
@@ -123,7 +115,7 @@ TEST(OllamaTranslationTest, ErrorLineEndsTheStream) {
 
 TEST(OllamaTranslationTest, AnEndlessLineIsCutOffNotBuffered) {
   FakeHttp http;
-  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  OllamaProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_OLLAMA), http);
   const std::string endless(17 << 20, 'x');  // 17 MiB without a newline.
   Folded f = Replay(p, http, UserSays("hi", true), endless, {1 << 20, 2 << 20, 9 << 20});
   EXPECT_FALSE(f.status.ok());
@@ -133,7 +125,7 @@ TEST(OllamaTranslationTest, AnEndlessLineIsCutOffNotBuffered) {
 
 TEST(OllamaTranslationTest, ThinkingIsReasoningContentNeverContent) {
   FakeHttp http;
-  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http);
+  OllamaProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_OLLAMA), http);
   // A thinking model's lines (Ollama's api.md: message.thinking beside message.content), composed.
   const std::string stream =
       R"({"model":"qwen3","created_at":"2025-06-01T00:00:00Z","message":{"role":"assistant","content":"","thinking":"Two plus "},"done":false})"
@@ -172,7 +164,7 @@ TEST(OllamaRequestTest, ReasoningEffortIsTheThinkSwitch) {
 
 TEST(CohereTranslationTest, ThinkingIsReasoningContent) {
   FakeHttp http;
-  CohereProvider p(Config(config::v1::PROVIDER_TYPE_COHERE), http);
+  CohereProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_COHERE), http);
   const Folded f =
       Replay(p, http, UserSays("sales?", false), Fixture("cohere", "tool_call_response.json"));
   ASSERT_TRUE(f.status.ok()) << f;
@@ -214,7 +206,7 @@ TEST(OllamaRequestTest, RemoteImagesAreFetchedWhenEnabled) {
   images.set_max_bytes(1 << 20);
   images.mutable_timeout()->set_seconds(5);
   FakeHttp http;
-  OllamaProvider p(Config(config::v1::PROVIDER_TYPE_OLLAMA), http, images);
+  OllamaProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_OLLAMA), http, images);
   common::v1::ChatRequest req = UserSays("", false);
   req.mutable_messages(0)->add_parts()->set_text("What is this?");
   req.mutable_messages(0)->add_parts()->mutable_image_url()->set_url(
@@ -275,12 +267,13 @@ TEST(OllamaRequestTest, RemoteImagesAreFetchedWhenEnabled) {
 
 TEST(HuggingFaceTranslationTest, TgiStreamsSurviveEverySplit) {
   FakeHttp http;
-  HuggingFaceProvider tgi(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
+  HuggingFaceProvider tgi(UpstreamConfig(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
   for (const char* f : {"tgi_chat_stream.sse", "tgi_tool_call_stream.sse"}) {
     SCOPED_TRACE(f);
     ExpectEverySplitTheSame(tgi, http, Fixture("huggingface", f));
   }
-  HuggingFaceProvider generate(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "generate"), http);
+  HuggingFaceProvider generate(UpstreamConfig(config::v1::PROVIDER_TYPE_HUGGINGFACE, "generate"),
+                               http);
   ExpectEverySplitTheSame(generate, http, Fixture("huggingface", "tgi_generate_stream.sse"));
 }
 
@@ -300,7 +293,7 @@ TEST(HuggingFaceTranslationTest, RepeatedToolCallIdsBecomeUniqueAndAFinishIsAdde
       "\"function\":{\"name\":\"b\",\"arguments\":{\"x\":1}}}]},\"finish_reason\":null}]}\n\n"
       "data:[DONE]\n\n";
   FakeHttp http;
-  HuggingFaceProvider p(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
+  HuggingFaceProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
   Folded f = Replay(p, http, UserSays("hi", true), body);
   ASSERT_TRUE(f.status.ok()) << f;
   ASSERT_EQ(f.tool_calls.size(), 2u);
@@ -313,7 +306,7 @@ TEST(HuggingFaceTranslationTest, RepeatedToolCallIdsBecomeUniqueAndAFinishIsAdde
 
 TEST(HuggingFaceTranslationTest, ErrorInsideTheStreamKeepsItsStatus) {
   FakeHttp http;
-  HuggingFaceProvider p(Config(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
+  HuggingFaceProvider p(UpstreamConfig(config::v1::PROVIDER_TYPE_HUGGINGFACE, "tgi"), http);
   Folded f = Replay(p, http, UserSays("hi", true),
                     "data:{\"error\":{\"message\":\"Input validation "
                     "error\",\"http_status_code\":422}}\n\ndata:[DONE]\n\n");
@@ -406,7 +399,7 @@ TEST(AnyUpstreamBytesTest, NoAnswerCrashesAnAdapter) {
   };
   for (const Case& c : cases) {
     FakeHttp http;
-    config::v1::ProviderConfig cfg = Config(c.type, c.api);
+    config::v1::ProviderConfig cfg = UpstreamConfig(c.type, c.api);
     std::unique_ptr<Provider> p;
     switch (c.type) {
       case config::v1::PROVIDER_TYPE_OPENAI:

@@ -94,6 +94,15 @@ void Fold(const common::v1::ChatEvent& ev, Folded& f) {
 
 }  // namespace
 
+config::v1::ProviderConfig UpstreamConfig(config::v1::ProviderType type, const std::string& api) {
+  config::v1::ProviderConfig c;
+  c.set_name("up");
+  c.set_type(type);
+  c.set_base_url("http://upstream.test");
+  c.set_api(api);
+  return c;
+}
+
 std::shared_ptr<HttpCall> FakeHttp::Start(HttpCallRequest r, HttpCallHandler& h) {
   request = std::move(r);
   handler = &h;

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "aimarket/common/v1/chat.pb.h"
+#include "aimarket/config/v1/config.pb.h"
 #include "common/rpc/call_context.h"
 #include "services/provider_adapter/http/http_client.h"
 #include "services/provider_adapter/providers/provider.h"
@@ -45,6 +46,10 @@ struct ToolCallSeen {
   std::string arguments;
   bool operator==(const ToolCallSeen&) const = default;
 };
+
+// A provider's config for translation tests: named "up", at http://upstream.test.
+config::v1::ProviderConfig UpstreamConfig(config::v1::ProviderType type,
+                                          const std::string& api = "");
 
 // What a client assembles from the events of one call.
 struct Folded {
