@@ -154,6 +154,10 @@ absl::StatusOr<Prices> DeploymentPrices(const config::v1::ProviderConfig& provid
 }
 
 money::Usd Cost(const common::v1::Usage& u, const Prices& prices) {
+  if (u.billed_input_tokens() > 0 || u.billed_output_tokens() > 0) {
+    return money::CostOf(
+        {{u.billed_input_tokens(), prices.input}, {u.billed_output_tokens(), prices.output}});
+  }
   const int64_t prompt = std::max<int64_t>(u.prompt_tokens(), 0);
   const int64_t cached = std::clamp<int64_t>(u.cached_tokens(), 0, prompt);
   const int64_t written = std::clamp<int64_t>(u.cache_write_tokens(), 0, prompt - cached);

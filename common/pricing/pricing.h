@@ -53,7 +53,8 @@ absl::StatusOr<Prices> DeploymentPrices(const config::v1::ProviderConfig& provid
 //   + completion × output
 // `usage` is in OpenAI's terms: prompt_tokens counts every input token (cached and written ones
 // too), completion_tokens every output token (reasoning too). Counts that do not add up (more
-// cached than prompt tokens) are clamped, never negative.
+// cached than prompt tokens) are clamped, never negative. When the provider bills other counts
+// than it reports (billed_input_tokens, billed_output_tokens: Cohere), those are priced instead.
 money::Usd Cost(const common::v1::Usage& usage, const Prices& prices);
 
 // The most a request can cost: `prompt_tokens` all at the input price (the dearest of input and

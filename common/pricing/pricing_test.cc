@@ -105,6 +105,15 @@ TEST(PricingTest, GeminiCachedContent) {
   EXPECT_EQ(Cost(MakeUsage(10000, 8000, 0, 1000, 400), p).ToDecimal(), "0.00334");
 }
 
+TEST(PricingTest, BilledCountsArePricedWhenTheProviderGivesThem) {
+  // Cohere reports 1,010 input tokens (its preamble included) and bills 1,000.
+  Prices p = *DefaultPrices(config::v1::PROVIDER_TYPE_COHERE, "command-r-08-2024");
+  common::v1::Usage u = MakeUsage(1010, 0, 0, 200);
+  u.set_billed_input_tokens(1000);
+  u.set_billed_output_tokens(200);
+  EXPECT_EQ(Cost(u, p).ToDecimal(), "0.00027");
+}
+
 TEST(PricingTest, CountsThatDoNotAddUpAreClamped) {
   Prices p;
   p.input = money::PerMtok::Nanos(1'000'000'000);

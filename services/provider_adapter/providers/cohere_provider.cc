@@ -93,13 +93,19 @@ absl::Status FailedFinish(absl::string_view reason, const Value* delta) {
                          "");
 }
 
-// What Cohere bills (billed_units), else the tokens it processed.
+// The tokens the model processed (its preamble included), else the billed units; what Cohere
+// bills (billed_units) apart, for the cost.
 void ReadUsage(const Value& u, common::v1::Usage& out) {
-  const Value* tokens = Member(u, "billed_units");
-  if (tokens == nullptr || !tokens->IsObject()) tokens = Member(u, "tokens");
+  const Value* billed = Member(u, "billed_units");
+  const Value* tokens = Member(u, "tokens");
+  if (tokens == nullptr || !tokens->IsObject()) tokens = billed;
   if (tokens != nullptr && tokens->IsObject()) {
     out.set_prompt_tokens(IntOr(*tokens, "input_tokens"));
     out.set_completion_tokens(IntOr(*tokens, "output_tokens"));
+  }
+  if (billed != nullptr && billed->IsObject()) {
+    out.set_billed_input_tokens(IntOr(*billed, "input_tokens"));
+    out.set_billed_output_tokens(IntOr(*billed, "output_tokens"));
   }
   out.set_total_tokens(out.prompt_tokens() + out.completion_tokens());
   out.set_cached_tokens(IntOr(u, "cached_tokens"));

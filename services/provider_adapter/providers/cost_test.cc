@@ -97,8 +97,8 @@ TEST(ProviderCostTest, CohereTokens) {
                     R"({"input_tokens":1000,"output_tokens":200},"tokens":{"input_tokens":1010,)"
                     R"("output_tokens":200}}})");
   ASSERT_TRUE(f.status.ok()) << f;
-  EXPECT_EQ(f.prompt_tokens, 1000);  // What Cohere bills, not the 1,010 it processed.
-  // 1,000 × $0.15 + 200 × $0.60 per million.
+  EXPECT_EQ(f.prompt_tokens, 1010);  // What the model processed, its preamble included...
+  // ...but Cohere bills its billed_units: 1,000 × $0.15 + 200 × $0.60 per million.
   EXPECT_EQ(Cost(f, config::v1::PROVIDER_TYPE_COHERE, "command-r-08-2024"), "0.00027");
 }
 
