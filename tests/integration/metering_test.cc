@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "tests/util/gateway.h"
 #include "tests/util/pg_test_util.h"
 #include "tests/util/process.h"
+#include "tests/util/tcp_proxy.h"
 
 namespace aimarket::testing {
 namespace {
@@ -320,6 +322,37 @@ TEST(MeteringTest, KillingUsageMeteringLosesNothingAcknowledgedAndDoublesNothing
       EXPECT_TRUE(events.contains(a.request_id)) << a.request_id;
     }
   }
+}
+
+// The acknowledgement follows the commit, deterministically: with Postgres hung, usage-metering
+// takes settlements but can commit none, so it acknowledges none and the routers keep them; killed
+// then and started again once Postgres is back, it receives them again and writes each once. (A
+// metering that acknowledged before committing loses every one of them here.)
+TEST(MeteringTest, NothingIsAcknowledgedBeforeItIsCommitted) {
+  AIM_PG_TEST_DATABASE(db);
+  std::smatch pm;
+  const std::string admin_dsn = PgAdminDsn();
+  ASSERT_TRUE(std::regex_search(admin_dsn, pm, std::regex("port=([0-9]+)")));
+  TcpProxy proxy(std::stoi(pm[1].str()));
+  Gateway::Options o =
+      Options({"edge", "router", "provider-adapter", "team-management", "usage-metering"});
+  o.dsn_port = proxy.port();
+  auto gw = Gateway::Start(db, o);
+  const std::string key = gw->TeamKey("[]");
+  ASSERT_EQ(Ask(*gw, key, kModels[0], false).status, 200);  // The key is cached now.
+  ASSERT_EQ(AwaitEvents(db.dsn(), 1), 1);
+
+  proxy.Freeze();
+  std::vector<Answer> answers = Load(*gw, key, 4, 5);
+  for (const Answer& a : answers) ASSERT_EQ(a.status, 200) << a.error;
+  absl::SleepFor(absl::Seconds(1));  // Settled, sent, stuck in usage-metering's writers.
+  gw->process(4).Signal(SIGKILL);
+  gw->process(4).Wait(absl::Seconds(10));
+  proxy.Thaw();
+  gw->Restart(4);
+  EXPECT_EQ(AwaitEvents(db.dsn(), 21), 21);
+  std::map<std::string, Event> events = Events(db.dsn());
+  for (const Answer& a : answers) EXPECT_TRUE(events.contains(a.request_id)) << a.request_id;
 }
 
 // Settlements held by the router (a batch that never fills, a long max_delay) reach Postgres when
