@@ -1,7 +1,5 @@
 #include "services/edge/chat_request_parser.h"
 
-#include <functional>
-
 #include "absl/strings/str_cat.h"
 #include "common/json/parse.h"
 #include "common/json/stack_document.h"
@@ -51,11 +49,11 @@ const Value* Find(const Value& obj, const char* key) {
   return it == obj.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
 }
 
-// `cache_control` on a part, a message or a tool (Anthropic's prompt caching), if there.
-absl::Status ParseCacheControl(const Value& owner, const std::string& param,
-                               common::v1::CacheControl* out, bool& present) {
+// `cache_control` on a part, a message or a tool (Anthropic's prompt caching): checked, and set
+// on `target` (a ContentPart, ChatMessage or Tool) when present.
+template <typename Proto>
+absl::Status ParseCacheControl(const Value& owner, const std::string& param, Proto& target) {
   const Value* cc = Find(owner, "cache_control");
-  present = cc != nullptr;
   if (cc == nullptr) return absl::OkStatus();
   const std::string cp = param + ".cache_control";
   if (!cc->IsObject()) return InvalidType(cp, "an object");
@@ -64,22 +62,13 @@ absl::Status ParseCacheControl(const Value& owner, const std::string& param,
   if (!type->IsString() || Str(*type) != "ephemeral") {
     return InvalidValue(cp + ".type", "the only cache_control type is 'ephemeral'");
   }
-  out->set_type("ephemeral");
-  if (const Value* ttl = Find(*cc, "ttl"); ttl != nullptr) {
-    if (!ttl->IsString() || (Str(*ttl) != "5m" && Str(*ttl) != "1h")) {
-      return InvalidValue(cp + ".ttl", "it must be '5m' or '1h'");
-    }
-    out->set_ttl(Str(*ttl));
+  const Value* ttl = Find(*cc, "ttl");
+  if (ttl != nullptr && (!ttl->IsString() || (Str(*ttl) != "5m" && Str(*ttl) != "1h"))) {
+    return InvalidValue(cp + ".ttl", "it must be '5m' or '1h'");
   }
-  return absl::OkStatus();
-}
-
-absl::Status ParseCacheControl(const Value& owner, const std::string& param,
-                               std::function<common::v1::CacheControl*()> out) {
-  common::v1::CacheControl cc;
-  bool present = false;
-  AIM_RETURN_IF_ERROR(ParseCacheControl(owner, param, &cc, present));
-  if (present) *out() = std::move(cc);
+  common::v1::CacheControl& out = *target.mutable_cache_control();
+  out.set_type("ephemeral");
+  if (ttl != nullptr) out.set_ttl(Str(*ttl));
   return absl::OkStatus();
 }
 
@@ -101,8 +90,7 @@ absl::Status ParseContent(const Value& v, const std::string& param, common::v1::
       if (text == nullptr || !text->IsString()) return InvalidType(pp + "." + t, "a string");
       common::v1::ContentPart& out = *m.add_parts();
       out.set_text(Str(*text));
-      AIM_RETURN_IF_ERROR(
-          ParseCacheControl(part, pp, [&out] { return out.mutable_cache_control(); }));
+      AIM_RETURN_IF_ERROR(ParseCacheControl(part, pp, out));
     } else if (t == "image_url") {
       const Value* img = Find(part, "image_url");
       if (img == nullptr || !img->IsObject()) return InvalidType(pp + ".image_url", "an object");
@@ -113,8 +101,7 @@ absl::Status ParseContent(const Value& v, const std::string& param, common::v1::
       out->set_url(Str(*url));
       if (const Value* d = Find(*img, "detail"); d != nullptr && d->IsString())
         out->set_detail(Str(*d));
-      AIM_RETURN_IF_ERROR(
-          ParseCacheControl(part, pp, [&added] { return added.mutable_cache_control(); }));
+      AIM_RETURN_IF_ERROR(ParseCacheControl(part, pp, added));
     }
     // Other part types (input_audio, file) reach OpenAI-format upstreams through the original body.
   }
@@ -135,7 +122,7 @@ absl::Status ParseMessage(const Value& v, int index, common::v1::ChatMessage& m)
         absl::StrCat("'", r, "' is not one of system, developer, user, assistant, tool"));
   }
   m.set_role(r);
-  AIM_RETURN_IF_ERROR(ParseCacheControl(v, param, [&m] { return m.mutable_cache_control(); }));
+  AIM_RETURN_IF_ERROR(ParseCacheControl(v, param, m));
   if (const Value* c = Find(v, "content"); c != nullptr) {
     if (absl::Status s = ParseContent(*c, param + ".content", m); !s.ok()) return s;
   } else if (r == "user" || r == "system" || r == "developer" || r == "tool") {
@@ -218,7 +205,7 @@ absl::Status ParseTools(const Value& v, common::v1::ChatRequest& req) {
     }
     if (const Value* s = Find(*fn, "strict"); s != nullptr && s->IsBool())
       out.set_strict(s->GetBool());
-    AIM_RETURN_IF_ERROR(ParseCacheControl(t, tp, [&out] { return out.mutable_cache_control(); }));
+    AIM_RETURN_IF_ERROR(ParseCacheControl(t, tp, out));
   }
   return absl::OkStatus();
 }

@@ -15,7 +15,6 @@
 #include "common/json/json_escape.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
-#include "common/money/money.h"
 #include "common/status/error.h"
 #include "services/edge/chat_request_parser.h"
 #include "services/edge/edge_metrics.h"
@@ -88,8 +87,7 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
       r.headers = Headers();
       // What the answer cost, as the router priced it from the upstream's usage.
       if (cost_nano_usd_) {
-        r.headers.emplace_back("x-aimarket-cost-usd",
-                               money::Usd::Nanos(*cost_nano_usd_).ToDecimal());
+        r.headers.push_back(rest::CostHeader(*cost_nano_usd_));
       }
       writer_->Send(std::move(r));
     } else {
@@ -307,8 +305,7 @@ void EdgeHandler::Embeddings(Exchange x) {
                                    : ErrorResponse(resp.status(), request_id);
         r.headers.emplace_back("x-request-id", request_id);
         if (resp.ok() && resp->has_usage()) {
-          r.headers.emplace_back("x-aimarket-cost-usd",
-                                 money::Usd::Nanos(resp->usage().cost_nano_usd()).ToDecimal());
+          r.headers.push_back(rest::CostHeader(resp->usage().cost_nano_usd()));
         }
         // Excluding the wait for the upstream, as for chat.
         r.headers.push_back(rest::OverheadHeader(

@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/json/parse.h"
+#include "common/money/money.h"
 #include "common/status/error.h"
 #include "services/edge/edge_metrics.h"
 
@@ -123,6 +124,10 @@ HttpResponse Json(int status, std::string body) {
 std::string Deleted(absl::string_view object, absl::string_view id) {
   return absl::StrCat(R"({"id":)", json::Quote(id), R"(,"object":")", object,
                       R"(","deleted":true})");
+}
+
+std::pair<std::string, std::string> CostHeader(int64_t cost_nano_usd) {
+  return {"x-aimarket-cost-usd", money::Usd::Nanos(cost_nano_usd).ToDecimal()};
 }
 
 std::pair<std::string, std::string> OverheadHeader(absl::Time start, absl::Duration upstream,

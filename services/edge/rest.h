@@ -98,6 +98,8 @@ std::string Deleted(absl::string_view object, absl::string_view id);
 std::pair<std::string, std::string> OverheadHeader(absl::Time start,
                                                    absl::Duration upstream = absl::ZeroDuration(),
                                                    bool observe = true);
+// x-aimarket-cost-usd: what the answer cost (nano-dollars in), in exact decimal dollars.
+std::pair<std::string, std::string> CostHeader(int64_t cost_nano_usd);
 
 }  // namespace aimarket::edge::rest
 

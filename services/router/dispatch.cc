@@ -1,5 +1,7 @@
 #include "services/router/dispatch.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
 #include <atomic>
 #include <utility>
@@ -45,10 +47,9 @@ int64_t EstimatePromptTokens(const common::v1::EmbedRequest& req) {
 
 namespace {
 
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+// To microseconds, as the usage event keeps it.
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
 }
 
 // The most output `d` can produce for `ticket`.
@@ -111,7 +112,7 @@ void MeteringAdmission::Admit(const rpc::CallContext& ctx, const Ticket& ticket,
   const money::Usd reserve = WorstCaseCost(ticket);
   req.set_reserve_nano_usd(reserve.nanos());
   req.set_estimated_tokens(WorstCaseTokens(ticket));
-  SetTimestamp(ticket.start_time, req.mutable_start_time());
+  *req.mutable_start_time() = ToTimestamp(ticket.start_time);
   metering_.Admit(
       ctx, req,
       [reserve, done = std::move(done)](absl::StatusOr<usage::v1::AdmitResponse> r) mutable {
@@ -235,7 +236,7 @@ class Call {
     s.set_reservation_id(admitted_->reservation_id);
     s.set_reserved_nano_usd(admitted_->reserved.nanos());
     s.set_model(ticket_.route->name);
-    SetTimestamp(ticket_.start_time, s.mutable_start_time());
+    *s.mutable_start_time() = ToTimestamp(ticket_.start_time);
     s.set_latency_us(absl::ToInt64Microseconds(now - ticket_.start_time));
     if (output_started_) {
       s.set_time_to_first_token_us(absl::ToInt64Microseconds(first_output_ - ticket_.start_time));

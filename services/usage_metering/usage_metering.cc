@@ -1,5 +1,7 @@
 #include "services/usage_metering/usage_metering.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
 #include <tuple>
@@ -27,7 +29,7 @@ absl::Status NotBuiltYet(absl::string_view rpc) {
 }
 
 absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  return absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(t));
 }
 
 std::string PartitionName(absl::CivilMonth m) {
@@ -125,7 +127,8 @@ void CopyRow(const v1::Settlement& s, std::string& out) {
   const common::v1::Usage& u = s.usage();
   absl::string_view team = s.team();
   team.remove_prefix(std::min(team.size(), sizeof("teams/") - 1));
-  const int64_t start_us = s.start_time().seconds() * 1'000'000 + s.start_time().nanos() / 1000;
+  const int64_t start_us =
+      google::protobuf::util::TimeUtil::TimestampToMicroseconds(s.start_time());
   auto text = [&out](absl::string_view v) {
     CopyText(v, out);
     out += '\t';
