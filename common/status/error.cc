@@ -52,6 +52,11 @@ Error& Error::Meta(absl::string_view key, absl::string_view value) {
   (*info_.mutable_metadata())[std::string(key)] = std::string(value);
   return *this;
 }
+Error& Error::RateLimits(const common::v1::RateLimitStatus& rate_limits) {
+  *info_.mutable_rate_limits() = rate_limits;
+  return *this;
+}
+
 absl::Status Error::status() const { return WithErrorInfo(absl::Status(code_, message_), info_); }
 
 }  // namespace aimarket::status

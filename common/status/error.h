@@ -39,6 +39,7 @@ class Error {
   Error& RetryAfter(absl::Duration d);
   Error& Domain(absl::string_view domain);
   Error& Meta(absl::string_view key, absl::string_view value);
+  Error& RateLimits(const common::v1::RateLimitStatus& rate_limits);
   absl::Status status() const;
   operator absl::Status() const { return status(); }  // NOLINT: implicit by design.
 

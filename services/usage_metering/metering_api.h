@@ -23,6 +23,13 @@ class MeteringApi {
   // request id. Asynchronous like Admit.
   virtual void Settle(const rpc::CallContext& ctx, const v1::SettleRequest& req,
                       rpc::Done<v1::SettleResponse> done) = 0;
+  // Internal. A router's reservations (in full when `full`), or its heartbeat; the answer says
+  // metering's incarnation. Cheap and non-blocking.
+  virtual absl::StatusOr<v1::SyncResponse> Sync(const rpc::CallContext& ctx,
+                                                const v1::SyncRequest& req) = 0;
+  // Internal. The team's month: spend, reservations and what remains, for it and its keys.
+  virtual absl::StatusOr<v1::GetBalanceResponse> GetBalance(const rpc::CallContext& ctx,
+                                                            const v1::GetBalanceRequest& req) = 0;
   virtual absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& ctx,
                                                             const v1::QueryUsageRequest& req) = 0;
   // Streams CSV chunks; see rpc::StreamObserver for the contract. `req` must outlive OnComplete.

@@ -32,6 +32,22 @@ class MeteringServiceShim final : public v1::MeteringService::CallbackService {
                rpc::Done<v1::SettleResponse> done) { api_.Settle(cc, r, std::move(done)); },
         &internal_token_);
   }
+  ServerUnaryReactor* Sync(CallbackServerContext* ctx, const v1::SyncRequest* req,
+                           v1::SyncResponse* resp) override {
+    return grpcutil::ServeUnary(
+        ctx, req, resp,
+        [this](const rpc::CallContext& cc, const v1::SyncRequest& r) { return api_.Sync(cc, r); },
+        &internal_token_);
+  }
+  ServerUnaryReactor* GetBalance(CallbackServerContext* ctx, const v1::GetBalanceRequest* req,
+                                 v1::GetBalanceResponse* resp) override {
+    return grpcutil::ServeUnary(
+        ctx, req, resp,
+        [this](const rpc::CallContext& cc, const v1::GetBalanceRequest& r) {
+          return api_.GetBalance(cc, r);
+        },
+        &internal_token_);
+  }
   ServerUnaryReactor* QueryUsage(CallbackServerContext* ctx, const v1::QueryUsageRequest* req,
                                  v1::QueryUsageResponse* resp) override {
     return grpcutil::ServeUnary(ctx, req, resp,
@@ -76,6 +92,16 @@ class MeteringGrpcClient final : public MeteringApi {
                std::function<void(grpc::Status)> f) {
           stub_->async()->Settle(c, r, resp, std::move(f));
         });
+  }
+  absl::StatusOr<v1::SyncResponse> Sync(const rpc::CallContext& cc,
+                                        const v1::SyncRequest& req) override {
+    return grpcutil::CallUnary<v1::SyncResponse>(*stub_, &v1::MeteringService::Stub::Sync, cc, req,
+                                                 internal_token_);
+  }
+  absl::StatusOr<v1::GetBalanceResponse> GetBalance(const rpc::CallContext& cc,
+                                                    const v1::GetBalanceRequest& req) override {
+    return grpcutil::CallUnary<v1::GetBalanceResponse>(
+        *stub_, &v1::MeteringService::Stub::GetBalance, cc, req, internal_token_);
   }
   absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& cc,
                                                     const v1::QueryUsageRequest& req) override {

@@ -31,14 +31,26 @@ MeteringMetrics& MeteringMetrics::Get() {
 
 MeteringMetrics::MeteringMetrics()
     : admissions_(Counters("aimarket_metering_admissions_total",
-                           "Admissions by result: admitted, refused.")),
+                           "Admissions by result (admitted, refused, unavailable) and the limit "
+                           "that refused.")),
       flagged_(Counters("aimarket_metering_events_flagged_total",
                         "Usage events written with a flag: estimated (no usage from the upstream), "
                         "unpriced (no known price).")),
       writes_(Counters("aimarket_metering_writes_total",
                        "Transactions writing usage events, by result: ok, failed.")),
-      admitted_(admissions_.Add({{"result", "admitted"}})),
-      refused_(admissions_.Add({{"result", "refused"}})),
+      unavailable_(admissions_.Add({{"result", "unavailable"}, {"limit", "none"}})),
+      above_reservation_(Counters("aimarket_metering_cost_above_reservation_total",
+                                  "Settlements whose actual cost exceeded their reservation "
+                                  "(booked in full).")
+                             .Add({})),
+      above_reservation_nanos_(
+          Counters("aimarket_metering_cost_above_reservation_nano_usd_total",
+                   "By how much actual costs exceeded their reservations, in nano-dollars.")
+              .Add({})),
+      unsettled_(Counters("aimarket_metering_unsettled_total",
+                          "Reservations with no settlement in time, charged at their reserved "
+                          "amount as unsettled events.")
+                     .Add({})),
       reservations_(prometheus::BuildGauge()
                         .Name("aimarket_metering_open_reservations")
                         .Help("Requests admitted and not yet settled.")
@@ -61,9 +73,25 @@ MeteringMetrics::MeteringMetrics()
                             {0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5, 30})),
       rejected_(Counters("aimarket_metering_settlements_rejected_total",
                          "Malformed settlements, logged and skipped.")
-                    .Add({})) {}
+                    .Add({})) {
+  for (Limit limit : {Limit::kNone, Limit::kMonthlyBudget, Limit::kParallelRequests,
+                      Limit::kRequestsPerMinute, Limit::kRequestsPerDay, Limit::kTokensPerMinute}) {
+    by_limit_[static_cast<size_t>(limit)] =
+        &admissions_.Add({{"result", limit == Limit::kNone ? "admitted" : "refused"},
+                          {"limit", std::string(LimitName(limit))}});
+  }
+}
 
-void MeteringMetrics::Admitted(bool admitted) { (admitted ? admitted_ : refused_).Increment(); }
+void MeteringMetrics::Admitted(Limit limit) { by_limit_[static_cast<size_t>(limit)]->Increment(); }
+
+void MeteringMetrics::Unavailable() { unavailable_.Increment(); }
+
+void MeteringMetrics::AboveReservation(int64_t excess_nanos) {
+  above_reservation_.Increment();
+  above_reservation_nanos_.Increment(static_cast<double>(excess_nanos));
+}
+
+void MeteringMetrics::Unsettled(int64_t n) { unsettled_.Increment(static_cast<double>(n)); }
 
 void MeteringMetrics::OpenReservations(int64_t open) {
   reservations_.Set(static_cast<double>(open));

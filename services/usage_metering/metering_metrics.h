@@ -1,8 +1,11 @@
 #pragma once
 
 // usage-metering's Prometheus families, built once against metrics::Registry():
-//   aimarket_metering_admissions_total{result}        admitted | refused
+//   aimarket_metering_admissions_total{result,limit}  admitted | refused (by limit) | unavailable
 //   aimarket_metering_open_reservations               admitted, not yet settled
+//   aimarket_metering_cost_above_reservation_total    settlements costing more than was reserved
+//   aimarket_metering_cost_above_reservation_nano_usd_total   by how much, summed
+//   aimarket_metering_unsettled_total                 reservations charged at expiry, unsettled
 //   aimarket_metering_events_written_total            usage events committed (new ones)
 //   aimarket_metering_events_flagged_total{flag}      estimated | unpriced, of those written
 //   aimarket_metering_writes_total{result}            ok | failed (transactions)
@@ -11,7 +14,10 @@
 //   aimarket_metering_ingest_lag_seconds              from a request's end to its event's commit
 //   aimarket_metering_settlements_rejected_total      malformed settlements, logged and skipped
 
+#include <array>
 #include <cstdint>
+
+#include "services/usage_metering/ledger.h"
 
 namespace prometheus {
 template <typename T>
@@ -27,7 +33,12 @@ class MeteringMetrics {
  public:
   static MeteringMetrics& Get();
 
-  void Admitted(bool admitted);
+  // `limit` refused it (Limit::kNone: admitted).
+  void Admitted(Limit limit);
+  // Refused because metering could not decide (starting, recovering).
+  void Unavailable();
+  void AboveReservation(int64_t excess_nanos);
+  void Unsettled(int64_t n);
   void OpenReservations(int64_t open);
   void Written(int64_t inserted, int64_t estimated, int64_t unpriced);
   void Write(bool ok, int64_t rows, double seconds);
@@ -40,8 +51,11 @@ class MeteringMetrics {
   prometheus::Family<prometheus::Counter>& admissions_;
   prometheus::Family<prometheus::Counter>& flagged_;
   prometheus::Family<prometheus::Counter>& writes_;
-  prometheus::Counter& admitted_;
-  prometheus::Counter& refused_;
+  std::array<prometheus::Counter*, 6> by_limit_;  // Indexed by Limit; kNone: admitted.
+  prometheus::Counter& unavailable_;
+  prometheus::Counter& above_reservation_;
+  prometheus::Counter& above_reservation_nanos_;
+  prometheus::Counter& unsettled_;
   prometheus::Gauge& reservations_;
   prometheus::Counter& written_;
   prometheus::Counter& estimated_;

@@ -2,8 +2,10 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <limits>
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
+#include <random>
 #include <tuple>
 #include <utility>
 
@@ -15,6 +17,8 @@
 #include "absl/time/civil_time.h"
 #include "common/db/transact.h"
 #include "common/log/log.h"
+#include "common/money/money.h"
+#include "common/status/error.h"
 #include "common/status/status_macros.h"
 #include "services/usage_metering/metering_metrics.h"
 
@@ -52,7 +56,7 @@ std::string Malformed(const v1::Settlement& s) {
   }
   if (s.kind() != "chat" && s.kind() != "embeddings") return "kind";
   if (s.outcome() != "ok" && s.outcome() != "error" && s.outcome() != "cancelled" &&
-      s.outcome() != "cut") {
+      s.outcome() != "cut" && s.outcome() != "unsettled") {
     return "outcome";
   }
   if (!s.team().empty() && !absl::StartsWith(s.team(), "teams/")) return "team";
@@ -183,21 +187,103 @@ const std::string& InsertFromStaging() {
     source[1] = "timestamptz 'epoch' + start_us * interval '1 microsecond'";
     return new std::string(absl::StrCat("INSERT INTO usage_events (", absl::StrJoin(target, ", "),
                                         ") SELECT ", absl::StrJoin(source, ", "),
-                                        " FROM usage_events_staging ON CONFLICT DO NOTHING"));
+                                        " FROM usage_events_staging ON CONFLICT DO NOTHING"
+                                        " RETURNING request_id"));
   }();
   return *sql;
+}
+
+// The limits of the team that AdmitRequest carries, as the Ledger takes them.
+common::v1::KeyLimits TeamLimits(const v1::AdmitRequest& req) {
+  common::v1::KeyLimits limits;
+  limits.set_monthly_budget_nano_usd(req.settings().monthly_budget_nano_usd());
+  if (req.settings().has_rate_limits()) {
+    *limits.mutable_rate_limits() = req.settings().rate_limits();
+  }
+  return limits;
+}
+
+bool HasLimits(const common::v1::KeyLimits& l) {
+  const common::v1::RateLimits& r = l.rate_limits();
+  return l.monthly_budget_nano_usd() > 0 || r.requests_per_minute() > 0 ||
+         r.requests_per_day() > 0 || r.tokens_per_minute() > 0 || r.max_parallel_requests() > 0;
+}
+
+std::string Dollars(int64_t nanos) {
+  return absl::StrCat("$", money::Usd::Nanos(nanos).ToDecimal());
+}
+
+// How long, as a person says it: "12s", "1m30s", "4h5m".
+std::string Wait(absl::Duration d) { return absl::FormatDuration(absl::Ceil(d, absl::Seconds(1))); }
+
+// The 429 for a refused request, in the words the client sees.
+absl::Status Refusal(const Ledger::Decision& d, absl::Time start_time) {
+  const absl::string_view whose = d.by_key ? "this API key's" : "the team's";
+  if (d.refused == Limit::kMonthlyBudget) {
+    const absl::CivilMonth next = absl::ToCivilMonth(start_time, absl::UTCTimeZone()) + 1;
+    return status::Error(
+               absl::StatusCode::kResourceExhausted, "BUDGET_EXCEEDED",
+               absl::StrCat("This request would exceed ", whose, " monthly budget of ",
+                            Dollars(d.budget_nanos), ": ", Dollars(d.remaining_nanos),
+                            " remains this month and the request may cost up to ",
+                            Dollars(d.requested),
+                            " (its prompt's estimate and its max_tokens, or the model's largest "
+                            "output). The budget starts again on ",
+                            absl::FormatCivilTime(absl::CivilDay(next)), " (UTC)."))
+        .Type("insufficient_quota")
+        .HttpStatus(429)
+        .Meta("limit", LimitName(d.refused))
+        .Meta("scope", d.by_key ? "key" : "team")
+        .RateLimits(d.status);
+  }
+  const bool tokens = d.refused == Limit::kTokensPerMinute;
+  std::string message;
+  if (d.refused == Limit::kParallelRequests) {
+    message = absl::StrCat("Rate limit reached for parallel requests (", whose, " limit): limit ",
+                           d.limit, ", in flight ", d.used, ". Retry when one has ended.");
+  } else if (d.retry_after == absl::InfiniteDuration()) {
+    message = absl::StrCat("Request too large for tokens per minute (", whose, " limit): limit ",
+                           d.limit, ", requested ", d.requested,
+                           " (the prompt's estimate plus max_tokens, or the model's largest "
+                           "output when max_tokens is not set). Lower max_tokens or shorten the "
+                           "prompt.");
+  } else {
+    const absl::string_view what = d.refused == Limit::kRequestsPerMinute ? "requests per minute"
+                                   : d.refused == Limit::kRequestsPerDay  ? "requests per day"
+                                                                          : "tokens per minute";
+    message = absl::StrCat("Rate limit reached for ", what, " (", whose, " limit): limit ", d.limit,
+                           ", used ", d.used, ", requested ", d.requested, ". Please try again in ",
+                           Wait(d.retry_after), ".");
+  }
+  status::Error e(absl::StatusCode::kResourceExhausted, "RATE_LIMIT_EXCEEDED", message);
+  e.Type(tokens ? "tokens" : "requests")
+      .HttpStatus(429)
+      .Meta("limit", LimitName(d.refused))
+      .Meta("scope", d.by_key ? "key" : "team")
+      .RateLimits(d.status);
+  if (d.retry_after != absl::InfiniteDuration()) e.RetryAfter(d.retry_after);
+  return e;
+}
+
+std::string NewIncarnation() {
+  std::random_device random;
+  return absl::StrFormat("%08x%08x", random(), random());
 }
 
 }  // namespace
 
 UsageMetering::UsageMetering(std::unique_ptr<db::ConnectionPool> pool, Options options,
                              time::Clock& clock)
-    : pool_(std::move(pool)), options_(options), clock_(clock) {
+    : pool_(std::move(pool)),
+      options_(options),
+      clock_(clock),
+      ledger_(clock, LedgerOptions{.reservation_ttl = options.reservation_ttl}),
+      incarnation_(NewIncarnation()),
+      recovered_at_us_(pool_ ? std::numeric_limits<int64_t>::max() : 0) {
   if (!pool_) return;
-  for (int i = 0; i < std::max(1, options_.writer_threads); ++i) {
-    writers_.emplace_back([this] { WriteLoop(); });
-  }
+  starter_ = std::thread([this] { Start(); });
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  sweeper_ = std::thread([this] { SweepLoop(); });
 }
 
 UsageMetering::~UsageMetering() {
@@ -205,8 +291,10 @@ UsageMetering::~UsageMetering() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
+  if (starter_.joinable()) starter_.join();
   for (std::thread& t : writers_) t.join();
   if (maintenance_.joinable()) maintenance_.join();
+  if (sweeper_.joinable()) sweeper_.join();
   // What no writer took: the routers keep it and send it again.
   std::deque<Queued> left;
   {
@@ -216,33 +304,123 @@ UsageMetering::~UsageMetering() {
   for (Queued& q : left) q.done(absl::UnavailableError("usage-metering is shutting down"));
 }
 
+void UsageMetering::Start() {
+  while (true) {
+    absl::Status loaded = LoadSpend();
+    absl::MutexLock lock(&mu_);
+    if (stop_) return;
+    if (loaded.ok()) {
+      loaded_ = true;
+      recovered_at_us_ = absl::ToUnixMicros(clock_.Now() + options_.recovery_grace);
+      for (int i = 0; i < std::max(1, options_.writer_threads); ++i) {
+        writers_.emplace_back([this] { WriteLoop(); });
+      }
+      log::Info("usage-metering has loaded the month's spend",
+                {{"incarnation", incarnation_},
+                 {"recovery_grace", absl::FormatDuration(options_.recovery_grace)}});
+      return;
+    }
+    log::Warn(
+        "usage-metering cannot load the month's spend yet; requests with limits are "
+        "refused until it can",
+        {{"error", loaded.ToString()}});
+    auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stopped), absl::Seconds(1));
+  }
+}
+
+absl::Status UsageMetering::LoadSpend() {
+  const absl::CivilMonth month = absl::ToCivilMonth(clock_.Now(), absl::UTCTimeZone());
+  const int64_t from_us = absl::ToUnixMicros(absl::FromCivil(month, absl::UTCTimeZone()));
+  const int64_t to_us = absl::ToUnixMicros(absl::FromCivil(month + 1, absl::UTCTimeZone()));
+  // The sums per team and key of the month's events; nothing is written meanwhile (the writers
+  // start after this), so none is counted twice.
+  return db::Transact(*pool_, [&](pqxx::work& tx) -> absl::Status {
+    int64_t rows = 0;
+    for (const pqxx::row& row :
+         tx.exec_params("SELECT team_id, key_id, sum(cost_nano_usd)::bigint FROM usage_events "
+                        "WHERE start_time >= timestamptz 'epoch' + $1 * interval '1 microsecond' "
+                        "AND start_time < timestamptz 'epoch' + $2 * interval '1 microsecond' "
+                        "GROUP BY team_id, key_id",
+                        from_us, to_us)) {
+      const absl::string_view team_id(row[0].c_str(), row[0].size());
+      ledger_.AddSpend(team_id.empty() ? "" : absl::StrCat("teams/", team_id),
+                       absl::string_view(row[1].c_str(), row[1].size()), month,
+                       row[2].as<int64_t>());
+      ++rows;
+    }
+    log::Info("month's spend loaded",
+              {{"month", absl::FormatCivilTime(month)}, {"accounts", absl::StrCat(rows)}});
+    return absl::OkStatus();
+  });
+}
+
+bool UsageMetering::recovered() {
+  return absl::ToUnixMicros(clock_.Now()) >= recovered_at_us_.load(std::memory_order_relaxed);
+}
+
 void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest& req,
                           rpc::Done<v1::AdmitResponse> done) {
   if (req.request_id().empty() || req.request_id().size() > kMaxIdBytes) {
-    MeteringMetrics::Get().Admitted(false);
     return done(absl::InvalidArgumentError("AdmitRequest.request_id is required"));
   }
-  // Every request is admitted for now (budgets and rate limits come with the budget issue); its
-  // worst case is held as a reservation until it is settled.
-  int64_t open = 0;
-  {
-    const absl::Time now = clock_.Now();
-    absl::MutexLock lock(&reservations_mu_);
-    reservations_[req.request_id()] = Reservation{req.reserve_nano_usd(), now};
-    // A router that dies leaves its reservations behind: forget them after their time.
-    if (++admits_since_sweep_ >= 10'000) {
-      admits_since_sweep_ = 0;
-      absl::erase_if(reservations_, [&](const auto& entry) {
-        return now - entry.second.since > options_.reservation_ttl;
-      });
-    }
-    open = static_cast<int64_t>(reservations_.size());
+  Ledger::Ask ask;
+  ask.team_limits = TeamLimits(req);
+  ask.key_limits = req.key_limits();
+  if (!recovered() && (HasLimits(ask.team_limits) || HasLimits(ask.key_limits))) {
+    // Until the spend is loaded and the routers have re-sent what they hold, admitting for a
+    // team with limits could pass them.
+    MeteringMetrics::Get().Unavailable();
+    const int64_t at = recovered_at_us_.load(std::memory_order_relaxed);
+    const absl::Duration wait = at == std::numeric_limits<int64_t>::max()
+                                    ? absl::Seconds(1)
+                                    : absl::FromUnixMicros(at) - clock_.Now();
+    return done(status::Error(absl::StatusCode::kUnavailable, "METERING_RECOVERING",
+                              "The gateway is restoring its budget and rate-limit counters "
+                              "after a restart; retry shortly.")
+                    .RetryAfter(std::max(wait, absl::Seconds(1))));
   }
-  MeteringMetrics::Get().Admitted(true);
-  MeteringMetrics::Get().OpenReservations(open);
+  ask.reservation_id = req.request_id();
+  ask.team = req.team();
+  ask.key_id = req.key_id();
+  ask.reserve_nanos = req.reserve_nano_usd();
+  ask.tokens = req.estimated_tokens();
+  ask.start_time = ToTime(req.start_time());
+  ask.kind = req.kind();
+  ask.model = req.model();
+  ask.member = req.member();
+  ask.cost_center = req.cost_center();
+  Ledger::Decision d = ledger_.Admit(ask);
+  MeteringMetrics::Get().Admitted(d.refused);
+  if (d.refused != Limit::kNone) return done(Refusal(d, ask.start_time));
   v1::AdmitResponse resp;
   resp.set_reservation_id(req.request_id());
+  if (d.status.limit_requests() > 0 || d.status.limit_tokens() > 0) {
+    *resp.mutable_rate_limits() = std::move(d.status);
+  }
+  resp.set_incarnation(incarnation_);
   done(std::move(resp));
+}
+
+absl::StatusOr<v1::SyncResponse> UsageMetering::Sync(const rpc::CallContext&,
+                                                     const v1::SyncRequest& req) {
+  if (req.full()) {
+    for (const v1::HeldReservation& held : req.reservations()) {
+      if (held.reservation_id().empty() || held.reservation_id().size() > kMaxIdBytes) continue;
+      ledger_.Hold(held);
+    }
+    log::Info("a router re-sent the reservations it holds",
+              {{"router", req.router_id().substr(0, kMaxIdBytes)},
+               {"reservations", absl::StrCat(req.reservations_size())}});
+  }
+  v1::SyncResponse resp;
+  resp.set_incarnation(incarnation_);
+  return resp;
+}
+
+absl::StatusOr<v1::GetBalanceResponse> UsageMetering::GetBalance(const rpc::CallContext&,
+                                                                 const v1::GetBalanceRequest& req) {
+  return ledger_.Balance(req.team());
 }
 
 void UsageMetering::Settle(const rpc::CallContext&, const v1::SettleRequest& req,
@@ -250,7 +428,18 @@ void UsageMetering::Settle(const rpc::CallContext&, const v1::SettleRequest& req
   if (!pool_) {
     return done(absl::FailedPreconditionError("usage-metering has no database in this process"));
   }
-  if (req.settlements().empty()) return done(v1::SettleResponse());
+  if (req.settlements().empty()) {
+    v1::SettleResponse resp;
+    resp.set_incarnation(incarnation_);
+    return done(std::move(resp));
+  }
+  // The reservations hold the actual costs from now until the events are written (also when the
+  // queue is full: the router sends the same again).
+  for (const v1::Settlement& s : req.settlements()) {
+    if (ledger_.Settling(s)) {
+      MeteringMetrics::Get().AboveReservation(s.usage().cost_nano_usd() - s.reserved_nano_usd());
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     if (!stop_ && queued_rows_ + req.settlements_size() <= options_.max_queued_rows) {
@@ -260,6 +449,44 @@ void UsageMetering::Settle(const rpc::CallContext&, const v1::SettleRequest& req
     }
   }
   done(absl::ResourceExhaustedError("usage-metering's write queue is full; retry later"));
+}
+
+void UsageMetering::ExpireReservations() {
+  std::vector<v1::Settlement> expired = ledger_.Expire();
+  MeteringMetrics::Get().OpenReservations(ledger_.open_reservations());
+  if (expired.empty() || !pool_) return;
+  MeteringMetrics::Get().Unsettled(static_cast<int64_t>(expired.size()));
+  log::Warn("reservations with no settlement in time charged at their reserved amount",
+            {{"reservations", absl::StrCat(expired.size())}});
+  auto req = std::make_shared<v1::SettleRequest>();
+  for (v1::Settlement& s : expired) *req->add_settlements() = std::move(s);
+  WriteUnsettled(std::move(req));
+}
+
+void UsageMetering::WriteUnsettled(std::shared_ptr<const v1::SettleRequest> req) {
+  // Written like a router's settlements; until they are, the reservations hold their amounts.
+  absl::MutexLock lock(&mu_);
+  if (stop_) return;
+  queued_rows_ += req->settlements_size();
+  queue_.push_back({req.get(), [this, req](absl::StatusOr<v1::SettleResponse> r) {
+                      if (r.ok()) return;
+                      // Not written (the database failed): the sweeper tries again.
+                      absl::MutexLock lock(&mu_);
+                      unwritten_.push_back(req);
+                    }});
+}
+
+void UsageMetering::SweepLoop() {
+  absl::MutexLock lock(&mu_);
+  auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stopped), absl::Seconds(1))) {
+    std::vector<std::shared_ptr<const v1::SettleRequest>> again;
+    again.swap(unwritten_);
+    mu_.Unlock();
+    for (auto& req : again) WriteUnsettled(std::move(req));
+    ExpireReservations();
+    mu_.Lock();
+  }
 }
 
 void UsageMetering::WriteLoop() {
@@ -282,22 +509,22 @@ void UsageMetering::WriteLoop() {
         batch.push_back(std::move(q));
       }
     }
-    absl::Status written = Write(rows);
+    absl::flat_hash_set<std::string> inserted;
+    absl::Status written = Write(rows, inserted);
     if (written.ok()) {
-      int64_t open = 0;
-      {
-        absl::MutexLock lock(&reservations_mu_);
-        for (const v1::Settlement* s : rows) reservations_.erase(s->reservation_id());
-        open = static_cast<int64_t>(reservations_.size());
+      // New events join the spend; retried ones were counted when first written (or loaded).
+      for (const v1::Settlement* s : rows) {
+        ledger_.Recorded(*s, inserted.contains(s->request_id()));
       }
-      MeteringMetrics::Get().OpenReservations(open);
     } else {
       log::Warn("usage events not written; the routers will retry",
                 {{"settlements", absl::StrCat(rows.size())}, {"error", written.ToString()}});
     }
+    v1::SettleResponse ok;
+    ok.set_incarnation(incarnation_);
     for (Queued& q : batch) {
       if (written.ok()) {
-        q.done(v1::SettleResponse());
+        q.done(ok);
       } else {
         q.done(written);
       }
@@ -305,7 +532,8 @@ void UsageMetering::WriteLoop() {
   }
 }
 
-absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows) {
+absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows,
+                                  absl::flat_hash_set<std::string>& inserted) {
   const absl::Time start = absl::Now();
   std::vector<const v1::Settlement*> valid;
   valid.reserve(rows.size());
@@ -327,8 +555,8 @@ absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows
       AIM_RETURN_IF_ERROR(EnsurePartition(ToTime(s->start_time())));
     }
   }
-  int64_t inserted = 0;
   absl::Status status = db::Transact(*pool_, [&](pqxx::work& tx) -> absl::Status {
+    inserted.clear();  // A retried transaction starts again.
     // COPY cannot skip rows already there (a retried settlement); INSERT ... ON CONFLICT from the
     // staging table can.
     tx.exec0("SET LOCAL client_min_messages = warning");
@@ -350,7 +578,7 @@ absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows
       }
       copy.complete();
     }
-    inserted = tx.exec0(InsertFromStaging()).affected_rows();
+    for (const pqxx::row& row : tx.exec(InsertFromStaging())) inserted.emplace(row[0].c_str());
     return absl::OkStatus();
   });
   const absl::Time end = absl::Now();
@@ -365,7 +593,7 @@ absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows
     const absl::Time ended = ToTime(s->start_time()) + absl::Microseconds(s->latency_us());
     MeteringMetrics::Get().IngestLag(absl::ToDoubleSeconds(end - ended));
   }
-  MeteringMetrics::Get().Written(inserted, estimated, unpriced);
+  MeteringMetrics::Get().Written(static_cast<int64_t>(inserted.size()), estimated, unpriced);
   return absl::OkStatus();
 }
 
@@ -450,11 +678,6 @@ void UsageMetering::MaintenanceLoop() {
     auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
     mu_.AwaitWithTimeout(absl::Condition(&stopped), absl::Hours(6));
   }
-}
-
-int64_t UsageMetering::open_reservations() {
-  absl::MutexLock lock(&reservations_mu_);
-  return static_cast<int64_t>(reservations_.size());
 }
 
 absl::StatusOr<v1::QueryUsageResponse> UsageMetering::QueryUsage(const rpc::CallContext&,

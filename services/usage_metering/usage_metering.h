@@ -1,20 +1,30 @@
 #pragma once
 
-// usage-metering's logic: admission (reservations held in memory; budgets and rate limits come
-// with the budget issue) and settlement into durable usage events in Postgres. Never sees gRPC.
+// usage-metering's logic: admission against budgets and rate limits (in memory, the Ledger) and
+// settlement into durable usage events in Postgres. Never sees gRPC.
 //
-// Admit records a reservation for the request (its worst-case cost) and admits it. Settle hands
-// its settlements to the event writer and answers once they are committed (docs/usage.md):
+// Admit asks the Ledger, which holds the request's worst case as a reservation or refuses it
+// (429, naming the limit). At start the month's spend is loaded from the events; then, for
+// `recovery_grace`, requests of teams and keys with limits are refused (503) while the routers
+// re-send the reservations they hold (Sync), so that the rule survives a restart. Reservations
+// no settlement comes for within `reservation_ttl` are charged at their reserved amount.
+//
+// Settle hands its settlements to the event writer and answers once they are committed
+// (docs/usage.md):
 // writer threads take whatever settlements have queued up (from every router) and write them in
 // one transaction, COPY into a temporary staging table and then
 //   INSERT INTO usage_events SELECT ... FROM staging ON CONFLICT DO NOTHING
 // so a settlement retried with the same request id and start time is recorded once. The
-// reservations of committed settlements are released. Monthly partitions are created ahead of
-// time (and on demand for an event of a month without one); those past `retention_months` are
+// reservations of committed settlements are released, and the cost of each event that was new
+// joins its month's spend (INSERT ... RETURNING says which). Monthly partitions are created ahead
+// of time (and on demand for an event of a month without one); those past `retention_months` are
 // detached and dropped by a maintenance thread.
 //
 // QueryUsage and ExportUsage answer UNIMPLEMENTED until the analytics issue.
+//
+// Without a database (tests of admission alone) there is no spend to load and no grace.
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -27,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/db/pool.h"
 #include "common/time/clock.h"
+#include "services/usage_metering/ledger.h"
 #include "services/usage_metering/metering_api.h"
 
 namespace aimarket::usage {
@@ -41,8 +52,13 @@ struct MeteringOptions {
   int months_ahead = 2;
   // Months of events kept (the current one included); 0 keeps them forever.
   int retention_months = 13;
-  // A reservation whose settlement never comes (its router died) is forgotten after this.
+  // A reservation whose settlement never comes (its router died) is charged at its reserved
+  // amount after this; longer than the longest request the gateway lets run.
   absl::Duration reservation_ttl = absl::Hours(2);
+  // After the month's spend is loaded at start: how long requests of teams and keys with limits
+  // are refused (503) while the routers re-send the reservations they hold. Longer than the
+  // routers' sync interval (1 s).
+  absl::Duration recovery_grace = absl::Seconds(5);
   // Settlements queued for writing at most; beyond it Settle answers RESOURCE_EXHAUSTED and the
   // router retries later.
   int64_t max_queued_rows = 200'000;
@@ -63,6 +79,10 @@ class UsageMetering final : public MeteringApi {
              rpc::Done<v1::AdmitResponse> done) override;
   void Settle(const rpc::CallContext& ctx, const v1::SettleRequest& req,
               rpc::Done<v1::SettleResponse> done) override;
+  absl::StatusOr<v1::SyncResponse> Sync(const rpc::CallContext& ctx,
+                                        const v1::SyncRequest& req) override;
+  absl::StatusOr<v1::GetBalanceResponse> GetBalance(const rpc::CallContext& ctx,
+                                                    const v1::GetBalanceRequest& req) override;
   absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& ctx,
                                                     const v1::QueryUsageRequest& req) override;
   void ExportUsage(rpc::CallContext ctx, const v1::ExportUsageRequest& req,
@@ -72,24 +92,33 @@ class UsageMetering final : public MeteringApi {
   // past the retention. Runs at start and daily; public for tests.
   absl::Status MaintainPartitions();
 
-  // Reservations admitted and not yet settled.
-  int64_t open_reservations();
+  // Charges the reservations past their time (the sweeper does it every second); public for tests.
+  void ExpireReservations();
+
+  // Reservations admitted and not yet recorded.
+  int64_t open_reservations() { return ledger_.open_reservations(); }
+  // True once the month's spend is loaded and the recovery grace has passed.
+  bool recovered();
 
  private:
-  struct Reservation {
-    int64_t nanos = 0;
-    absl::Time since;
-  };
   // One Settle call waiting for its events to be committed. `req` stays valid until `done`.
   struct Queued {
     const v1::SettleRequest* req;
     rpc::Done<v1::SettleResponse> done;
   };
 
+  // Loads the month's spend from the events, retrying until it can; then starts the writers.
+  void Start();
+  absl::Status LoadSpend();
   void WriteLoop();
   void MaintenanceLoop();
-  // Writes the settlements of `batch` in one transaction.
-  absl::Status Write(const std::vector<const v1::Settlement*>& rows);
+  void SweepLoop();
+  // Queues the "unsettled" events of expired reservations for the writers.
+  void WriteUnsettled(std::shared_ptr<const v1::SettleRequest> req);
+  // Writes the settlements of `batch` in one transaction; the request ids of the events that
+  // were new go to `inserted`.
+  absl::Status Write(const std::vector<const v1::Settlement*>& rows,
+                     absl::flat_hash_set<std::string>& inserted);
   // Creates the monthly partition holding `month_start` unless this process knows it exists.
   absl::Status EnsurePartition(absl::Time month_start);
 
@@ -97,20 +126,26 @@ class UsageMetering final : public MeteringApi {
   const Options options_;
   time::Clock& clock_;
 
-  absl::Mutex reservations_mu_;
-  absl::flat_hash_map<std::string, Reservation> reservations_ ABSL_GUARDED_BY(reservations_mu_);
-  int64_t admits_since_sweep_ ABSL_GUARDED_BY(reservations_mu_) = 0;
+  Ledger ledger_;
+  const std::string incarnation_;
+  // Until then, requests with limits are refused (InfiniteFuture until the spend is loaded).
+  std::atomic<int64_t> recovered_at_us_;
 
   absl::Mutex mu_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   int64_t queued_rows_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool loaded_ ABSL_GUARDED_BY(mu_) = false;  // The month's spend.
+  // Unsettled events a write failed for, queued again by the sweeper.
+  std::vector<std::shared_ptr<const v1::SettleRequest>> unwritten_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex partitions_mu_;
   absl::flat_hash_set<std::string> partitions_ ABSL_GUARDED_BY(partitions_mu_);  // Known to exist.
 
+  std::thread starter_;
   std::vector<std::thread> writers_;
   std::thread maintenance_;
+  std::thread sweeper_;
 };
 
 }  // namespace aimarket::usage

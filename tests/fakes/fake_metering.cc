@@ -17,6 +17,11 @@ void FakeMetering::Refuse(const std::string& team, absl::Status refusal) {
   refusals_[team] = std::move(refusal);
 }
 
+void FakeMetering::SetIncarnation(std::string incarnation) {
+  absl::MutexLock lock(&mu_);
+  incarnation_ = std::move(incarnation);
+}
+
 void FakeMetering::Admit(const rpc::CallContext&, const usage::v1::AdmitRequest& req,
                          rpc::Done<usage::v1::AdmitResponse> done) {
   absl::StatusOr<usage::v1::AdmitResponse> answer;
@@ -28,6 +33,7 @@ void FakeMetering::Admit(const rpc::CallContext&, const usage::v1::AdmitRequest&
     } else {
       usage::v1::AdmitResponse resp;
       resp.set_reservation_id(absl::StrCat("r-", req.request_id()));
+      resp.set_incarnation(incarnation_);
       answer = std::move(resp);
     }
   }
@@ -46,11 +52,32 @@ void FakeMetering::Settle(const rpc::CallContext&, const usage::v1::SettleReques
     failing_settles.fetch_sub(1);
     return done(absl::UnavailableError("metering unreachable (scripted)"));
   }
+  usage::v1::SettleResponse resp;
   {
     absl::MutexLock lock(&mu_);
     settled_.insert(settled_.end(), req.settlements().begin(), req.settlements().end());
+    resp.set_incarnation(incarnation_);
   }
-  done(usage::v1::SettleResponse());
+  done(std::move(resp));
+}
+
+absl::StatusOr<usage::v1::SyncResponse> FakeMetering::Sync(const rpc::CallContext&,
+                                                           const usage::v1::SyncRequest& req) {
+  absl::MutexLock lock(&mu_);
+  synced_.push_back(req);
+  usage::v1::SyncResponse resp;
+  resp.set_incarnation(incarnation_);
+  return resp;
+}
+
+absl::StatusOr<usage::v1::GetBalanceResponse> FakeMetering::GetBalance(
+    const rpc::CallContext&, const usage::v1::GetBalanceRequest&) {
+  return usage::v1::GetBalanceResponse();
+}
+
+std::vector<usage::v1::SyncRequest> FakeMetering::synced() {
+  absl::MutexLock lock(&mu_);
+  return synced_;
 }
 
 absl::StatusOr<usage::v1::QueryUsageResponse> FakeMetering::QueryUsage(

@@ -25,11 +25,18 @@ class FakeMetering final : public usage::MeteringApi {
 
   // Admit answers `refusal` for requests of `team` ("teams/{id}").
   void Refuse(const std::string& team, absl::Status refusal);
+  // What Admit, Settle and Sync answer as metering's incarnation ("fake-1" at first): a new one
+  // acts a restart.
+  void SetIncarnation(std::string incarnation);
 
   void Admit(const rpc::CallContext& ctx, const usage::v1::AdmitRequest& req,
              rpc::Done<usage::v1::AdmitResponse> done) override;
   void Settle(const rpc::CallContext& ctx, const usage::v1::SettleRequest& req,
               rpc::Done<usage::v1::SettleResponse> done) override;
+  absl::StatusOr<usage::v1::SyncResponse> Sync(const rpc::CallContext& ctx,
+                                               const usage::v1::SyncRequest& req) override;
+  absl::StatusOr<usage::v1::GetBalanceResponse> GetBalance(
+      const rpc::CallContext& ctx, const usage::v1::GetBalanceRequest& req) override;
   absl::StatusOr<usage::v1::QueryUsageResponse> QueryUsage(
       const rpc::CallContext& ctx, const usage::v1::QueryUsageRequest& req) override;
   void ExportUsage(rpc::CallContext ctx, const usage::v1::ExportUsageRequest& req,
@@ -37,6 +44,7 @@ class FakeMetering final : public usage::MeteringApi {
 
   std::vector<usage::v1::AdmitRequest> admitted();
   std::vector<usage::v1::Settlement> settled();
+  std::vector<usage::v1::SyncRequest> synced();
 
   absl::Duration answer_delay = absl::ZeroDuration();
   // The next this-many Settle calls fail (UNAVAILABLE) and record nothing.
@@ -47,6 +55,8 @@ class FakeMetering final : public usage::MeteringApi {
   absl::flat_hash_map<std::string, absl::Status> refusals_ ABSL_GUARDED_BY(mu_);
   std::vector<usage::v1::AdmitRequest> admitted_ ABSL_GUARDED_BY(mu_);
   std::vector<usage::v1::Settlement> settled_ ABSL_GUARDED_BY(mu_);
+  std::vector<usage::v1::SyncRequest> synced_ ABSL_GUARDED_BY(mu_);
+  std::string incarnation_ ABSL_GUARDED_BY(mu_) = "fake-1";
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
 
