@@ -93,6 +93,8 @@ void ApplyDefaults(v1::Config& c) {
   if (metering.settle_max_pending() <= 0) metering.set_settle_max_pending(100'000);
   if (metering.retention_months() == 0) metering.set_retention_months(13);
   if (metering.months_ahead() <= 0) metering.set_months_ahead(2);
+  if (!metering.has_reservation_ttl()) metering.mutable_reservation_ttl()->set_seconds(120);
+  if (!metering.has_recovery_grace()) metering.mutable_recovery_grace()->set_seconds(5);
 
   v1::RemoteImagesConfig& images = *c.mutable_remote_images();
   if (images.max_bytes() <= 0) images.set_max_bytes(5 << 20);
@@ -140,6 +142,13 @@ absl::Status Validate(const v1::Config& c) {
   AIM_RETURN_IF_ERROR(CheckAddress("peers.team_management", c.peers().team_management(), true));
   AIM_RETURN_IF_ERROR(CheckAddress("peers.usage_metering", c.peers().usage_metering(), true));
   if (c.edge().io_threads() < 0) return Invalid("edge.io_threads", "must not be negative");
+  if (config::ToDuration(c.metering().reservation_ttl()) < absl::Seconds(10)) {
+    return Invalid("metering.reservation_ttl",
+                   "must be at least 10s: routers send a heartbeat every second");
+  }
+  if (config::ToDuration(c.metering().recovery_grace()) < absl::ZeroDuration()) {
+    return Invalid("metering.recovery_grace", "must not be negative");
+  }
   if (c.metering().retention_months() < -1) {
     return Invalid("metering.retention_months", "must be -1 (forever) or a number of months");
   }

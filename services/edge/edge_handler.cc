@@ -48,6 +48,7 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
 
   void OnEvent(const common::v1::ChatEvent& ev) override {
     upstream_us_ = ev.upstream_us();
+    if (ev.has_rate_limits()) rate_limits_ = ev.rate_limits();
     if (!req_.stream()) {
       if (ev.completion()) body_ = ev.raw_json();
       if (ev.has_usage()) cost_nano_usd_ = ev.usage().cost_nano_usd();
@@ -116,8 +117,11 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
   }
 
   std::vector<std::pair<std::string, std::string>> Headers() {
-    return {{"x-request-id", ctx_.request_id},
-            rest::OverheadHeader(start_, absl::Microseconds(upstream_us_))};
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"x-request-id", ctx_.request_id},
+        rest::OverheadHeader(start_, absl::Microseconds(upstream_us_))};
+    if (rate_limits_) rest::AddRateLimitHeaders(*rate_limits_, headers);
+    return headers;
   }
 
   common::v1::ChatRequest req_;
@@ -128,6 +132,7 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
   bool started_ = false;
   std::string body_;
   std::optional<int64_t> cost_nano_usd_;
+  std::optional<common::v1::RateLimitStatus> rate_limits_;
 };
 
 }  // namespace
@@ -173,7 +178,7 @@ void EdgeHandler::AddRoutes() {
                .name = "teams",
                .run = Run::kWorker,
                .respond = [this](const HttpRequest& req, const rpc::CallContext& ctx) {
-                 return HandleTeams(apis_.team, req, ctx);
+                 return HandleTeams(apis_.team, req, ctx, &apis_.metering);
                }});
   routes_.Add({.path = "/healthz",
                .method = "GET",
@@ -306,6 +311,9 @@ void EdgeHandler::Embeddings(Exchange x) {
         r.headers.emplace_back("x-request-id", request_id);
         if (resp.ok() && resp->has_usage()) {
           r.headers.push_back(rest::CostHeader(resp->usage().cost_nano_usd()));
+        }
+        if (resp.ok() && resp->has_rate_limits()) {
+          rest::AddRateLimitHeaders(resp->rate_limits(), r.headers);
         }
         // Excluding the wait for the upstream, as for chat.
         r.headers.push_back(rest::OverheadHeader(

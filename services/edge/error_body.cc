@@ -64,6 +64,7 @@ HttpResponse ErrorResponse(const absl::Status& s, absl::string_view request_id) 
       info && !info->type().empty() ? info->type() : std::string(OpenAiErrorType(r.status));
   r.body = OpenAiErrorJson(message, type, info ? info->param() : "",
                            info ? absl::AsciiStrToLower(info->reason()) : "");
+  if (info && info->has_rate_limits()) rest::AddRateLimitHeaders(info->rate_limits(), r.headers);
   if (info && info->has_retry_after()) {
     const double seconds = info->retry_after().seconds() + info->retry_after().nanos() / 1e9;
     r.headers.emplace_back("retry-after", absl::StrCat(static_cast<int64_t>(std::ceil(seconds))));

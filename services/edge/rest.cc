@@ -130,6 +130,41 @@ std::pair<std::string, std::string> CostHeader(int64_t cost_nano_usd) {
   return {"x-aimarket-cost-usd", money::Usd::Nanos(cost_nano_usd).ToDecimal()};
 }
 
+std::string ResetText(absl::Duration d) {
+  const int64_t ms =
+      std::max<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1))), 0);
+  if (ms < 1000) return absl::StrCat(ms, "ms");
+  const int64_t hours = ms / 3'600'000;
+  const int64_t minutes = ms / 60'000 % 60;
+  const int64_t millis = ms % 60'000;
+  std::string seconds = absl::StrFormat("%d.%03d", millis / 1000, millis % 1000);
+  while (seconds.back() == '0') seconds.pop_back();
+  if (seconds.back() == '.') seconds.pop_back();
+  std::string out;
+  if (hours > 0) absl::StrAppend(&out, hours, "h");
+  if (hours > 0 || minutes > 0) absl::StrAppend(&out, minutes, "m");
+  absl::StrAppend(&out, seconds, "s");
+  return out;
+}
+
+void AddRateLimitHeaders(const common::v1::RateLimitStatus& status,
+                         std::vector<std::pair<std::string, std::string>>& headers) {
+  auto reset = [](const google::protobuf::Duration& d) {
+    return ResetText(absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos()));
+  };
+  if (status.limit_requests() > 0) {
+    headers.emplace_back("x-ratelimit-limit-requests", absl::StrCat(status.limit_requests()));
+    headers.emplace_back("x-ratelimit-remaining-requests",
+                         absl::StrCat(status.remaining_requests()));
+    headers.emplace_back("x-ratelimit-reset-requests", reset(status.reset_requests()));
+  }
+  if (status.limit_tokens() > 0) {
+    headers.emplace_back("x-ratelimit-limit-tokens", absl::StrCat(status.limit_tokens()));
+    headers.emplace_back("x-ratelimit-remaining-tokens", absl::StrCat(status.remaining_tokens()));
+    headers.emplace_back("x-ratelimit-reset-tokens", reset(status.reset_tokens()));
+  }
+}
+
 std::pair<std::string, std::string> OverheadHeader(absl::Time start, absl::Duration upstream,
                                                    bool observe) {
   const absl::Duration inside = std::max(absl::ZeroDuration(), absl::Now() - start - upstream);

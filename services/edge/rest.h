@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "aimarket/common/v1/principal.pb.h"
 #include "common/json/json_escape.h"
 #include "common/status/status_macros.h"
 #include "services/edge/error_body.h"
@@ -100,6 +101,12 @@ std::pair<std::string, std::string> OverheadHeader(absl::Time start,
                                                    bool observe = true);
 // x-aimarket-cost-usd: what the answer cost (nano-dollars in), in exact decimal dollars.
 std::pair<std::string, std::string> CostHeader(int64_t cost_nano_usd);
+// OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, appended to `headers` for each
+// trio that applies; resets as OpenAI writes them ("1s", "6m0s", "59.5s", "20ms").
+void AddRateLimitHeaders(const common::v1::RateLimitStatus& status,
+                         std::vector<std::pair<std::string, std::string>>& headers);
+// A duration as OpenAI's reset headers write it.
+std::string ResetText(absl::Duration d);
 
 }  // namespace aimarket::edge::rest
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -52,6 +53,55 @@ absl::StatusOr<common::v1::Role> RoleField(const Value& v) {
 }
 
 // Reads `settings` into `out`, adding an update-mask path per field present.
+// A monthly budget in US dollars (null: none), as integer nano-dollars: where dollars enter.
+absl::StatusOr<int64_t> BudgetField(const Value& v, absl::string_view param) {
+  if (v.IsNull()) return 0;
+  if (!v.IsNumber()) {
+    return BadField(param, absl::StrCat("'", param, "' must be a number of US dollars."));
+  }
+  absl::StatusOr<money::Usd> budget = money::Usd::FromDollars(v.GetDouble());
+  if (!budget.ok()) {
+    return BadField(param, absl::StrCat("'", param,
+                                        "' must be an amount of US dollars from 0 (no budget) to "
+                                        "1e9."));
+  }
+  return budget->nanos();
+}
+
+// A rate_limits object at `param` (null: none), each field given adding its update path.
+absl::Status ReadRateLimits(const Value& r, absl::string_view param, common::v1::RateLimits& out,
+                            std::vector<std::string>& paths) {
+  if (r.IsNull()) {
+    paths.emplace_back(param);
+    out.Clear();
+    return absl::OkStatus();
+  }
+  if (!r.IsObject()) return BadField(param, absl::StrCat("'", param, "' must be an object."));
+  const std::string prefix = absl::StrCat(param, ".");
+  AIM_RETURN_IF_ERROR(OnlyKnown(
+      r, {"requests_per_minute", "requests_per_day", "tokens_per_minute", "max_parallel_requests"},
+      prefix));
+  struct Field {
+    const char* name;
+    void (common::v1::RateLimits::*set)(int64_t);
+  };
+  static constexpr Field kFields[] = {
+      {"requests_per_minute", &common::v1::RateLimits::set_requests_per_minute},
+      {"requests_per_day", &common::v1::RateLimits::set_requests_per_day},
+      {"tokens_per_minute", &common::v1::RateLimits::set_tokens_per_minute},
+      {"max_parallel_requests", &common::v1::RateLimits::set_max_parallel_requests}};
+  for (const Field& f : kFields) {
+    auto m = r.FindMember(f.name);
+    if (m == r.MemberEnd()) continue;
+    const std::string field = absl::StrCat(prefix, f.name);
+    absl::StatusOr<int64_t> n = CountField(m->value, field);
+    if (!n.ok()) return n.status();
+    (out.*f.set)(*n);
+    paths.push_back(field);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out,
                           std::vector<std::string>& paths) {
   if (v.IsNull()) {
@@ -80,53 +130,13 @@ absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out,
   }
   if (auto it = v.FindMember("monthly_budget"); it != v.MemberEnd()) {
     paths.emplace_back("settings.monthly_budget");
-    if (!it->value.IsNull()) {
-      if (!it->value.IsNumber()) {
-        return BadField("settings.monthly_budget",
-                        "'settings.monthly_budget' must be a number of US dollars.");
-      }
-      // Dollars become integer nano-dollars here, where they enter.
-      absl::StatusOr<money::Usd> budget = money::Usd::FromDollars(it->value.GetDouble());
-      if (!budget.ok()) {
-        return BadField("settings.monthly_budget",
-                        "'settings.monthly_budget' must be an amount of US dollars from 0 (no "
-                        "budget) to 1e9.");
-      }
-      out.set_monthly_budget_nano_usd(budget->nanos());
-    }
+    absl::StatusOr<int64_t> budget = BudgetField(it->value, "settings.monthly_budget");
+    if (!budget.ok()) return budget.status();
+    out.set_monthly_budget_nano_usd(*budget);
   }
   if (auto it = v.FindMember("rate_limits"); it != v.MemberEnd()) {
-    const Value& r = it->value;
-    if (r.IsNull()) {
-      paths.emplace_back("settings.rate_limits");
-    } else {
-      if (!r.IsObject())
-        return BadField("settings.rate_limits", "'settings.rate_limits' must be an object.");
-      if (absl::Status s =
-              OnlyKnown(r, {"requests_per_minute", "requests_per_day", "tokens_per_minute"},
-                        "settings.rate_limits.");
-          !s.ok()) {
-        return s;
-      }
-      common::v1::RateLimits& limits = *out.mutable_rate_limits();
-      struct Field {
-        const char* name;
-        void (common::v1::RateLimits::*set)(int64_t);
-      };
-      static constexpr Field kFields[] = {
-          {"requests_per_minute", &common::v1::RateLimits::set_requests_per_minute},
-          {"requests_per_day", &common::v1::RateLimits::set_requests_per_day},
-          {"tokens_per_minute", &common::v1::RateLimits::set_tokens_per_minute}};
-      for (const Field& f : kFields) {
-        auto m = r.FindMember(f.name);
-        if (m == r.MemberEnd()) continue;
-        const std::string param = absl::StrCat("settings.rate_limits.", f.name);
-        absl::StatusOr<int64_t> n = CountField(m->value, param);
-        if (!n.ok()) return n.status();
-        (limits.*f.set)(*n);
-        paths.push_back(param);
-      }
-    }
+    AIM_RETURN_IF_ERROR(
+        ReadRateLimits(it->value, "settings.rate_limits", *out.mutable_rate_limits(), paths));
   }
   if (auto it = v.FindMember("cost_center"); it != v.MemberEnd()) {
     paths.emplace_back("settings.cost_center");
@@ -149,17 +159,21 @@ std::string NullableTime(bool has, const google::protobuf::Timestamp& t) {
 
 std::string Last(absl::string_view name) { return std::string(name.substr(name.rfind('/') + 1)); }
 
+std::string RateLimitsJson(const common::v1::RateLimits& r) {
+  return absl::StrCat(R"({"requests_per_minute":)", r.requests_per_minute(),
+                      R"(,"requests_per_day":)", r.requests_per_day(), R"(,"tokens_per_minute":)",
+                      r.tokens_per_minute(), R"(,"max_parallel_requests":)",
+                      r.max_parallel_requests(), "}");
+}
+
 std::string SettingsJson(const common::v1::TeamSettings& s) {
   std::string models;
   for (const std::string& m : s.model_access())
     absl::StrAppend(&models, models.empty() ? "" : ",", json::Quote(m));
-  const common::v1::RateLimits& r = s.rate_limits();
   return absl::StrCat(R"({"model_access":[)", models, R"(],"monthly_budget":)",
                       money::Usd::Nanos(s.monthly_budget_nano_usd()).ToDecimal(),
-                      R"(,"rate_limits":{"requests_per_minute":)", r.requests_per_minute(),
-                      R"(,"requests_per_day":)", r.requests_per_day(), R"(,"tokens_per_minute":)",
-                      r.tokens_per_minute(), R"(},"cost_center":)", json::Quote(s.cost_center()),
-                      "}");
+                      R"(,"rate_limits":)", RateLimitsJson(s.rate_limits()), R"(,"cost_center":)",
+                      json::Quote(s.cost_center()), "}");
 }
 
 std::string TeamJson(const team::v1::Team& t) {
@@ -183,8 +197,42 @@ std::string KeyJson(const team::v1::ApiKey& k) {
       NullableTime(k.has_expire_time(), k.expire_time()), R"(,"last_used_at":)",
       NullableTime(k.has_last_use_time(), k.last_use_time()), R"(,"created_by":)",
       json::Quote(k.creator()), R"(,"created_by_key_id":)", json::Quote(k.creator_key_id()),
-      R"(,"revoked":)", k.revoked() ? "true" : "false", k.key().empty() ? "" : R"(,"key":)",
+      R"(,"revoked":)", k.revoked() ? "true" : "false", R"(,"monthly_budget":)",
+      money::Usd::Nanos(k.limits().monthly_budget_nano_usd()).ToDecimal(), R"(,"rate_limits":)",
+      RateLimitsJson(k.limits().rate_limits()), k.key().empty() ? "" : R"(,"key":)",
       k.key().empty() ? "" : json::Quote(k.key()), "}");
+}
+
+// The month so far of a team or a key whose budget is `budget_nanos` (0: none): `"usage":{...}`
+// to append to its object, empty when metering did not answer (the resource is shown all the
+// same). What remains is of the budget as stored now.
+std::string UsageJson(const usage::v1::Balance* b, absl::string_view month, int64_t budget_nanos) {
+  if (b == nullptr) return "";
+  auto usd = [](int64_t nanos) { return money::Usd::Nanos(nanos).ToDecimal(); };
+  const int64_t remaining =
+      std::max<int64_t>(budget_nanos - b->spent_nano_usd() - b->reserved_nano_usd(), 0);
+  return absl::StrCat(R"(,"usage":{"month":)", json::Quote(month), R"(,"spent_usd":)",
+                      usd(b->spent_nano_usd()), R"(,"reserved_usd":)", usd(b->reserved_nano_usd()),
+                      R"(,"remaining_usd":)", budget_nanos > 0 ? usd(remaining) : "null",
+                      R"(,"requests_in_flight":)", b->requests_in_flight(), "}");
+}
+
+// Appends `usage` before the object's closing brace.
+std::string WithUsage(std::string object, const std::string& usage) {
+  if (!usage.empty()) object.insert(object.size() - 1, usage);
+  return object;
+}
+
+// The team's balances from metering; nullopt when there is no metering or it did not answer.
+std::optional<usage::v1::GetBalanceResponse> BalanceOf(usage::MeteringApi* metering,
+                                                       const rpc::CallContext& ctx,
+                                                       const std::string& team_name) {
+  if (metering == nullptr) return std::nullopt;
+  usage::v1::GetBalanceRequest r;
+  r.set_team(team_name);
+  absl::StatusOr<usage::v1::GetBalanceResponse> b = metering->GetBalance(ctx, r);
+  if (!b.ok()) return std::nullopt;
+  return *std::move(b);
 }
 
 // A resource as the audit log stored it (protobuf JSON), in the shape this API shows it.
@@ -241,13 +289,18 @@ HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
   return rest::Json(201, TeamJson(created));
 }
 
-HttpResponse OneTeam(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
-                     const std::string& team_name) {
+HttpResponse OneTeam(team::TeamApi& api, usage::MeteringApi* metering, const HttpRequest& req,
+                     const rpc::CallContext& ctx, const std::string& team_name) {
   if (req.method == "GET") {
     team::v1::GetTeamRequest r;
     r.set_name(team_name);
     AIM_HTTP_ASSIGN(team::v1::Team t, api.GetTeam(ctx, r));
-    return rest::Json(200, TeamJson(t));
+    // Asked only once the caller may read the team.
+    const std::optional<usage::v1::GetBalanceResponse> b = BalanceOf(metering, ctx, team_name);
+    return rest::Json(
+        200, WithUsage(TeamJson(t),
+                       b ? UsageJson(&b->team(), b->month(), t.settings().monthly_budget_nano_usd())
+                         : ""));
   }
   if (req.method == "DELETE") {
     team::v1::DeleteTeamRequest r;
@@ -324,22 +377,86 @@ HttpResponse OneMember(team::TeamApi& api, const HttpRequest& req, const rpc::Ca
   return rest::Json(200, MemberJson(m));
 }
 
-HttpResponse Keys(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
-                  const std::string& team_name) {
+// A key's own limits from its JSON (monthly_budget, rate_limits), each given adding its path.
+absl::Status ReadKeyLimits(const Value& doc, common::v1::KeyLimits& out,
+                           std::vector<std::string>& paths) {
+  if (auto it = doc.FindMember("monthly_budget"); it != doc.MemberEnd()) {
+    paths.emplace_back("limits.monthly_budget");
+    absl::StatusOr<int64_t> budget = BudgetField(it->value, "monthly_budget");
+    if (!budget.ok()) return budget.status();
+    out.set_monthly_budget_nano_usd(*budget);
+  }
+  if (auto it = doc.FindMember("rate_limits"); it != doc.MemberEnd()) {
+    std::vector<std::string> given;
+    AIM_RETURN_IF_ERROR(
+        ReadRateLimits(it->value, "rate_limits", *out.mutable_rate_limits(), given));
+    for (const std::string& p : given) paths.push_back(absl::StrCat("limits.", p));
+  }
+  return absl::OkStatus();
+}
+
+HttpResponse OneKey(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
+                    const std::string& key_name) {
+  if (req.method == "DELETE") {
+    team::v1::DeleteApiKeyRequest r;
+    r.set_name(key_name);
+    AIM_HTTP_CHECK(api.DeleteApiKey(ctx, r).status());
+    return rest::Json(200, Deleted("team.api_key.deleted", Last(key_name)));
+  }
+  if (req.method != "PATCH") return MethodNotAllowed(req, "PATCH, DELETE");
+  AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
+  AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "monthly_budget", "rate_limits"}, ""));
+  team::v1::UpdateApiKeyRequest r;
+  team::v1::ApiKey& key = *r.mutable_api_key();
+  key.set_name(key_name);
+  std::vector<std::string> paths;
+  if (auto name = doc.FindMember("name"); name != doc.MemberEnd()) {
+    if (!name->value.IsNull()) {
+      AIM_HTTP_ASSIGN(std::string display, StringField(name->value, "name"));
+      key.set_display_name(display);
+    }
+    paths.emplace_back("display_name");
+  }
+  AIM_HTTP_CHECK(ReadKeyLimits(doc, *key.mutable_limits(), paths));
+  if (paths.empty()) {
+    return ErrorResponse(BadField("", "Give at least one of name, monthly_budget, rate_limits."));
+  }
+  for (std::string& p : paths) r.mutable_update_mask()->add_paths(std::move(p));
+  AIM_HTTP_ASSIGN(team::v1::ApiKey updated, api.UpdateApiKey(ctx, r));
+  return rest::Json(200, KeyJson(updated));
+}
+
+HttpResponse Keys(team::TeamApi& api, usage::MeteringApi* metering, const HttpRequest& req,
+                  const rpc::CallContext& ctx, const std::string& team_name) {
   if (req.method == "GET") {
     team::v1::ListApiKeysRequest r;
     r.set_parent(team_name);
     AIM_HTTP_CHECK(ReadPage(req, r));
     AIM_HTTP_ASSIGN(team::v1::ListApiKeysResponse resp, api.ListApiKeys(ctx, r));
-    return rest::Json(200, ListJson(resp.api_keys(), !resp.next_page_token().empty(), KeyJson,
+    const std::optional<usage::v1::GetBalanceResponse> b = BalanceOf(metering, ctx, team_name);
+    absl::flat_hash_map<std::string, const usage::v1::Balance*> by_key;
+    if (b) {
+      for (const usage::v1::Balance& k : b->keys()) by_key[k.key_id()] = &k;
+    }
+    const usage::v1::Balance none;  // A key metering has not seen this month.
+    auto render = [&](const team::v1::ApiKey& k) {
+      if (!b) return KeyJson(k);
+      auto it = by_key.find(Last(k.name()));
+      return WithUsage(KeyJson(k), UsageJson(it == by_key.end() ? &none : it->second, b->month(),
+                                             k.limits().monthly_budget_nano_usd()));
+    };
+    return rest::Json(200, ListJson(resp.api_keys(), !resp.next_page_token().empty(), render,
                                     [](const team::v1::ApiKey& k) { return Last(k.name()); }));
   }
   if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
-  AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "user_id", "expires_at"}, ""));
+  AIM_HTTP_CHECK(
+      OnlyKnown(doc, {"name", "user_id", "expires_at", "monthly_budget", "rate_limits"}, ""));
   team::v1::CreateApiKeyRequest r;
   r.set_parent(team_name);
   team::v1::ApiKey& key = *r.mutable_api_key();
+  std::vector<std::string> unused;
+  AIM_HTTP_CHECK(ReadKeyLimits(doc, *key.mutable_limits(), unused));
   if (auto name = doc.FindMember("name"); name != doc.MemberEnd() && !name->value.IsNull()) {
     AIM_HTTP_ASSIGN(std::string display, StringField(name->value, "name"));
     key.set_display_name(display);
@@ -373,7 +490,8 @@ HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
 
 }  // namespace
 
-HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx) {
+HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
+                         usage::MeteringApi* metering) {
   absl::string_view rest = req.Path();
   absl::ConsumePrefix(&rest, kTeamsPath);
   if (rest.empty() || rest == "/") return Teams(api, req, ctx);
@@ -386,11 +504,11 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
   if (!IsCleanParam(team_id) || absl::StrContains(team_id, '/'))
     return ErrorResponse(NotFoundPath(req));
   const std::string team_name = absl::StrCat("teams/", team_id);
-  if (parts.size() == 1) return OneTeam(api, req, ctx, team_name);
+  if (parts.size() == 1) return OneTeam(api, metering, req, ctx, team_name);
   const absl::string_view collection = parts[1];
   if (parts.size() == 2) {
     if (collection == "members") return Members(api, req, ctx, team_name);
-    if (collection == "keys") return Keys(api, req, ctx, team_name);
+    if (collection == "keys") return Keys(api, metering, req, ctx, team_name);
     if (collection == "audit") return Audit(api, req, ctx, team_name);
     return ErrorResponse(NotFoundPath(req));
   }
@@ -400,11 +518,7 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
     if (collection == "members")
       return OneMember(api, req, ctx, absl::StrCat(team_name, "/members/", id), id);
     if (collection == "keys") {
-      if (req.method != "DELETE") return MethodNotAllowed(req, "DELETE");
-      team::v1::DeleteApiKeyRequest r;
-      r.set_name(absl::StrCat(team_name, "/apiKeys/", id));
-      AIM_HTTP_CHECK(api.DeleteApiKey(ctx, r).status());
-      return rest::Json(200, Deleted("team.api_key.deleted", id));
+      return OneKey(api, req, ctx, absl::StrCat(team_name, "/apiKeys/", id));
     }
   }
   return ErrorResponse(NotFoundPath(req));

@@ -19,11 +19,14 @@
 #include "common/rpc/call_context.h"
 #include "services/edge/http.h"
 #include "services/team_management/team_api.h"
+#include "services/usage_metering/metering_api.h"
 
 namespace aimarket::edge {
 
-// Answers one request of the teams API. Blocks on team-management: call it from a worker thread.
+// Answers one request of the teams API. Blocks on team-management (and on usage-metering for the
+// month's spend shown with a team and its keys, when `metering` is given): call it from a worker
+// thread.
 HttpResponse HandleTeams(team::TeamApi& team, const HttpRequest& request,
-                         const rpc::CallContext& ctx);
+                         const rpc::CallContext& ctx, usage::MeteringApi* metering = nullptr);
 
 }  // namespace aimarket::edge

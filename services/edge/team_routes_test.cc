@@ -226,7 +226,8 @@ TEST_F(TeamRoutesTest, PathsThatNameNothingAre404AndOtherMethods405) {
        {Case{"PUT", "/v1/teams", "GET, POST"}, Case{"POST", "/v1/teams/t1", "GET, PATCH, DELETE"},
         Case{"DELETE", "/v1/teams/t1/members", "GET, POST"},
         Case{"GET", "/v1/teams/t1/members/ann", "PATCH, DELETE"},
-        Case{"GET", "/v1/teams/t1/keys/k1", "DELETE"}, Case{"POST", "/v1/teams/t1/audit", "GET"}}) {
+        Case{"GET", "/v1/teams/t1/keys/k1", "PATCH, DELETE"},
+        Case{"POST", "/v1/teams/t1/audit", "GET"}}) {
     const HttpResponse r = Call(c.method, c.path, "{}");
     EXPECT_EQ(r.status, 405) << c.method << " " << c.path;
     std::string allow;

@@ -11,6 +11,7 @@
 #include "common/status/error.h"
 #include "common/status/http_status.h"
 #include "common/status/reasons.h"
+#include "services/router/reservation_book.h"
 #include "services/router/routing_rules.h"
 
 namespace aimarket::router {
@@ -99,26 +100,46 @@ int64_t WorstCaseTokens(const Ticket& ticket) {
 
 void MeteringAdmission::Admit(const rpc::CallContext& ctx, const Ticket& ticket,
                               rpc::Done<Admitted> done) {
-  usage::v1::AdmitRequest req;
-  req.set_request_id(ticket.request_id);
   const common::v1::Principal& p = *ticket.principal;
-  req.set_team(p.team());
+  if (p.settings().monthly_budget_nano_usd() > 0 || p.key_limits().monthly_budget_nano_usd() > 0) {
+    for (const Deployment& d : ticket.route->deployments) {
+      if (d.prices) continue;
+      return done(
+          status::Error(absl::StatusCode::kNotFound, "MODEL_PRICE_UNKNOWN",
+                        absl::StrCat("The model '", ticket.route->name,
+                                     "' has no known price, so its cost cannot be held against "
+                                     "the monthly budget of this team or key. Ask the gateway's "
+                                     "operator to set its prices."))
+              .Param("model"));
+    }
+  }
+  auto req = std::make_shared<usage::v1::AdmitRequest>();
+  req->set_request_id(ticket.request_id);
+  req->set_team(p.team());
   // The limits that apply (not the model access list: that was checked already).
-  common::v1::TeamSettings& limits = *req.mutable_settings();
+  common::v1::TeamSettings& limits = *req->mutable_settings();
   limits.set_monthly_budget_nano_usd(p.settings().monthly_budget_nano_usd());
   if (p.settings().has_rate_limits()) *limits.mutable_rate_limits() = p.settings().rate_limits();
-  req.set_model(ticket.route->name);
-  req.set_key_id(p.key_id());
+  if (p.has_key_limits()) *req->mutable_key_limits() = p.key_limits();
+  req->set_model(ticket.route->name);
+  req->set_key_id(p.key_id());
+  req->set_kind(ticket.kind);
+  req->set_member(p.member());
+  req->set_cost_center(p.settings().cost_center());
+  if (book_) req->set_router_id(book_->router_id());
   const money::Usd reserve = WorstCaseCost(ticket);
-  req.set_reserve_nano_usd(reserve.nanos());
-  req.set_estimated_tokens(WorstCaseTokens(ticket));
-  *req.mutable_start_time() = ToTimestamp(ticket.start_time);
-  metering_.Admit(
-      ctx, req,
-      [reserve, done = std::move(done)](absl::StatusOr<usage::v1::AdmitResponse> r) mutable {
-        if (!r.ok()) return done(AdmissionFailure(r.status()));
-        done(Admitted{std::move(*r->mutable_reservation_id()), reserve});
-      });
+  req->set_reserve_nano_usd(reserve.nanos());
+  req->set_estimated_tokens(WorstCaseTokens(ticket));
+  *req->mutable_start_time() = ToTimestamp(ticket.start_time);
+  metering_.Admit(ctx, *req,
+                  [this, req, reserve,
+                   done = std::move(done)](absl::StatusOr<usage::v1::AdmitResponse> r) mutable {
+                    if (!r.ok()) return done(AdmissionFailure(r.status()));
+                    if (book_) book_->Admitted(*req, r->incarnation());
+                    Admitted admitted{std::move(*r->mutable_reservation_id()), reserve, {}};
+                    if (r->has_rate_limits()) admitted.rate_limits = r->rate_limits();
+                    done(std::move(admitted));
+                  });
 }
 
 std::vector<int> PriorityPlanner::Plan(const Ticket& ticket) {
@@ -181,6 +202,10 @@ class Call {
     return cost;
   }
   const Deployment& current() const { return ticket_.route->deployments[plan_[index_]]; }
+  // Where the caller stands against its rate limits, when any apply.
+  const std::optional<common::v1::RateLimitStatus>& rate_limits() const {
+    return admitted_->rate_limits;
+  }
   const Ticket& ticket() const { return ticket_; }
   rpc::CallContext& ctx() { return ctx_; }
   Dispatcher& dispatcher() { return d_; }
@@ -218,8 +243,20 @@ class Call {
   }
 
   void End(const absl::Status& status) {
-    if (admitted_) d_.settler().Settle(Settlement(status));
-    Deliver(status);
+    if (!admitted_) {
+      Deliver(status);
+    } else {
+      d_.settler().Settle(Settlement(status));
+      std::optional<common::v1::ErrorInfo> info;
+      if (!status.ok() && admitted_->rate_limits) info = status::GetErrorInfo(status);
+      if (!info) {
+        Deliver(status);
+      } else {
+        // An error after admission tells the caller where it stands too.
+        *info->mutable_rate_limits() = *admitted_->rate_limits;
+        Deliver(status::WithErrorInfo(status, *info));
+      }
+    }
     delete this;
   }
 
@@ -308,16 +345,22 @@ class ChatCall final : public Call, public rpc::StreamObserver<common::v1::ChatE
   }
 
   void OnEvent(const common::v1::ChatEvent& event) override {
+    // The first event carries the rate-limit status for the answer's headers.
+    const bool headers = !forwarded_ && rate_limits().has_value();
+    forwarded_ = true;
     OutputStarted();
-    if (!event.has_usage()) {
+    if (!event.has_usage() && !headers) {
       ChunkDelivered();
       return client_.OnEvent(event);
     }
-    // The usage event of a stream, or a plain completion: priced, and the price goes with it.
-    common::v1::ChatEvent priced = event;
-    priced.mutable_usage()->set_cost_nano_usd(SetUsage(event.usage()).nanos());
+    common::v1::ChatEvent out = event;
+    if (headers) *out.mutable_rate_limits() = *rate_limits();
+    if (event.has_usage()) {
+      // The usage event of a stream, or a plain completion: priced, and the price goes with it.
+      out.mutable_usage()->set_cost_nano_usd(SetUsage(event.usage()).nanos());
+    }
     if (!event.usage_only()) ChunkDelivered();
-    client_.OnEvent(priced);
+    client_.OnEvent(out);
   }
 
   void OnComplete(const absl::Status& status) override { AttemptEnded(status); }
@@ -327,6 +370,7 @@ class ChatCall final : public Call, public rpc::StreamObserver<common::v1::ChatE
   const common::v1::ChatRequest& req_;
   rpc::StreamObserver<common::v1::ChatEvent>& client_;
   provider::v1::Target target_;
+  bool forwarded_ = false;
 };
 
 class EmbedCall final : public Call {
@@ -361,6 +405,7 @@ class EmbedCall final : public Call {
 
   void Deliver(const absl::Status& status) override {
     if (!status.ok()) return done_(status);
+    if (rate_limits()) *resp_.mutable_rate_limits() = *rate_limits();
     done_(std::move(resp_));
   }
 

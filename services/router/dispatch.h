@@ -80,6 +80,8 @@ int64_t WorstCaseTokens(const Ticket& ticket);
 struct Admitted {
   std::string reservation_id;
   money::Usd reserved;
+  // Where the caller stands against its rate limits, when any apply (x-ratelimit-* headers).
+  std::optional<common::v1::RateLimitStatus> rate_limits;
 };
 
 // May a request start, and what does it reserve. Thread-safe.
@@ -91,14 +93,21 @@ class Admission {
                      rpc::Done<Admitted> done) = 0;
 };
 
-// Admission by usage-metering (MeteringApi::Admit) with the ticket's worst case.
+class ReservationBook;
+
+// Admission by usage-metering (MeteringApi::Admit) with the ticket's worst case and the limits of
+// its team and key. A model with no known price is refused (404 MODEL_PRICE_UNKNOWN) for a team
+// or key with a budget: its cost could not be bounded.
 class MeteringAdmission final : public Admission {
  public:
-  explicit MeteringAdmission(usage::MeteringApi& metering) : metering_(metering) {}
+  // `book` (may be null) keeps what is admitted, for a restarted metering.
+  explicit MeteringAdmission(usage::MeteringApi& metering, ReservationBook* book = nullptr)
+      : metering_(metering), book_(book) {}
   void Admit(const rpc::CallContext& ctx, const Ticket& ticket, rpc::Done<Admitted> done) override;
 
  private:
   usage::MeteringApi& metering_;
+  ReservationBook* book_;
 };
 
 // Which deployments to try, in which order. Thread-safe.

@@ -9,8 +9,13 @@
 
 namespace aimarket::router {
 
-BatchingSettler::BatchingSettler(usage::MeteringApi& metering, time::Clock& clock, Options options)
-    : metering_(metering), clock_(clock), options_(options), backoff_(options.min_backoff) {
+BatchingSettler::BatchingSettler(usage::MeteringApi& metering, time::Clock& clock, Options options,
+                                 ReservationBook* book)
+    : metering_(metering),
+      clock_(clock),
+      options_(options),
+      book_(book),
+      backoff_(options.min_backoff) {
   if (options_.background) thread_ = std::thread([this] { Run(); });
 }
 
@@ -31,6 +36,7 @@ BatchingSettler::~BatchingSettler() {
 }
 
 void BatchingSettler::Settle(usage::v1::Settlement settlement) {
+  if (book_) book_->Ended(settlement);
   absl::MutexLock lock(&mu_);
   queue_.push_back({std::move(settlement), clock_.Now()});
   ++pending_;
@@ -102,15 +108,16 @@ void BatchingSettler::Send(std::vector<Queued> batch) {
   RouterMetrics::Get().SettleBatchSent(batch.size());
   rpc::CallContext ctx;
   ctx.deadline = absl::Now() + options_.call_timeout;
-  metering_.Settle(ctx, *req,
-                   [this, req, since = std::move(since)](
-                       absl::StatusOr<usage::v1::SettleResponse> resp) mutable {
-                     Sent(*req, since, resp.status());
-                   });
+  metering_.Settle(
+      ctx, *req,
+      [this, req, since = std::move(since)](
+          absl::StatusOr<usage::v1::SettleResponse> resp) mutable { Sent(*req, since, resp); });
 }
 
 void BatchingSettler::Sent(usage::v1::SettleRequest& req, const std::vector<absl::Time>& since,
-                           const absl::Status& status) {
+                           const absl::StatusOr<usage::v1::SettleResponse>& resp) {
+  const absl::Status& status = resp.status();
+  if (book_ && status.ok()) book_->Acknowledged(req, resp->incarnation());
   const size_t n = static_cast<size_t>(req.settlements_size());
   absl::MutexLock lock(&mu_);
   --in_flight_;

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "common/time/clock.h"
 #include "services/router/dispatch.h"
+#include "services/router/reservation_book.h"
 #include "services/usage_metering/metering_api.h"
 
 namespace aimarket::router {
@@ -47,8 +48,10 @@ class BatchingSettler final : public Settler {
     bool background = true;
   };
 
-  // `metering` and `clock` outlive the settler.
-  BatchingSettler(usage::MeteringApi& metering, time::Clock& clock, Options options);
+  // `metering`, `clock` and `book` (may be null) outlive the settler. The book learns what has
+  // ended and what metering has acknowledged.
+  BatchingSettler(usage::MeteringApi& metering, time::Clock& clock, Options options,
+                  ReservationBook* book = nullptr);
   // Stops the thread. What is unacknowledged then is lost: call Drain first.
   ~BatchingSettler() override;
 
@@ -73,11 +76,12 @@ class BatchingSettler final : public Settler {
   void Run();
   void Send(std::vector<Queued> batch);
   void Sent(usage::v1::SettleRequest& req, const std::vector<absl::Time>& since,
-            const absl::Status& status);
+            const absl::StatusOr<usage::v1::SettleResponse>& resp);
 
   usage::MeteringApi& metering_;
   time::Clock& clock_;
   const Options options_;
+  ReservationBook* const book_;
 
   absl::Mutex mu_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);  // Not yet sent (or sent and failed).

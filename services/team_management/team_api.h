@@ -68,6 +68,8 @@ class TeamApi {
                                                   const v1::CreateApiKeyRequest& req) = 0;
   virtual absl::StatusOr<v1::ListApiKeysResponse> ListApiKeys(
       const rpc::CallContext& ctx, const v1::ListApiKeysRequest& req) = 0;
+  virtual absl::StatusOr<v1::ApiKey> UpdateApiKey(const rpc::CallContext& ctx,
+                                                  const v1::UpdateApiKeyRequest& req) = 0;
   virtual absl::StatusOr<v1::DeleteApiKeyResponse> DeleteApiKey(
       const rpc::CallContext& ctx, const v1::DeleteApiKeyRequest& req) = 0;
 

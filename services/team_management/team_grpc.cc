@@ -34,6 +34,7 @@ class TeamServiceShim final : public v1::TeamService::CallbackService {
   AIM_TEAM_UNARY(DeleteMember, DeleteMemberRequest, DeleteMemberResponse)
   AIM_TEAM_UNARY(CreateApiKey, CreateApiKeyRequest, ApiKey)
   AIM_TEAM_UNARY(ListApiKeys, ListApiKeysRequest, ListApiKeysResponse)
+  AIM_TEAM_UNARY(UpdateApiKey, UpdateApiKeyRequest, ApiKey)
   AIM_TEAM_UNARY(DeleteApiKey, DeleteApiKeyRequest, DeleteApiKeyResponse)
   AIM_TEAM_UNARY(ListAuditEntries, ListAuditEntriesRequest, ListAuditEntriesResponse)
 
@@ -89,6 +90,7 @@ class TeamGrpcClient final : public TeamApi {
   AIM_TEAM_CLIENT(team_, TeamService, DeleteMember, DeleteMemberRequest, DeleteMemberResponse)
   AIM_TEAM_CLIENT(team_, TeamService, CreateApiKey, CreateApiKeyRequest, ApiKey)
   AIM_TEAM_CLIENT(team_, TeamService, ListApiKeys, ListApiKeysRequest, ListApiKeysResponse)
+  AIM_TEAM_CLIENT(team_, TeamService, UpdateApiKey, UpdateApiKeyRequest, ApiKey)
   AIM_TEAM_CLIENT(team_, TeamService, DeleteApiKey, DeleteApiKeyRequest, DeleteApiKeyResponse)
   AIM_TEAM_CLIENT(team_, TeamService, ListAuditEntries, ListAuditEntriesRequest,
                   ListAuditEntriesResponse)

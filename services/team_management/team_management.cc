@@ -191,6 +191,68 @@ absl::Status CheckDisplayName(absl::string_view name) {
 }
 
 // Validates and normalizes (model list without duplicates) the settings in place.
+// Money enters as dollars (the input form, `dollars`) and is an integer from here on: the budget
+// in nano-dollars, from `dollars` when set, else `nanos` as given.
+absl::StatusOr<int64_t> CheckBudget(double dollars, int64_t nanos, absl::string_view param) {
+  constexpr absl::string_view kRange =
+      "monthly_budget is an amount in US dollars, from 0 (no budget) to 1e9.";
+  if (dollars != 0) {
+    absl::StatusOr<money::Usd> budget = money::Usd::FromDollars(dollars);
+    if (!budget.ok()) return Invalid(param, kRange);
+    nanos = budget->nanos();
+  }
+  if (nanos < 0 || nanos > static_cast<int64_t>(money::kMaxDollars) * money::kNanosPerDollar) {
+    return Invalid(param, kRange);
+  }
+  return nanos;
+}
+
+absl::Status CheckRates(const common::v1::RateLimits& r, absl::string_view prefix) {
+  for (const auto& [name, value] :
+       {std::pair<absl::string_view, int64_t>{"requests_per_minute", r.requests_per_minute()},
+        {"requests_per_day", r.requests_per_day()},
+        {"tokens_per_minute", r.tokens_per_minute()},
+        {"max_parallel_requests", r.max_parallel_requests()}}) {
+    if (value < 0) return Invalid(absl::StrCat(prefix, name), "Must be 0 or more.");
+  }
+  return absl::OkStatus();
+}
+
+// The update mask paths of rate limits under `prefix` ("settings.rate_limits"), and how each
+// copies its field.
+using RatePath =
+    std::pair<std::string, void (*)(const common::v1::RateLimits&, common::v1::RateLimits&)>;
+std::vector<RatePath> RatePaths(absl::string_view prefix) {
+  using R = common::v1::RateLimits;
+  return {
+      {absl::StrCat(prefix, ".requests_per_minute"),
+       [](const R& from, R& to) { to.set_requests_per_minute(from.requests_per_minute()); }},
+      {absl::StrCat(prefix, ".requests_per_day"),
+       [](const R& from, R& to) { to.set_requests_per_day(from.requests_per_day()); }},
+      {absl::StrCat(prefix, ".tokens_per_minute"),
+       [](const R& from, R& to) { to.set_tokens_per_minute(from.tokens_per_minute()); }},
+      {absl::StrCat(prefix, ".max_parallel_requests"),
+       [](const R& from, R& to) { to.set_max_parallel_requests(from.max_parallel_requests()); }},
+  };
+}
+
+// Applies the rate-limit paths of `mask` under `prefix` from `from` to `to`; true if `path` was
+// one of them.
+bool ApplyRatePath(const std::string& path, absl::string_view prefix,
+                   const common::v1::RateLimits& from, common::v1::RateLimits& to) {
+  if (path == prefix) {
+    to = from;
+    return true;
+  }
+  for (const RatePath& r : RatePaths(prefix)) {
+    if (path == r.first) {
+      r.second(from, to);
+      return true;
+    }
+  }
+  return false;
+}
+
 absl::Status CheckSettings(common::v1::TeamSettings& s) {
   absl::flat_hash_set<std::string> seen;
   google::protobuf::RepeatedPtrField<std::string> models;
@@ -202,33 +264,29 @@ absl::Status CheckSettings(common::v1::TeamSettings& s) {
     if (seen.insert(m).second) models.Add(std::string(m));
   }
   s.mutable_model_access()->Swap(&models);
-  // Money enters as dollars (the input form) and is an integer from here on.
-  if (s.monthly_budget() != 0) {
-    absl::StatusOr<money::Usd> budget = money::Usd::FromDollars(s.monthly_budget());
-    if (!budget.ok()) {
-      return Invalid("settings.monthly_budget",
-                     "monthly_budget is an amount in US dollars, from 0 (no budget) to 1e9.");
-    }
-    s.set_monthly_budget_nano_usd(budget->nanos());
-    s.clear_monthly_budget();
-  }
-  if (s.monthly_budget_nano_usd() < 0 ||
-      s.monthly_budget_nano_usd() >
-          static_cast<int64_t>(money::kMaxDollars) * money::kNanosPerDollar) {
-    return Invalid("settings.monthly_budget",
-                   "monthly_budget is an amount in US dollars, from 0 (no budget) to 1e9.");
-  }
-  const common::v1::RateLimits& r = s.rate_limits();
-  if (r.requests_per_minute() < 0)
-    return Invalid("settings.rate_limits.requests_per_minute", "Must be 0 or more.");
-  if (r.requests_per_day() < 0)
-    return Invalid("settings.rate_limits.requests_per_day", "Must be 0 or more.");
-  if (r.tokens_per_minute() < 0)
-    return Invalid("settings.rate_limits.tokens_per_minute", "Must be 0 or more.");
+  AIM_ASSIGN_OR_RETURN(
+      const int64_t budget,
+      CheckBudget(s.monthly_budget(), s.monthly_budget_nano_usd(), "settings.monthly_budget"));
+  s.set_monthly_budget_nano_usd(budget);
+  s.clear_monthly_budget();
+  AIM_RETURN_IF_ERROR(CheckRates(s.rate_limits(), "settings.rate_limits."));
   if (s.cost_center().size() > 128 || HasControl(s.cost_center())) {
     return Invalid("settings.cost_center",
                    "cost_center has at most 128 characters and no control characters.");
   }
+  return absl::OkStatus();
+}
+
+// A key's own limits: the budget's input form converted (and cleared), the counts checked.
+absl::Status CheckKeyLimits(v1::ApiKey& key) {
+  common::v1::KeyLimits& l = *key.mutable_limits();
+  AIM_ASSIGN_OR_RETURN(
+      const int64_t budget,
+      CheckBudget(key.monthly_budget(), l.monthly_budget_nano_usd(), "monthly_budget"));
+  l.set_monthly_budget_nano_usd(budget);
+  key.clear_monthly_budget();
+  AIM_RETURN_IF_ERROR(CheckRates(l.rate_limits(), "rate_limits."));
+  if (l.ByteSizeLong() == 0) key.clear_limits();
   return absl::OkStatus();
 }
 
@@ -357,11 +415,11 @@ absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
     if (path == "display_name") {
       AIM_RETURN_IF_ERROR(CheckDisplayName(change.display_name()));
     } else if (path != "settings" && path != "settings.model_access" &&
-               path != "settings.monthly_budget" && path != "settings.rate_limits" &&
-               path != "settings.rate_limits.requests_per_minute" &&
-               path != "settings.rate_limits.requests_per_day" &&
-               path != "settings.rate_limits.tokens_per_minute" && path != "settings.cost_center") {
-      return Invalid(path, absl::StrCat("'", path, "' cannot be changed."));
+               path != "settings.monthly_budget" && path != "settings.cost_center") {
+      common::v1::RateLimits scratch;
+      if (!ApplyRatePath(path, "settings.rate_limits", scratch, scratch)) {
+        return Invalid(path, absl::StrCat("'", path, "' cannot be changed."));
+      }
     }
   }
   AIM_RETURN_IF_ERROR(CheckSettings(*change.mutable_settings()));
@@ -375,16 +433,7 @@ absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
       if (path == "settings.monthly_budget") {
         s.set_monthly_budget_nano_usd(n.monthly_budget_nano_usd());
       }
-      if (path == "settings.rate_limits") *s.mutable_rate_limits() = n.rate_limits();
-      if (path == "settings.rate_limits.requests_per_minute") {
-        s.mutable_rate_limits()->set_requests_per_minute(n.rate_limits().requests_per_minute());
-      }
-      if (path == "settings.rate_limits.requests_per_day") {
-        s.mutable_rate_limits()->set_requests_per_day(n.rate_limits().requests_per_day());
-      }
-      if (path == "settings.rate_limits.tokens_per_minute") {
-        s.mutable_rate_limits()->set_tokens_per_minute(n.rate_limits().tokens_per_minute());
-      }
+      ApplyRatePath(path, "settings.rate_limits", n.rate_limits(), *s.mutable_rate_limits());
       if (path == "settings.cost_center") s.set_cost_center(n.cost_center());
     }
     return absl::OkStatus();
@@ -495,6 +544,11 @@ absl::StatusOr<v1::ApiKey> TeamManagement::CreateApiKey(const rpc::CallContext& 
   if (key.display_name().size() > 200 || HasControl(key.display_name())) {
     return Invalid("name", "A key name has at most 200 characters and no control characters.");
   }
+  AIM_RETURN_IF_ERROR(CheckKeyLimits(key));
+  if ((key.has_limits() && key.limits().ByteSizeLong() > 0) && !p.bootstrap_admin() &&
+      !RoleAllows(p.role(), Perm::kAllKeys)) {
+    return Denied("Only owners and admins can set a key's limits.");
+  }
   if (key.has_expire_time() && google::protobuf::util::TimeUtil::TimestampToMicroseconds(
                                    key.expire_time()) <= absl::ToUnixMicros(clock_.Now())) {
     return Invalid("expires_at", "expires_at must be in the future.");
@@ -536,6 +590,45 @@ absl::StatusOr<v1::ListApiKeysResponse> TeamManagement::ListApiKeys(
     resp.set_next_page_token(last.substr(last.rfind('/') + 1));
   }
   return resp;
+}
+
+absl::StatusOr<v1::ApiKey> TeamManagement::UpdateApiKey(const rpc::CallContext& ctx,
+                                                        const v1::UpdateApiKeyRequest& req) {
+  AIM_ASSIGN_OR_RETURN(Principal p, Caller(ctx));
+  AIM_ASSIGN_OR_RETURN(auto ids, ChildOf(req.api_key().name(), "apiKeys"));
+  const auto& [team_id, key_id] = ids;
+  AIM_RETURN_IF_ERROR(Authorize(p, team_id, Perm::kOwnKeys));
+  if (!p.bootstrap_admin() && !RoleAllows(p.role(), Perm::kAllKeys)) {
+    return Denied("Only owners and admins can change API keys.");
+  }
+  v1::ApiKey change = req.api_key();
+  for (const std::string& path : req.update_mask().paths()) {
+    common::v1::RateLimits scratch;
+    if (path == "display_name") {
+      if (change.display_name().size() > 200 || HasControl(change.display_name())) {
+        return Invalid("name", "A key name has at most 200 characters and no control characters.");
+      }
+    } else if (path != "limits" && path != "limits.monthly_budget" &&
+               !ApplyRatePath(path, "limits.rate_limits", scratch, scratch)) {
+      return Invalid(path, absl::StrCat("'", path, "' cannot be changed."));
+    }
+  }
+  AIM_RETURN_IF_ERROR(CheckKeyLimits(change));
+  AIM_ASSIGN_OR_RETURN(TeamRepository * store, Store());
+  auto mutate = [&](v1::ApiKey& k) -> absl::Status {
+    common::v1::KeyLimits& l = *k.mutable_limits();
+    const common::v1::KeyLimits& n = change.limits();
+    for (const std::string& path : req.update_mask().paths()) {
+      if (path == "display_name") k.set_display_name(change.display_name());
+      if (path == "limits") l = n;
+      if (path == "limits.monthly_budget") {
+        l.set_monthly_budget_nano_usd(n.monthly_budget_nano_usd());
+      }
+      ApplyRatePath(path, "limits.rate_limits", n.rate_limits(), *l.mutable_rate_limits());
+    }
+    return absl::OkStatus();
+  };
+  return store->UpdateApiKey(team_id, key_id, mutate, Audit(p, ctx));
 }
 
 absl::StatusOr<v1::DeleteApiKeyResponse> TeamManagement::DeleteApiKey(
@@ -606,6 +699,7 @@ absl::StatusOr<v1::AuthenticateResponse> TeamManagement::Authenticate(
   p.set_member(key->user_id);
   p.set_role(key->role);
   *p.mutable_settings() = std::move(key->settings);
+  if (key->key_limits.ByteSizeLong() > 0) *p.mutable_key_limits() = std::move(key->key_limits);
   p.set_version(key->version);
   if (key->expire_time) {
     *p.mutable_key_expire_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(

@@ -48,6 +48,8 @@ class TeamManagement final : public TeamApi {
                                           const v1::CreateApiKeyRequest& req) override;
   absl::StatusOr<v1::ListApiKeysResponse> ListApiKeys(const rpc::CallContext& ctx,
                                                       const v1::ListApiKeysRequest& req) override;
+  absl::StatusOr<v1::ApiKey> UpdateApiKey(const rpc::CallContext& ctx,
+                                          const v1::UpdateApiKeyRequest& req) override;
   absl::StatusOr<v1::DeleteApiKeyResponse> DeleteApiKey(
       const rpc::CallContext& ctx, const v1::DeleteApiKeyRequest& req) override;
   absl::StatusOr<v1::ListAuditEntriesResponse> ListAuditEntries(

@@ -74,6 +74,7 @@ class CountingTeamApi final : public TeamApi {
   AIM_COUNTED(DeleteMember, DeleteMemberRequest, DeleteMemberResponse)
   AIM_COUNTED(CreateApiKey, CreateApiKeyRequest, ApiKey)
   AIM_COUNTED(ListApiKeys, ListApiKeysRequest, ListApiKeysResponse)
+  AIM_COUNTED(UpdateApiKey, UpdateApiKeyRequest, ApiKey)
   AIM_COUNTED(DeleteApiKey, DeleteApiKeyRequest, DeleteApiKeyResponse)
   AIM_COUNTED(ListAuditEntries, ListAuditEntriesRequest, ListAuditEntriesResponse)
 

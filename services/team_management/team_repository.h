@@ -41,6 +41,7 @@ struct KeyRecord {
   std::string user_id;
   common::v1::Role role = common::v1::ROLE_UNSPECIFIED;
   common::v1::TeamSettings settings;
+  common::v1::KeyLimits key_limits;  // The key's own.
   int64_t version = 0;
   std::optional<absl::Time> expire_time;
   bool revoked = false;
@@ -113,6 +114,11 @@ class TeamRepository {
   virtual absl::StatusOr<Page<v1::ApiKey>> ListApiKeys(const std::string& team_id,
                                                        const std::string& user_id,
                                                        const std::string& after, int limit) = 0;
+  // Changes the key (not revoked): `mutate` changes its display_name and limits, on the locked
+  // row; its error is returned. Audited as api_key.update. NOT_FOUND if absent or revoked.
+  virtual absl::StatusOr<v1::ApiKey> UpdateApiKey(
+      const std::string& team_id, const std::string& key_id,
+      const std::function<absl::Status(v1::ApiKey& key)>& mutate, const AuditContext& audit) = 0;
   // Revokes the key; `check` sees it and its member's role (locked) first. NOT_FOUND if absent or
   // already revoked.
   virtual absl::Status RevokeApiKey(

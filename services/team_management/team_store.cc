@@ -27,10 +27,25 @@ constexpr char kMemberColumns[] =
 constexpr char kKeyColumns[] =
     "id, display_name, prefix, user_id, (extract(epoch from create_time) * 1000000)::bigint, "
     "(extract(epoch from expire_time) * 1000000)::bigint, revoke_time IS NOT NULL, "
-    "(extract(epoch from last_use_time) * 1000000)::bigint, created_by, created_by_key_id";
+    "(extract(epoch from last_use_time) * 1000000)::bigint, created_by, created_by_key_id, "
+    "limits::text";
 
 google::protobuf::Timestamp FromMicros(int64_t us) {
   return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us);
+}
+
+common::v1::KeyLimits LimitsFromJson(const std::string& json) {
+  common::v1::KeyLimits l;
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;
+  (void)google::protobuf::util::JsonStringToMessage(json, &l, opts);
+  return l;
+}
+
+std::string LimitsJson(const common::v1::KeyLimits& l) {
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(l, &json);
+  return json;
 }
 
 common::v1::TeamSettings SettingsFromJson(const std::string& json) {
@@ -81,6 +96,7 @@ v1::ApiKey KeyFromRow(const std::string& team_id, const Row& r) {
   if (!r[7].is_null()) *k.mutable_last_use_time() = FromMicros(r[7].as<int64_t>());
   k.set_creator(r[8].as<std::string>());
   k.set_creator_key_id(r[9].as<std::string>());
+  *k.mutable_limits() = LimitsFromJson(r[10].as<std::string>());
   return k;
 }
 
@@ -342,13 +358,13 @@ absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(
             : 0;
     pqxx::result r = tx.exec_params(
         absl::StrCat("INSERT INTO api_keys (id, team_id, user_id, display_name, "
-                     "key_hash, prefix, created_by, created_by_key_id, expire_time) "
+                     "key_hash, prefix, created_by, created_by_key_id, expire_time, limits) "
                      "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, $8, "
                      "CASE WHEN $9::bigint = 0 THEN NULL ELSE to_timestamp($9::bigint "
-                     "/ 1000000.0) END) RETURNING ",
+                     "/ 1000000.0) END, $10::jsonb) RETURNING ",
                      kKeyColumns),
         key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(), audit.actor,
-        audit.actor_key_id, expire);
+        audit.actor_key_id, expire, LimitsJson(key.limits()));
     v1::ApiKey created = KeyFromRow(team_id, r[0]);
     WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", AuditJson(created));
     return created;
@@ -372,6 +388,31 @@ absl::StatusOr<Page<v1::ApiKey>> TeamStore::ListApiKeys(const std::string& team_
         return ToPage<v1::ApiKey>(r, limit,
                                   [&](const Row& row) { return KeyFromRow(team_id, row); });
       });
+}
+
+absl::StatusOr<v1::ApiKey> TeamStore::UpdateApiKey(
+    const std::string& team_id, const std::string& key_id,
+    const std::function<absl::Status(v1::ApiKey&)>& mutate, const AuditContext& audit) {
+  return db::Transact(pool_, [&](pqxx::work& tx) -> absl::StatusOr<v1::ApiKey> {
+    pqxx::result r = tx.exec_params(
+        absl::StrCat(
+            "SELECT ", kKeyColumns,
+            " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
+        team_id, key_id);
+    if (r.empty()) return ApiKeyNotFound(key_id);
+    const v1::ApiKey before = KeyFromRow(team_id, r[0]);
+    v1::ApiKey key = before;
+    AIM_RETURN_IF_ERROR(mutate(key));
+    pqxx::result w = tx.exec_params(
+        absl::StrCat("UPDATE api_keys SET display_name = $2, limits = $3::jsonb WHERE id = $1 "
+                     "RETURNING ",
+                     kKeyColumns),
+        key_id, key.display_name(), LimitsJson(key.limits()));
+    const v1::ApiKey after = KeyFromRow(team_id, w[0]);
+    WriteAudit(tx, team_id, audit, "api_key.update", after.name(), AuditJson(before),
+               AuditJson(after));
+    return after;
+  });
 }
 
 absl::Status TeamStore::RevokeApiKey(
@@ -424,7 +465,7 @@ absl::StatusOr<Page<v1::AuditEntry>> TeamStore::ListAudit(const std::string& tea
 absl::StatusOr<KeyRecord> TeamStore::FindKey(const std::string& key_hash) {
   return db::Transact(pool_, [&](pqxx::work& tx) -> absl::StatusOr<KeyRecord> {
     pqxx::result r = tx.exec_params(
-        "SELECT k.id, k.team_id, k.user_id, m.role, t.settings::text, t.version, "
+        "SELECT k.id, k.team_id, k.user_id, m.role, t.settings::text, t.version, k.limits::text, "
         "(extract(epoch from k.expire_time) * 1000000)::bigint, k.revoke_time IS NOT NULL, "
         "k.last_use_time IS NULL OR k.last_use_time < now() - interval '1 minute' "
         "FROM api_keys k JOIN team_members m ON m.team_id = k.team_id AND m.user_id = k.user_id "
@@ -439,9 +480,10 @@ absl::StatusOr<KeyRecord> TeamStore::FindKey(const std::string& key_hash) {
     k.role = RoleFromName(row[3].as<std::string>());
     k.settings = SettingsFromJson(row[4].as<std::string>());
     k.version = row[5].as<int64_t>();
-    if (!row[6].is_null()) k.expire_time = absl::FromUnixMicros(row[6].as<int64_t>());
-    k.revoked = row[7].as<bool>();
-    if (row[8].as<bool>() && !k.revoked) {
+    k.key_limits = LimitsFromJson(row[6].as<std::string>());
+    if (!row[7].is_null()) k.expire_time = absl::FromUnixMicros(row[7].as<int64_t>());
+    k.revoked = row[8].as<bool>();
+    if (row[9].as<bool>() && !k.revoked) {
       tx.exec_params("UPDATE api_keys SET last_use_time = now() WHERE id = $1", k.key_id);
     }
     return k;

@@ -206,6 +206,7 @@ Ledger::Decision Ledger::Admit(const Ask& ask) {
     r.model = ask.model;
     r.member = ask.member;
     r.cost_center = ask.cost_center;
+    r.router = ask.router;
     for (Account* a : accounts) Count(*a, now, ask.tokens);
     Reserve(team, r, r.amount);
     shard.reservations.emplace(ask.reservation_id, std::make_pair(ask.team, std::move(r)));
@@ -214,7 +215,19 @@ Ledger::Decision Ledger::Admit(const Ask& ask) {
   return d;
 }
 
-void Ledger::Hold(const v1::HeldReservation& held) {
+void Ledger::Heard(absl::string_view router) {
+  if (router.empty()) return;
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&routers_mu_);
+  routers_.insert_or_assign(router, now);
+  // Routers restart with new ids: forget those silent for long.
+  absl::erase_if(routers_, [&](const auto& r) {
+    return now - r.second > std::max(options_.reservation_ttl * 10, absl::Hours(1));
+  });
+}
+
+void Ledger::Hold(const v1::HeldReservation& held, absl::string_view router) {
+  Heard(router);
   Shard& shard = ShardOf(held.team());
   absl::MutexLock lock(&shard.mu);
   if (shard.reservations.contains(held.reservation_id())) return;
@@ -228,6 +241,7 @@ void Ledger::Hold(const v1::HeldReservation& held) {
   // Counted when it was admitted (the windows of the metering that admitted it are gone).
   r.counted_at = r.start_time;
   r.settling = held.ended();
+  r.router = std::string(router);
   r.month = std::max(MonthOf(r.start_time), team.account.month);
   if (key) r.month = std::max(r.month, key->month);
   for (Account* a : {&team.account, key}) {
@@ -289,12 +303,21 @@ void Ledger::Recorded(const v1::Settlement& s, bool inserted) {
 
 std::vector<v1::Settlement> Ledger::Expire() {
   const absl::Time now = clock_.Now();
+  absl::flat_hash_map<std::string, absl::Time> routers;
+  {
+    absl::MutexLock lock(&routers_mu_);
+    routers = routers_;
+  }
   std::vector<v1::Settlement> expired;
   for (Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
     for (auto& [id, entry] : shard.reservations) {
       Reservation& r = entry.second;
-      if (r.settling || now - r.start_time < options_.reservation_ttl) continue;
+      if (r.settling) continue;
+      absl::Time heard = r.start_time;
+      if (auto it = routers.find(r.router); it != routers.end())
+        heard = std::max(heard, it->second);
+      if (now - heard < options_.reservation_ttl) continue;
       r.settling = true;
       Team& team = shard.teams[entry.first];
       Account* key = r.key_id.empty() ? nullptr : &team.keys[r.key_id];

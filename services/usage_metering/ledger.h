@@ -39,9 +39,10 @@
 namespace aimarket::usage {
 
 struct LedgerOptions {
-  // A reservation whose settlement has not come after this is charged at its reserved amount
-  // (its router died). Longer than the longest request the gateway allows.
-  absl::Duration reservation_ttl = absl::Hours(2);
+  // A reservation is charged at its reserved amount (an "unsettled" event) once its router has
+  // not been heard from (Heard) for this long, counted from its start at the earliest: the router
+  // died with it. A live router's reservations never expire, however long its streams run.
+  absl::Duration reservation_ttl = absl::Minutes(2);
 };
 
 // Which of the ledger's checks refused a request; kNone when admitted.
@@ -69,6 +70,7 @@ class Ledger {
     int64_t reserve_nanos = 0;  // Worst-case cost.
     int64_t tokens = 0;         // Worst-case tokens.
     absl::Time start_time;      // The month it belongs to.
+    std::string router;         // The router holding it.
     // For the event written if the reservation expires.
     std::string kind, model, member, cost_center;
   };
@@ -90,8 +92,10 @@ class Ledger {
   // Admits (holding the reservation and counting the request) or refuses (changing nothing).
   Decision Admit(const Ask& ask);
 
-  // A reservation a router re-sends (Sync): held and counted unless already known.
-  void Hold(const v1::HeldReservation& held);
+  // A reservation `router` re-sends (Sync): held and counted unless already known.
+  void Hold(const v1::HeldReservation& held, absl::string_view router);
+  // `router` is alive (its heartbeat): its reservations do not expire.
+  void Heard(absl::string_view router);
 
   // A settlement has arrived: the reservation now holds its actual cost, tokens per minute are
   // corrected, and it no longer counts as in flight. Idempotent. True when the actual cost
@@ -101,8 +105,8 @@ class Ledger {
   // spend; either way its reservation is released.
   void Recorded(const v1::Settlement& s, bool inserted);
 
-  // Reservations past their time without a settlement, as the "unsettled" settlements to write
-  // (charged at their reserved amount); each is returned once.
+  // Reservations whose router has been silent for reservation_ttl, as the "unsettled" settlements
+  // to write (charged at their reserved amount); each is returned once.
   std::vector<v1::Settlement> Expire();
 
   // The spend of a month already in the events (at start).
@@ -134,6 +138,7 @@ class Ledger {
     absl::Time start_time;
     bool settling = false;
     std::string kind, model, member, cost_center;
+    std::string router;
   };
   struct Shard {
     absl::Mutex mu;
@@ -157,6 +162,9 @@ class Ledger {
   time::Clock& clock_;
   const LedgerOptions options_;
   std::array<Shard, kShards> shards_;
+  absl::Mutex routers_mu_;
+  absl::flat_hash_map<std::string, absl::Time> routers_
+      ABSL_GUARDED_BY(routers_mu_);  // Last heard.
 };
 
 }  // namespace aimarket::usage

@@ -390,6 +390,7 @@ void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest& req,
   ask.model = req.model();
   ask.member = req.member();
   ask.cost_center = req.cost_center();
+  ask.router = req.router_id();
   Ledger::Decision d = ledger_.Admit(ask);
   MeteringMetrics::Get().Admitted(d.refused);
   if (d.refused != Limit::kNone) return done(Refusal(d, ask.start_time));
@@ -404,14 +405,16 @@ void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest& req,
 
 absl::StatusOr<v1::SyncResponse> UsageMetering::Sync(const rpc::CallContext&,
                                                      const v1::SyncRequest& req) {
+  const absl::string_view router = absl::string_view(req.router_id()).substr(0, kMaxIdBytes);
+  ledger_.Heard(router);
   if (req.full()) {
     for (const v1::HeldReservation& held : req.reservations()) {
       if (held.reservation_id().empty() || held.reservation_id().size() > kMaxIdBytes) continue;
-      ledger_.Hold(held);
+      ledger_.Hold(held, router);
     }
-    log::Info("a router re-sent the reservations it holds",
-              {{"router", req.router_id().substr(0, kMaxIdBytes)},
-               {"reservations", absl::StrCat(req.reservations_size())}});
+    log::Info(
+        "a router re-sent the reservations it holds",
+        {{"router", std::string(router)}, {"reservations", absl::StrCat(req.reservations_size())}});
   }
   v1::SyncResponse resp;
   resp.set_incarnation(incarnation_);

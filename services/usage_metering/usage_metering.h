@@ -7,7 +7,7 @@
 // (429, naming the limit). At start the month's spend is loaded from the events; then, for
 // `recovery_grace`, requests of teams and keys with limits are refused (503) while the routers
 // re-send the reservations they hold (Sync), so that the rule survives a restart. Reservations
-// no settlement comes for within `reservation_ttl` are charged at their reserved amount.
+// of a router silent for `reservation_ttl` (dead) are charged at their reserved amount.
 //
 // Settle hands its settlements to the event writer and answers once they are committed
 // (docs/usage.md):
@@ -52,9 +52,9 @@ struct MeteringOptions {
   int months_ahead = 2;
   // Months of events kept (the current one included); 0 keeps them forever.
   int retention_months = 13;
-  // A reservation whose settlement never comes (its router died) is charged at its reserved
-  // amount after this; longer than the longest request the gateway lets run.
-  absl::Duration reservation_ttl = absl::Hours(2);
+  // A reservation is charged at its reserved amount once its router has been silent this long
+  // (it died with the request): see LedgerOptions.
+  absl::Duration reservation_ttl = absl::Minutes(2);
   // After the month's spend is loaded at start: how long requests of teams and keys with limits
   // are refused (503) while the routers re-send the reservations they hold. Longer than the
   // routers' sync interval (1 s).

@@ -171,14 +171,20 @@ test('the settings of the issue round-trip, and a team key lists only its own te
   assert.deepEqual(team.settings, {
     model_access: ['gpt-4o', 'claude-3-5-sonnet'],
     monthly_budget: 5000,
-    rate_limits: { requests_per_minute: 100, requests_per_day: 10000, tokens_per_minute: 0 },
+    rate_limits: { requests_per_minute: 100, requests_per_day: 10000, tokens_per_minute: 0, max_parallel_requests: 0 },
     cost_center: 'RESEARCH-DEPT',
   });
-  assert.deepEqual(await must('GET', `/teams/${team.id}`, ADMIN_KEY, undefined, 200), team);
+  // A read shows the month's usage beside what was stored.
+  const read = await must('GET', `/teams/${team.id}`, ADMIN_KEY, undefined, 200);
+  assert.deepEqual(read.usage, {
+    month: new Date().toISOString().slice(0, 7), spent_usd: 0, reserved_usd: 0, remaining_usd: 5000, requests_in_flight: 0,
+  });
+  delete read.usage;
+  assert.deepEqual(read, team);
 
   // PATCH changes only what it names.
   const patched = await must('PATCH', `/teams/${team.id}`, ADMIN_KEY, { settings: { rate_limits: { tokens_per_minute: 5 } } }, 200);
-  assert.deepEqual(patched.settings.rate_limits, { requests_per_minute: 100, requests_per_day: 10000, tokens_per_minute: 5 });
+  assert.deepEqual(patched.settings.rate_limits, { requests_per_minute: 100, requests_per_day: 10000, tokens_per_minute: 5, max_parallel_requests: 0 });
   assert.equal(patched.settings.monthly_budget, 5000);
   assert.deepEqual(patched.settings.model_access, ['gpt-4o', 'claude-3-5-sonnet']);
 

@@ -19,7 +19,7 @@ void FakeAdmission::Admit(const rpc::CallContext&, const router::Ticket& ticket,
     refusal = refusal_;
   }
   if (!refusal.ok()) return done(refusal);
-  done(router::Admitted{absl::StrCat("r-", ticket.request_id), router::WorstCaseCost(ticket)});
+  done(router::Admitted{absl::StrCat("r-", ticket.request_id), router::WorstCaseCost(ticket), {}});
 }
 
 void FakeAdmission::Refuse(absl::Status refusal) {
@@ -40,7 +40,8 @@ void FakeAdmission::Release() {
     held.swap(held_);
   }
   for (auto& [ticket, done] : held) {
-    done(router::Admitted{absl::StrCat("r-", ticket.request_id), router::WorstCaseCost(ticket)});
+    done(
+        router::Admitted{absl::StrCat("r-", ticket.request_id), router::WorstCaseCost(ticket), {}});
   }
 }
 

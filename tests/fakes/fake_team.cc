@@ -98,6 +98,10 @@ absl::StatusOr<team::v1::ListApiKeysResponse> FakeTeam::ListApiKeys(
     const rpc::CallContext&, const team::v1::ListApiKeysRequest&) {
   return NotHere();
 }
+absl::StatusOr<team::v1::ApiKey> FakeTeam::UpdateApiKey(const rpc::CallContext&,
+                                                        const team::v1::UpdateApiKeyRequest&) {
+  return NotHere();
+}
 absl::StatusOr<team::v1::DeleteApiKeyResponse> FakeTeam::DeleteApiKey(
     const rpc::CallContext&, const team::v1::DeleteApiKeyRequest&) {
   return NotHere();

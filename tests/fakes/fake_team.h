@@ -53,6 +53,8 @@ class FakeTeam final : public team::TeamApi {
                                                 const team::v1::CreateApiKeyRequest&) override;
   absl::StatusOr<team::v1::ListApiKeysResponse> ListApiKeys(
       const rpc::CallContext&, const team::v1::ListApiKeysRequest&) override;
+  absl::StatusOr<team::v1::ApiKey> UpdateApiKey(const rpc::CallContext&,
+                                                const team::v1::UpdateApiKeyRequest&) override;
   absl::StatusOr<team::v1::DeleteApiKeyResponse> DeleteApiKey(
       const rpc::CallContext&, const team::v1::DeleteApiKeyRequest&) override;
   absl::StatusOr<team::v1::ListAuditEntriesResponse> ListAuditEntries(

@@ -279,6 +279,23 @@ absl::StatusOr<Page<v1::ApiKey>> InMemoryTeamStore::ListApiKeys(const std::strin
   return PageOf(keys, after, limit, KeyId);
 }
 
+absl::StatusOr<v1::ApiKey> InMemoryTeamStore::UpdateApiKey(
+    const std::string& team_id, const std::string& key_id,
+    const std::function<absl::Status(v1::ApiKey&)>& mutate, const AuditContext& audit) {
+  absl::MutexLock lock(&mu_);
+  for (KeyRow& k : keys_) {
+    if (k.team_id != team_id || KeyId(k.key) != key_id || k.key.revoked()) continue;
+    const v1::ApiKey before = k.key;
+    v1::ApiKey changed = k.key;
+    AIM_RETURN_IF_ERROR(mutate(changed));
+    k.key.set_display_name(changed.display_name());
+    *k.key.mutable_limits() = changed.limits();
+    Audit(team_id, audit, "api_key.update", k.key.name(), AuditJson(before), AuditJson(k.key));
+    return k.key;
+  }
+  return ApiKeyNotFound(key_id);
+}
+
 absl::Status InMemoryTeamStore::RevokeApiKey(
     const std::string& team_id, const std::string& key_id,
     const std::function<absl::Status(const v1::ApiKey&, common::v1::Role)>& check,
@@ -325,6 +342,7 @@ absl::StatusOr<KeyRecord> InMemoryTeamStore::FindKey(const std::string& key_hash
     r.user_id = k.key.member();
     r.role = member->role();
     r.settings = team->team.settings();
+    r.key_limits = k.key.limits();
     r.version = team->team.version();
     if (k.key.has_expire_time()) {
       r.expire_time = absl::FromUnixMicros(

@@ -51,6 +51,10 @@ class InMemoryTeamStore final : public TeamRepository {
   absl::StatusOr<Page<v1::ApiKey>> ListApiKeys(const std::string& team_id,
                                                const std::string& user_id, const std::string& after,
                                                int limit) override;
+  absl::StatusOr<v1::ApiKey> UpdateApiKey(
+      const std::string& team_id, const std::string& key_id,
+      const std::function<absl::Status(v1::ApiKey& key)>& mutate,
+      const AuditContext& audit) override;
   absl::Status RevokeApiKey(
       const std::string& team_id, const std::string& key_id,
       const std::function<absl::Status(const v1::ApiKey& before, common::v1::Role holder)>& check,
