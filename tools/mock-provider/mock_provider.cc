@@ -101,6 +101,8 @@ struct Options {
   bool quote_key = false;
   // Streams: a firehose of about this many bytes of content, made as it is taken (Firehose).
   int64_t bytes = 0;
+  // The prompt tokens the usage reports; -1: estimated from the last user message.
+  int prompt_tokens = -1;
 };
 
 void ParseOptions(absl::string_view query, Options& o) {
@@ -126,6 +128,8 @@ void ParseOptions(absl::string_view query, Options& o) {
       o.echo = p.second == "1";
     else if (p.first == "quote_key")
       o.quote_key = p.second == "1";
+    else if (p.first == "prompt_tokens" && num && v >= 0)
+      o.prompt_tokens = v;
     else if (int64_t b = 0; p.first == "bytes" && absl::SimpleAtoi(p.second, &b) && b > 0)
       o.bytes = b;
   }
@@ -349,7 +353,9 @@ class MockProvider {
       for (size_t i = 1; i < words.size(); ++i) words[i] = " " + words[i];
     }
     const int64_t prompt_tokens =
-        static_cast<int64_t>(body.IsObject() ? 1 + LastUserMessage(body).size() / 4 : 1);
+        opts.prompt_tokens >= 0
+            ? opts.prompt_tokens
+            : static_cast<int64_t>(body.IsObject() ? 1 + LastUserMessage(body).size() / 4 : 1);
     const int64_t completion_tokens = static_cast<int64_t>(words.size());
     const std::string id = absl::StrCat("chatcmpl-mock", next_id_.fetch_add(1));
     const int64_t created = absl::ToUnixSeconds(absl::Now());
@@ -423,7 +429,8 @@ class MockProvider {
     syn.id = absl::StrCat("mock-", next_id_.fetch_add(1));
     if (!opts.echo) syn.tool_name = ToolToCall(format, body);
     const std::string user = LastUserText(format, body);
-    syn.prompt_tokens = static_cast<int64_t>(1 + user.size() / 4);
+    syn.prompt_tokens =
+        opts.prompt_tokens >= 0 ? opts.prompt_tokens : static_cast<int64_t>(1 + user.size() / 4);
     std::vector<std::string> words;
     if (opts.echo) {
       words = absl::StrSplit(user, ' ');
