@@ -142,9 +142,9 @@ absl::Status Validate(const v1::Config& c) {
   AIM_RETURN_IF_ERROR(CheckAddress("peers.team_management", c.peers().team_management(), true));
   AIM_RETURN_IF_ERROR(CheckAddress("peers.usage_metering", c.peers().usage_metering(), true));
   if (c.edge().io_threads() < 0) return Invalid("edge.io_threads", "must not be negative");
-  if (config::ToDuration(c.metering().reservation_ttl()) < absl::Seconds(10)) {
+  if (config::ToDuration(c.metering().reservation_ttl()) < absl::Seconds(3)) {
     return Invalid("metering.reservation_ttl",
-                   "must be at least 10s: routers send a heartbeat every second");
+                   "must be at least 3s: routers send a heartbeat every second");
   }
   if (config::ToDuration(c.metering().recovery_grace()) < absl::ZeroDuration()) {
     return Invalid("metering.recovery_grace", "must not be negative");

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -44,6 +45,10 @@ Gateway::Options Options(absl::string_view metering_yaml = "recovery_grace: 0s",
       "\"synthetic?tokens=2&chunks=2&prompt_tokens=1\", input_per_mtok: 1, output_per_mtok: 2}]}\n"
       "  - {name: b-slow, deployments: [{provider: mock, model: "
       "\"synthetic?tokens=20&chunks=10&delay_ms=300&prompt_tokens=5\", input_per_mtok: 1, "
+      "output_per_mtok: 2}]}\n";
+  o.models +=
+      "  - {name: b-long, deployments: [{provider: mock, model: "
+      "\"synthetic?tokens=20&chunks=20&delay_ms=500&prompt_tokens=5\", input_per_mtok: 1, "
       "output_per_mtok: 2}]}\n";
   o.yaml = absl::StrCat("metering: {", metering_yaml, "}\n");
   o.topology = std::move(topology);
@@ -306,6 +311,90 @@ TEST(RateLimitTest, ParallelRequestsOfAKey) {
     }
   }
   EXPECT_EQ(ok, 3);  // Each stream takes three seconds: none ended before the others asked.
+}
+
+// The data plane in one process, usage-metering in another.
+const std::vector<std::string> kApart = {"edge,router,provider-adapter,team-management",
+                                         "usage-metering"};
+
+// `n` streams of b-long (ten seconds each) started from threads of their own.
+std::vector<std::thread> LongStreams(const Gateway& gw, const std::string& key, int n,
+                                     std::vector<Answer>& answers) {
+  answers.resize(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&gw, &key, &answers, i] {
+      HttpResult r = gw.Chat(AskBody("b-long", true), key);
+      answers[i] = {r.status, r.body, r.headers};
+    });
+  }
+  return threads;
+}
+
+// usage-metering killed while ten streams hold the whole budget, and started again: it refuses
+// the team during its grace period, learns the ten reservations from the router, and so refuses
+// the team's requests after it too (its events hold no spend yet: the streams run on). Nothing is
+// charged twice.
+TEST(BudgetRestartTest, AMeteringRestartKeepsTheRule) {
+  AIM_PG_TEST_DATABASE(db);
+  auto gw = Gateway::Start(db, Options("recovery_grace: 2s", kApart));
+  const Team team = MakeTeam(*gw, R"("monthly_budget":0.00045)");  // Ten worst cases.
+  absl::SleepFor(absl::Seconds(2));                                // The grace of the first start.
+  std::vector<Answer> streams;
+  std::vector<std::thread> threads = LongStreams(*gw, team.keys[0], 10, streams);
+  // All ten admitted and streaming (the eleventh is refused), then metering dies.
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!absl::StrContains(Admin(*gw, "GET", absl::StrCat("/v1/teams/", team.id)).body,
+                            R"("requests_in_flight":10)") &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(gw->Chat(AskBody("exact", false), team.keys[0]).status, 429);
+  gw->process(1).Signal(SIGKILL);
+  gw->process(1).Wait(absl::Seconds(10));
+  gw->Restart(1);
+  // Through the grace period and well past it, while the streams still run.
+  int recovering = 0, over_budget = 0, admitted = 0;
+  deadline = absl::Now() + absl::Seconds(4);
+  while (absl::Now() < deadline) {
+    HttpResult r = gw->Chat(AskBody("exact", false), team.keys[0]);
+    if (r.status == 200) ++admitted;
+    if (r.status == 503 && absl::StrContains(r.body, "metering_recovering")) ++recovering;
+    if (r.status == 429 && absl::StrContains(r.body, "budget_exceeded")) ++over_budget;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(admitted, 0);
+  EXPECT_GT(recovering, 0);
+  EXPECT_GT(over_budget, 0);  // After the grace: the re-sent reservations hold the budget.
+  for (const Answer& a : streams) EXPECT_EQ(a.status, 200) << a.body;
+  const Spend spent = Recorded(db.dsn(), team.id, 10);
+  EXPECT_EQ(spent.events, 10);
+  EXPECT_EQ(spent.nanos, 10 * kWorstCase);
+}
+
+// The router's process killed in the middle of five streams: usage-metering hears no more from
+// it and, once reservation_ttl has passed, charges each reservation at its reserved amount as an
+// "unsettled" event.
+TEST(BudgetRestartTest, ADeadRoutersReservationsAreChargedWhenTheyExpire) {
+  AIM_PG_TEST_DATABASE(db);
+  auto gw = Gateway::Start(db, Options("recovery_grace: 0s, reservation_ttl: 3s", kApart));
+  const Team team = MakeTeam(*gw, R"("monthly_budget":1)");
+  std::vector<Answer> streams;
+  std::vector<std::thread> threads = LongStreams(*gw, team.keys[0], 5, streams);
+  absl::SleepFor(absl::Seconds(2));  // Admitted, streaming.
+  gw->process(0).Signal(SIGKILL);
+  for (std::thread& t : threads) t.join();
+  const Spend spent = Recorded(db.dsn(), team.id, 5);
+  EXPECT_EQ(spent.events, 5);
+  EXPECT_EQ(spent.nanos, 5 * kWorstCase);
+  pqxx::connection c(db.dsn());
+  pqxx::work tx(c);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM usage_events WHERE outcome = 'unsettled' AND "
+                     "cost_nano_usd = reserved_nano_usd")[0]
+                .as<int64_t>(),
+            5)
+      << gw->process(1).output();
 }
 
 }  // namespace
