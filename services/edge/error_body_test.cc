@@ -5,11 +5,13 @@
 
 #include <rapidjson/document.h>
 
+#include <map>
 #include <string>
 
 #include "absl/time/time.h"
 #include "common/status/error.h"
 #include "gtest/gtest.h"
+#include "services/edge/rest.h"
 
 namespace aimarket::edge {
 namespace {
@@ -166,6 +168,35 @@ TEST(ErrorBodyTest, RetryAfterIsWholeSecondsRoundedUp) {
   EXPECT_EQ(retry_after(absl::Milliseconds(2100)), "3");
   EXPECT_EQ(retry_after(absl::Milliseconds(1)), "1");
   EXPECT_EQ(HeaderOf(ErrorResponse(absl::ResourceExhaustedError("x")), "retry-after"), "");
+}
+
+TEST(ErrorBodyTest, ARefusalCarriesTheRateLimitHeadersAsOpenAiWritesThem) {
+  common::v1::RateLimitStatus limits;
+  limits.set_limit_requests(60);
+  limits.set_remaining_requests(0);
+  limits.mutable_reset_requests()->set_seconds(59);
+  limits.mutable_reset_requests()->set_nanos(500'000'000);
+  limits.set_limit_tokens(150000);
+  limits.set_remaining_tokens(149000);
+  limits.mutable_reset_tokens()->set_seconds(360);
+  const HttpResponse r = ErrorResponse(
+      status::Error(absl::StatusCode::kResourceExhausted, "RATE_LIMIT_EXCEEDED", "slow down")
+          .RetryAfter(absl::Milliseconds(59'500))
+          .RateLimits(limits));
+  std::map<std::string, std::string> h(r.headers.begin(), r.headers.end());
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(h["x-ratelimit-limit-requests"], "60");
+  EXPECT_EQ(h["x-ratelimit-remaining-requests"], "0");
+  EXPECT_EQ(h["x-ratelimit-reset-requests"], "59.5s");
+  EXPECT_EQ(h["x-ratelimit-limit-tokens"], "150000");
+  EXPECT_EQ(h["x-ratelimit-remaining-tokens"], "149000");
+  EXPECT_EQ(h["x-ratelimit-reset-tokens"], "6m0s");
+  EXPECT_EQ(h["retry-after"], "60");
+  // Durations as OpenAI's headers write them.
+  EXPECT_EQ(rest::ResetText(absl::Milliseconds(20)), "20ms");
+  EXPECT_EQ(rest::ResetText(absl::Seconds(1)), "1s");
+  EXPECT_EQ(rest::ResetText(absl::Hours(2) + absl::Seconds(3)), "2h0m3s");
+  EXPECT_EQ(rest::ResetText(absl::ZeroDuration()), "0ms");
 }
 
 TEST(ErrorBodyTest, MethodNotAllowedNamesTheMethodsItTakes) {

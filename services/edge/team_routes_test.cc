@@ -245,5 +245,43 @@ TEST_F(TeamRoutesTest, TheCallersRoleIsTeamManagementsToCheck) {
   EXPECT_EQ(Call("POST", "/v1/teams", R"({"name":"x"})").status, 401);
 }
 
+TEST_F(TeamRoutesTest, AKeyCarriesItsOwnLimitsAndPatchChangesOnlyWhatItNames) {
+  CreateTeam("t1");
+  Expect(201, Call("POST", "/v1/teams/t1/members", R"({"user_id":"ann","role":"member"})"));
+  rapidjson::Document k = Expect(
+      201,
+      Call(
+          "POST", "/v1/teams/t1/keys",
+          R"({"user_id":"ann","monthly_budget":2.5,"rate_limits":{"requests_per_minute":30,"max_parallel_requests":2}})"));
+  EXPECT_EQ(k["monthly_budget"].GetDouble(), 2.5);
+  EXPECT_EQ(k["rate_limits"]["requests_per_minute"].GetInt64(), 30);
+  EXPECT_EQ(k["rate_limits"]["max_parallel_requests"].GetInt64(), 2);
+  const std::string path = absl::StrCat("/v1/teams/t1/keys/", k["id"].GetString());
+
+  rapidjson::Document p =
+      Expect(200, Call("PATCH", path, R"({"rate_limits":{"tokens_per_minute":1000},"name":"ci"})"));
+  EXPECT_STREQ(p["name"].GetString(), "ci");
+  EXPECT_EQ(p["rate_limits"]["tokens_per_minute"].GetInt64(), 1000);
+  EXPECT_EQ(p["rate_limits"]["requests_per_minute"].GetInt64(), 30);  // Not named: kept.
+  EXPECT_EQ(p["monthly_budget"].GetDouble(), 2.5);
+  p = Expect(200, Call("PATCH", path, R"({"monthly_budget":null,"rate_limits":null})"));
+  EXPECT_EQ(p["monthly_budget"].GetDouble(), 0);
+  EXPECT_EQ(p["rate_limits"]["requests_per_minute"].GetInt64(), 0);
+
+  // Strict bodies: the field at fault is named, and nothing changes.
+  EXPECT_EQ(Error(400, Call("PATCH", path, R"({"rate_limits":{"requests_per_hour":1}})")).first,
+            "rate_limits.requests_per_hour");
+  EXPECT_EQ(
+      Error(400, Call("PATCH", path, R"({"rate_limits":{"max_parallel_requests":-1}})")).first,
+      "rate_limits.max_parallel_requests");
+  EXPECT_EQ(Error(400, Call("PATCH", path, R"({"monthly_budget":"5"})")).first, "monthly_budget");
+  EXPECT_EQ(Error(400, Call("PATCH", path, R"({"member":"bob"})")).first, "member");
+  EXPECT_EQ(Error(400, Call("PATCH", path, "{}")).second, "invalid_value");
+  EXPECT_EQ(Error(404, Call("PATCH", "/v1/teams/t1/keys/key_nope", R"({"name":"x"})")).second,
+            "api_key_not_found");
+  rapidjson::Document list = Expect(200, Call("GET", "/v1/teams/t1/keys"));
+  EXPECT_STREQ(list["data"][0]["name"].GetString(), "ci");
+}
+
 }  // namespace
 }  // namespace aimarket::edge

@@ -14,6 +14,7 @@
 #include "common/time/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/router/reservation_book.h"
 #include "services/router/settler.h"
 #include "tests/fakes/fake_metering.h"
 #include "tests/fakes/fake_pipeline.h"
@@ -294,6 +295,68 @@ TEST_F(DispatchTest, APlannedOrderIsFollowed) {
   EXPECT_THAT(Chat()->status, IsOk());
   EXPECT_THAT(provider_.calls(), ElementsAre("backup/m-backup", "primary/m-primary"));
   EXPECT_EQ(OnlySettlement().deployment(), 0);
+}
+
+TEST_F(DispatchTest, TheRateLimitStatusRidesTheFirstEventTheEmbeddingsAndErrors) {
+  common::v1::RateLimitStatus limits;
+  limits.set_limit_requests(10);
+  limits.set_remaining_requests(7);
+  admission_.SetRateLimits(limits);
+  provider_.Script("primary", {.events = {"a", "b"}, .usage = MakeUsage(10, 2)});
+  std::unique_ptr<Stream> s = Chat();
+  ASSERT_THAT(s->events, SizeIs(3));
+  EXPECT_EQ(s->events[0].rate_limits().remaining_requests(), 7);
+  EXPECT_FALSE(s->events[1].has_rate_limits());
+  EXPECT_FALSE(s->events[2].has_rate_limits());
+  absl::StatusOr<common::v1::EmbedResponse> embed = Embed();
+  ASSERT_THAT(embed, IsOk());
+  EXPECT_EQ(embed->rate_limits().limit_requests(), 10);
+  // An upstream's error after admission tells the caller where it stands too.
+  provider_.Script("primary", {.status = fakes::UpstreamError(400)});
+  s = Chat();
+  std::optional<common::v1::ErrorInfo> info = status::GetErrorInfo(s->status);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->rate_limits().remaining_requests(), 7);
+}
+
+TEST_F(DispatchTest, MeteringAdmissionSendsBothLimitSetsAndRefusesUnpricedModelsUnderABudget) {
+  fakes::FakeMetering metering;
+  ReservationBook book(metering, {.background = false});
+  MeteringAdmission admission(metering, &book);
+  Ticket t = MakeTicket();
+  t.kind = "chat";
+  common::v1::Principal p = *t.principal;
+  p.mutable_key_limits()->set_monthly_budget_nano_usd(5);
+  p.mutable_key_limits()->mutable_rate_limits()->set_requests_per_minute(3);
+  p.mutable_settings()->mutable_rate_limits()->set_tokens_per_minute(100);
+  t.principal = std::make_shared<const common::v1::Principal>(p);
+  absl::StatusOr<Admitted> admitted;
+  admission.Admit({}, t, [&](absl::StatusOr<Admitted> a) { admitted = std::move(a); });
+  ASSERT_THAT(admitted, IsOk());
+  ASSERT_THAT(metering.admitted(), SizeIs(1));
+  const usage::v1::AdmitRequest req = metering.admitted()[0];
+  EXPECT_EQ(req.key_limits().monthly_budget_nano_usd(), 5);
+  EXPECT_EQ(req.key_limits().rate_limits().requests_per_minute(), 3);
+  EXPECT_EQ(req.settings().rate_limits().tokens_per_minute(), 100);
+  EXPECT_EQ(req.kind(), "chat");
+  EXPECT_EQ(req.cost_center(), "cc-1");
+  EXPECT_EQ(req.router_id(), book.router_id());
+  EXPECT_EQ(book.held(), 1);
+
+  // A deployment without a price: its cost could not be held against the key's budget.
+  auto route = std::make_shared<Route>(*route_);
+  route->deployments[1].prices.reset();
+  t.route = route;
+  t.request_id = "req_unpriced";
+  admission.Admit({}, t, [&](absl::StatusOr<Admitted> a) { admitted = std::move(a); });
+  EXPECT_THAT(admitted, StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(status::GetErrorInfo(admitted.status())->reason(), "MODEL_PRICE_UNKNOWN");
+  EXPECT_THAT(metering.admitted(), SizeIs(1));  // Metering was not asked.
+  // Without a budget it is served (and its events marked unpriced).
+  p.mutable_key_limits()->clear_monthly_budget_nano_usd();
+  t.principal = std::make_shared<const common::v1::Principal>(p);
+  admission.Admit({}, t, [&](absl::StatusOr<Admitted> a) { admitted = std::move(a); });
+  EXPECT_THAT(admitted, IsOk());
 }
 
 TEST(WorstCaseTest, TheDearestDeploymentAndTheSmallerOfTheRequestsAndTheModelsLimit) {

@@ -81,6 +81,16 @@ class TeamManagementTest : public ::testing::Test {
     return key.ok() ? key->key() : "";
   }
 
+  // A new key's resource name.
+  std::string NewKeyName(const std::string& team, const std::string& user) {
+    v1::CreateApiKeyRequest req;
+    req.set_parent(absl::StrCat("teams/", team));
+    req.mutable_api_key()->set_member(user);
+    absl::StatusOr<v1::ApiKey> key = tm_->CreateApiKey(As(kAdminKey), req);
+    EXPECT_THAT(key, IsOk());
+    return key.ok() ? key->name() : "";
+  }
+
   absl::Status Authenticate(const std::string& key) {
     v1::AuthenticateRequest req;
     req.set_api_key(key);
@@ -92,6 +102,7 @@ class TeamManagementTest : public ::testing::Test {
   std::unique_ptr<TeamManagement> tm_;
   std::map<Role, std::string> keys_;
   std::string other_team_key_;
+  std::string member_key_name_;  // "teams/t1/apiKeys/..." of a key of member@t1.
 };
 
 // One row of docs/teams.md's matrix: a call made with a role's key, OK or its refusal.
@@ -101,6 +112,7 @@ struct Call {
 };
 
 TEST_F(TeamManagementTest, TheRoleMatrixOfTheDocs) {
+  member_key_name_ = NewKeyName("t1", "member@t1");
   const std::vector<Call> calls = {
       {"read the team",
        [](TeamManagement& tm, const rpc::CallContext& ctx) {
@@ -156,6 +168,21 @@ TEST_F(TeamManagementTest, TheRoleMatrixOfTheDocs) {
          r.set_parent("teams/t1");
          return tm.ListAuditEntries(ctx, r).status();
        }},
+      {"own key with limits",
+       [](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::CreateApiKeyRequest r;
+         r.set_parent("teams/t1");
+         r.mutable_api_key()->set_monthly_budget(5);
+         return tm.CreateApiKey(ctx, r).status();
+       }},
+      {"change a key's limits",
+       [this](TeamManagement& tm, const rpc::CallContext& ctx) {
+         v1::UpdateApiKeyRequest r;
+         r.mutable_api_key()->set_name(member_key_name_);
+         r.mutable_api_key()->mutable_limits()->mutable_rate_limits()->set_requests_per_minute(9);
+         r.mutable_update_mask()->add_paths("limits.rate_limits.requests_per_minute");
+         return tm.UpdateApiKey(ctx, r).status();
+       }},
   };
   // Allowed: owner, admin, member, viewer.
   const std::map<std::string, std::vector<bool>> allowed = {
@@ -167,6 +194,8 @@ TEST_F(TeamManagementTest, TheRoleMatrixOfTheDocs) {
       {"key for another member", {true, true, false, false}},
       {"list keys", {true, true, true, false}},
       {"read the audit log", {true, true, false, false}},
+      {"own key with limits", {true, true, false, false}},
+      {"change a key's limits", {true, true, false, false}},
   };
   const Role roles[] = {common::v1::ROLE_OWNER, common::v1::ROLE_ADMIN, common::v1::ROLE_MEMBER,
                         common::v1::ROLE_VIEWER};
@@ -325,6 +354,64 @@ TEST_F(TeamManagementTest, ABudgetInDollarsIsKeptAsIntegerNanoDollars) {
   update.mutable_team()->mutable_settings()->set_monthly_budget(0);
   update.mutable_team()->mutable_settings()->set_monthly_budget_nano_usd(-5);
   EXPECT_THAT(tm_->UpdateTeam(As(kAdminKey), update), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(TeamManagementTest, AKeysOwnLimitsAreCheckedStoredAuditedAndCarriedInItsPrincipal) {
+  const rpc::CallContext owner = As(keys_[common::v1::ROLE_OWNER]);
+  v1::CreateApiKeyRequest create;
+  create.set_parent("teams/t1");
+  create.mutable_api_key()->set_member("member@t1");
+  create.mutable_api_key()->set_monthly_budget(12.5);  // Dollars in, nano-dollars kept.
+  create.mutable_api_key()->mutable_limits()->mutable_rate_limits()->set_max_parallel_requests(4);
+  absl::StatusOr<v1::ApiKey> key = tm_->CreateApiKey(owner, create);
+  ASSERT_THAT(key, IsOk());
+  EXPECT_EQ(key->limits().monthly_budget_nano_usd(), 12'500'000'000);
+  EXPECT_EQ(key->monthly_budget(), 0);
+
+  v1::UpdateApiKeyRequest update;
+  update.mutable_api_key()->set_name(key->name());
+  update.mutable_api_key()->mutable_limits()->mutable_rate_limits()->set_requests_per_minute(60);
+  update.mutable_update_mask()->add_paths("limits.rate_limits.requests_per_minute");
+  absl::StatusOr<v1::ApiKey> updated = tm_->UpdateApiKey(owner, update);
+  ASSERT_THAT(updated, IsOk());
+  // Only the named field changed.
+  EXPECT_EQ(updated->limits().rate_limits().requests_per_minute(), 60);
+  EXPECT_EQ(updated->limits().rate_limits().max_parallel_requests(), 4);
+  EXPECT_EQ(updated->limits().monthly_budget_nano_usd(), 12'500'000'000);
+
+  v1::AuthenticateRequest auth;
+  auth.set_api_key(key->key());
+  absl::StatusOr<v1::AuthenticateResponse> p = tm_->Authenticate(rpc::CallContext(), auth);
+  ASSERT_THAT(p, IsOk());
+  EXPECT_EQ(p->principal().key_limits().monthly_budget_nano_usd(), 12'500'000'000);
+  EXPECT_EQ(p->principal().key_limits().rate_limits().requests_per_minute(), 60);
+
+  v1::ListAuditEntriesRequest audit;
+  audit.set_parent("teams/t1");
+  absl::StatusOr<v1::ListAuditEntriesResponse> entries = tm_->ListAuditEntries(owner, audit);
+  ASSERT_THAT(entries, IsOk());
+  EXPECT_EQ(entries->entries(0).action(), "api_key.update");
+  EXPECT_EQ(entries->entries(0).resource(), key->name());
+
+  // Refusals change nothing.
+  v1::UpdateApiKeyRequest bad = update;
+  bad.mutable_api_key()->mutable_limits()->mutable_rate_limits()->set_requests_per_minute(-1);
+  EXPECT_THAT(tm_->UpdateApiKey(owner, bad), StatusIs(absl::StatusCode::kInvalidArgument));
+  bad = update;
+  bad.mutable_update_mask()->add_paths("member");
+  EXPECT_THAT(tm_->UpdateApiKey(owner, bad), StatusIs(absl::StatusCode::kInvalidArgument));
+  bad = update;
+  bad.mutable_api_key()->set_monthly_budget(-3);
+  bad.mutable_update_mask()->add_paths("limits.monthly_budget");
+  EXPECT_THAT(tm_->UpdateApiKey(owner, bad), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Another team's key does not exist for this team's owner; a revoked one no longer.
+  bad = update;
+  bad.mutable_api_key()->set_name(absl::StrCat("teams/t2/apiKeys/", key->name().substr(17)));
+  EXPECT_THAT(tm_->UpdateApiKey(owner, bad), StatusIs(absl::StatusCode::kNotFound));
+  v1::DeleteApiKeyRequest revoke;
+  revoke.set_name(key->name());
+  ASSERT_THAT(tm_->DeleteApiKey(owner, revoke), IsOk());
+  EXPECT_THAT(tm_->UpdateApiKey(owner, update), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(TeamManagementTest, OnlyOwnersDeleteTheTeamAndOnlyThePlatformAdminCreatesTeams) {

@@ -9,6 +9,7 @@ namespace aimarket::fakes {
 void FakeAdmission::Admit(const rpc::CallContext&, const router::Ticket& ticket,
                           rpc::Done<router::Admitted> done) {
   absl::Status refusal;
+  std::optional<common::v1::RateLimitStatus> rate_limits;
   {
     absl::MutexLock lock(&mu_);
     tickets_.push_back(ticket);
@@ -17,9 +18,16 @@ void FakeAdmission::Admit(const rpc::CallContext&, const router::Ticket& ticket,
       return;
     }
     refusal = refusal_;
+    rate_limits = rate_limits_;
   }
   if (!refusal.ok()) return done(refusal);
-  done(router::Admitted{absl::StrCat("r-", ticket.request_id), router::WorstCaseCost(ticket), {}});
+  done(router::Admitted{absl::StrCat("r-", ticket.request_id), router::WorstCaseCost(ticket),
+                        rate_limits});
+}
+
+void FakeAdmission::SetRateLimits(common::v1::RateLimitStatus status) {
+  absl::MutexLock lock(&mu_);
+  rate_limits_ = std::move(status);
 }
 
 void FakeAdmission::Refuse(absl::Status refusal) {

@@ -23,6 +23,8 @@ class FakeAdmission final : public router::Admission {
 
   // Every later Admit answers `refusal`.
   void Refuse(absl::Status refusal);
+  // Every later admission carries `status` (as metering's does when rate limits apply).
+  void SetRateLimits(common::v1::RateLimitStatus status);
   // Every later Admit waits for Release() instead of answering at once.
   void Hold();
   // Answers the held admissions (on the caller's thread) and stops holding.
@@ -33,6 +35,7 @@ class FakeAdmission final : public router::Admission {
  private:
   absl::Mutex mu_;
   absl::Status refusal_ ABSL_GUARDED_BY(mu_);
+  std::optional<common::v1::RateLimitStatus> rate_limits_ ABSL_GUARDED_BY(mu_);
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<router::Ticket, rpc::Done<router::Admitted>>> held_ ABSL_GUARDED_BY(mu_);
   std::vector<router::Ticket> tickets_ ABSL_GUARDED_BY(mu_);
