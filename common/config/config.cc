@@ -95,6 +95,8 @@ void ApplyDefaults(v1::Config& c) {
   if (metering.months_ahead() <= 0) metering.set_months_ahead(2);
   if (!metering.has_reservation_ttl()) metering.mutable_reservation_ttl()->set_seconds(120);
   if (!metering.has_recovery_grace()) metering.mutable_recovery_grace()->set_seconds(5);
+  if (!metering.has_webhook_timeout()) metering.mutable_webhook_timeout()->set_seconds(5);
+  if (!metering.has_webhook_min_backoff()) metering.mutable_webhook_min_backoff()->set_seconds(5);
 
   v1::RemoteImagesConfig& images = *c.mutable_remote_images();
   if (images.max_bytes() <= 0) images.set_max_bytes(5 << 20);
@@ -145,6 +147,12 @@ absl::Status Validate(const v1::Config& c) {
   if (config::ToDuration(c.metering().reservation_ttl()) < absl::Seconds(3)) {
     return Invalid("metering.reservation_ttl",
                    "must be at least 3s: routers send a heartbeat every second");
+  }
+  if (config::ToDuration(c.metering().webhook_timeout()) <= absl::ZeroDuration()) {
+    return Invalid("metering.webhook_timeout", "must be more than 0");
+  }
+  if (config::ToDuration(c.metering().webhook_min_backoff()) <= absl::ZeroDuration()) {
+    return Invalid("metering.webhook_min_backoff", "must be more than 0");
   }
   if (config::ToDuration(c.metering().recovery_grace()) < absl::ZeroDuration()) {
     return Invalid("metering.recovery_grace", "must not be negative");

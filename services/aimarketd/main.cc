@@ -224,6 +224,8 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     options.months_ahead = c.metering().months_ahead();
     options.reservation_ttl = config::ToDuration(c.metering().reservation_ttl());
     options.recovery_grace = config::ToDuration(c.metering().recovery_grace());
+    options.alerts.timeout = config::ToDuration(c.metering().webhook_timeout());
+    options.alerts.min_backoff = config::ToDuration(c.metering().webhook_min_backoff());
     metering_api = std::make_unique<usage::UsageMetering>(std::move(*pool), options);
   }
   // --- provider-adapter

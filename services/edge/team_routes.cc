@@ -109,8 +109,10 @@ absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out,
     return absl::OkStatus();
   }
   if (!v.IsObject()) return BadField("settings", "'settings' must be an object.");
-  if (absl::Status s = OnlyKnown(
-          v, {"model_access", "monthly_budget", "rate_limits", "cost_center"}, "settings.");
+  if (absl::Status s = OnlyKnown(v,
+                                 {"model_access", "monthly_budget", "rate_limits", "cost_center",
+                                  "budget_alerts", "alert_webhook_url"},
+                                 "settings.");
       !s.ok()) {
     return s;
   }
@@ -137,6 +139,31 @@ absl::Status ReadSettings(const Value& v, common::v1::TeamSettings& out,
   if (auto it = v.FindMember("rate_limits"); it != v.MemberEnd()) {
     AIM_RETURN_IF_ERROR(
         ReadRateLimits(it->value, "settings.rate_limits", *out.mutable_rate_limits(), paths));
+  }
+  if (auto it = v.FindMember("budget_alerts"); it != v.MemberEnd()) {
+    paths.emplace_back("settings.budget_alert_percents");
+    if (!it->value.IsNull()) {
+      constexpr absl::string_view kWhat =
+          "'settings.budget_alerts' must be a list of percentages of the monthly budget, such as "
+          "[50, 80, 100].";
+      if (!it->value.IsArray() || it->value.Size() > 10) {
+        return BadField("settings.budget_alerts", kWhat);
+      }
+      for (const Value& p : it->value.GetArray()) {
+        if (!p.IsInt() || p.GetInt() < 1 || p.GetInt() > 1000) {
+          return BadField("settings.budget_alerts", kWhat);
+        }
+        out.add_budget_alert_percents(p.GetInt());
+      }
+    }
+  }
+  if (auto it = v.FindMember("alert_webhook_url"); it != v.MemberEnd()) {
+    paths.emplace_back("settings.alert_webhook_url");
+    if (!it->value.IsNull()) {
+      absl::StatusOr<std::string> url = StringField(it->value, "settings.alert_webhook_url");
+      if (!url.ok()) return url.status();
+      out.set_alert_webhook_url(*url);
+    }
   }
   if (auto it = v.FindMember("cost_center"); it != v.MemberEnd()) {
     paths.emplace_back("settings.cost_center");
@@ -170,15 +197,24 @@ std::string SettingsJson(const common::v1::TeamSettings& s) {
   std::string models;
   for (const std::string& m : s.model_access())
     absl::StrAppend(&models, models.empty() ? "" : ",", json::Quote(m));
-  return absl::StrCat(R"({"model_access":[)", models, R"(],"monthly_budget":)",
-                      money::Usd::Nanos(s.monthly_budget_nano_usd()).ToDecimal(),
-                      R"(,"rate_limits":)", RateLimitsJson(s.rate_limits()), R"(,"cost_center":)",
-                      json::Quote(s.cost_center()), "}");
+  std::string alerts;
+  for (int32_t p : s.budget_alert_percents())
+    absl::StrAppend(&alerts, alerts.empty() ? "" : ",", p);
+  return absl::StrCat(
+      R"({"model_access":[)", models, R"(],"monthly_budget":)",
+      money::Usd::Nanos(s.monthly_budget_nano_usd()).ToDecimal(), R"(,"rate_limits":)",
+      RateLimitsJson(s.rate_limits()), R"(,"cost_center":)", json::Quote(s.cost_center()),
+      R"(,"budget_alerts":[)", alerts, R"(],"alert_webhook_url":)",
+      s.alert_webhook_url().empty() ? "null" : json::Quote(s.alert_webhook_url()), "}");
 }
 
 std::string TeamJson(const team::v1::Team& t) {
   return absl::StrCat(R"({"id":)", json::Quote(Last(t.name())), R"(,"object":"team","name":)",
                       json::Quote(t.display_name()), R"(,"settings":)", SettingsJson(t.settings()),
+                      R"(,"webhook_secret_set":)",
+                      t.has_webhook_secret() || !t.webhook_secret().empty() ? "true" : "false",
+                      t.webhook_secret().empty() ? "" : R"(,"webhook_secret":)",
+                      t.webhook_secret().empty() ? "" : json::Quote(t.webhook_secret()),
                       R"(,"created_at":)", Seconds(t.create_time()), R"(,"updated_at":)",
                       Seconds(t.update_time()), "}");
 }
@@ -510,6 +546,15 @@ HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::
     if (collection == "members") return Members(api, req, ctx, team_name);
     if (collection == "keys") return Keys(api, metering, req, ctx, team_name);
     if (collection == "audit") return Audit(api, req, ctx, team_name);
+    if (collection == "webhook_secret") {
+      // A new secret for the team's alert webhooks, shown once in this answer.
+      if (req.method != "POST") return MethodNotAllowed(req, "POST");
+      team::v1::UpdateTeamRequest r;
+      r.mutable_team()->set_name(team_name);
+      r.mutable_update_mask()->add_paths("webhook_secret");
+      AIM_HTTP_ASSIGN(team::v1::Team t, api.UpdateTeam(ctx, r));
+      return rest::Json(200, TeamJson(t));
+    }
     return ErrorResponse(NotFoundPath(req));
   }
   if (parts.size() == 3) {

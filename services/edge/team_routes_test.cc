@@ -283,5 +283,44 @@ TEST_F(TeamRoutesTest, AKeyCarriesItsOwnLimitsAndPatchChangesOnlyWhatItNames) {
   EXPECT_STREQ(list["data"][0]["name"].GetString(), "ci");
 }
 
+TEST_F(TeamRoutesTest, BudgetAlertsAndTheirWebhookSecretShownOnceNeverAudited) {
+  CreateTeam("t1");
+  EXPECT_EQ(
+      Error(400, Call("PATCH", "/v1/teams/t1", R"({"settings":{"budget_alerts":[0]}})")).first,
+      "settings.budget_alerts");
+  EXPECT_EQ(
+      Error(400, Call("PATCH", "/v1/teams/t1", R"({"settings":{"budget_alerts":"50"}})")).first,
+      "settings.budget_alerts");
+  for (const char* url :
+       {"ftp://x/y", "http://", "https://user:pw@hooks.example/x", "http://hooks.example/a b"}) {
+    EXPECT_EQ(Error(400, Call("PATCH", "/v1/teams/t1",
+                              absl::StrCat(R"({"settings":{"alert_webhook_url":")", url, R"("}})")))
+                  .first,
+              "settings.alert_webhook_url")
+        << url;
+  }
+  rapidjson::Document t = Expect(
+      200,
+      Call(
+          "PATCH", "/v1/teams/t1",
+          R"({"settings":{"budget_alerts":[100,50,80,50],"alert_webhook_url":"https://hooks.example/aim"}})"));
+  ASSERT_TRUE(t.HasMember("webhook_secret"));
+  const std::string first = t["webhook_secret"].GetString();
+  EXPECT_EQ(first.rfind("whsec_", 0), 0u);
+  EXPECT_EQ(t["settings"]["budget_alerts"].Size(), 3u);  // Sorted, once each.
+  EXPECT_EQ(t["settings"]["budget_alerts"][0].GetInt(), 50);
+  // Later answers only say that one exists.
+  rapidjson::Document again = Expect(200, Call("PATCH", "/v1/teams/t1", R"({"name":"T one"})"));
+  EXPECT_FALSE(again.HasMember("webhook_secret"));
+  EXPECT_TRUE(again["webhook_secret_set"].GetBool());
+  rapidjson::Document rotated = Expect(200, Call("POST", "/v1/teams/t1/webhook_secret"));
+  ASSERT_TRUE(rotated.HasMember("webhook_secret"));
+  EXPECT_NE(std::string(rotated["webhook_secret"].GetString()), first);
+  const HttpResponse audit = Call("GET", "/v1/teams/t1/audit?limit=100");
+  EXPECT_EQ(audit.status, 200);
+  EXPECT_EQ(audit.body.find(first), std::string::npos);
+  EXPECT_EQ(audit.body.find(rotated["webhook_secret"].GetString()), std::string::npos);
+}
+
 }  // namespace
 }  // namespace aimarket::edge

@@ -120,6 +120,9 @@ void MeteringAdmission::Admit(const rpc::CallContext& ctx, const Ticket& ticket,
   common::v1::TeamSettings& limits = *req->mutable_settings();
   limits.set_monthly_budget_nano_usd(p.settings().monthly_budget_nano_usd());
   if (p.settings().has_rate_limits()) *limits.mutable_rate_limits() = p.settings().rate_limits();
+  if (p.settings().budget_alert_percents_size() > 0) {
+    *limits.mutable_budget_alert_percents() = p.settings().budget_alert_percents();
+  }
   if (p.has_key_limits()) *req->mutable_key_limits() = p.key_limits();
   req->set_model(ticket.route->name);
   req->set_key_id(p.key_id());

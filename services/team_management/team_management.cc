@@ -253,6 +253,35 @@ bool ApplyRatePath(const std::string& path, absl::string_view prefix,
   return false;
 }
 
+// Budget alerts: up to ten distinct percentages from 1 to 1000 (sorted here); a webhook URL of
+// http(s), without credentials, spaces or control characters.
+absl::Status CheckAlerts(common::v1::TeamSettings& s) {
+  std::vector<int32_t> percents(s.budget_alert_percents().begin(), s.budget_alert_percents().end());
+  absl::c_sort(percents);
+  percents.erase(std::unique(percents.begin(), percents.end()), percents.end());
+  if (percents.size() > 10 || (!percents.empty() && (percents[0] < 1 || percents.back() > 1000))) {
+    return Invalid("settings.budget_alerts",
+                   "budget_alerts holds up to ten percentages of the budget, from 1 to 1000.");
+  }
+  s.mutable_budget_alert_percents()->Assign(percents.begin(), percents.end());
+  const std::string& url = s.alert_webhook_url();
+  if (url.empty()) return absl::OkStatus();
+  const absl::string_view rest =
+      absl::StartsWith(url, "https://")  ? absl::string_view(url).substr(8)
+      : absl::StartsWith(url, "http://") ? absl::string_view(url).substr(7)
+                                         : absl::string_view();
+  const absl::string_view host = rest.substr(0, rest.find_first_of("/?#"));
+  if (url.size() > 2048 || host.empty() || absl::StrContains(host, '@') ||
+      absl::c_any_of(url, [](char c) {
+        return static_cast<unsigned char>(c) <= ' ' || c == 0x7f || c == '"' || c == '\\';
+      })) {
+    return Invalid("settings.alert_webhook_url",
+                   "alert_webhook_url is an http:// or https:// URL of at most 2048 characters, "
+                   "with a host, without credentials or spaces.");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckSettings(common::v1::TeamSettings& s) {
   absl::flat_hash_set<std::string> seen;
   google::protobuf::RepeatedPtrField<std::string> models;
@@ -270,6 +299,7 @@ absl::Status CheckSettings(common::v1::TeamSettings& s) {
   s.set_monthly_budget_nano_usd(budget);
   s.clear_monthly_budget();
   AIM_RETURN_IF_ERROR(CheckRates(s.rate_limits(), "settings.rate_limits."));
+  AIM_RETURN_IF_ERROR(CheckAlerts(s));
   if (s.cost_center().size() > 128 || HasControl(s.cost_center())) {
     return Invalid("settings.cost_center",
                    "cost_center has at most 128 characters and no control characters.");
@@ -330,6 +360,9 @@ std::string RandomBase62(int bytes) {
   return out;
 }
 
+// A new secret for signing the team's webhooks.
+std::string NewWebhookSecret() { return absl::StrCat("whsec_", RandomBase62(32)); }
+
 std::string Sha256Hex(absl::string_view s) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
@@ -375,6 +408,10 @@ absl::StatusOr<v1::Team> TeamManagement::CreateTeam(const rpc::CallContext& ctx,
     return Invalid("id", "A team id has 1 to 64 letters, digits, '-' or '_'.");
   }
   team.set_name(absl::StrCat("teams/", id));
+  team.clear_has_webhook_secret();
+  team.clear_webhook_secret();
+  // A webhook gets its signing secret with it, shown once in this answer.
+  if (!team.settings().alert_webhook_url().empty()) team.set_webhook_secret(NewWebhookSecret());
   return store->CreateTeam(team, Audit(p, ctx));
 }
 
@@ -415,7 +452,9 @@ absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
     if (path == "display_name") {
       AIM_RETURN_IF_ERROR(CheckDisplayName(change.display_name()));
     } else if (path != "settings" && path != "settings.model_access" &&
-               path != "settings.monthly_budget" && path != "settings.cost_center") {
+               path != "settings.monthly_budget" && path != "settings.cost_center" &&
+               path != "settings.budget_alert_percents" && path != "settings.alert_webhook_url" &&
+               path != "webhook_secret") {
       common::v1::RateLimits scratch;
       if (!ApplyRatePath(path, "settings.rate_limits", scratch, scratch)) {
         return Invalid(path, absl::StrCat("'", path, "' cannot be changed."));
@@ -435,6 +474,16 @@ absl::StatusOr<v1::Team> TeamManagement::UpdateTeam(const rpc::CallContext& ctx,
       }
       ApplyRatePath(path, "settings.rate_limits", n.rate_limits(), *s.mutable_rate_limits());
       if (path == "settings.cost_center") s.set_cost_center(n.cost_center());
+      if (path == "settings.budget_alert_percents") {
+        *s.mutable_budget_alert_percents() = n.budget_alert_percents();
+      }
+      if (path == "settings.alert_webhook_url") s.set_alert_webhook_url(n.alert_webhook_url());
+    }
+    // A new secret when asked ("webhook_secret"), or for a team's first webhook: shown once.
+    t.clear_webhook_secret();
+    if (absl::c_linear_search(req.update_mask().paths(), "webhook_secret") ||
+        (!s.alert_webhook_url().empty() && !t.has_webhook_secret())) {
+      t.set_webhook_secret(NewWebhookSecret());
     }
     return absl::OkStatus();
   };

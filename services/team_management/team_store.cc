@@ -21,7 +21,7 @@ using Row = pqxx::row;
 constexpr char kTeamColumns[] =
     "id, display_name, settings::text, version, "
     "(extract(epoch from create_time) * 1000000)::bigint, (extract(epoch from update_time) * "
-    "1000000)::bigint";
+    "1000000)::bigint, webhook_secret <> ''";
 constexpr char kMemberColumns[] =
     "user_id, role, (extract(epoch from create_time) * 1000000)::bigint";
 constexpr char kKeyColumns[] =
@@ -72,6 +72,7 @@ v1::Team TeamFromRow(const Row& r) {
   t.set_version(r[3].as<int64_t>());
   *t.mutable_create_time() = FromMicros(r[4].as<int64_t>());
   *t.mutable_update_time() = FromMicros(r[5].as<int64_t>());
+  t.set_has_webhook_secret(r[6].as<bool>());
   return t;
 }
 
@@ -168,13 +169,14 @@ absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team, const Audit
   return db::Transact(
       pool_,
       [&](pqxx::work& tx) -> absl::StatusOr<v1::Team> {
-        pqxx::result r =
-            tx.exec_params(absl::StrCat("INSERT INTO teams (id, display_name, settings) VALUES "
-                                        "($1, $2, $3::jsonb) RETURNING ",
-                                        kTeamColumns),
-                           id, team.display_name(), SettingsJson(team.settings()));
+        pqxx::result r = tx.exec_params(
+            absl::StrCat("INSERT INTO teams (id, display_name, settings, "
+                         "webhook_secret) VALUES ($1, $2, $3::jsonb, $4) RETURNING ",
+                         kTeamColumns),
+            id, team.display_name(), SettingsJson(team.settings()), team.webhook_secret());
         v1::Team created = TeamFromRow(r[0]);
         WriteAudit(tx, id, audit, "team.create", created.name(), "", AuditJson(created));
+        created.set_webhook_secret(team.webhook_secret());  // Shown once, never audited.
         return created;
       },
       [&] { return TeamNameTaken(team.display_name()); });
@@ -216,15 +218,17 @@ absl::StatusOr<v1::Team> TeamStore::UpdateTeam(const std::string& team_id,
         const v1::Team before = TeamFromRow(r[0]);
         v1::Team after = before;
         AIM_RETURN_IF_ERROR(mutate(after));
-        pqxx::result w =
-            tx.exec_params(absl::StrCat("UPDATE teams SET display_name = $2, settings = $3::jsonb, "
-                                        "version = version + 1, update_time = now() "
-                                        "WHERE id = $1 RETURNING ",
-                                        kTeamColumns),
-                           team_id, after.display_name(), SettingsJson(after.settings()));
+        // A new webhook secret (set by `mutate`) replaces the stored one; none keeps it.
+        pqxx::result w = tx.exec_params(
+            absl::StrCat("UPDATE teams SET display_name = $2, settings = $3::jsonb, "
+                         "webhook_secret = CASE WHEN $4 = '' THEN webhook_secret ELSE $4 END, "
+                         "version = version + 1, update_time = now() WHERE id = $1 RETURNING ",
+                         kTeamColumns),
+            team_id, after.display_name(), SettingsJson(after.settings()), after.webhook_secret());
         v1::Team updated = TeamFromRow(w[0]);
         WriteAudit(tx, team_id, audit, "team.update", updated.name(), AuditJson(before),
                    AuditJson(updated));
+        updated.set_webhook_secret(after.webhook_secret());  // Shown once, never audited.
         return updated;
       },
       [&] { return TeamNameTaken(""); });

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/algorithm/container.h"
 #include "absl/hash/hash.h"
 
 namespace aimarket::usage {
@@ -152,6 +153,7 @@ Ledger::Decision Ledger::Admit(const Ask& ask) {
   if (key) accounts.push_back(key);
   team.account.limits = ask.team_limits;
   if (key) key->limits = ask.key_limits;
+  if (team.alert_percents != ask.alert_percents) team.alert_percents = ask.alert_percents;
 
   // A request counts against the latest month any of its accounts has seen.
   absl::CivilMonth month = MonthOf(ask.start_time);
@@ -341,6 +343,47 @@ std::vector<v1::Settlement> Ledger::Expire() {
     }
   }
   return expired;
+}
+
+std::vector<Ledger::Alert> Ledger::DueAlerts(std::array<int64_t, 4>* teams_past) {
+  const absl::CivilMonth now = MonthOf(clock_.Now());
+  if (teams_past) teams_past->fill(0);
+  // spent / budget >= percent / 100, in integers that cannot overflow.
+  auto reached = [](int64_t spent, int64_t budget, int32_t percent) {
+    return static_cast<__int128>(spent) * 100 >= static_cast<__int128>(budget) * percent;
+  };
+  std::vector<Alert> due;
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (auto& [name, team] : shard.teams) {
+      const Account& a = team.account;
+      const int64_t budget = a.limits.monthly_budget_nano_usd();
+      if (budget <= 0 || a.month != now) continue;
+      if (teams_past) {
+        for (size_t i = 0; i < kAlertGauges.size(); ++i) {
+          if (reached(a.spent, budget, kAlertGauges[i])) ++(*teams_past)[i];
+        }
+      }
+      for (int32_t percent : team.alert_percents) {
+        if (!reached(a.spent, budget, percent)) continue;
+        if (team.fired_month == now && absl::c_linear_search(team.fired, percent)) continue;
+        due.push_back(Alert{name, now, percent, a.spent, budget});
+      }
+    }
+  }
+  return due;
+}
+
+void Ledger::AlertFired(absl::string_view team_name, absl::CivilMonth month, int32_t percent) {
+  Shard& shard = ShardOf(team_name);
+  absl::MutexLock lock(&shard.mu);
+  Team& team = shard.teams[team_name];
+  if (month < team.fired_month) return;
+  if (month > team.fired_month) {
+    team.fired_month = month;
+    team.fired.clear();
+  }
+  if (!absl::c_linear_search(team.fired, percent)) team.fired.push_back(percent);
 }
 
 void Ledger::AddSpend(absl::string_view team_name, absl::string_view key_id, absl::CivilMonth month,

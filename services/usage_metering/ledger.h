@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "aimarket/common/v1/principal.pb.h"
 #include "aimarket/usage/v1/metering_service.pb.h"
 #include "common/time/clock.h"
@@ -73,6 +74,8 @@ class Ledger {
     std::string router;         // The router holding it.
     // For the event written if the reservation expires.
     std::string kind, model, member, cost_center;
+    // The team's budget alerts (percentages of its budget), as its settings say now.
+    std::vector<int32_t> alert_percents;
   };
   struct Decision {
     Limit refused = Limit::kNone;
@@ -109,6 +112,21 @@ class Ledger {
   // to write (charged at their reserved amount); each is returned once.
   std::vector<v1::Settlement> Expire();
 
+  // A budget alert due: the team's spend this month has reached `percent` of its budget.
+  struct Alert {
+    std::string team;
+    absl::CivilMonth month;
+    int32_t percent = 0;
+    int64_t spent_nanos = 0;
+    int64_t budget_nanos = 0;
+  };
+  // The alerts due and not yet fired (AlertFired) this month, and how many teams' spend has
+  // reached each of kAlertGauges percent of their budget.
+  static constexpr std::array<int32_t, 4> kAlertGauges = {50, 80, 90, 100};
+  std::vector<Alert> DueAlerts(std::array<int64_t, 4>* teams_past = nullptr);
+  // The alert is recorded: it does not fire again this month.
+  void AlertFired(absl::string_view team, absl::CivilMonth month, int32_t percent);
+
   // The spend of a month already in the events (at start).
   void AddSpend(absl::string_view team, absl::string_view key_id, absl::CivilMonth month,
                 int64_t nanos);
@@ -128,6 +146,9 @@ class Ledger {
   struct Team {
     Account account;
     absl::flat_hash_map<std::string, Account> keys;
+    std::vector<int32_t> alert_percents;
+    absl::CivilMonth fired_month;  // Of `fired`.
+    std::vector<int32_t> fired;    // The percents fired in fired_month.
   };
   struct Reservation {
     std::string key_id;

@@ -346,5 +346,44 @@ TEST_F(LedgerTest, RefusalChangesNothing) {
   EXPECT_EQ(ledger_.Balance("teams/t").team().reserved_nano_usd(), 600);
 }
 
+TEST_F(LedgerTest, EachBudgetAlertIsDueOnceAMonthWhenItsThresholdIsReached) {
+  team_.set_monthly_budget_nano_usd(1000);
+  auto admit = [&](int64_t cost) {
+    Ledger::Ask ask = AskFor("key_a", cost);
+    ask.alert_percents = {50, 80, 100};
+    ASSERT_EQ(ledger_.Admit(ask).refused, Limit::kNone);
+    asks_.push_back(ask);
+    SettleAll(cost);
+  };
+  admit(400);
+  EXPECT_TRUE(ledger_.DueAlerts().empty());  // 40%.
+  admit(100);                                // 50%, exactly.
+  std::array<int64_t, 4> past{};
+  std::vector<Ledger::Alert> due = ledger_.DueAlerts(&past);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].percent, 50);
+  EXPECT_EQ(due[0].spent_nanos, 500);
+  EXPECT_EQ(due[0].budget_nanos, 1000);
+  EXPECT_EQ(due[0].month, absl::CivilMonth(2026, 12));
+  EXPECT_EQ(past, (std::array<int64_t, 4>{1, 0, 0, 0}));  // Past 50%, not 80, 90 or 100.
+  // Due until recorded; then never again this month.
+  EXPECT_EQ(ledger_.DueAlerts().size(), 1u);
+  ledger_.AlertFired("teams/t", due[0].month, 50);
+  EXPECT_TRUE(ledger_.DueAlerts().empty());
+  admit(500);  // 100% at once: both the others.
+  due = ledger_.DueAlerts();
+  ASSERT_EQ(due.size(), 2u);
+  for (const Ledger::Alert& a : due) ledger_.AlertFired(a.team, a.month, a.percent);
+  EXPECT_TRUE(ledger_.DueAlerts().empty());
+  // A new month: nothing spent, nothing due; the same thresholds fire again when reached.
+  clock_.SetTime(absl::FromCivil(absl::CivilDay(2027, 1, 1), absl::UTCTimeZone()));
+  EXPECT_TRUE(ledger_.DueAlerts().empty());
+  admit(600);
+  due = ledger_.DueAlerts();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].percent, 50);
+  EXPECT_EQ(due[0].month, absl::CivilMonth(2027, 1));
+}
+
 }  // namespace
 }  // namespace aimarket::usage

@@ -1,5 +1,6 @@
 #include "services/usage_metering/metering_metrics.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/metrics/metrics.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -51,6 +52,16 @@ MeteringMetrics::MeteringMetrics()
                           "Reservations with no settlement in time, charged at their reserved "
                           "amount as unsettled events.")
                      .Add({})),
+      teams_past_(prometheus::BuildGauge()
+                      .Name("aimarket_metering_teams_past_budget_percent")
+                      .Help("Teams whose month's spend has reached this percentage of their "
+                            "monthly budget.")
+                      .Register(metrics::Registry())),
+      alerts_(Counters("aimarket_metering_budget_alerts_total",
+                       "Budget alerts recorded (each threshold once a month per team).")
+                  .Add({})),
+      deliveries_(Counters("aimarket_metering_webhook_deliveries_total",
+                           "Budget alert webhook attempts by result: delivered, retry, gave_up.")),
       reservations_(prometheus::BuildGauge()
                         .Name("aimarket_metering_open_reservations")
                         .Help("Requests admitted and not yet settled.")
@@ -92,6 +103,19 @@ void MeteringMetrics::AboveReservation(int64_t excess_nanos) {
 }
 
 void MeteringMetrics::Unsettled(int64_t n) { unsettled_.Increment(static_cast<double>(n)); }
+
+void MeteringMetrics::TeamsPastThresholds(const std::array<int32_t, 4>& percents,
+                                          const std::array<int64_t, 4>& teams) {
+  for (size_t i = 0; i < percents.size(); ++i) {
+    teams_past_.Add({{"percent", absl::StrCat(percents[i])}}).Set(static_cast<double>(teams[i]));
+  }
+}
+
+void MeteringMetrics::AlertFired() { alerts_.Increment(); }
+
+void MeteringMetrics::WebhookDelivery(absl::string_view result) {
+  deliveries_.Add({{"result", std::string(result)}}).Increment();
+}
 
 void MeteringMetrics::OpenReservations(int64_t open) {
   reservations_.Set(static_cast<double>(open));

@@ -6,6 +6,10 @@
 //   aimarket_metering_cost_above_reservation_total    settlements costing more than was reserved
 //   aimarket_metering_cost_above_reservation_nano_usd_total   by how much, summed
 //   aimarket_metering_unsettled_total                 reservations charged at expiry, unsettled
+//   aimarket_metering_teams_past_budget_percent{percent}   teams whose month's spend has reached
+//                                                     50 | 80 | 90 | 100 percent of their budget
+//   aimarket_metering_budget_alerts_total             budget alerts recorded (once a month each)
+//   aimarket_metering_webhook_deliveries_total{result}  delivered | retry | gave_up
 //   aimarket_metering_events_written_total            usage events committed (new ones)
 //   aimarket_metering_events_flagged_total{flag}      estimated | unpriced, of those written
 //   aimarket_metering_writes_total{result}            ok | failed (transactions)
@@ -17,6 +21,7 @@
 #include <array>
 #include <cstdint>
 
+#include "absl/strings/string_view.h"
 #include "services/usage_metering/ledger.h"
 
 namespace prometheus {
@@ -39,6 +44,10 @@ class MeteringMetrics {
   void Unavailable();
   void AboveReservation(int64_t excess_nanos);
   void Unsettled(int64_t n);
+  void TeamsPastThresholds(const std::array<int32_t, 4>& percents,
+                           const std::array<int64_t, 4>& teams);
+  void AlertFired();
+  void WebhookDelivery(absl::string_view result);
   void OpenReservations(int64_t open);
   void Written(int64_t inserted, int64_t estimated, int64_t unpriced);
   void Write(bool ok, int64_t rows, double seconds);
@@ -56,6 +65,9 @@ class MeteringMetrics {
   prometheus::Counter& above_reservation_;
   prometheus::Counter& above_reservation_nanos_;
   prometheus::Counter& unsettled_;
+  prometheus::Family<prometheus::Gauge>& teams_past_;
+  prometheus::Counter& alerts_;
+  prometheus::Family<prometheus::Counter>& deliveries_;
   prometheus::Gauge& reservations_;
   prometheus::Counter& written_;
   prometheus::Counter& estimated_;

@@ -281,6 +281,7 @@ UsageMetering::UsageMetering(std::unique_ptr<db::ConnectionPool> pool, Options o
       incarnation_(NewIncarnation()),
       recovered_at_us_(pool_ ? std::numeric_limits<int64_t>::max() : 0) {
   if (!pool_) return;
+  alerts_ = std::make_unique<BudgetAlerts>(*pool_, ledger_, options_.alerts);
   starter_ = std::thread([this] { Start(); });
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   sweeper_ = std::thread([this] { SweepLoop(); });
@@ -295,6 +296,7 @@ UsageMetering::~UsageMetering() {
   for (std::thread& t : writers_) t.join();
   if (maintenance_.joinable()) maintenance_.join();
   if (sweeper_.joinable()) sweeper_.join();
+  alerts_.reset();
   // What no writer took: the routers keep it and send it again.
   std::deque<Queued> left;
   {
@@ -307,6 +309,9 @@ UsageMetering::~UsageMetering() {
 void UsageMetering::Start() {
   while (true) {
     absl::Status loaded = LoadSpend();
+    if (loaded.ok()) {
+      loaded = alerts_->LoadFired(absl::ToCivilMonth(clock_.Now(), absl::UTCTimeZone()));
+    }
     absl::MutexLock lock(&mu_);
     if (stop_) return;
     if (loaded.ok()) {
@@ -391,6 +396,8 @@ void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest& req,
   ask.member = req.member();
   ask.cost_center = req.cost_center();
   ask.router = req.router_id();
+  ask.alert_percents.assign(req.settings().budget_alert_percents().begin(),
+                            req.settings().budget_alert_percents().end());
   Ledger::Decision d = ledger_.Admit(ask);
   MeteringMetrics::Get().Admitted(d.refused);
   if (d.refused != Limit::kNone) return done(Refusal(d, ask.start_time));
@@ -485,9 +492,16 @@ void UsageMetering::SweepLoop() {
   while (!mu_.AwaitWithTimeout(absl::Condition(&stopped), absl::Seconds(1))) {
     std::vector<std::shared_ptr<const v1::SettleRequest>> again;
     again.swap(unwritten_);
+    const bool loaded = loaded_;
     mu_.Unlock();
     for (auto& req : again) WriteUnsettled(std::move(req));
     ExpireReservations();
+    // Alerts only once the month's spend (and the alerts already fired) are known.
+    if (loaded) {
+      if (absl::StatusOr<int> raised = alerts_->Raise(); !raised.ok()) {
+        log::Warn("budget alerts not raised", {{"error", raised.status().ToString()}});
+      }
+    }
     mu_.Lock();
   }
 }

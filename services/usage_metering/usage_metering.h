@@ -37,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/db/pool.h"
 #include "common/time/clock.h"
+#include "services/usage_metering/budget_alerts.h"
 #include "services/usage_metering/ledger.h"
 #include "services/usage_metering/metering_api.h"
 
@@ -59,6 +60,8 @@ struct MeteringOptions {
   // are refused (503) while the routers re-send the reservations they hold. Longer than the
   // routers' sync interval (1 s).
   absl::Duration recovery_grace = absl::Seconds(5);
+  // Budget alerts' webhook deliveries.
+  BudgetAlertOptions alerts;
   // Settlements queued for writing at most; beyond it Settle answers RESOURCE_EXHAUSTED and the
   // router retries later.
   int64_t max_queued_rows = 200'000;
@@ -142,6 +145,7 @@ class UsageMetering final : public MeteringApi {
   absl::Mutex partitions_mu_;
   absl::flat_hash_set<std::string> partitions_ ABSL_GUARDED_BY(partitions_mu_);  // Known to exist.
 
+  std::unique_ptr<BudgetAlerts> alerts_;  // With a database only.
   std::thread starter_;
   std::vector<std::thread> writers_;
   std::thread maintenance_;

@@ -173,6 +173,8 @@ test('the settings of the issue round-trip, and a team key lists only its own te
     monthly_budget: 5000,
     rate_limits: { requests_per_minute: 100, requests_per_day: 10000, tokens_per_minute: 0, max_parallel_requests: 0 },
     cost_center: 'RESEARCH-DEPT',
+    budget_alerts: [],
+    alert_webhook_url: null,
   });
   // A read shows the month's usage beside what was stored.
   const read = await must('GET', `/teams/${team.id}`, ADMIN_KEY, undefined, 200);

@@ -104,11 +104,16 @@ absl::StatusOr<v1::Team> InMemoryTeamStore::CreateTeam(const v1::Team& team,
   TeamRow& row = teams_[id];
   row.seq = next_seq_++;
   row.team = team;
+  row.webhook_secret = team.webhook_secret();
+  row.team.clear_webhook_secret();
+  row.team.set_has_webhook_secret(!row.webhook_secret.empty());
   row.team.set_version(1);
   *row.team.mutable_create_time() = Now();
   *row.team.mutable_update_time() = row.team.create_time();
   Audit(id, audit, "team.create", row.team.name(), "", AuditJson(row.team));
-  return row.team;
+  v1::Team created = row.team;
+  created.set_webhook_secret(row.webhook_secret);
+  return created;
 }
 
 absl::StatusOr<v1::Team> InMemoryTeamStore::GetTeam(const std::string& team_id) {
@@ -145,8 +150,13 @@ absl::StatusOr<v1::Team> InMemoryTeamStore::UpdateTeam(
   if (NameTaken(after.display_name(), team_id)) return TeamNameTaken("");
   after.set_version(before.version() + 1);
   *after.mutable_update_time() = Now();
+  const std::string secret = after.webhook_secret();
+  if (!secret.empty()) row->webhook_secret = secret;
+  after.clear_webhook_secret();
+  after.set_has_webhook_secret(!row->webhook_secret.empty());
   row->team = after;
   Audit(team_id, audit, "team.update", after.name(), AuditJson(before), AuditJson(after));
+  after.set_webhook_secret(secret);
   return after;
 }
 

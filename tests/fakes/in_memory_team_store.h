@@ -68,9 +68,10 @@ class InMemoryTeamStore final : public TeamRepository {
 
  private:
   struct TeamRow {
-    int64_t seq = 0;  // creation order
-    v1::Team team;
+    int64_t seq = 0;                  // creation order
+    v1::Team team;                    // Without its webhook secret (kept below, never shown again).
     std::vector<v1::Member> members;  // in creation order
+    std::string webhook_secret;
   };
   struct KeyRow {
     std::string team_id;

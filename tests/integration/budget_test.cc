@@ -2,7 +2,13 @@
 // or several), the mock upstream, Postgres. Hundreds of concurrent requests from one team; what
 // was spent is read back from the usage events with SQL and must never pass the budget.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <pqxx/pqxx>
@@ -17,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rapidjson/document.h"
 #include "tests/util/gateway.h"
 #include "tests/util/pg_test_util.h"
 #include "tests/util/process.h"
@@ -25,6 +32,7 @@ namespace aimarket::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A request of `kAsk` is estimated at 5 prompt tokens ("hi": one token per two bytes, plus four
 // for the message) and allows 20 output tokens: at $1 / $2 per million tokens its worst case is
@@ -395,6 +403,139 @@ TEST(BudgetRestartTest, ADeadRoutersReservationsAreChargedWhenTheyExpire) {
                 .as<int64_t>(),
             5)
       << gw->process(1).output();
+}
+
+// HMAC-SHA256 of `text` under `key`, in hex: computed here, apart from the gateway's code.
+std::string HmacHex(const std::string& key, const std::string& text) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) absl::StrAppend(&hex, absl::Hex(mac[i], absl::kZeroPad2));
+  return hex;
+}
+
+// The requests the mock's webhook sink received.
+std::vector<rapidjson::Document> Hooks(const Gateway& gw) {
+  std::vector<rapidjson::Document> hooks;
+  rapidjson::Document all;
+  const std::string body = gw.MockRequests();
+  all.Parse(body.data(), body.size());
+  if (!all.IsArray()) return hooks;
+  for (const rapidjson::Value& r : all.GetArray()) {
+    if (!absl::StartsWith(r["path"].GetString(), "/__mock/sink")) continue;
+    rapidjson::Document d;
+    d.CopyFrom(r, d.GetAllocator());
+    hooks.push_back(std::move(d));
+  }
+  return hooks;
+}
+
+std::string Field(const std::string& json, const std::string& name) {
+  std::smatch m;
+  return std::regex_search(json, m, std::regex(absl::StrCat("\"", name, "\":\"([^\"]*)\"")))
+             ? m[1].str()
+             : "";
+}
+
+TEST(BudgetAlertTest, EachThresholdFiresOnceWithASignedWebhook) {
+  AIM_PG_TEST_DATABASE(db);
+  auto gw = Gateway::Start(db, Options());
+  HttpResult created =
+      Admin(*gw, "POST", "/v1/teams",
+            absl::StrCat(R"({"name":"alerted","settings":{"monthly_budget":0.00045,)",
+                         R"("budget_alerts":[100,50],"alert_webhook_url":"http://127.0.0.1:)",
+                         gw->mock_port(), R"(/__mock/sink/budget"}})"));
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string team_id = Field(created.body, "id");
+  const std::string secret = Field(created.body, "webhook_secret");  // Shown once, here.
+  ASSERT_TRUE(absl::StartsWith(secret, "whsec_")) << created.body;
+  EXPECT_THAT(created.body, HasSubstr(R"("budget_alerts":[50,100])"));
+  HttpResult read = Admin(*gw, "GET", absl::StrCat("/v1/teams/", team_id));
+  EXPECT_THAT(read.body, Not(HasSubstr(secret)));
+  EXPECT_THAT(read.body, HasSubstr(R"("webhook_secret_set":true)"));
+  ASSERT_EQ(Admin(*gw, "POST", absl::StrCat("/v1/teams/", team_id, "/members"),
+                  R"({"user_id":"m@x","role":"member"})")
+                .status,
+            201);
+  const std::string key = Field(
+      Admin(*gw, "POST", absl::StrCat("/v1/teams/", team_id, "/keys"), R"({"user_id":"m@x"})").body,
+      "key");
+  gw->ClearMock();
+  // Ten worst cases spend the budget: 50% after the fifth, 100% after the tenth.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(gw->Chat(AskBody("exact", i % 2 == 1), key).status, 200);
+    absl::SleepFor(absl::Milliseconds(i == 4 ? 1500 : 0));  // The 50% alert alone first.
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (Hooks(*gw).size() < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
+  absl::SleepFor(absl::Seconds(2));  // Sweeps that could fire again, if anything could.
+  std::vector<rapidjson::Document> hooks = Hooks(*gw);
+  ASSERT_EQ(hooks.size(), 2u);
+  std::vector<int> thresholds;
+  for (const rapidjson::Document& h : hooks) {
+    const std::string body = h["body"].GetString();
+    const std::string signature = h["headers"]["x-aimarket-signature"].GetString();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(signature, m, std::regex("t=([0-9]+),v1=([0-9a-f]{64})")));
+    EXPECT_EQ(m[2].str(), HmacHex(secret, absl::StrCat(m[1].str(), ".", body))) << body;
+    EXPECT_EQ(std::string(h["headers"]["x-aimarket-event"].GetString()),
+              "budget.threshold_reached");
+    rapidjson::Document b;
+    b.Parse(body.data(), body.size());
+    EXPECT_EQ(std::string(b["team_id"].GetString()), team_id);
+    EXPECT_EQ(b["budget_usd"].GetDouble(), 0.00045);
+    thresholds.push_back(b["threshold_percent"].GetInt());
+    EXPECT_GE(b["spent_usd"].GetDouble(), 0.00045 * b["threshold_percent"].GetInt() / 100);
+  }
+  EXPECT_THAT(thresholds, ::testing::ElementsAre(50, 100));
+  pqxx::connection c(db.dsn());
+  pqxx::work tx(c);
+  EXPECT_EQ(
+      tx.exec1("SELECT count(*) FROM budget_alerts WHERE delivery = 'delivered'")[0].as<int64_t>(),
+      2);
+  EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM audit_log WHERE team_id = $1 AND action = "
+                            "'budget.alert'",
+                            team_id)[0]
+                .as<int64_t>(),
+            2);
+}
+
+TEST(BudgetAlertTest, ADeadWebhookIsRetriedWithoutHoldingBackRequests) {
+  AIM_PG_TEST_DATABASE(db);
+  // A webhook that takes the connection and never answers.
+  const int dead = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(dead, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(dead, 64), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(dead, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto gw = Gateway::Start(
+      db, Options("recovery_grace: 0s, webhook_timeout: 1s, webhook_min_backoff: 1s"));
+  const Team team =
+      MakeTeam(*gw, absl::StrCat(R"("monthly_budget":1,"budget_alerts":[1],"alert_webhook_url":)",
+                                 R"("http://127.0.0.1:)", ntohs(addr.sin_port), R"(/hook")"));
+  // $0.01 (one percent) in 223 requests; then more, while the deliveries time out and retry.
+  for (int i = 0; i < 260; ++i) {
+    ASSERT_EQ(gw->Chat(AskBody("exact", false), team.keys[0]).status, 200) << i;
+  }
+  pqxx::connection c(db.dsn());
+  auto attempts = [&] {
+    pqxx::work tx(c);
+    return tx.exec1("SELECT coalesce(max(attempts), 0) FROM budget_alerts")[0].as<int64_t>();
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (attempts() < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_GE(attempts(), 2);
+  pqxx::work tx(c);
+  pqxx::row r = tx.exec1("SELECT delivery, last_error, count(*) OVER () FROM budget_alerts");
+  EXPECT_EQ(r[0].as<std::string>(), "pending");
+  EXPECT_FALSE(r[1].as<std::string>().empty());
+  EXPECT_EQ(r[2].as<int64_t>(), 1);
+  close(dead);
 }
 
 }  // namespace

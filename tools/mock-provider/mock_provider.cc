@@ -142,6 +142,16 @@ class MockProvider {
   void Handle(HttpRequest req, std::shared_ptr<ResponseWriter> w) {
     requests_.fetch_add(1, std::memory_order_relaxed);
     const absl::string_view path = req.Path();
+    if (absl::StartsWith(path, "/__mock/sink")) {
+      // A webhook receiver: recorded, answered 204 (or ?status=N).
+      Record(req);
+      HttpResponse r;
+      r.status = 204;
+      if (const size_t q = req.target.find("status="); q != std::string::npos) {
+        (void)absl::SimpleAtoi(absl::string_view(req.target).substr(q + 7, 3), &r.status);
+      }
+      return w->Send(std::move(r));
+    }
     if (absl::StartsWith(path, "/__mock/")) return Admin(req, *w);
     Record(req);
 
