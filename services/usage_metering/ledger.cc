@@ -386,6 +386,24 @@ void Ledger::AlertFired(absl::string_view team_name, absl::CivilMonth month, int
   if (!absl::c_linear_search(team.fired, percent)) team.fired.push_back(percent);
 }
 
+void Ledger::AddHistory(absl::string_view team_name, absl::string_view key_id, absl::Time at,
+                        int64_t requests, int64_t tokens, bool minute) {
+  Shard& shard = ShardOf(team_name);
+  absl::MutexLock lock(&shard.mu);
+  Team& team = shard.teams[team_name];
+  Account* key = key_id.empty() ? nullptr : &team.keys[key_id];
+  for (Account* a : {&team.account, key}) {
+    if (a == nullptr) continue;
+    // The limits are not known until an admission brings them: every window counts.
+    if (minute) {
+      Window(a->per_minute, 0, absl::Minutes(1), kMinuteSlices, true)->Add(at, requests);
+      Window(a->tokens, 0, absl::Minutes(1), kMinuteSlices, true)->Add(at, tokens);
+    } else {
+      Window(a->per_day, 0, absl::Hours(24), kDaySlices, true)->Add(at, requests);
+    }
+  }
+}
+
 void Ledger::AddSpend(absl::string_view team_name, absl::string_view key_id, absl::CivilMonth month,
                       int64_t nanos) {
   Shard& shard = ShardOf(team_name);

@@ -127,6 +127,11 @@ class Ledger {
   // The alert is recorded: it does not fire again this month.
   void AlertFired(absl::string_view team, absl::CivilMonth month, int32_t percent);
 
+  // Requests and tokens already in the events (at start), counted in the rate windows: `minute`
+  // for the last minute's (requests per minute, tokens per minute), else the last day's.
+  void AddHistory(absl::string_view team, absl::string_view key_id, absl::Time at, int64_t requests,
+                  int64_t tokens, bool minute);
+
   // The spend of a month already in the events (at start).
   void AddSpend(absl::string_view team, absl::string_view key_id, absl::CivilMonth month,
                 int64_t nanos);

@@ -354,7 +354,25 @@ absl::Status UsageMetering::LoadSpend() {
                        row[2].as<int64_t>());
       ++rows;
     }
-    log::Info("month's spend loaded",
+    // The rate windows: requests of the last day in five-minute slices, requests and tokens of
+    // the last minute in seconds (as the windows keep them).
+    const int64_t now_us = absl::ToUnixMicros(clock_.Now());
+    for (const auto& [minute, slice_s, span_s] :
+         {std::tuple<bool, int64_t, int64_t>{false, 300, 86400 + 300}, {true, 1, 61}}) {
+      for (const pqxx::row& row : tx.exec_params(
+               "SELECT team_id, key_id, (floor(extract(epoch from start_time) / $1) * $1)::bigint, "
+               "count(*), sum(prompt_tokens + completion_tokens)::bigint FROM usage_events "
+               "WHERE start_time >= timestamptz 'epoch' + $2 * interval '1 microsecond' "
+               "GROUP BY 1, 2, 3",
+               slice_s, now_us - span_s * 1'000'000)) {
+        const absl::string_view team_id(row[0].c_str(), row[0].size());
+        ledger_.AddHistory(team_id.empty() ? "" : absl::StrCat("teams/", team_id),
+                           absl::string_view(row[1].c_str(), row[1].size()),
+                           absl::FromUnixSeconds(row[2].as<int64_t>()), row[3].as<int64_t>(),
+                           row[4].as<int64_t>(), minute);
+      }
+    }
+    log::Info("month's spend and rate windows loaded",
               {{"month", absl::FormatCivilTime(month)}, {"accounts", absl::StrCat(rows)}});
     return absl::OkStatus();
   });

@@ -405,6 +405,31 @@ TEST(BudgetRestartTest, ADeadRoutersReservationsAreChargedWhenTheyExpire) {
       << gw->process(1).output();
 }
 
+// The rate windows are rebuilt from the events too: a restart forgets no request of the day.
+TEST(BudgetRestartTest, RequestsOfTheDaySurviveAMeteringRestart) {
+  AIM_PG_TEST_DATABASE(db);
+  auto gw = Gateway::Start(db, Options("recovery_grace: 0s", kApart));
+  const Team team = MakeTeam(*gw, R"("rate_limits":{"requests_per_day":4})");
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(gw->Chat(AskBody("exact", false), team.keys[0]).status, 200);
+  ASSERT_EQ(Recorded(db.dsn(), team.id, 3).events, 3);
+  gw->process(1).Signal(SIGKILL);
+  gw->process(1).Wait(absl::Seconds(10));
+  gw->Restart(1);
+  // Metering answers again once its gRPC port does; then one more of the day's four fits, and
+  // the fifth is refused, where a forgetful metering would admit four more.
+  HttpResult r;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  do {
+    r = gw->Chat(AskBody("exact", false), team.keys[0]);
+  } while (r.status == 503 && absl::Now() < deadline);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-ratelimit-remaining-requests"], "0");
+  r = gw->Chat(AskBody("exact", false), team.keys[0]);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_THAT(r.body, HasSubstr("requests per day (the team's limit): limit 4, used 4"));
+}
+
 // HMAC-SHA256 of `text` under `key`, in hex: computed here, apart from the gateway's code.
 std::string HmacHex(const std::string& key, const std::string& text) {
   unsigned char mac[EVP_MAX_MD_SIZE];
