@@ -142,7 +142,7 @@ struct Strictest {
 
 }  // namespace
 
-Ledger::Decision Ledger::Admit(const Ask& ask) {
+Ledger::Decision Ledger::Admit(Ask ask) {
   const absl::Time now = clock_.Now();
   Decision d;
   Shard& shard = ShardOf(ask.team);
@@ -151,9 +151,9 @@ Ledger::Decision Ledger::Admit(const Ask& ask) {
   Account* key = ask.key_id.empty() ? nullptr : &team.keys[ask.key_id];
   std::vector<Account*> accounts = {&team.account};
   if (key) accounts.push_back(key);
-  team.account.limits = ask.team_limits;
-  if (key) key->limits = ask.key_limits;
-  if (team.alert_percents != ask.alert_percents) team.alert_percents = ask.alert_percents;
+  team.account.limits = std::move(ask.team_limits);
+  if (key) key->limits = std::move(ask.key_limits);
+  if (team.alert_percents != ask.alert_percents) team.alert_percents = std::move(ask.alert_percents);
 
   // A request counts against the latest month any of its accounts has seen.
   absl::CivilMonth month = MonthOf(ask.start_time);
@@ -204,14 +204,15 @@ Ledger::Decision Ledger::Admit(const Ask& ask) {
     r.month = month;
     r.counted_at = now;
     r.start_time = ask.start_time;
-    r.kind = ask.kind;
-    r.model = ask.model;
-    r.member = ask.member;
-    r.cost_center = ask.cost_center;
-    r.router = ask.router;
+    r.kind = std::move(ask.kind);
+    r.model = std::move(ask.model);
+    r.member = std::move(ask.member);
+    r.cost_center = std::move(ask.cost_center);
+    r.router = std::move(ask.router);
     for (Account* a : accounts) Count(*a, now, ask.tokens);
     Reserve(team, r, r.amount);
-    shard.reservations.emplace(ask.reservation_id, std::make_pair(ask.team, std::move(r)));
+    shard.reservations.emplace(std::move(ask.reservation_id),
+                               std::make_pair(std::move(ask.team), std::move(r)));
   }
   status();
   return d;

@@ -93,7 +93,7 @@ class Ledger {
     common::v1::RateLimitStatus status;
   };
   // Admits (holding the reservation and counting the request) or refuses (changing nothing).
-  Decision Admit(const Ask& ask);
+  Decision Admit(Ask ask);
 
   // A reservation `router` re-sends (Sync): held and counted unless already known.
   void Hold(const v1::HeldReservation& held, absl::string_view router);

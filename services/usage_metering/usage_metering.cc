@@ -416,9 +416,10 @@ void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest& req,
   ask.router = req.router_id();
   ask.alert_percents.assign(req.settings().budget_alert_percents().begin(),
                             req.settings().budget_alert_percents().end());
-  Ledger::Decision d = ledger_.Admit(ask);
+  const absl::Time start_time = ask.start_time;
+  Ledger::Decision d = ledger_.Admit(std::move(ask));
   MeteringMetrics::Get().Admitted(d.refused);
-  if (d.refused != Limit::kNone) return done(Refusal(d, ask.start_time));
+  if (d.refused != Limit::kNone) return done(Refusal(d, start_time));
   v1::AdmitResponse resp;
   resp.set_reservation_id(req.request_id());
   if (d.status.limit_requests() > 0 || d.status.limit_tokens() > 0) {
@@ -549,6 +550,8 @@ void UsageMetering::WriteLoop() {
     if (written.ok()) {
       // New events join the spend; retried ones were counted when first written (or loaded).
       for (const v1::Settlement* s : rows) {
+        // A malformed one was not written: its reservation stays until its router goes silent.
+        if (!Malformed(*s).empty()) continue;
         ledger_.Recorded(*s, inserted.contains(s->request_id()));
       }
     } else {
