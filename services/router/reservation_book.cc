@@ -132,8 +132,8 @@ void ReservationBook::Run() {
     auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || wake_; };
     mu_.AwaitWithTimeout(absl::Condition(&woken), options_.sync_interval);
     if (stop_) break;
-    // A heartbeat only while something is held, or when a new incarnation was seen.
-    if (held_.empty() && !wake_ && !synced_.empty()) continue;
+    // A heartbeat always: metering keeps this router's reservations (of requests under no limit
+    // too, which the book does not hold) alive while it hears from it.
     mu_.Unlock();
     if (absl::Status s = SyncOnce(); !s.ok()) {
       log::Debug("sync with usage-metering failed; retrying", {{"error", s.ToString()}});

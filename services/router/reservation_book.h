@@ -1,13 +1,14 @@
 #pragma once
 
-// The reservations this router holds at usage-metering: every request admitted and not yet
-// acknowledged as settled, with what it reserves (its worst case, then its actual cost once it
-// has ended). usage-metering keeps its counters in memory, so a restarted metering knows none of
-// them; the book re-sends them all (MeteringApi::Sync, `full`) as soon as it sees an incarnation
-// it has not synced with, in an Admit's or a Settle's answer or in its heartbeat, sent every
-// `sync_interval` while it holds anything. A restarted metering refuses requests with limits for
-// a grace period longer than that interval, so it has learnt them all before it admits more
-// (docs/usage.md).
+// The reservations this router holds at usage-metering: every request under some limit (of its
+// team or key) admitted and not yet acknowledged as settled, with what it reserves (its worst
+// case, then its actual cost once it has ended). usage-metering keeps its counters in memory, so a
+// restarted metering knows none of them; the book re-sends them all (MeteringApi::Sync, `full`)
+// as soon as it sees an incarnation it has not synced with, in an Admit's or a Settle's answer or
+// in its heartbeat, sent every `sync_interval`. A restarted metering refuses requests with limits
+// for a grace period longer than that interval, so it has learnt them all before it admits more
+// (docs/usage.md). The heartbeat also tells metering the router is alive: a silent router's
+// reservations are charged when they expire.
 
 #include <cstdint>
 #include <string>
