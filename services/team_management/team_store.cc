@@ -34,33 +34,22 @@ google::protobuf::Timestamp FromMicros(int64_t us) {
   return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us);
 }
 
-common::v1::KeyLimits LimitsFromJson(const std::string& json) {
-  common::v1::KeyLimits l;
+// A stored JSONB column as its message (fields it does not know are ignored).
+template <typename M>
+M FromJson(const std::string& json) {
+  M m;
   google::protobuf::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = true;
-  (void)google::protobuf::util::JsonStringToMessage(json, &l, opts);
-  return l;
+  (void)google::protobuf::util::JsonStringToMessage(json, &m, opts);
+  return m;
 }
 
-std::string LimitsJson(const common::v1::KeyLimits& l) {
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(l, &json);
-  return json;
-}
-
-common::v1::TeamSettings SettingsFromJson(const std::string& json) {
-  common::v1::TeamSettings s;
-  google::protobuf::util::JsonParseOptions opts;
-  opts.ignore_unknown_fields = true;
-  (void)google::protobuf::util::JsonStringToMessage(json, &s, opts);
-  return s;
-}
-
-std::string SettingsJson(const common::v1::TeamSettings& s) {
+// A message as stored in a JSONB column (snake_case names).
+std::string ToJson(const google::protobuf::Message& m) {
   std::string out;
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(s, &out, opts);
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
   return out;
 }
 
@@ -68,7 +57,7 @@ v1::Team TeamFromRow(const Row& r) {
   v1::Team t;
   t.set_name(absl::StrCat("teams/", r[0].as<std::string>()));
   t.set_display_name(r[1].as<std::string>());
-  *t.mutable_settings() = SettingsFromJson(r[2].as<std::string>());
+  *t.mutable_settings() = FromJson<common::v1::TeamSettings>(r[2].as<std::string>());
   t.set_version(r[3].as<int64_t>());
   *t.mutable_create_time() = FromMicros(r[4].as<int64_t>());
   *t.mutable_update_time() = FromMicros(r[5].as<int64_t>());
@@ -97,7 +86,7 @@ v1::ApiKey KeyFromRow(const std::string& team_id, const Row& r) {
   if (!r[7].is_null()) *k.mutable_last_use_time() = FromMicros(r[7].as<int64_t>());
   k.set_creator(r[8].as<std::string>());
   k.set_creator_key_id(r[9].as<std::string>());
-  *k.mutable_limits() = LimitsFromJson(r[10].as<std::string>());
+  *k.mutable_limits() = FromJson<common::v1::KeyLimits>(r[10].as<std::string>());
   return k;
 }
 
@@ -173,7 +162,7 @@ absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team, const Audit
             absl::StrCat("INSERT INTO teams (id, display_name, settings, "
                          "webhook_secret) VALUES ($1, $2, $3::jsonb, $4) RETURNING ",
                          kTeamColumns),
-            id, team.display_name(), SettingsJson(team.settings()), team.webhook_secret());
+            id, team.display_name(), ToJson(team.settings()), team.webhook_secret());
         v1::Team created = TeamFromRow(r[0]);
         WriteAudit(tx, id, audit, "team.create", created.name(), "", AuditJson(created));
         created.set_webhook_secret(team.webhook_secret());  // Shown once, never audited.
@@ -224,7 +213,7 @@ absl::StatusOr<v1::Team> TeamStore::UpdateTeam(const std::string& team_id,
                          "webhook_secret = CASE WHEN $4 = '' THEN webhook_secret ELSE $4 END, "
                          "version = version + 1, update_time = now() WHERE id = $1 RETURNING ",
                          kTeamColumns),
-            team_id, after.display_name(), SettingsJson(after.settings()), after.webhook_secret());
+            team_id, after.display_name(), ToJson(after.settings()), after.webhook_secret());
         v1::Team updated = TeamFromRow(w[0]);
         WriteAudit(tx, team_id, audit, "team.update", updated.name(), AuditJson(before),
                    AuditJson(updated));
@@ -368,7 +357,7 @@ absl::StatusOr<v1::ApiKey> TeamStore::CreateApiKey(
                      "/ 1000000.0) END, $10::jsonb) RETURNING ",
                      kKeyColumns),
         key_id, team_id, key.member(), key.display_name(), key_hash, key.prefix(), audit.actor,
-        audit.actor_key_id, expire, LimitsJson(key.limits()));
+        audit.actor_key_id, expire, ToJson(key.limits()));
     v1::ApiKey created = KeyFromRow(team_id, r[0]);
     WriteAudit(tx, team_id, audit, "api_key.create", created.name(), "", AuditJson(created));
     return created;
@@ -411,7 +400,7 @@ absl::StatusOr<v1::ApiKey> TeamStore::UpdateApiKey(
         absl::StrCat("UPDATE api_keys SET display_name = $2, limits = $3::jsonb WHERE id = $1 "
                      "RETURNING ",
                      kKeyColumns),
-        key_id, key.display_name(), LimitsJson(key.limits()));
+        key_id, key.display_name(), ToJson(key.limits()));
     const v1::ApiKey after = KeyFromRow(team_id, w[0]);
     WriteAudit(tx, team_id, audit, "api_key.update", after.name(), AuditJson(before),
                AuditJson(after));
@@ -482,9 +471,9 @@ absl::StatusOr<KeyRecord> TeamStore::FindKey(const std::string& key_hash) {
     k.team_id = row[1].as<std::string>();
     k.user_id = row[2].as<std::string>();
     k.role = RoleFromName(row[3].as<std::string>());
-    k.settings = SettingsFromJson(row[4].as<std::string>());
+    k.settings = FromJson<common::v1::TeamSettings>(row[4].as<std::string>());
     k.version = row[5].as<int64_t>();
-    k.key_limits = LimitsFromJson(row[6].as<std::string>());
+    k.key_limits = FromJson<common::v1::KeyLimits>(row[6].as<std::string>());
     if (!row[7].is_null()) k.expire_time = absl::FromUnixMicros(row[7].as<int64_t>());
     k.revoked = row[8].as<bool>();
     if (row[9].as<bool>() && !k.revoked) {
