@@ -85,7 +85,7 @@ void Ledger::Count(Account& a, absl::Time at, int64_t tokens) {
   ++a.in_flight;
 }
 
-bool Ledger::Fits(const Account& a, const Ask& ask, absl::Time now, Decision& d) const {
+bool Ledger::Fits(Account& a, const Ask& ask, absl::Time now, Decision& d) const {
   const int64_t budget = a.limits.monthly_budget_nano_usd();
   if (budget > 0) {
     const int64_t available = budget - a.spent - a.reserved;
@@ -106,7 +106,7 @@ bool Ledger::Fits(const Account& a, const Ask& ask, absl::Time now, Decision& d)
     d.retry_after = absl::Seconds(1);  // Unknowable: when one in flight ends.
     return false;
   }
-  auto check = [&](const RateWindow* w, int64_t limit, int64_t n, Limit which) {
+  auto check = [&](RateWindow* w, int64_t limit, int64_t n, Limit which) {
     if (limit <= 0 || w == nullptr) return true;
     const int64_t used = w->Count(now);
     if (used + n <= limit) return true;
@@ -129,7 +129,7 @@ struct Strictest {
   int64_t limit = 0;
   int64_t remaining = 0;
   absl::Duration reset;
-  void Consider(const RateWindow* w, int64_t limit_of, absl::Time now) {
+  void Consider(RateWindow* w, int64_t limit_of, absl::Time now) {
     if (limit_of <= 0 || w == nullptr) return;
     const int64_t left = std::max<int64_t>(limit_of - w->Count(now), 0);
     if (limit == 0 || left < remaining || (left == remaining && limit_of < limit)) {
@@ -153,7 +153,8 @@ Ledger::Decision Ledger::Admit(Ask ask) {
   if (key) accounts.push_back(key);
   team.account.limits = std::move(ask.team_limits);
   if (key) key->limits = std::move(ask.key_limits);
-  if (team.alert_percents != ask.alert_percents) team.alert_percents = std::move(ask.alert_percents);
+  if (team.alert_percents != ask.alert_percents)
+    team.alert_percents = std::move(ask.alert_percents);
 
   // A request counts against the latest month any of its accounts has seen.
   absl::CivilMonth month = MonthOf(ask.start_time);
@@ -168,7 +169,7 @@ Ledger::Decision Ledger::Admit(Ask ask) {
 
   auto status = [&] {
     Strictest requests, tokens;
-    for (const Account* a : accounts) {
+    for (Account* a : accounts) {
       const common::v1::RateLimits& rates = a->limits.rate_limits();
       requests.Consider(a->per_minute.get(), rates.requests_per_minute(), now);
       requests.Consider(a->per_day.get(), rates.requests_per_day(), now);

@@ -183,7 +183,7 @@ class Ledger {
   // Counts a request (tokens, in flight) on `a` at `at`.
   static void Count(Account& a, absl::Time at, int64_t tokens);
   // Checks `a` against its limits; fills `d` and returns false on a refusal.
-  bool Fits(const Account& a, const Ask& ask, absl::Time now, Decision& d) const;
+  bool Fits(Account& a, const Ask& ask, absl::Time now, Decision& d) const;
 
   time::Clock& clock_;
   const LedgerOptions options_;

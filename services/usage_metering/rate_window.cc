@@ -19,33 +19,52 @@ absl::Time RateWindow::LeavesAt(int64_t index) const {
   return absl::UnixEpoch() + slice_ * (index + slices_ + 1);
 }
 
-int64_t RateWindow::Count(absl::Time now) const {
-  const int64_t oldest = IndexOf(now) - slices_;
-  int64_t sum = 0;
-  for (const Slice& s : ring_) {
-    if (s.index >= oldest) sum += s.count;
+void RateWindow::Advance(absl::Time now) {
+  const int64_t cutoff = IndexOf(now) - slices_;  // The oldest slice still counted.
+  if (cutoff <= expired_) return;
+  const int64_t size = static_cast<int64_t>(ring_.size());
+  auto take_out = [this, cutoff](Slice& s) {
+    if (s.index >= 0 && s.index < cutoff) {
+      total_ -= s.count;
+      s = Slice{};
+    }
+  };
+  if (cutoff - expired_ >= size) {
+    for (Slice& s : ring_) take_out(s);
+  } else {
+    for (int64_t i = expired_; i < cutoff; ++i) take_out(ring_[static_cast<size_t>(i % size)]);
   }
-  return sum;
+  expired_ = cutoff;
+}
+
+int64_t RateWindow::Count(absl::Time now) {
+  Advance(now);
+  return total_;
 }
 
 void RateWindow::Add(absl::Time at, int64_t n) {
   const int64_t index = IndexOf(at);
+  if (index < expired_) return;  // That slice has left the window.
   Slice& s = ring_[static_cast<size_t>(index % static_cast<int64_t>(ring_.size()))];
   if (s.index == index) {
     s.count += n;
+    total_ += n;
   } else if (index > s.index && n > 0) {
-    s = Slice{index, n};  // The slot's earlier slice has left the window.
+    total_ += n - s.count;  // The slot's earlier slice has left the window.
+    s = Slice{index, n};
+  } else {
+    return;
   }
+  if (n > 0) newest_ = std::max(newest_, index);
 }
 
-absl::Duration RateWindow::UntilFits(absl::Time now, int64_t n, int64_t limit) const {
+absl::Duration RateWindow::UntilFits(absl::Time now, int64_t n, int64_t limit) {
   if (n > limit) return absl::InfiniteDuration();
   int64_t excess = Count(now) + n - limit;
   if (excess <= 0) return absl::ZeroDuration();
-  const int64_t oldest = IndexOf(now) - slices_;
   std::vector<Slice> live;
   for (const Slice& s : ring_) {
-    if (s.index >= oldest && s.count != 0) live.push_back(s);
+    if (s.index >= expired_ && s.count != 0) live.push_back(s);
   }
   std::sort(live.begin(), live.end(),
             [](const Slice& a, const Slice& b) { return a.index < b.index; });
@@ -56,13 +75,9 @@ absl::Duration RateWindow::UntilFits(absl::Time now, int64_t n, int64_t limit) c
   return UntilEmpty(now);
 }
 
-absl::Duration RateWindow::UntilEmpty(absl::Time now) const {
-  const int64_t oldest = IndexOf(now) - slices_;
-  int64_t newest = -1;
-  for (const Slice& s : ring_) {
-    if (s.index >= oldest && s.count > 0) newest = std::max(newest, s.index);
-  }
-  return newest < 0 ? absl::ZeroDuration() : LeavesAt(newest) - now;
+absl::Duration RateWindow::UntilEmpty(absl::Time now) {
+  if (Count(now) <= 0 || newest_ < expired_) return absl::ZeroDuration();
+  return LeavesAt(newest_) - now;
 }
 
 }  // namespace aimarket::usage
