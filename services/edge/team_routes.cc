@@ -193,6 +193,16 @@ std::string RateLimitsJson(const common::v1::RateLimits& r) {
                       r.max_parallel_requests(), "}");
 }
 
+// A webhook URL as reads show it: its origin, the rest elided. Webhook URLs often carry their own
+// secret in the path (Slack's, for one), and every member and viewer of the team reads settings.
+std::string RedactedUrl(absl::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme == absl::string_view::npos) return "";
+  const size_t path = url.find_first_of("/?#", scheme + 3);
+  if (path == absl::string_view::npos || url.substr(path) == "/") return std::string(url);
+  return absl::StrCat(url.substr(0, path), "/…");
+}
+
 std::string SettingsJson(const common::v1::TeamSettings& s) {
   std::string models;
   for (const std::string& m : s.model_access())
@@ -205,7 +215,8 @@ std::string SettingsJson(const common::v1::TeamSettings& s) {
       money::Usd::Nanos(s.monthly_budget_nano_usd()).ToDecimal(), R"(,"rate_limits":)",
       RateLimitsJson(s.rate_limits()), R"(,"cost_center":)", json::Quote(s.cost_center()),
       R"(,"budget_alerts":[)", alerts, R"(],"alert_webhook_url":)",
-      s.alert_webhook_url().empty() ? "null" : json::Quote(s.alert_webhook_url()), "}");
+      s.alert_webhook_url().empty() ? "null" : json::Quote(RedactedUrl(s.alert_webhook_url())),
+      "}");
 }
 
 std::string TeamJson(const team::v1::Team& t) {
