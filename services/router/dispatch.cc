@@ -134,13 +134,9 @@ void MeteringAdmission::Admit(const rpc::CallContext& ctx, const Ticket& ticket,
   req->set_reserve_nano_usd(reserve.nanos());
   req->set_estimated_tokens(WorstCaseTokens(ticket));
   *req->mutable_start_time() = ToTimestamp(ticket.start_time);
-  const common::v1::RateLimits& tr = p.settings().rate_limits();
-  const common::v1::RateLimits& kr = p.key_limits().rate_limits();
   const bool governed =
-      p.settings().monthly_budget_nano_usd() > 0 || p.key_limits().monthly_budget_nano_usd() > 0 ||
-      tr.requests_per_minute() > 0 || tr.requests_per_day() > 0 || tr.tokens_per_minute() > 0 ||
-      tr.max_parallel_requests() > 0 || kr.requests_per_minute() > 0 ||
-      kr.requests_per_day() > 0 || kr.tokens_per_minute() > 0 || kr.max_parallel_requests() > 0;
+      usage::HasLimits(p.settings().monthly_budget_nano_usd(), p.settings().rate_limits()) ||
+      usage::HasLimits(p.key_limits().monthly_budget_nano_usd(), p.key_limits().rate_limits());
   metering_.Admit(ctx, *req,
                   [this, req, reserve, governed,
                    done = std::move(done)](absl::StatusOr<usage::v1::AdmitResponse> r) mutable {

@@ -9,6 +9,13 @@
 
 namespace aimarket::usage {
 
+// Whether a budget or any rate limit is set: a team or key under no limit is never refused, not
+// even while a restarted metering recovers, and the router's book does not hold its requests.
+inline bool HasLimits(int64_t monthly_budget_nano_usd, const common::v1::RateLimits& r) {
+  return monthly_budget_nano_usd > 0 || r.requests_per_minute() > 0 || r.requests_per_day() > 0 ||
+         r.tokens_per_minute() > 0 || r.max_parallel_requests() > 0;
+}
+
 // Thread-safe.
 class MeteringApi {
  public:

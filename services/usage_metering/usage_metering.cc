@@ -203,10 +203,8 @@ common::v1::KeyLimits TeamLimits(const v1::AdmitRequest& req) {
   return limits;
 }
 
-bool HasLimits(const common::v1::KeyLimits& l) {
-  const common::v1::RateLimits& r = l.rate_limits();
-  return l.monthly_budget_nano_usd() > 0 || r.requests_per_minute() > 0 ||
-         r.requests_per_day() > 0 || r.tokens_per_minute() > 0 || r.max_parallel_requests() > 0;
+bool Limited(const common::v1::KeyLimits& l) {
+  return HasLimits(l.monthly_budget_nano_usd(), l.rate_limits());
 }
 
 std::string Dollars(int64_t nanos) {
@@ -390,7 +388,7 @@ void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest& req,
   Ledger::Ask ask;
   ask.team_limits = TeamLimits(req);
   ask.key_limits = req.key_limits();
-  if (!recovered() && (HasLimits(ask.team_limits) || HasLimits(ask.key_limits))) {
+  if (!recovered() && (Limited(ask.team_limits) || Limited(ask.key_limits))) {
     // Until the spend is loaded and the routers have re-sent what they hold, admitting for a
     // team with limits could pass them.
     MeteringMetrics::Get().Unavailable();
