@@ -101,7 +101,8 @@ function start(cmd, args, env) {
 // models: [{name, deployments: [{provider, model}]}]; the provider "mock" is the mock provider.
 // options.providers: more provider entries (YAML flow maps as objects); "@MOCK@" in a base_url
 // becomes the mock's address. options.env: more environment for aimarketd (API keys).
-// options.logLevel: aimarketd's log level (debug logs every request).
+// options.logLevel: aimarketd's log level (debug logs every request). options.yaml: more top-level
+// config lines ("metering: {recovery_grace: 0s}").
 export async function startGateway(models, options = {}) {
   const adminDsn = process.env.AIMARKET_TEST_PG_DSN;
   if (!adminDsn) throw new Error('AIMARKET_TEST_PG_DSN is not set; run tools/dev test');
@@ -119,6 +120,7 @@ export async function startGateway(models, options = {}) {
     `server: {grpc_listen: "127.0.0.1:${grpcPort}", drain_timeout: 5s}`,
     `edge: {listen: "127.0.0.1:${httpPort}", io_threads: 2}`,
     ...(options.logLevel ? [`log: {level: ${options.logLevel}}`] : []),
+    ...(options.yaml ?? []),
     'providers:',
     `  - {name: mock, type: openai, base_url: "http://127.0.0.1:${mockPort}/v1", first_byte_timeout: 10s, idle_timeout: 10s}`,
     '  - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1"}',

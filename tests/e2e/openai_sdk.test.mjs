@@ -16,7 +16,7 @@ before(async () => {
     { name: 'weather-tool', deployments: [{ provider: 'mock', model: 'fixture/tool_call' }] },
     { name: 'weather-tool-stream', deployments: [{ provider: 'mock', model: 'fixture/tool_call_stream?chunk_bytes=17' }] },
     { name: 'failover', deployments: [{ provider: 'dead', model: 'x' }, { provider: 'mock', model: 'synthetic?tokens=12&chunks=5' }] },
-  ]);
+  ], { yaml: ['metering: {recovery_grace: 0s}'] });
   client = new OpenAI({ apiKey: ADMIN_KEY, baseURL: gw.baseURL, maxRetries: 0 });
 });
 
@@ -178,4 +178,51 @@ test('LangChain ChatOpenAI invoke and stream', async () => {
   let text = '';
   for await (const chunk of await llm.stream('Say something.')) text += chunk.content;
   assert.equal(text, expected);
+});
+
+// A team's key with limits, made through the teams API.
+async function limitedKey(settings) {
+  const api = async (method, path, body) => {
+    const r = await fetch(`${gw.baseURL}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
+    return r.json();
+  };
+  const team = await api('POST', '/teams', { name: `sdk limits ${process.pid} ${Math.random()}`, settings });
+  await api('POST', `/teams/${team.id}/members`, { user_id: 'sdk@example.com', role: 'member' });
+  return (await api('POST', `/teams/${team.id}/keys`, { user_id: 'sdk@example.com' })).key;
+}
+
+test('rate limits as the SDK sees them: x-ratelimit-* headers counting down, then RateLimitError', async () => {
+  const limited = new OpenAI({ apiKey: await limitedKey({ rate_limits: { requests_per_minute: 2 } }), baseURL: gw.baseURL, maxRetries: 0 });
+  for (const left of ['1', '0']) {
+    const { data, response } = await limited.chat.completions.create({ model: 'demo', messages }).withResponse();
+    assert.equal(data.choices[0].message.content, expected);
+    assert.equal(response.headers.get('x-ratelimit-limit-requests'), '2');
+    assert.equal(response.headers.get('x-ratelimit-remaining-requests'), left);
+    assert.match(response.headers.get('x-ratelimit-reset-requests'), /^[0-9.hms]+$/);
+  }
+  await assert.rejects(limited.chat.completions.create({ model: 'demo', messages }), (e) => {
+    assert.ok(e instanceof OpenAI.RateLimitError, String(e));
+    assert.equal(e.status, 429);
+    assert.equal(e.code, 'rate_limit_exceeded');
+    const retryAfter = typeof e.headers?.get === 'function' ? e.headers.get('retry-after') : e.headers['retry-after'];
+    assert.ok(Number(retryAfter) >= 1, `retry-after ${retryAfter}`);
+    return true;
+  });
+});
+
+test('a spent budget is a 429 the SDK raises with the code budget_exceeded', async () => {
+  // $0.00001: less than one worst case of a 12-token answer without max_tokens.
+  const broke = new OpenAI({ apiKey: await limitedKey({ monthly_budget: 0.00001 }), baseURL: gw.baseURL, maxRetries: 0 });
+  await assert.rejects(broke.chat.completions.create({ model: 'demo', messages }), (e) => {
+    assert.ok(e instanceof OpenAI.RateLimitError, String(e));
+    assert.equal(e.code, 'budget_exceeded');
+    assert.equal(e.type, 'insufficient_quota');
+    assert.match(e.message, /monthly budget of \$0\.00001/);
+    return true;
+  });
 });
