@@ -135,8 +135,9 @@ void MeteringAdmission::Admit(const rpc::CallContext& ctx, const Ticket& ticket,
   req->set_estimated_tokens(WorstCaseTokens(ticket));
   *req->mutable_start_time() = ToTimestamp(ticket.start_time);
   const bool governed =
-      usage::HasLimits(p.settings().monthly_budget_nano_usd(), p.settings().rate_limits()) ||
-      usage::HasLimits(p.key_limits().monthly_budget_nano_usd(), p.key_limits().rate_limits());
+      usage::Limits::Of(p.settings().monthly_budget_nano_usd(), p.settings().rate_limits()).any() ||
+      usage::Limits::Of(p.key_limits().monthly_budget_nano_usd(), p.key_limits().rate_limits())
+          .any();
   metering_.Admit(ctx, *req,
                   [this, req, reserve, governed,
                    done = std::move(done)](absl::StatusOr<usage::v1::AdmitResponse> r) mutable {

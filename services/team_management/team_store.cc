@@ -151,6 +151,18 @@ absl::StatusOr<v1::Member> LockedMember(pqxx::work& tx, const std::string& team_
   return MemberFromRow(team_id, r[0]);
 }
 
+// The key's row, locked, if it exists and is not revoked.
+absl::StatusOr<v1::ApiKey> LockedKey(pqxx::work& tx, const std::string& team_id,
+                                     const std::string& key_id) {
+  pqxx::result r = tx.exec_params(
+      absl::StrCat(
+          "SELECT ", kKeyColumns,
+          " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
+      team_id, key_id);
+  if (r.empty()) return ApiKeyNotFound(key_id);
+  return KeyFromRow(team_id, r[0]);
+}
+
 }  // namespace
 
 absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team, const AuditContext& audit) {
@@ -158,11 +170,11 @@ absl::StatusOr<v1::Team> TeamStore::CreateTeam(const v1::Team& team, const Audit
   return db::Transact(
       pool_,
       [&](pqxx::work& tx) -> absl::StatusOr<v1::Team> {
-        pqxx::result r = tx.exec_params(
-            absl::StrCat("INSERT INTO teams (id, display_name, settings, "
-                         "webhook_secret) VALUES ($1, $2, $3::jsonb, $4) RETURNING ",
-                         kTeamColumns),
-            id, team.display_name(), ToJson(team.settings()), team.webhook_secret());
+        pqxx::result r =
+            tx.exec_params(absl::StrCat("INSERT INTO teams (id, display_name, settings, "
+                                        "webhook_secret) VALUES ($1, $2, $3::jsonb, $4) RETURNING ",
+                                        kTeamColumns),
+                           id, team.display_name(), ToJson(team.settings()), team.webhook_secret());
         v1::Team created = TeamFromRow(r[0]);
         WriteAudit(tx, id, audit, "team.create", created.name(), "", AuditJson(created));
         created.set_webhook_secret(team.webhook_secret());  // Shown once, never audited.
@@ -387,13 +399,7 @@ absl::StatusOr<v1::ApiKey> TeamStore::UpdateApiKey(
     const std::string& team_id, const std::string& key_id,
     const std::function<absl::Status(v1::ApiKey&)>& mutate, const AuditContext& audit) {
   return db::Transact(pool_, [&](pqxx::work& tx) -> absl::StatusOr<v1::ApiKey> {
-    pqxx::result r = tx.exec_params(
-        absl::StrCat(
-            "SELECT ", kKeyColumns,
-            " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
-        team_id, key_id);
-    if (r.empty()) return ApiKeyNotFound(key_id);
-    const v1::ApiKey before = KeyFromRow(team_id, r[0]);
+    AIM_ASSIGN_OR_RETURN(const v1::ApiKey before, LockedKey(tx, team_id, key_id));
     v1::ApiKey key = before;
     AIM_RETURN_IF_ERROR(mutate(key));
     pqxx::result w = tx.exec_params(
@@ -413,13 +419,7 @@ absl::Status TeamStore::RevokeApiKey(
     const std::function<absl::Status(const v1::ApiKey&, common::v1::Role)>& check,
     const AuditContext& audit) {
   return db::Transact(pool_, [&](pqxx::work& tx) -> absl::Status {
-    pqxx::result r = tx.exec_params(
-        absl::StrCat(
-            "SELECT ", kKeyColumns,
-            " FROM api_keys WHERE team_id = $1 AND id = $2 AND revoke_time IS NULL FOR UPDATE"),
-        team_id, key_id);
-    if (r.empty()) return ApiKeyNotFound(key_id);
-    const v1::ApiKey before = KeyFromRow(team_id, r[0]);
+    AIM_ASSIGN_OR_RETURN(const v1::ApiKey before, LockedKey(tx, team_id, key_id));
     pqxx::result holder = tx.exec_params(
         "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2 FOR SHARE", team_id,
         before.member());

@@ -25,13 +25,6 @@ google::protobuf::Duration ToDuration(absl::Duration d) {
   return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
 }
 
-// The window, made when its limit is set (or `always`): counting starts when a limit does.
-RateWindow* Window(std::unique_ptr<RateWindow>& w, int64_t limit, absl::Duration length, int slices,
-                   bool always = false) {
-  if (!w && (limit > 0 || always)) w = std::make_unique<RateWindow>(length, slices);
-  return w.get();
-}
-
 // The tokens a settlement actually used.
 int64_t TokensOf(const v1::Settlement& s) {
   return s.usage().prompt_tokens() + s.usage().completion_tokens();
@@ -63,6 +56,18 @@ Ledger::Shard& Ledger::ShardOf(absl::string_view team) {
   return shards_[absl::Hash<absl::string_view>()(team) % kShards];
 }
 
+// The rate windows of `a` whose limit is set (every one when `all`): counting starts when a limit
+// does.
+void Ledger::Windows(Account& a, bool all) {
+  auto make = [all](std::unique_ptr<RateWindow>& w, int64_t limit, absl::Duration length,
+                    int slices) {
+    if (!w && (limit > 0 || all)) w = std::make_unique<RateWindow>(length, slices);
+  };
+  make(a.per_minute, a.limits.requests_per_minute, absl::Minutes(1), kMinuteSlices);
+  make(a.per_day, a.limits.requests_per_day, absl::Hours(24), kDaySlices);
+  make(a.tokens, a.limits.tokens_per_minute, absl::Minutes(1), kMinuteSlices);
+}
+
 void Ledger::Roll(Account& a, absl::CivilMonth m) {
   if (m <= a.month) return;
   a.month = m;
@@ -86,7 +91,7 @@ void Ledger::Count(Account& a, absl::Time at, int64_t tokens) {
 }
 
 bool Ledger::Fits(Account& a, const Ask& ask, absl::Time now, Decision& d) const {
-  const int64_t budget = a.limits.monthly_budget_nano_usd();
+  const int64_t budget = a.limits.monthly_budget_nanos;
   if (budget > 0) {
     const int64_t available = budget - a.spent - a.reserved;
     if (ask.reserve_nanos > available) {
@@ -97,10 +102,10 @@ bool Ledger::Fits(Account& a, const Ask& ask, absl::Time now, Decision& d) const
       return false;
     }
   }
-  const common::v1::RateLimits& rates = a.limits.rate_limits();
-  if (rates.max_parallel_requests() > 0 && a.in_flight + 1 > rates.max_parallel_requests()) {
+  const Limits& rates = a.limits;
+  if (rates.max_parallel_requests > 0 && a.in_flight + 1 > rates.max_parallel_requests) {
     d.refused = Limit::kParallelRequests;
-    d.limit = rates.max_parallel_requests();
+    d.limit = rates.max_parallel_requests;
     d.used = a.in_flight;
     d.requested = 1;
     d.retry_after = absl::Seconds(1);  // Unknowable: when one in flight ends.
@@ -117,9 +122,9 @@ bool Ledger::Fits(Account& a, const Ask& ask, absl::Time now, Decision& d) const
     d.retry_after = w->UntilFits(now, n, limit);
     return false;
   };
-  return check(a.per_minute.get(), rates.requests_per_minute(), 1, Limit::kRequestsPerMinute) &&
-         check(a.per_day.get(), rates.requests_per_day(), 1, Limit::kRequestsPerDay) &&
-         check(a.tokens.get(), rates.tokens_per_minute(), ask.tokens, Limit::kTokensPerMinute);
+  return check(a.per_minute.get(), rates.requests_per_minute, 1, Limit::kRequestsPerMinute) &&
+         check(a.per_day.get(), rates.requests_per_day, 1, Limit::kRequestsPerDay) &&
+         check(a.tokens.get(), rates.tokens_per_minute, ask.tokens, Limit::kTokensPerMinute);
 }
 
 namespace {
@@ -151,8 +156,8 @@ Ledger::Decision Ledger::Admit(Ask ask) {
   Account* key = ask.key_id.empty() ? nullptr : &team.keys[ask.key_id];
   std::vector<Account*> accounts = {&team.account};
   if (key) accounts.push_back(key);
-  team.account.limits = std::move(ask.team_limits);
-  if (key) key->limits = std::move(ask.key_limits);
+  team.account.limits = ask.team_limits;
+  if (key) key->limits = ask.key_limits;
   if (team.alert_percents != ask.alert_percents)
     team.alert_percents = std::move(ask.alert_percents);
 
@@ -161,19 +166,15 @@ Ledger::Decision Ledger::Admit(Ask ask) {
   for (Account* a : accounts) month = std::max(month, a->month);
   for (Account* a : accounts) {
     Roll(*a, month);
-    const common::v1::RateLimits& rates = a->limits.rate_limits();
-    Window(a->per_minute, rates.requests_per_minute(), absl::Minutes(1), kMinuteSlices);
-    Window(a->per_day, rates.requests_per_day(), absl::Hours(24), kDaySlices);
-    Window(a->tokens, rates.tokens_per_minute(), absl::Minutes(1), kMinuteSlices);
+    Windows(*a, /*all=*/false);
   }
 
   auto status = [&] {
     Strictest requests, tokens;
     for (Account* a : accounts) {
-      const common::v1::RateLimits& rates = a->limits.rate_limits();
-      requests.Consider(a->per_minute.get(), rates.requests_per_minute(), now);
-      requests.Consider(a->per_day.get(), rates.requests_per_day(), now);
-      tokens.Consider(a->tokens.get(), rates.tokens_per_minute(), now);
+      requests.Consider(a->per_minute.get(), a->limits.requests_per_minute, now);
+      requests.Consider(a->per_day.get(), a->limits.requests_per_day, now);
+      tokens.Consider(a->tokens.get(), a->limits.tokens_per_minute, now);
     }
     if (requests.limit > 0) {
       d.status.set_limit_requests(requests.limit);
@@ -252,10 +253,7 @@ void Ledger::Hold(const v1::HeldReservation& held, absl::string_view router) {
     if (a == nullptr) continue;
     Roll(*a, r.month);
     // Every window: the limits are not known until the next admission brings them.
-    const common::v1::RateLimits& rates = a->limits.rate_limits();
-    Window(a->per_minute, rates.requests_per_minute(), absl::Minutes(1), kMinuteSlices, true);
-    Window(a->per_day, rates.requests_per_day(), absl::Hours(24), kDaySlices, true);
-    Window(a->tokens, rates.tokens_per_minute(), absl::Minutes(1), kMinuteSlices, true);
+    Windows(*a, /*all=*/true);
     Count(*a, r.counted_at, r.tokens);
     if (r.settling) --a->in_flight;
   }
@@ -359,7 +357,7 @@ std::vector<Ledger::Alert> Ledger::DueAlerts(std::array<int64_t, 4>* teams_past)
     absl::MutexLock lock(&shard.mu);
     for (auto& [name, team] : shard.teams) {
       const Account& a = team.account;
-      const int64_t budget = a.limits.monthly_budget_nano_usd();
+      const int64_t budget = a.limits.monthly_budget_nanos;
       if (budget <= 0 || a.month != now) continue;
       if (teams_past) {
         for (size_t i = 0; i < kAlertGauges.size(); ++i) {
@@ -397,11 +395,12 @@ void Ledger::AddHistory(absl::string_view team_name, absl::string_view key_id, a
   for (Account* a : {&team.account, key}) {
     if (a == nullptr) continue;
     // The limits are not known until an admission brings them: every window counts.
+    Windows(*a, /*all=*/true);
     if (minute) {
-      Window(a->per_minute, 0, absl::Minutes(1), kMinuteSlices, true)->Add(at, requests);
-      Window(a->tokens, 0, absl::Minutes(1), kMinuteSlices, true)->Add(at, tokens);
+      a->per_minute->Add(at, requests);
+      a->tokens->Add(at, tokens);
     } else {
-      Window(a->per_day, 0, absl::Hours(24), kDaySlices, true)->Add(at, requests);
+      a->per_day->Add(at, requests);
     }
   }
 }
@@ -424,14 +423,14 @@ v1::GetBalanceResponse Ledger::Balance(absl::string_view team_name) {
   v1::GetBalanceResponse resp;
   resp.set_month(absl::FormatCivilTime(month));
   auto fill = [month](const Account& a, v1::Balance& b) {
-    b.set_monthly_budget_nano_usd(a.limits.monthly_budget_nano_usd());
+    b.set_monthly_budget_nano_usd(a.limits.monthly_budget_nanos);
     b.set_requests_in_flight(a.in_flight);
     if (a.month != month) return;  // Nothing yet this month.
     b.set_spent_nano_usd(a.spent);
     b.set_reserved_nano_usd(a.reserved);
-    if (a.limits.monthly_budget_nano_usd() > 0) {
+    if (a.limits.monthly_budget_nanos > 0) {
       b.set_remaining_nano_usd(
-          std::max<int64_t>(a.limits.monthly_budget_nano_usd() - a.spent - a.reserved, 0));
+          std::max<int64_t>(a.limits.monthly_budget_nanos - a.spent - a.reserved, 0));
     }
   };
   Shard& shard = ShardOf(team_name);

@@ -35,6 +35,7 @@
 #include "aimarket/common/v1/principal.pb.h"
 #include "aimarket/usage/v1/metering_service.pb.h"
 #include "common/time/clock.h"
+#include "services/usage_metering/metering_api.h"
 #include "services/usage_metering/rate_window.h"
 
 namespace aimarket::usage {
@@ -66,8 +67,8 @@ class Ledger {
     std::string reservation_id;
     std::string team;  // "teams/{id}"; empty for the bootstrap admin.
     std::string key_id;
-    common::v1::KeyLimits team_limits;
-    common::v1::KeyLimits key_limits;
+    Limits team_limits;
+    Limits key_limits;
     int64_t reserve_nanos = 0;  // Worst-case cost.
     int64_t tokens = 0;         // Worst-case tokens.
     absl::Time start_time;      // The month it belongs to.
@@ -141,7 +142,7 @@ class Ledger {
 
  private:
   struct Account {
-    common::v1::KeyLimits limits;  // As last admitted.
+    Limits limits;  // As last admitted.
     absl::CivilMonth month;
     int64_t spent = 0;     // Of `month`.
     int64_t reserved = 0;  // Open reservations of `month`.
@@ -180,6 +181,9 @@ class Ledger {
   static void Roll(Account& a, absl::CivilMonth m);
   // Adds `delta` to the reserved amount of `month` on the team's and the key's accounts.
   static void Reserve(Team& t, const Reservation& r, int64_t delta);
+  // Makes the rate windows of `a` whose limit is set (every one when `all`): counting starts when
+  // a limit does.
+  static void Windows(Account& a, bool all);
   // Counts a request (tokens, in flight) on `a` at `at`.
   static void Count(Account& a, absl::Time at, int64_t tokens);
   // Checks `a` against its limits; fills `d` and returns false on a refusal.

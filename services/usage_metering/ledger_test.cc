@@ -21,8 +21,10 @@ class LedgerTest : public ::testing::Test {
     ask.reservation_id = absl::StrCat("req_", ++next_);
     ask.team = "teams/t";
     ask.key_id = std::string(key);
-    ask.team_limits = team_;
-    if (auto it = keys_.find(ask.key_id); it != keys_.end()) ask.key_limits = it->second;
+    ask.team_limits = Limits::Of(team_.monthly_budget_nano_usd(), team_.rate_limits());
+    if (auto it = keys_.find(ask.key_id); it != keys_.end()) {
+      ask.key_limits = Limits::Of(it->second.monthly_budget_nano_usd(), it->second.rate_limits());
+    }
     ask.reserve_nanos = reserve;
     ask.tokens = tokens;
     ask.start_time = clock_.Now();

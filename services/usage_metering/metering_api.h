@@ -9,21 +9,34 @@
 
 namespace aimarket::usage {
 
-// Whether a budget or any rate limit is set: a team or key under no limit is never refused, not
-// even while a restarted metering recovers, and the router's book does not hold its requests.
-inline bool HasLimits(int64_t monthly_budget_nano_usd, const common::v1::RateLimits& r) {
-  return monthly_budget_nano_usd > 0 || r.requests_per_minute() > 0 || r.requests_per_day() > 0 ||
-         r.tokens_per_minute() > 0 || r.max_parallel_requests() > 0;
-}
+// One account's limits (a team's or a key's), as plain integers: 0 means none. Under none
+// (!any()), a team or key is never refused, not even while a restarted metering recovers, and
+// the router's book does not hold its requests.
+struct Limits {
+  int64_t monthly_budget_nanos = 0;
+  int64_t requests_per_minute = 0;
+  int64_t requests_per_day = 0;
+  int64_t tokens_per_minute = 0;
+  int64_t max_parallel_requests = 0;
+
+  static Limits Of(int64_t monthly_budget_nanos, const common::v1::RateLimits& r) {
+    return {monthly_budget_nanos, r.requests_per_minute(), r.requests_per_day(),
+            r.tokens_per_minute(), r.max_parallel_requests()};
+  }
+  bool any() const {
+    return monthly_budget_nanos > 0 || requests_per_minute > 0 || requests_per_day > 0 ||
+           tokens_per_minute > 0 || max_parallel_requests > 0;
+  }
+};
 
 // Thread-safe.
 class MeteringApi {
  public:
   virtual ~MeteringApi() = default;
-  // Internal. Takes rate-limit tokens and reserves budget, in memory. RESOURCE_EXHAUSTED (with a
-  // retry-after) when a limit or the budget would be exceeded. Asynchronous: the router calls it
-  // on the edge's I/O thread, which must never wait for a remote shard; `done` runs exactly once,
-  // on any thread, and must not block.
+  // Internal. Takes rate-limit tokens and reserves budget, in memory. RESOURCE_EXHAUSTED (with
+  // a retry-after) when a limit or the budget would be exceeded. Asynchronous: the router calls
+  // it on the edge's I/O thread, which must never wait for a remote shard; `done` runs exactly
+  // once, on any thread, and must not block.
   virtual void Admit(const rpc::CallContext& ctx, const v1::AdmitRequest& req,
                      rpc::Done<v1::AdmitResponse> done) = 0;
   // Internal. Records a batch of actual usage and releases the reservations; idempotent by
@@ -39,7 +52,8 @@ class MeteringApi {
                                                             const v1::GetBalanceRequest& req) = 0;
   virtual absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& ctx,
                                                             const v1::QueryUsageRequest& req) = 0;
-  // Streams CSV chunks; see rpc::StreamObserver for the contract. `req` must outlive OnComplete.
+  // Streams CSV chunks; see rpc::StreamObserver for the contract. `req` must outlive
+  // OnComplete.
   virtual void ExportUsage(rpc::CallContext ctx, const v1::ExportUsageRequest& req,
                            rpc::StreamObserver<v1::ExportUsageChunk>& observer) = 0;
 };

@@ -193,20 +193,6 @@ const std::string& InsertFromStaging() {
   return *sql;
 }
 
-// The limits of the team that AdmitRequest carries, as the Ledger takes them.
-common::v1::KeyLimits TeamLimits(const v1::AdmitRequest& req) {
-  common::v1::KeyLimits limits;
-  limits.set_monthly_budget_nano_usd(req.settings().monthly_budget_nano_usd());
-  if (req.settings().has_rate_limits()) {
-    *limits.mutable_rate_limits() = req.settings().rate_limits();
-  }
-  return limits;
-}
-
-bool Limited(const common::v1::KeyLimits& l) {
-  return HasLimits(l.monthly_budget_nano_usd(), l.rate_limits());
-}
-
 std::string Dollars(int64_t nanos) {
   return absl::StrCat("$", money::Usd::Nanos(nanos).ToDecimal());
 }
@@ -386,9 +372,11 @@ void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest& req,
     return done(absl::InvalidArgumentError("AdmitRequest.request_id is required"));
   }
   Ledger::Ask ask;
-  ask.team_limits = TeamLimits(req);
-  ask.key_limits = req.key_limits();
-  if (!recovered() && (Limited(ask.team_limits) || Limited(ask.key_limits))) {
+  ask.team_limits =
+      Limits::Of(req.settings().monthly_budget_nano_usd(), req.settings().rate_limits());
+  ask.key_limits =
+      Limits::Of(req.key_limits().monthly_budget_nano_usd(), req.key_limits().rate_limits());
+  if (!recovered() && (ask.team_limits.any() || ask.key_limits.any())) {
     // Until the spend is loaded and the routers have re-sent what they hold, admitting for a
     // team with limits could pass them.
     MeteringMetrics::Get().Unavailable();
@@ -543,16 +531,8 @@ void UsageMetering::WriteLoop() {
         batch.push_back(std::move(q));
       }
     }
-    absl::flat_hash_set<std::string> inserted;
-    absl::Status written = Write(rows, inserted);
-    if (written.ok()) {
-      // New events join the spend; retried ones were counted when first written (or loaded).
-      for (const v1::Settlement* s : rows) {
-        // A malformed one was not written: its reservation stays until its router goes silent.
-        if (!Malformed(*s).empty()) continue;
-        ledger_.Recorded(*s, inserted.contains(s->request_id()));
-      }
-    } else {
+    absl::Status written = Write(rows);
+    if (!written.ok()) {
       log::Warn("usage events not written; the routers will retry",
                 {{"settlements", absl::StrCat(rows.size())}, {"error", written.ToString()}});
     }
@@ -568,8 +548,7 @@ void UsageMetering::WriteLoop() {
   }
 }
 
-absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows,
-                                  absl::flat_hash_set<std::string>& inserted) {
+absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows) {
   const absl::Time start = absl::Now();
   std::vector<const v1::Settlement*> valid;
   valid.reserve(rows.size());
@@ -591,6 +570,7 @@ absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows
       AIM_RETURN_IF_ERROR(EnsurePartition(ToTime(s->start_time())));
     }
   }
+  absl::flat_hash_set<std::string> inserted;  // The request ids of the events that were new.
   absl::Status status = db::Transact(*pool_, [&](pqxx::work& tx) -> absl::Status {
     inserted.clear();  // A retried transaction starts again.
     // COPY cannot skip rows already there (a retried settlement); INSERT ... ON CONFLICT from the
@@ -624,6 +604,9 @@ absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows
   int64_t estimated = 0;
   int64_t unpriced = 0;
   for (const v1::Settlement* s : valid) {
+    // New events join the spend; retried ones were counted when first written (or loaded). (A
+    // malformed settlement was not written: its reservation stays until its router goes silent.)
+    ledger_.Recorded(*s, inserted.contains(s->request_id()));
     estimated += s->estimated() ? 1 : 0;
     unpriced += s->unpriced() ? 1 : 0;
     const absl::Time ended = ToTime(s->start_time()) + absl::Microseconds(s->latency_us());

@@ -118,10 +118,9 @@ class UsageMetering final : public MeteringApi {
   void SweepLoop();
   // Queues the "unsettled" events of expired reservations for the writers.
   void WriteUnsettled(std::shared_ptr<const v1::SettleRequest> req);
-  // Writes the settlements of `batch` in one transaction; the request ids of the events that
-  // were new go to `inserted`.
-  absl::Status Write(const std::vector<const v1::Settlement*>& rows,
-                     absl::flat_hash_set<std::string>& inserted);
+  // Writes the settlements of `batch` in one transaction, then tells the Ledger which events were
+  // recorded (and which of them were new).
+  absl::Status Write(const std::vector<const v1::Settlement*>& rows);
   // Creates the monthly partition holding `month_start` unless this process knows it exists.
   absl::Status EnsurePartition(absl::Time month_start);
 
