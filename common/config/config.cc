@@ -93,6 +93,7 @@ void ApplyDefaults(v1::Config& c) {
   if (metering.settle_max_pending() <= 0) metering.set_settle_max_pending(100'000);
   if (metering.retention_months() == 0) metering.set_retention_months(13);
   if (metering.months_ahead() <= 0) metering.set_months_ahead(2);
+  if (metering.rollup_retention_months() == 0) metering.set_rollup_retention_months(60);
   if (!metering.has_reservation_ttl()) metering.mutable_reservation_ttl()->set_seconds(120);
   if (!metering.has_recovery_grace()) metering.mutable_recovery_grace()->set_seconds(5);
   if (!metering.has_webhook_timeout()) metering.mutable_webhook_timeout()->set_seconds(5);
@@ -147,6 +148,13 @@ absl::Status Validate(const v1::Config& c) {
   if (config::ToDuration(c.metering().reservation_ttl()) < absl::Seconds(3)) {
     return Invalid("metering.reservation_ttl",
                    "must be at least 3s: routers send a heartbeat every second");
+  }
+  if (const int rollups = c.metering().rollup_retention_months(),
+      events = c.metering().retention_months();
+      rollups != -1 && (rollups < -1 || events == -1 || rollups < events)) {
+    return Invalid("metering.rollup_retention_months",
+                   "must be at least metering.retention_months (the rollups outlive the events), "
+                   "or -1 (forever)");
   }
   if (config::ToDuration(c.metering().webhook_timeout()) <= absl::ZeroDuration()) {
     return Invalid("metering.webhook_timeout", "must be more than 0");

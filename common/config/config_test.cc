@@ -126,7 +126,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "models[0].deployments[0].output_per_mtok", "my-finetune"},
         BadCase{"models:\n  - {name: m, deployments: [{provider: openai, model: gpt-4o, "
                 "cached_input_per_mtok: -1}]}\n",
-                "models[0].deployments[0].cached_input_per_mtok", "negative"}),
+                "models[0].deployments[0].cached_input_per_mtok", "negative"},
+        // Rollups outlive the events they sum.
+        BadCase{"metering: {retention_months: 24, rollup_retention_months: 12}\n",
+                "metering.rollup_retention_months", "at least metering.retention_months"},
+        BadCase{"metering: {retention_months: -1, rollup_retention_months: 120}\n",
+                "metering.rollup_retention_months", "-1"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return absl::StrCat("Case", info.index); });
 
 TEST(ConfigTest, PricesComeFromTheDeploymentOrTheDefaultTable) {

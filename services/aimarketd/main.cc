@@ -222,6 +222,7 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     usage::UsageMetering::Options options;
     options.retention_months = std::max(0, c.metering().retention_months());  // -1: forever.
     options.months_ahead = c.metering().months_ahead();
+    options.rollup_retention_months = std::max(0, c.metering().rollup_retention_months());
     options.reservation_ttl = config::ToDuration(c.metering().reservation_ttl());
     options.recovery_grace = config::ToDuration(c.metering().recovery_grace());
     options.alerts.timeout = config::ToDuration(c.metering().webhook_timeout());

@@ -648,6 +648,20 @@ absl::Status UsageMetering::MaintainPartitions() {
   for (int i = 0; i <= options_.months_ahead; ++i) {
     AIM_RETURN_IF_ERROR(EnsurePartition(absl::FromCivil(now + i, absl::UTCTimeZone())));
   }
+  if (options_.rollup_retention_months > 0) {
+    // Rollups outlive the events' partitions: whole days before the oldest month kept go.
+    const std::string oldest_day =
+        absl::FormatCivilTime(absl::CivilDay(now - (options_.rollup_retention_months - 1)));
+    AIM_ASSIGN_OR_RETURN(
+        const int64_t deleted, db::Transact(*pool_, [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+          return tx.exec_params0("DELETE FROM usage_daily WHERE day < $1::date", oldest_day)
+              .affected_rows();
+        }));
+    if (deleted > 0) {
+      log::Info("usage rollups past their retention deleted",
+                {{"rows", absl::StrCat(deleted)}, {"before", oldest_day}});
+    }
+  }
   if (options_.retention_months <= 0) return absl::OkStatus();
   const std::string oldest_kept = PartitionName(now - (options_.retention_months - 1));
   absl::StatusOr<std::vector<std::string>> expired =

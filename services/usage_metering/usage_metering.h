@@ -18,7 +18,9 @@
 // reservations of committed settlements are released, and the cost of each event that was new
 // joins its month's spend (INSERT ... RETURNING says which). Monthly partitions are created ahead
 // of time (and on demand for an event of a month without one); those past `retention_months` are
-// detached and dropped by a maintenance thread.
+// detached and dropped by a maintenance thread. Postgres keeps the daily rollups (usage_daily)
+// current itself, by a trigger in the same transaction (migration 0009); the maintenance thread
+// deletes those past `rollup_retention_months`.
 //
 // QueryUsage and ExportUsage answer UNIMPLEMENTED until the analytics issue.
 //
@@ -53,6 +55,9 @@ struct MeteringOptions {
   int months_ahead = 2;
   // Months of events kept (the current one included); 0 keeps them forever.
   int retention_months = 13;
+  // Months of daily rollups (usage_daily) kept, the current one included; 0 keeps them forever.
+  // Longer than the events': analytics over past years need no events.
+  int rollup_retention_months = 60;
   // A reservation is charged at its reserved amount once its router has been silent this long
   // (it died with the request): see LedgerOptions.
   absl::Duration reservation_ttl = absl::Minutes(2);
