@@ -128,6 +128,15 @@ void ConnectionPool::Return(std::unique_ptr<pqxx::connection> conn) {
   }
 }
 
+void ConnectionPool::Lease::Renew() { pool_->Renew(conn_.get()); }
+
+void ConnectionPool::Renew(pqxx::connection* conn) {
+  absl::MutexLock lock(&mu_);
+  for (Busy& b : busy_) {
+    if (b.conn == conn) b.since = absl::Now();
+  }
+}
+
 void ConnectionPool::SetHealthy(bool healthy, absl::string_view why) {
   if (healthy == healthy_) return;
   healthy_ = healthy;

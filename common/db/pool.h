@@ -48,6 +48,10 @@ class ConnectionPool {
     ~Lease();
     pqxx::connection& operator*() const { return *conn_; }
     pqxx::connection* operator->() const { return conn_.get(); }
+    // Restarts the watchdog's clock: for a holder that runs many statements with waits between
+    // them (an export fetching from a cursor as its client reads), whose lease may rightly last
+    // longer than one statement may.
+    void Renew();
 
    private:
     friend class ConnectionPool;
@@ -78,6 +82,7 @@ class ConnectionPool {
   };
   explicit ConnectionPool(Options options);
   void Return(std::unique_ptr<pqxx::connection> conn);
+  void Renew(pqxx::connection* conn);
   void SetHealthy(bool healthy, absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Watch();
 

@@ -36,6 +36,30 @@ TEST(ConnectionPoolTest, ReusesConnections) {
   EXPECT_EQ(tx.exec1("SELECT pg_backend_pid()")[0].as<int>(), backend_pid);
 }
 
+// The watchdog cuts a lease held past a statement's time (plus a second); one renewed between
+// statements (a cursor read at a client's pace) lives on.
+TEST(ConnectionPoolTest, ARenewedLeaseOutlivesTheStatementTimeout) {
+  AIM_PG_TEST_DATABASE(db);
+  auto pool = ConnectionPool::Create(
+      {.dsn = db.dsn(), .size = 1, .statement_timeout = absl::Milliseconds(300)});
+  ASSERT_THAT(pool, IsOk());
+  {
+    auto lease = (*pool)->Acquire();
+    ASSERT_THAT(lease, IsOk());
+    pqxx::work tx(**lease);
+    for (int i = 0; i < 10; ++i) {  // 3 s in all, past the 1.3 s limit.
+      absl::SleepFor(absl::Milliseconds(300));
+      lease->Renew();
+      EXPECT_EQ(tx.exec1("SELECT 1")[0].as<int>(), 1);
+    }
+  }
+  auto lease = (*pool)->Acquire();
+  ASSERT_THAT(lease, IsOk());
+  pqxx::work tx(**lease);
+  absl::SleepFor(absl::Milliseconds(2'000));
+  EXPECT_ANY_THROW(tx.exec1("SELECT 1"));
+}
+
 TEST(ConnectionPoolTest, NeverOpensMoreThanSize) {
   AIM_PG_TEST_DATABASE(db);
   auto pool = ConnectionPool::Create(

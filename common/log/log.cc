@@ -59,6 +59,10 @@ bool IsSecretKey(absl::string_view key) {
 
 }  // namespace
 
+bool Enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
+
 bool SetLevel(absl::string_view level) {
   if (level == "debug")
     g_level = static_cast<int>(Level::kDebug);

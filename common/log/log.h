@@ -42,6 +42,8 @@ void SetProcessName(absl::string_view name);
 std::string Format(Level level, absl::string_view msg, Fields fields);
 
 void Write(Level level, absl::string_view msg, Fields fields);
+// Whether a line of `level` would be written (to skip building its fields on a hot path).
+bool Enabled(Level level);
 inline void Debug(absl::string_view msg, Fields fields = {}) { Write(Level::kDebug, msg, fields); }
 inline void Info(absl::string_view msg, Fields fields = {}) { Write(Level::kInfo, msg, fields); }
 inline void Warn(absl::string_view msg, Fields fields = {}) { Write(Level::kWarn, msg, fields); }

@@ -26,8 +26,6 @@
 namespace aimarket::edge {
 namespace {
 
-constexpr absl::string_view kModelsPrefix = "/v1/models/";
-
 using rest::Json;
 
 std::string ModelJson(const router::v1::Model& m) {
@@ -39,9 +37,8 @@ std::string ModelJson(const router::v1::Model& m) {
 // as SSE, exactly as OpenAI does. Deletes itself when the router completes.
 class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
  public:
-  ChatExchange(common::v1::ChatRequest req, rpc::CallContext ctx,
-               std::shared_ptr<ResponseWriter> writer, absl::Time start)
-      : req_(std::move(req)), ctx_(std::move(ctx)), writer_(std::move(writer)), start_(start) {}
+  ChatExchange(common::v1::ChatRequest req, rpc::CallContext ctx, Reply reply)
+      : req_(std::move(req)), ctx_(std::move(ctx)), reply_(std::move(reply)) {}
 
   const common::v1::ChatRequest& request() const { return req_; }
   const rpc::CallContext& context() const { return ctx_; }
@@ -63,34 +60,32 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
     out += "data: ";
     out += ev.raw_json();
     out += "\n\n";
-    writer_->Write(std::move(out));
+    reply_.Write(std::move(out));
   }
 
   void OnComplete(const absl::Status& status) override {
-    int http_status = 200;
     if (req_.stream() && started_) {
+      int http_status = 200;
       if (status.ok()) {
-        writer_->Write("data: [DONE]\n\n");
+        reply_.Write("data: [DONE]\n\n");
       } else {
         // Once the stream has started, an error can only go out as a last event.
         HttpResponse err = ErrorResponse(status, ctx_.request_id);
-        writer_->Write(absl::StrCat("data: ", err.body, "\n\n"));
+        reply_.Write(absl::StrCat("data: ", err.body, "\n\n"));
         http_status = err.status;
       }
-      writer_->End();
+      reply_.End(http_status);
     } else if (status.ok() && req_.stream()) {
       StartSse();
-      writer_->Write("data: [DONE]\n\n");
-      writer_->End();
+      reply_.Write("data: [DONE]\n\n");
+      reply_.End(200);
     } else if (status.ok() && !body_.empty()) {
       HttpResponse r;
       r.body = std::move(body_);
-      r.headers = Headers();
+      AddHeaders(r);
       // What the answer cost, as the router priced it from the upstream's usage.
-      if (cost_nano_usd_) {
-        r.headers.push_back(rest::CostHeader(*cost_nano_usd_));
-      }
-      writer_->Send(std::move(r));
+      if (cost_nano_usd_) r.headers.push_back(rest::CostHeader(*cost_nano_usd_));
+      reply_.Send(std::move(r), absl::Microseconds(upstream_us_));
     } else {
       HttpResponse r = ErrorResponse(
           status.ok() ? status::Error(absl::StatusCode::kInternal, "EMPTY_UPSTREAM_ANSWER",
@@ -98,11 +93,9 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
                             .status()
                       : status,
           ctx_.request_id);
-      for (auto& h : Headers()) r.headers.push_back(std::move(h));
-      http_status = r.status;
-      writer_->Send(std::move(r));
+      AddHeaders(r);
+      reply_.Send(std::move(r), absl::Microseconds(upstream_us_));
     }
-    EdgeMetrics::Get().CountRequest("chat_completions", http_status);
     delete this;
   }
 
@@ -111,23 +104,18 @@ class ChatExchange final : public rpc::StreamObserver<common::v1::ChatEvent> {
     started_ = true;
     HttpResponse head;
     head.content_type = "text/event-stream; charset=utf-8";
-    head.headers = Headers();
+    AddHeaders(head);
     head.headers.emplace_back("cache-control", "no-cache");
-    writer_->StartStream(std::move(head));
+    reply_.StartStream(std::move(head), absl::Microseconds(upstream_us_));
   }
 
-  std::vector<std::pair<std::string, std::string>> Headers() {
-    std::vector<std::pair<std::string, std::string>> headers = {
-        {"x-request-id", ctx_.request_id},
-        rest::OverheadHeader(start_, absl::Microseconds(upstream_us_))};
-    if (rate_limits_) rest::AddRateLimitHeaders(*rate_limits_, headers);
-    return headers;
+  void AddHeaders(HttpResponse& r) {
+    if (rate_limits_) rest::AddRateLimitHeaders(*rate_limits_, r.headers);
   }
 
   common::v1::ChatRequest req_;
   rpc::CallContext ctx_;
-  std::shared_ptr<ResponseWriter> writer_;
-  const absl::Time start_;
+  Reply reply_;
   int64_t upstream_us_ = 0;
   bool started_ = false;
   std::string body_;
@@ -147,57 +135,52 @@ EdgeHandler::EdgeHandler(EdgeApis apis, std::function<absl::Status()> readiness)
 EdgeHandler::~EdgeHandler() = default;
 
 void EdgeHandler::AddRoutes() {
-  using Match = Route::Match;
   using Run = Route::Run;
   // The data plane first: the table is searched in order.
-  routes_.Add({.path = "/v1/chat/completions",
+  routes_.Add({.pattern = "/v1/chat/completions",
                .method = "POST",
                .name = "chat_completions",
+               .observe_overhead = true,
                .take = [this](Exchange x) { Chat(std::move(x), /*force_stream=*/false); }});
-  routes_.Add({.path = "/v1/chat/completions/stream",
+  routes_.Add({.pattern = "/v1/chat/completions/stream",
                .method = "POST",
                .name = "chat_completions",
+               .observe_overhead = true,
                .take = [this](Exchange x) { Chat(std::move(x), /*force_stream=*/true); }});
-  routes_.Add({.path = "/v1/embeddings",
+  routes_.Add({.pattern = "/v1/embeddings",
                .method = "POST",
                .name = "embeddings",
                .take = [this](Exchange x) { Embeddings(std::move(x)); }});
   // The router may have to ask team-management about the key (a database query): on a worker.
-  routes_.Add({.path = "/v1/models",
-               .match = Match::kSubtree,
+  routes_.Add({.pattern = "/v1/models",
                .method = "GET",
                .name = "models",
                .run = Run::kWorker,
                .observe_overhead = true,
-               .respond = [this](const HttpRequest& req, const rpc::CallContext& ctx) {
-                 return Models(req, ctx);
-               }});
-  // team-management blocks on its database: never on an I/O thread.
-  routes_.Add({.path = "/v1/teams",
-               .match = Match::kSubtree,
-               .name = "teams",
+               .respond = [this](const Call& c) { return Models(c, ""); }});
+  // Model names may hold "/" ("meta-llama/Llama-3.1-8B-Instruct").
+  routes_.Add({.pattern = "/v1/models/{model...}",
+               .method = "GET",
+               .name = "models",
                .run = Run::kWorker,
-               .respond = [this](const HttpRequest& req, const rpc::CallContext& ctx) {
-                 return HandleTeams(apis_.team, req, ctx, &apis_.metering);
-               }});
-  routes_.Add({.path = "/healthz",
-               .method = "GET",
-               .name = "healthz",
-               .respond = [](const HttpRequest&, const rpc::CallContext&) {
-                 return Json(200, R"({"status":"ok"})");
-               }});
-  routes_.Add({.path = "/readyz",
-               .method = "GET",
-               .name = "readyz",
-               .respond = [this](const HttpRequest&, const rpc::CallContext&) { return Ready(); }});
-  routes_.Add({.path = "/metrics",
-               .method = "GET",
-               .name = "metrics",
-               .respond = [](const HttpRequest&, const rpc::CallContext&) {
-                 HttpResponse r = Json(200, metrics::Serialize());
-                 r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                 return r;
-               }});
+               .observe_overhead = true,
+               .respond = [this](const Call& c) { return Models(c, c.params["model"]); }});
+  // team-management and usage-metering block on their database: never on an I/O thread.
+  AddTeamRoutes(routes_, apis_.team, &apis_.metering);
+  routes_.Add(
+      {.pattern = "/healthz", .method = "GET", .name = "healthz", .respond = [](const Call&) {
+         return Json(200, R"({"status":"ok"})");
+       }});
+  routes_.Add(
+      {.pattern = "/readyz", .method = "GET", .name = "readyz", .respond = [this](const Call&) {
+         return Ready();
+       }});
+  routes_.Add(
+      {.pattern = "/metrics", .method = "GET", .name = "metrics", .respond = [](const Call&) {
+         HttpResponse r = Json(200, metrics::Serialize());
+         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+         return r;
+       }});
 }
 
 void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer) {
@@ -205,54 +188,35 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
   rpc::CallContext ctx;
   ctx.request_id = rpc::NewRequestId();
   ctx.authorization = std::string(req.Header("authorization"));
-  // Two credentials: a front proxy may have checked the other one (it may keep the last where we
-  // would keep the first), so neither is used.
-  if (std::count_if(req.headers.begin(), req.headers.end(),
-                    [](const auto& h) { return h.first == "authorization"; }) > 1) {
-    return Answer(
-        ErrorResponse(status::Error(absl::StatusCode::kInvalidArgument, "AMBIGUOUS_CREDENTIALS",
-                                    "The request has more than one Authorization "
-                                    "header; send exactly one.")),
-        req, ctx, start, nullptr, *writer);
-  }
   // Every /v1/... route answers under /api/v1/... too (the base URL earlier documents promised).
   if (absl::StartsWith(req.target, "/api/v1/") || req.target == "/api/v1" ||
       absl::StartsWith(req.target, "/api/v1?")) {
     req.target.erase(0, 4);
   }
-  const Route* route = routes_.Find(req.Path());
-  if (route == nullptr) {
-    return Answer(ErrorResponse(rest::NotFoundPath(req)), req, ctx, start, nullptr, *writer);
+  RouteTable::Found found = routes_.Find(req.method, req.Path());
+  const Route* route = found.route;
+  Reply reply(std::move(writer), ctx.request_id, start,
+              route ? absl::string_view(route->name) : "unknown",
+              route != nullptr && route->observe_overhead, req);
+  // Two credentials: a front proxy may have checked the other one (it may keep the last where we
+  // would keep the first), so neither is used.
+  if (std::count_if(req.headers.begin(), req.headers.end(),
+                    [](const auto& h) { return h.first == "authorization"; }) > 1) {
+    return reply.Send(
+        ErrorResponse(status::Error(absl::StatusCode::kInvalidArgument, "AMBIGUOUS_CREDENTIALS",
+                                    "The request has more than one Authorization "
+                                    "header; send exactly one.")));
   }
-  if (!RouteTable::Allows(*route, req.method)) {
-    return Answer(MethodNotAllowed(req, route->method), req, ctx, start, route, *writer);
-  }
-  if (route->take) {
-    return route->take(Exchange{std::move(req), std::move(writer), std::move(ctx), start});
-  }
+  if (route == nullptr) return reply.Send(RouteTable::Refusal(found, req));
+  Exchange x{std::move(req), std::move(found.params), std::move(ctx), std::move(reply)};
+  if (route->take) return route->take(std::move(x));
   if (route->run == Route::Run::kWorker) {
-    workers_->Run([this, route, req = std::move(req), ctx = std::move(ctx),
-                   writer = std::move(writer),
-                   start] { Answer(route->respond(req, ctx), req, ctx, start, route, *writer); });
+    workers_->Run([route, x = std::move(x)]() mutable {
+      x.reply.Send(route->respond(Call{x.request, x.params, x.ctx}));
+    });
     return;
   }
-  Answer(route->respond(req, ctx), req, ctx, start, route, *writer);
-}
-
-void EdgeHandler::Answer(HttpResponse resp, const HttpRequest& req, const rpc::CallContext& ctx,
-                         absl::Time start, const Route* route, ResponseWriter& writer) {
-  const absl::string_view name = route != nullptr ? absl::string_view(route->name) : "unknown";
-  resp.headers.emplace_back("x-request-id", ctx.request_id);
-  resp.headers.push_back(rest::OverheadHeader(start, absl::ZeroDuration(),
-                                              route != nullptr && route->observe_overhead));
-  EdgeMetrics::Get().CountRequest(name, resp.status);
-  const absl::string_view client_id = req.Header("x-request-id");
-  log::Debug("http request", {{"request_id", ctx.request_id},
-                              {"client_request_id", client_id},
-                              {"method", req.method},
-                              {"route", name},
-                              {"status", resp.status}});
-  writer.Send(std::move(resp));
+  x.reply.Send(route->respond(Call{x.request, x.params, x.ctx}));
 }
 
 HttpResponse EdgeHandler::Ready() const {
@@ -264,51 +228,32 @@ HttpResponse EdgeHandler::Ready() const {
 }
 
 void EdgeHandler::Chat(Exchange x, bool force_stream) {
-  const absl::string_view client_id = x.request.Header("x-request-id");
-  if (!client_id.empty()) {
-    log::Debug("chat request",
-               {{"request_id", x.ctx.request_id}, {"client_request_id", client_id}});
-  }
   absl::StatusOr<common::v1::ChatRequest> parsed = ParseChatRequest(std::move(x.request.body));
-  if (!parsed.ok()) {
-    HttpResponse r = ErrorResponse(parsed.status(), x.ctx.request_id);
-    r.headers.emplace_back("x-request-id", x.ctx.request_id);
-    EdgeMetrics::Get().CountRequest("chat_completions", r.status);
-    return x.writer->Send(std::move(r));
-  }
+  if (!parsed.ok()) return x.reply.Send(ErrorResponse(parsed.status(), x.ctx.request_id));
   if (force_stream) parsed->set_stream(true);
   parsed->set_request_id(x.ctx.request_id);
-  parsed->set_client_request_id(std::string(client_id));
+  parsed->set_client_request_id(std::string(x.request.Header("x-request-id")));
   // A client that goes away cancels the whole chain, up to the upstream connection.
-  x.writer->OnDisconnect([c = x.ctx.cancellation] { c->Cancel(); });
+  x.reply.writer().OnDisconnect([c = x.ctx.cancellation] { c->Cancel(); });
   // A client that reads slowly holds back the upstream read instead of filling memory.
-  x.ctx.flow = x.writer->Flow();
-  auto* exchange =
-      new ChatExchange(*std::move(parsed), std::move(x.ctx), std::move(x.writer), x.start);
+  x.ctx.flow = x.reply.writer().Flow();
+  auto* exchange = new ChatExchange(*std::move(parsed), std::move(x.ctx), std::move(x.reply));
   apis_.router.Chat(exchange->context(), exchange->request(), *exchange);
 }
 
 void EdgeHandler::Embeddings(Exchange x) {
   absl::StatusOr<common::v1::EmbedRequest> parsed = ParseEmbedRequest(std::move(x.request.body));
-  if (!parsed.ok()) {
-    HttpResponse r = ErrorResponse(parsed.status(), x.ctx.request_id);
-    r.headers.emplace_back("x-request-id", x.ctx.request_id);
-    EdgeMetrics::Get().CountRequest("embeddings", r.status);
-    return x.writer->Send(std::move(r));
-  }
+  if (!parsed.ok()) return x.reply.Send(ErrorResponse(parsed.status(), x.ctx.request_id));
   parsed->set_request_id(x.ctx.request_id);
-  x.writer->OnDisconnect([c = x.ctx.cancellation] { c->Cancel(); });
+  x.reply.writer().OnDisconnect([c = x.ctx.cancellation] { c->Cancel(); });
   // The request lives until the answer is written; the router answers on any thread.
   auto req = std::make_shared<common::v1::EmbedRequest>(*std::move(parsed));
-  const std::string request_id = x.ctx.request_id;
+  auto reply = std::make_shared<Reply>(std::move(x.reply));
   apis_.router.Embed(
-      std::move(x.ctx), *req,
-      [req, request_id, writer = std::move(x.writer),
-       start = x.start](absl::StatusOr<common::v1::EmbedResponse> resp) {
+      std::move(x.ctx), *req, [req, reply](absl::StatusOr<common::v1::EmbedResponse> resp) {
         HttpResponse r = resp.ok() ? Json(200, RenderEmbeddings(*resp, req->model(),
                                                                 req->encoding_format() == "base64"))
-                                   : ErrorResponse(resp.status(), request_id);
-        r.headers.emplace_back("x-request-id", request_id);
+                                   : ErrorResponse(resp.status(), reply->request_id());
         if (resp.ok() && resp->has_usage()) {
           r.headers.push_back(rest::CostHeader(resp->usage().cost_nano_usd()));
         }
@@ -316,23 +261,15 @@ void EdgeHandler::Embeddings(Exchange x) {
           rest::AddRateLimitHeaders(resp->rate_limits(), r.headers);
         }
         // Excluding the wait for the upstream, as for chat.
-        r.headers.push_back(rest::OverheadHeader(
-            start, absl::Microseconds(resp.ok() ? resp->upstream_us() : 0), /*observe=*/false));
-        EdgeMetrics::Get().CountRequest("embeddings", r.status);
-        writer->Send(std::move(r));
+        reply->Send(std::move(r), absl::Microseconds(resp.ok() ? resp->upstream_us() : 0));
       });
 }
 
-HttpResponse EdgeHandler::Models(const HttpRequest& http, const rpc::CallContext& ctx) {
-  absl::string_view model = http.Path();
-  model.remove_prefix(std::min(model.size(), kModelsPrefix.size()));
-  if (http.Path() != "/v1/models" && model.empty()) {
-    return ErrorResponse(rest::NotFoundPath(http));  // "/v1/models/"
-  }
+HttpResponse EdgeHandler::Models(const Call& c, const std::string& model) {
   router::v1::ListModelsRequest req;
-  req.set_model(std::string(model));
-  absl::StatusOr<router::v1::ListModelsResponse> list = apis_.router.ListModels(ctx, req);
-  if (!list.ok()) return ErrorResponse(list.status(), ctx.request_id);
+  req.set_model(model);
+  absl::StatusOr<router::v1::ListModelsResponse> list = apis_.router.ListModels(c.ctx, req);
+  if (!list.ok()) return ErrorResponse(list.status(), c.ctx.request_id);
   if (!model.empty()) return Json(200, ModelJson(list->models(0)));
   std::string body = R"({"object":"list","data":[)";
   for (int i = 0; i < list->models_size(); ++i) {

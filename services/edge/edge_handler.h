@@ -12,7 +12,7 @@
 //                           blocks until the upstream answers
 //   GET /v1/models          OpenAI's model list, from the router's catalog
 //   GET /v1/models/{model}  one model object
-//   /v1/teams...            the teams API (team_routes.h), on a worker thread
+//   /v1/teams..., /v1/usage  the teams API and usage analytics (team_routes.h), on worker threads
 // Anything else: 404 (unknown path) or 405 (known path, wrong method) in OpenAI's error format.
 
 #include <functional>
@@ -54,13 +54,9 @@ class EdgeHandler {
   // The handlers of the data plane and the probes.
   void Chat(Exchange x, bool force_stream);
   void Embeddings(Exchange x);
-  HttpResponse Models(const HttpRequest& request, const rpc::CallContext& ctx);
+  // The model list, or one model when `model` is given.
+  HttpResponse Models(const Call& call, const std::string& model);
   HttpResponse Ready() const;
-
-  // Sends `resp` with the request id and overhead headers, counted under `route`'s name and
-  // logged.
-  void Answer(HttpResponse resp, const HttpRequest& request, const rpc::CallContext& ctx,
-              absl::Time start, const Route* route, ResponseWriter& writer);
 
   const EdgeApis apis_;
   std::function<absl::Status()> readiness_;

@@ -30,8 +30,6 @@ namespace {
 using rapidjson::Value;
 using TimeUtil = google::protobuf::util::TimeUtil;
 
-constexpr absl::string_view kTeamsPath = "/v1/teams";
-
 using rest::BadField;
 using rest::CountField;
 using rest::Deleted;
@@ -315,7 +313,6 @@ HttpResponse Teams(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
     return rest::Json(200, ListJson(resp.teams(), !resp.next_page_token().empty(), TeamJson,
                                     [](const team::v1::Team& t) { return Last(t.name()); }));
   }
-  if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "settings", "id"}, ""));
   team::v1::CreateTeamRequest r;
@@ -355,7 +352,6 @@ HttpResponse OneTeam(team::TeamApi& api, usage::MeteringApi* metering, const Htt
     AIM_HTTP_CHECK(api.DeleteTeam(ctx, r).status());
     return rest::Json(200, Deleted("team.deleted", Last(team_name)));
   }
-  if (req.method != "PATCH") return MethodNotAllowed(req, "GET, PATCH, DELETE");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "settings"}, ""));
   team::v1::UpdateTeamRequest r;
@@ -385,7 +381,6 @@ HttpResponse Members(team::TeamApi& api, const HttpRequest& req, const rpc::Call
     return rest::Json(200, ListJson(resp.members(), !resp.next_page_token().empty(), MemberJson,
                                     [](const team::v1::Member& m) { return m.user_id(); }));
   }
-  if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"user_id", "role"}, ""));
   team::v1::CreateMemberRequest r;
@@ -410,7 +405,6 @@ HttpResponse OneMember(team::TeamApi& api, const HttpRequest& req, const rpc::Ca
     AIM_HTTP_CHECK(api.DeleteMember(ctx, r).status());
     return rest::Json(200, Deleted("team.member.deleted", user_id));
   }
-  if (req.method != "PATCH") return MethodNotAllowed(req, "PATCH, DELETE");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"role"}, ""));
   auto role = doc.FindMember("role");
@@ -450,7 +444,6 @@ HttpResponse OneKey(team::TeamApi& api, const HttpRequest& req, const rpc::CallC
     AIM_HTTP_CHECK(api.DeleteApiKey(ctx, r).status());
     return rest::Json(200, Deleted("team.api_key.deleted", Last(key_name)));
   }
-  if (req.method != "PATCH") return MethodNotAllowed(req, "PATCH, DELETE");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(OnlyKnown(doc, {"name", "monthly_budget", "rate_limits"}, ""));
   team::v1::UpdateApiKeyRequest r;
@@ -495,7 +488,6 @@ HttpResponse Keys(team::TeamApi& api, usage::MeteringApi* metering, const HttpRe
     return rest::Json(200, ListJson(resp.api_keys(), !resp.next_page_token().empty(), render,
                                     [](const team::v1::ApiKey& k) { return Last(k.name()); }));
   }
-  if (req.method != "POST") return MethodNotAllowed(req, "GET, POST");
   AIM_HTTP_ASSIGN(rapidjson::Document doc, rest::ParseBodyObject(req.body));
   AIM_HTTP_CHECK(
       OnlyKnown(doc, {"name", "user_id", "expires_at", "monthly_budget", "rate_limits"}, ""));
@@ -526,7 +518,6 @@ HttpResponse Keys(team::TeamApi& api, usage::MeteringApi* metering, const HttpRe
 
 HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
                    const std::string& team_name) {
-  if (req.method != "GET") return MethodNotAllowed(req, "GET");
   team::v1::ListAuditEntriesRequest r;
   r.set_parent(team_name);
   AIM_HTTP_CHECK(ReadPage(req, r));
@@ -537,47 +528,51 @@ HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
 
 }  // namespace
 
-HttpResponse HandleTeams(team::TeamApi& api, const HttpRequest& req, const rpc::CallContext& ctx,
-                         usage::MeteringApi* metering) {
-  absl::string_view rest = req.Path();
-  absl::ConsumePrefix(&rest, kTeamsPath);
-  if (rest.empty() || rest == "/") return Teams(api, req, ctx);
-  absl::ConsumePrefix(&rest, "/");
-  std::vector<absl::string_view> parts = absl::StrSplit(rest, '/');
-  for (absl::string_view p : parts) {
-    if (p.empty()) return ErrorResponse(NotFoundPath(req));
+void AddTeamRoutes(RouteTable& table, team::TeamApi& api, usage::MeteringApi* metering) {
+  using Run = Route::Run;
+  auto add = [&table](const char* pattern, const char* method, Route::Respond respond) {
+    table.Add({.pattern = pattern,
+               .method = method,
+               .name = "teams",
+               .run = Run::kWorker,
+               .respond = std::move(respond)});
+  };
+  auto team_name = [](const Call& c) { return absl::StrCat("teams/", c.params["team_id"]); };
+  for (const char* method : {"GET", "POST"}) {
+    add("/v1/teams", method, [&api](const Call& c) { return Teams(api, c.request, c.ctx); });
   }
-  const std::string team_id = PercentDecode(parts[0]);
-  if (!IsCleanParam(team_id) || absl::StrContains(team_id, '/'))
-    return ErrorResponse(NotFoundPath(req));
-  const std::string team_name = absl::StrCat("teams/", team_id);
-  if (parts.size() == 1) return OneTeam(api, metering, req, ctx, team_name);
-  const absl::string_view collection = parts[1];
-  if (parts.size() == 2) {
-    if (collection == "members") return Members(api, req, ctx, team_name);
-    if (collection == "keys") return Keys(api, metering, req, ctx, team_name);
-    if (collection == "audit") return Audit(api, req, ctx, team_name);
-    if (collection == "webhook_secret") {
-      // A new secret for the team's alert webhooks, shown once in this answer.
-      if (req.method != "POST") return MethodNotAllowed(req, "POST");
-      team::v1::UpdateTeamRequest r;
-      r.mutable_team()->set_name(team_name);
-      r.mutable_update_mask()->add_paths("webhook_secret");
-      AIM_HTTP_ASSIGN(team::v1::Team t, api.UpdateTeam(ctx, r));
-      return rest::Json(200, TeamJson(t));
-    }
-    return ErrorResponse(NotFoundPath(req));
+  for (const char* method : {"GET", "PATCH", "DELETE"}) {
+    add("/v1/teams/{team_id}", method, [&api, metering, team_name](const Call& c) {
+      return OneTeam(api, metering, c.request, c.ctx, team_name(c));
+    });
   }
-  if (parts.size() == 3) {
-    const std::string id = PercentDecode(parts[2]);
-    if (!IsCleanParam(id) || absl::StrContains(id, '/')) return ErrorResponse(NotFoundPath(req));
-    if (collection == "members")
-      return OneMember(api, req, ctx, absl::StrCat(team_name, "/members/", id), id);
-    if (collection == "keys") {
-      return OneKey(api, req, ctx, absl::StrCat(team_name, "/apiKeys/", id));
-    }
+  for (const char* method : {"GET", "POST"}) {
+    add("/v1/teams/{team_id}/members", method,
+        [&api, team_name](const Call& c) { return Members(api, c.request, c.ctx, team_name(c)); });
+    add("/v1/teams/{team_id}/keys", method, [&api, metering, team_name](const Call& c) {
+      return Keys(api, metering, c.request, c.ctx, team_name(c));
+    });
   }
-  return ErrorResponse(NotFoundPath(req));
+  for (const char* method : {"PATCH", "DELETE"}) {
+    add("/v1/teams/{team_id}/members/{user_id}", method, [&api, team_name](const Call& c) {
+      const std::string& user = c.params["user_id"];
+      return OneMember(api, c.request, c.ctx, absl::StrCat(team_name(c), "/members/", user), user);
+    });
+    add("/v1/teams/{team_id}/keys/{key_id}", method, [&api, team_name](const Call& c) {
+      return OneKey(api, c.request, c.ctx,
+                    absl::StrCat(team_name(c), "/apiKeys/", c.params["key_id"]));
+    });
+  }
+  add("/v1/teams/{team_id}/audit", "GET",
+      [&api, team_name](const Call& c) { return Audit(api, c.request, c.ctx, team_name(c)); });
+  // A new secret for the team's alert webhooks, shown once in this answer.
+  add("/v1/teams/{team_id}/webhook_secret", "POST", [&api, team_name](const Call& c) {
+    team::v1::UpdateTeamRequest r;
+    r.mutable_team()->set_name(team_name(c));
+    r.mutable_update_mask()->add_paths("webhook_secret");
+    AIM_HTTP_ASSIGN(team::v1::Team t, api.UpdateTeam(c.ctx, r));
+    return rest::Json(200, TeamJson(t));
+  });
 }
 
 }  // namespace aimarket::edge

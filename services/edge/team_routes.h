@@ -8,8 +8,9 @@
 //   GET/POST           /v1/teams/{team_id}/members
 //   PATCH/DELETE       /v1/teams/{team_id}/members/{user_id}
 //   GET/POST           /v1/teams/{team_id}/keys
-//   DELETE             /v1/teams/{team_id}/keys/{key_id}
+//   PATCH/DELETE       /v1/teams/{team_id}/keys/{key_id}
 //   GET                /v1/teams/{team_id}/audit
+//   POST               /v1/teams/{team_id}/webhook_secret
 //
 // Lists page like OpenAI's: `?limit=` (1-100, default 20) and `?after=<last id>`, answering
 // {"object":"list","data":[...],"first_id","last_id","has_more"}. Bodies are checked strictly: an
@@ -18,15 +19,15 @@
 #include "absl/strings/string_view.h"
 #include "common/rpc/call_context.h"
 #include "services/edge/http.h"
+#include "services/edge/route_table.h"
 #include "services/team_management/team_api.h"
 #include "services/usage_metering/metering_api.h"
 
 namespace aimarket::edge {
 
-// Answers one request of the teams API. Blocks on team-management (and on usage-metering for the
-// month's spend shown with a team and its keys, when `metering` is given): call it from a worker
-// thread.
-HttpResponse HandleTeams(team::TeamApi& team, const HttpRequest& request,
-                         const rpc::CallContext& ctx, usage::MeteringApi* metering = nullptr);
+// Adds the teams API's routes to `table`. They block on team-management (and on usage-metering for
+// the month's spend shown with a team and its keys, when `metering` is given): they run on the
+// edge's worker threads. `team` and `metering` outlive the table.
+void AddTeamRoutes(RouteTable& table, team::TeamApi& team, usage::MeteringApi* metering = nullptr);
 
 }  // namespace aimarket::edge

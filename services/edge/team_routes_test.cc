@@ -27,6 +27,7 @@ class TeamRoutesTest : public ::testing::Test {
         team_(std::make_unique<team::InMemoryTeamStore>(clock_), kAdminKey, clock_) {
     ctx_.authorization = absl::StrCat("Bearer ", kAdminKey);
     ctx_.request_id = "req_test";
+    AddTeamRoutes(routes_, team_);
   }
 
   HttpResponse Call(const std::string& method, const std::string& target,
@@ -35,7 +36,7 @@ class TeamRoutesTest : public ::testing::Test {
     req.method = method;
     req.target = target;
     req.body = body;
-    return HandleTeams(team_, req, ctx_);
+    return routes_.RespondNow(req, ctx_);
   }
 
   // The body of a successful answer with `status`, parsed.
@@ -67,6 +68,7 @@ class TeamRoutesTest : public ::testing::Test {
   time::FakeClock clock_;
   team::TeamManagement team_;
   rpc::CallContext ctx_;
+  RouteTable routes_;
 };
 
 TEST_F(TeamRoutesTest, CreatesAndShowsATeam) {

@@ -82,7 +82,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (changed) w = std::make_unique<World>();
   const int caller = data[0] % 5;
   const rpc::CallContext ctx = As(caller == 4 ? std::string(kAdminKey) : w->keys[caller]);
-  const edge::HttpResponse r = edge::HandleTeams(w->tm, req, ctx);
+  edge::RouteTable routes;
+  edge::AddTeamRoutes(routes, w->tm);
+  const edge::HttpResponse r = routes.RespondNow(req, ctx);
   changed = req.method != "GET" && r.status < 300;
   rapidjson::Document d;
   if (!json::ParseBounded(d, r.body, /*validate_utf8=*/true) || !d.IsObject()) __builtin_trap();
