@@ -94,6 +94,12 @@ void ApplyDefaults(v1::Config& c) {
   if (metering.retention_months() == 0) metering.set_retention_months(13);
   if (metering.months_ahead() <= 0) metering.set_months_ahead(2);
   if (metering.rollup_retention_months() == 0) metering.set_rollup_retention_months(60);
+  if (metering.analytics_connections() <= 0) metering.set_analytics_connections(4);
+  if (!metering.has_analytics_statement_timeout()) {
+    metering.mutable_analytics_statement_timeout()->set_seconds(30);
+  }
+  if (!metering.has_export_stall_timeout())
+    metering.mutable_export_stall_timeout()->set_seconds(60);
   if (!metering.has_reservation_ttl()) metering.mutable_reservation_ttl()->set_seconds(120);
   if (!metering.has_recovery_grace()) metering.mutable_recovery_grace()->set_seconds(5);
   if (!metering.has_webhook_timeout()) metering.mutable_webhook_timeout()->set_seconds(5);
@@ -155,6 +161,12 @@ absl::Status Validate(const v1::Config& c) {
     return Invalid("metering.rollup_retention_months",
                    "must be at least metering.retention_months (the rollups outlive the events), "
                    "or -1 (forever)");
+  }
+  if (config::ToDuration(c.metering().analytics_statement_timeout()) <= absl::ZeroDuration()) {
+    return Invalid("metering.analytics_statement_timeout", "must be more than 0");
+  }
+  if (config::ToDuration(c.metering().export_stall_timeout()) <= absl::ZeroDuration()) {
+    return Invalid("metering.export_stall_timeout", "must be more than 0");
   }
   if (config::ToDuration(c.metering().webhook_timeout()) <= absl::ZeroDuration()) {
     return Invalid("metering.webhook_timeout", "must be more than 0");

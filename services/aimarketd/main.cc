@@ -112,8 +112,10 @@ std::string Env(const std::string& var) {
 }
 
 // `statements_bounded`: the service pools; migrations may run as long as they need.
-absl::StatusOr<std::unique_ptr<db::ConnectionPool>> OpenPool(const config::v1::Config& c, int size,
-                                                             bool statements_bounded = true) {
+// `statement_timeout`: postgres.statement_timeout when unset; zero for none (migrations).
+absl::StatusOr<std::unique_ptr<db::ConnectionPool>> OpenPool(
+    const config::v1::Config& c, int size,
+    std::optional<absl::Duration> statement_timeout = std::nullopt) {
   absl::StatusOr<std::string> dsn = config::RequireEnv(c.postgres().dsn_env(), "postgres.dsn_env");
   if (!dsn.ok()) return dsn.status();
   return db::ConnectionPool::Create(
@@ -121,14 +123,12 @@ absl::StatusOr<std::unique_ptr<db::ConnectionPool>> OpenPool(const config::v1::C
        .size = size,
        .acquire_timeout = config::ToDuration(c.postgres().acquire_timeout()),
        .connect_timeout = config::ToDuration(c.postgres().connect_timeout()),
-       .statement_timeout = statements_bounded
-                                ? config::ToDuration(c.postgres().statement_timeout())
-                                : absl::ZeroDuration()});
+       .statement_timeout =
+           statement_timeout.value_or(config::ToDuration(c.postgres().statement_timeout()))});
 }
 
 int Migrate(const config::v1::Config& c) {
-  absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool =
-      OpenPool(c, 1, /*statements_bounded=*/false);
+  absl::StatusOr<std::unique_ptr<db::ConnectionPool>> pool = OpenPool(c, 1, absl::ZeroDuration());
   if (!pool.ok()) Die(1, pool.status().ToString());
   absl::StatusOr<std::vector<int>> applied = db::ApplyMigrations(**pool, db::EmbeddedMigrations());
   if (!applied.ok()) Die(1, absl::StrCat("migrate: ", applied.status().ToString()));
@@ -211,6 +211,16 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     team_api = team::WithMetrics(std::make_unique<team::TeamManagement>(
         std::make_unique<team::TeamStore>(std::move(*pool)), *admin_key));
   }
+  // team-management here or a peer: for the router, the edge, and usage-metering's analytics
+  // (which authenticate their callers).
+  auto team_for_peers = [&]() -> team::TeamApi& {
+    if (!team_api) {
+      team_api = team::NewTeamGrpcClient(
+          peer_channel("team-management", c.peers().team_management(), "peers.team_management"),
+          internal_token);
+    }
+    return *team_api;
+  };
   // --- usage-metering
   std::unique_ptr<usage::MeteringApi> metering_api;
   if (local("usage-metering")) {
@@ -227,7 +237,20 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
     options.recovery_grace = config::ToDuration(c.metering().recovery_grace());
     options.alerts.timeout = config::ToDuration(c.metering().webhook_timeout());
     options.alerts.min_backoff = config::ToDuration(c.metering().webhook_min_backoff());
-    metering_api = std::make_unique<usage::UsageMetering>(std::move(*pool), options);
+    // Analytics hold connections of their own, never the event writers'.
+    const int analytics_connections = c.metering().analytics_connections();
+    absl::StatusOr<std::unique_ptr<db::ConnectionPool>> analytics_pool = OpenPool(
+        c, analytics_connections, config::ToDuration(c.metering().analytics_statement_timeout()));
+    if (!analytics_pool.ok()) {
+      Die(1, absl::StrCat("usage-metering: ", analytics_pool.status().ToString()));
+    }
+    usage::AnalyticsOptions analytics;
+    analytics.export_threads = std::max(1, analytics_connections / 2);
+    analytics.export_stall_timeout = config::ToDuration(c.metering().export_stall_timeout());
+    metering_api = std::make_unique<usage::UsageMetering>(
+        std::move(*pool), options, time::RealClock::Get(),
+        std::make_unique<usage::UsageAnalytics>(std::move(*analytics_pool), team_for_peers(),
+                                                analytics));
   }
   // --- provider-adapter
   std::unique_ptr<provider::ProviderApi> provider_api;
@@ -239,14 +262,6 @@ int Serve(const config::v1::Config& c, const Flags& flags) {
   }
 
   // Peers of the router (and, through the router, of the edge).
-  auto team_for_peers = [&]() -> team::TeamApi& {
-    if (!team_api) {
-      team_api = team::NewTeamGrpcClient(
-          peer_channel("team-management", c.peers().team_management(), "peers.team_management"),
-          internal_token);
-    }
-    return *team_api;
-  };
   auto metering_for_peers = [&]() -> usage::MeteringApi& {
     if (!metering_api) {
       metering_api = usage::NewMeteringGrpcClient(

@@ -22,6 +22,7 @@
 #include "services/edge/error_body.h"
 #include "services/edge/rest.h"
 #include "services/edge/team_routes.h"
+#include "services/edge/usage_routes.h"
 
 namespace aimarket::edge {
 namespace {
@@ -167,6 +168,7 @@ void EdgeHandler::AddRoutes() {
                .respond = [this](const Call& c) { return Models(c, c.params["model"]); }});
   // team-management and usage-metering block on their database: never on an I/O thread.
   AddTeamRoutes(routes_, apis_.team, &apis_.metering);
+  AddUsageRoutes(routes_, apis_.team, apis_.metering);
   routes_.Add(
       {.pattern = "/healthz", .method = "GET", .name = "healthz", .respond = [](const Call&) {
          return Json(200, R"({"status":"ok"})");
@@ -209,14 +211,15 @@ void EdgeHandler::Handle(HttpRequest req, std::shared_ptr<ResponseWriter> writer
   }
   if (route == nullptr) return reply.Send(RouteTable::Refusal(found, req));
   Exchange x{std::move(req), std::move(found.params), std::move(ctx), std::move(reply)};
-  if (route->take) return route->take(std::move(x));
+  auto run = [route](Exchange x) {
+    if (route->take) return route->take(std::move(x));
+    x.reply.Send(route->respond(Call{x.request, x.params, x.ctx}));
+  };
   if (route->run == Route::Run::kWorker) {
-    workers_->Run([route, x = std::move(x)]() mutable {
-      x.reply.Send(route->respond(Call{x.request, x.params, x.ctx}));
-    });
+    workers_->Run([run, x = std::move(x)]() mutable { run(std::move(x)); });
     return;
   }
-  x.reply.Send(route->respond(Call{x.request, x.params, x.ctx}));
+  run(std::move(x));
 }
 
 HttpResponse EdgeHandler::Ready() const {

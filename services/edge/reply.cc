@@ -48,4 +48,9 @@ void Reply::End(int status) {
   Count(status);
 }
 
+void Reply::Abort(int status) {
+  writer_->Abort();
+  Count(status);
+}
+
 }  // namespace aimarket::edge

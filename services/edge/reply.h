@@ -34,6 +34,9 @@ class Reply {
   // Ends a started stream; `status` is what is counted and logged (a stream that began 200 and
   // ended with an error event counts as that error's status).
   void End(int status);
+  // Cuts a started stream (its client sees it incomplete), counted and logged as `status`: for
+  // a stream whose format has no way to carry an error (CSV).
+  void Abort(int status);
 
   const std::string& request_id() const { return request_id_; }
   absl::Time start() const { return start_; }

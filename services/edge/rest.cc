@@ -165,6 +165,17 @@ void AddRateLimitHeaders(const common::v1::RateLimitStatus& status,
   }
 }
 
+std::string BalanceJson(const usage::v1::Balance& b, absl::string_view month,
+                        int64_t budget_nanos) {
+  auto usd = [](int64_t nanos) { return money::Usd::Nanos(nanos).ToDecimal(); };
+  const int64_t remaining =
+      std::max<int64_t>(budget_nanos - b.spent_nano_usd() - b.reserved_nano_usd(), 0);
+  return absl::StrCat(R"({"month":)", json::Quote(month), R"(,"spent_usd":)",
+                      usd(b.spent_nano_usd()), R"(,"reserved_usd":)", usd(b.reserved_nano_usd()),
+                      R"(,"remaining_usd":)", budget_nanos > 0 ? usd(remaining) : "null",
+                      R"(,"requests_in_flight":)", b.requests_in_flight(), "}");
+}
+
 std::pair<std::string, std::string> OverheadHeader(absl::Time start, absl::Duration upstream,
                                                    bool observe) {
   const absl::Duration inside = std::max(absl::ZeroDuration(), absl::Now() - start - upstream);

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "aimarket/common/v1/principal.pb.h"
+#include "aimarket/usage/v1/metering_service.pb.h"
 #include "common/json/json_escape.h"
 #include "common/status/status_macros.h"
 #include "services/edge/error_body.h"
@@ -90,6 +91,9 @@ std::string ListJson(const Items& items, bool has_more, Render render, IdOf id_o
   return absl::StrCat(R"({"object":"list","data":[)", data, R"(],"first_id":)", first,
                       R"(,"last_id":)", last, R"(,"has_more":)", has_more ? "true" : "false", "}");
 }
+// A month's balance: {"month","spent_usd","reserved_usd","remaining_usd" (null without a budget),
+// "requests_in_flight"}, money as exact decimal dollars.
+std::string BalanceJson(const usage::v1::Balance& b, absl::string_view month, int64_t budget_nanos);
 // {"id","object","deleted":true}.
 std::string Deleted(absl::string_view object, absl::string_view id);
 

@@ -1,9 +1,9 @@
 #include "services/edge/route_table.h"
 
 #include <algorithm>
-
 #include <cstdio>
 #include <cstdlib>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"

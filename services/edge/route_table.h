@@ -56,8 +56,9 @@ struct Exchange {
 };
 
 struct Route {
+  // Where `respond` or `take` runs.
   enum class Run {
-    kIoThread,  // answers at once (must not block)
+    kIoThread,  // answers at once, or hands on (must not block)
     kWorker,    // may block (a database, a remote call): on the edge's worker pool
   };
   using Respond = std::function<HttpResponse(const Call&)>;

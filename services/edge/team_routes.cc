@@ -253,13 +253,7 @@ std::string KeyJson(const team::v1::ApiKey& k) {
 // same). What remains is of the budget as stored now.
 std::string UsageJson(const usage::v1::Balance* b, absl::string_view month, int64_t budget_nanos) {
   if (b == nullptr) return "";
-  auto usd = [](int64_t nanos) { return money::Usd::Nanos(nanos).ToDecimal(); };
-  const int64_t remaining =
-      std::max<int64_t>(budget_nanos - b->spent_nano_usd() - b->reserved_nano_usd(), 0);
-  return absl::StrCat(R"(,"usage":{"month":)", json::Quote(month), R"(,"spent_usd":)",
-                      usd(b->spent_nano_usd()), R"(,"reserved_usd":)", usd(b->reserved_nano_usd()),
-                      R"(,"remaining_usd":)", budget_nanos > 0 ? usd(remaining) : "null",
-                      R"(,"requests_in_flight":)", b->requests_in_flight(), "}");
+  return absl::StrCat(R"(,"usage":)", rest::BalanceJson(*b, month, budget_nanos));
 }
 
 // Appends `usage` before the object's closing brace.

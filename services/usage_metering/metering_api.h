@@ -50,10 +50,14 @@ class MeteringApi {
   // Internal. The team's month: spend, reservations and what remains, for it and its keys.
   virtual absl::StatusOr<v1::GetBalanceResponse> GetBalance(const rpc::CallContext& ctx,
                                                             const v1::GetBalanceRequest& req) = 0;
+  // Usage analytics (the caller's key decides what it may read). Blocking: call from a worker
+  // thread.
   virtual absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& ctx,
                                                             const v1::QueryUsageRequest& req) = 0;
-  // Streams CSV chunks; see rpc::StreamObserver for the contract. `req` must outlive
-  // OnComplete.
+  virtual absl::StatusOr<v1::ListUsageEventsResponse> ListUsageEvents(
+      const rpc::CallContext& ctx, const v1::ListUsageEventsRequest& req) = 0;
+  // Streams CSV chunks, only as fast as ctx.flow takes them; see rpc::StreamObserver for the
+  // contract. Returns at once. `req` must outlive OnComplete.
   virtual void ExportUsage(rpc::CallContext ctx, const v1::ExportUsageRequest& req,
                            rpc::StreamObserver<v1::ExportUsageChunk>& observer) = 0;
 };

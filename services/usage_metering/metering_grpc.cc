@@ -4,6 +4,7 @@
 
 #include "aimarket/usage/v1/metering_service.grpc.pb.h"
 #include "common/grpc/call_adapters.h"
+#include "common/thread/worker_pool.h"
 
 namespace aimarket::usage {
 namespace {
@@ -14,7 +15,7 @@ using grpc::ServerUnaryReactor;
 class MeteringServiceShim final : public v1::MeteringService::CallbackService {
  public:
   MeteringServiceShim(MeteringApi& api, std::string internal_token)
-      : api_(api), internal_token_(std::move(internal_token)) {}
+      : api_(api), internal_token_(std::move(internal_token)), workers_(4) {}
 
   ServerUnaryReactor* Admit(CallbackServerContext* ctx, const v1::AdmitRequest* req,
                             v1::AdmitResponse* resp) override {
@@ -48,12 +49,23 @@ class MeteringServiceShim final : public v1::MeteringService::CallbackService {
         },
         &internal_token_);
   }
+  // Analytics block on the database: on the shim's workers, never on gRPC's callback threads.
   ServerUnaryReactor* QueryUsage(CallbackServerContext* ctx, const v1::QueryUsageRequest* req,
                                  v1::QueryUsageResponse* resp) override {
-    return grpcutil::ServeUnary(ctx, req, resp,
-                                [this](const rpc::CallContext& cc, const v1::QueryUsageRequest& r) {
-                                  return api_.QueryUsage(cc, r);
-                                });
+    return grpcutil::ServeUnaryOn(
+        workers_, ctx, req, resp,
+        [this](const rpc::CallContext& cc, const v1::QueryUsageRequest& r) {
+          return api_.QueryUsage(cc, r);
+        });
+  }
+  ServerUnaryReactor* ListUsageEvents(CallbackServerContext* ctx,
+                                      const v1::ListUsageEventsRequest* req,
+                                      v1::ListUsageEventsResponse* resp) override {
+    return grpcutil::ServeUnaryOn(
+        workers_, ctx, req, resp,
+        [this](const rpc::CallContext& cc, const v1::ListUsageEventsRequest& r) {
+          return api_.ListUsageEvents(cc, r);
+        });
   }
   grpc::ServerWriteReactor<v1::ExportUsageChunk>* ExportUsage(
       CallbackServerContext* ctx, const v1::ExportUsageRequest* req) override {
@@ -68,6 +80,7 @@ class MeteringServiceShim final : public v1::MeteringService::CallbackService {
  private:
   MeteringApi& api_;  // Not owned; outlives the server.
   const std::string internal_token_;
+  thread::WorkerPool workers_;  // Declared last, so joined first.
 };
 
 class MeteringGrpcClient final : public MeteringApi {
@@ -107,6 +120,11 @@ class MeteringGrpcClient final : public MeteringApi {
                                                     const v1::QueryUsageRequest& req) override {
     return grpcutil::CallUnary<v1::QueryUsageResponse>(
         *stub_, &v1::MeteringService::Stub::QueryUsage, cc, req, internal_token_);
+  }
+  absl::StatusOr<v1::ListUsageEventsResponse> ListUsageEvents(
+      const rpc::CallContext& cc, const v1::ListUsageEventsRequest& req) override {
+    return grpcutil::CallUnary<v1::ListUsageEventsResponse>(
+        *stub_, &v1::MeteringService::Stub::ListUsageEvents, cc, req, internal_token_);
   }
   void ExportUsage(rpc::CallContext cc, const v1::ExportUsageRequest& req,
                    rpc::StreamObserver<v1::ExportUsageChunk>& observer) override {

@@ -28,10 +28,6 @@ namespace {
 constexpr char kPartitionPrefix[] = "usage_events_";
 constexpr size_t kMaxIdBytes = 256;
 
-absl::Status NotBuiltYet(absl::string_view rpc) {
-  return absl::UnimplementedError(absl::StrCat("MeteringService.", rpc, " is not implemented yet"));
-}
-
 absl::Time ToTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(t));
 }
@@ -257,13 +253,14 @@ std::string NewIncarnation() {
 }  // namespace
 
 UsageMetering::UsageMetering(std::unique_ptr<db::ConnectionPool> pool, Options options,
-                             time::Clock& clock)
+                             time::Clock& clock, std::unique_ptr<UsageAnalytics> analytics)
     : pool_(std::move(pool)),
       options_(options),
       clock_(clock),
       ledger_(clock, LedgerOptions{.reservation_ttl = options.reservation_ttl}),
       incarnation_(NewIncarnation()),
-      recovered_at_us_(pool_ ? std::numeric_limits<int64_t>::max() : 0) {
+      recovered_at_us_(pool_ ? std::numeric_limits<int64_t>::max() : 0),
+      analytics_(std::move(analytics)) {
   if (!pool_) return;
   alerts_ = std::make_unique<BudgetAlerts>(*pool_, ledger_, options_.alerts);
   starter_ = std::thread([this] { Start(); });
@@ -272,6 +269,7 @@ UsageMetering::UsageMetering(std::unique_ptr<db::ConnectionPool> pool, Options o
 }
 
 UsageMetering::~UsageMetering() {
+  analytics_.reset();  // Its exports end first.
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
@@ -713,14 +711,32 @@ void UsageMetering::MaintenanceLoop() {
   }
 }
 
-absl::StatusOr<v1::QueryUsageResponse> UsageMetering::QueryUsage(const rpc::CallContext&,
-                                                                 const v1::QueryUsageRequest&) {
-  return NotBuiltYet("QueryUsage");
+absl::Status NoAnalytics() {
+  return absl::FailedPreconditionError("usage analytics are not served by this process");
 }
 
-void UsageMetering::ExportUsage(rpc::CallContext, const v1::ExportUsageRequest&,
+absl::StatusOr<v1::QueryUsageResponse> UsageMetering::QueryUsage(const rpc::CallContext& ctx,
+                                                                 const v1::QueryUsageRequest& req) {
+  if (!analytics_) return NoAnalytics();
+  AIM_ASSIGN_OR_RETURN(v1::QueryUsageResponse resp, analytics_->Query(ctx, req));
+  if (!req.team().empty()) {
+    v1::GetBalanceResponse b = ledger_.Balance(req.team());
+    resp.set_month(b.month());
+    *resp.mutable_balance() = std::move(*b.mutable_team());
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::ListUsageEventsResponse> UsageMetering::ListUsageEvents(
+    const rpc::CallContext& ctx, const v1::ListUsageEventsRequest& req) {
+  if (!analytics_) return NoAnalytics();
+  return analytics_->ListEvents(ctx, req);
+}
+
+void UsageMetering::ExportUsage(rpc::CallContext ctx, const v1::ExportUsageRequest& req,
                                 rpc::StreamObserver<v1::ExportUsageChunk>& observer) {
-  observer.OnComplete(NotBuiltYet("ExportUsage"));
+  if (!analytics_) return observer.OnComplete(NoAnalytics());
+  analytics_->Export(std::move(ctx), req, observer);
 }
 
 }  // namespace aimarket::usage

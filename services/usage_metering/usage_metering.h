@@ -22,7 +22,8 @@
 // current itself, by a trigger in the same transaction (migration 0009); the maintenance thread
 // deletes those past `rollup_retention_months`.
 //
-// QueryUsage and ExportUsage answer UNIMPLEMENTED until the analytics issue.
+// QueryUsage, ListUsageEvents and ExportUsage are UsageAnalytics' (usage_analytics.h), given at
+// construction; QueryUsage adds the team's month from the Ledger.
 //
 // Without a database (tests of admission alone) there is no spend to load and no grace.
 
@@ -42,6 +43,7 @@
 #include "services/usage_metering/budget_alerts.h"
 #include "services/usage_metering/ledger.h"
 #include "services/usage_metering/metering_api.h"
+#include "services/usage_metering/usage_analytics.h"
 
 namespace aimarket::usage {
 
@@ -77,8 +79,10 @@ class UsageMetering final : public MeteringApi {
   using Options = MeteringOptions;
 
   // `pool` may be null in a process without a database: Settle then answers FAILED_PRECONDITION.
+  // Without `analytics`, the analytics RPCs answer FAILED_PRECONDITION.
   explicit UsageMetering(std::unique_ptr<db::ConnectionPool> pool, Options options = {},
-                         time::Clock& clock = time::RealClock::Get());
+                         time::Clock& clock = time::RealClock::Get(),
+                         std::unique_ptr<UsageAnalytics> analytics = nullptr);
   // Finishes the writes in flight and answers the queued settlements UNAVAILABLE (the routers
   // keep and retry them).
   ~UsageMetering() override;
@@ -93,6 +97,8 @@ class UsageMetering final : public MeteringApi {
                                                     const v1::GetBalanceRequest& req) override;
   absl::StatusOr<v1::QueryUsageResponse> QueryUsage(const rpc::CallContext& ctx,
                                                     const v1::QueryUsageRequest& req) override;
+  absl::StatusOr<v1::ListUsageEventsResponse> ListUsageEvents(
+      const rpc::CallContext& ctx, const v1::ListUsageEventsRequest& req) override;
   void ExportUsage(rpc::CallContext ctx, const v1::ExportUsageRequest& req,
                    rpc::StreamObserver<v1::ExportUsageChunk>& observer) override;
 
@@ -150,6 +156,7 @@ class UsageMetering final : public MeteringApi {
   absl::flat_hash_set<std::string> partitions_ ABSL_GUARDED_BY(partitions_mu_);  // Known to exist.
 
   std::unique_ptr<BudgetAlerts> alerts_;  // With a database only.
+  std::unique_ptr<UsageAnalytics> analytics_;
   std::thread starter_;
   std::vector<std::thread> writers_;
   std::thread maintenance_;

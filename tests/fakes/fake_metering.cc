@@ -85,6 +85,11 @@ absl::StatusOr<usage::v1::QueryUsageResponse> FakeMetering::QueryUsage(
   return absl::UnimplementedError("FakeMetering keeps no usage");
 }
 
+absl::StatusOr<usage::v1::ListUsageEventsResponse> FakeMetering::ListUsageEvents(
+    const rpc::CallContext&, const usage::v1::ListUsageEventsRequest&) {
+  return absl::UnimplementedError("FakeMetering keeps no usage");
+}
+
 void FakeMetering::ExportUsage(rpc::CallContext, const usage::v1::ExportUsageRequest&,
                                rpc::StreamObserver<usage::v1::ExportUsageChunk>& observer) {
   observer.OnComplete(absl::UnimplementedError("FakeMetering keeps no usage"));

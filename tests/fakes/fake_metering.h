@@ -2,8 +2,8 @@
 
 // A MeteringApi that admits every request unless told to refuse a team, and keeps what it was
 // asked. With `answer_delay` above zero it answers Admit later, from a thread of its own, as a
-// remote shard would; otherwise on the caller's thread. QueryUsage and ExportUsage answer
-// UNIMPLEMENTED (the usage-metering issue brings the real ones).
+// remote shard would; otherwise on the caller's thread. The analytics RPCs answer
+// UNIMPLEMENTED (the real ones run against Postgres in tests/integration).
 //
 //   fakes::FakeMetering metering;
 //   metering.Refuse("teams/over", status::Error(kResourceExhausted, "TEAM_BUDGET_EXCEEDED", "no"));
@@ -39,6 +39,8 @@ class FakeMetering final : public usage::MeteringApi {
       const rpc::CallContext& ctx, const usage::v1::GetBalanceRequest& req) override;
   absl::StatusOr<usage::v1::QueryUsageResponse> QueryUsage(
       const rpc::CallContext& ctx, const usage::v1::QueryUsageRequest& req) override;
+  absl::StatusOr<usage::v1::ListUsageEventsResponse> ListUsageEvents(
+      const rpc::CallContext& ctx, const usage::v1::ListUsageEventsRequest& req) override;
   void ExportUsage(rpc::CallContext ctx, const usage::v1::ExportUsageRequest& req,
                    rpc::StreamObserver<usage::v1::ExportUsageChunk>& observer) override;
 
