@@ -2,9 +2,11 @@
 // the events (usage-metering's writers, or SQL), over a month and a partition boundary.
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -254,6 +256,50 @@ TEST(UsageRollupTest, RollupsEqualTheirEventsWhoeverWritesThem) {
     tx.commit();
   }
   ExpectRollupsMatchEvents(db.dsn());
+}
+
+// The rollups' lag is nil: under a load of concurrent writers, every snapshot of the database
+// holds as many requests (and as much cost) in usage_daily as in usage_events.
+TEST(UsageRollupTest, UnderLoadEverySnapshotHasItsRollupsCurrent) {
+  AIM_PG_TEST_DATABASE(db);
+  auto pool = db::ConnectionPool::Create({.dsn = db.dsn(), .size = 4});
+  ASSERT_TRUE(pool.ok());
+  ASSERT_TRUE(db::ApplyMigrations(**pool, db::EmbeddedMigrations()).ok());
+  usage::UsageMetering metering(*std::move(pool));
+  std::atomic<bool> done{false};
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 4; ++p) {
+    producers.emplace_back([&, p] {
+      for (int b = 0; b < 40; ++b) {
+        // Every batch on the same few rollup rows as the others: the writers contend.
+        EXPECT_TRUE(Settle(metering, Settlements(absl::StrCat("req_", p, "_", b, "_"), 250,
+                                                 absl::Now() - absl::Minutes(5), absl::Seconds(1)))
+                        .ok());
+      }
+    });
+  }
+  int snapshots = 0;
+  std::thread checker([&] {
+    pqxx::connection c(db.dsn());
+    while (!done.load()) {
+      pqxx::transaction<pqxx::isolation_level::repeatable_read> tx(c);
+      const pqxx::row r = tx.exec1(
+          "SELECT (SELECT count(*) FROM usage_events), (SELECT coalesce(sum(requests), 0) FROM "
+          "usage_daily), (SELECT coalesce(sum(cost_nano_usd), 0) FROM usage_events), "
+          "(SELECT coalesce(sum(cost_nano_usd), 0) FROM usage_daily)");
+      EXPECT_EQ(r[0].as<int64_t>(), r[1].as<int64_t>());
+      EXPECT_EQ(r[2].as<std::string>(), r[3].as<std::string>());
+      ++snapshots;
+    }
+  });
+  for (std::thread& t : producers) t.join();
+  done = true;
+  checker.join();
+  EXPECT_GT(snapshots, 0);
+  ExpectRollupsMatchEvents(db.dsn());
+  pqxx::connection c(db.dsn());
+  pqxx::work tx(c);
+  EXPECT_EQ(tx.exec1("SELECT sum(requests) FROM usage_daily")[0].as<int64_t>(), 4 * 40 * 250);
 }
 
 TEST(UsageRollupTest, RollupsOutliveTheirEventsForTheirOwnRetention) {

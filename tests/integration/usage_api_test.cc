@@ -630,5 +630,79 @@ TEST(UsageApiTest, ACsvExportOfTwoHundredThousandEventsStreamsInBoundedMemory) {
   }
 }
 
+// The chart's topology: the edge apart from team-management and usage-metering, every analytics
+// call crossing gRPC. Reports and events answer the same; an export streams through the gRPC
+// stream's flow control, and a client that stops reading still ends its export on the metering
+// side.
+TEST(UsageApiTest, OverGrpcReportsEventsAndExportsBehaveTheSame) {
+  AIM_PG_TEST_DATABASE(db);
+  Gateway::Options options;
+  options.yaml = "metering: {export_stall_timeout: 2s}\n";
+  options.topology = {"edge,router,provider-adapter", "team-management,usage-metering"};
+  auto gw = Gateway::Start(db, options);
+  const std::string team = NewTeam(*gw);
+  const std::string key = MemberKey(*gw, team, "v@x", "viewer");
+  const absl::Time from = absl::Now() - absl::Hours(24);
+  constexpr int kEvents = 100'000;
+  Seed(db.dsn(), team, from, kEvents, 0);
+  const std::string since = absl::StrCat("start=", Date(from));
+
+  HttpResult report =
+      Get(*gw, absl::StrCat("/v1/teams/", team, "/usage?group_by=model&", since), key);
+  ASSERT_EQ(report.status, 200) << report.body;
+  Sums total;
+  std::map<std::vector<std::string>, Sums> api = FromApi(report.body, {"model"}, &total);
+  EXPECT_EQ(api.size(), 3u);
+  EXPECT_EQ(total.requests, kEvents);
+  HttpResult events =
+      Get(*gw, absl::StrCat("/v1/teams/", team, "/usage/events?limit=3&", since), key);
+  ASSERT_EQ(events.status, 200) << events.body;
+  EXPECT_NE(events.body.find("\"has_more\":true"), std::string::npos);
+  EXPECT_EQ(Get(*gw, absl::StrCat("/v1/teams/", team, "/usage?", since), "sk-am-nope").status, 401);
+
+  HttpResult csv =
+      Get(*gw, absl::StrCat("/v1/teams/", team, "/usage/events?format=csv&", since), key);
+  ASSERT_EQ(csv.status, 200);
+  std::vector<std::vector<std::string>> records;
+  ASSERT_TRUE(ParseCsv(csv.body, records));
+  EXPECT_EQ(records.size(), kEvents + 1u);
+
+  // A client that reads nothing: the export's transaction waits on its cursor ("idle in
+  // transaction") until the stall timeout ends it.
+  auto exporting = [&] {
+    pqxx::connection c(db.dsn());
+    pqxx::work tx(c);
+    return tx
+        .exec1(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%usage_export%' AND "
+            "state <> 'idle' AND pid <> pg_backend_pid()")[0]
+        .as<int>();
+  };
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(gw->http_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request =
+      absl::StrCat("GET /v1/teams/", team, "/usage/events?format=csv&", since,
+                   " HTTP/1.1\r\nHost: x\r\n", Bearer(key), "\r\n\r\n");
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  int seen = 0;
+  for (int i = 0; i < 100 && seen == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    seen = exporting();
+  }
+  EXPECT_EQ(seen, 1);
+  for (int i = 0; i < 400 && seen != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    seen = exporting();
+  }
+  EXPECT_EQ(seen, 0);
+  close(fd);
+}
+
 }  // namespace
 }  // namespace aimarket::testing
