@@ -256,8 +256,10 @@ std::string EventsSql(pqxx::transaction_base& tx, const std::string& team_id, co
                                  " AND start_time >= ", MicrosSql(tx, range.start),
                                  " AND start_time < ", MicrosSql(tx, range.end));
   if (!after_id.empty()) {
-    absl::StrAppend(&sql, " AND (start_time, request_id) < (",
-                    MicrosSql(tx, absl::FromUnixMicros(after_us)), ", ", tx.quote(after_id), ")");
+    // The first condition lets the (team_id, start_time) index start at the cursor.
+    const std::string at = MicrosSql(tx, absl::FromUnixMicros(after_us));
+    absl::StrAppend(&sql, " AND start_time <= ", at, " AND (start_time, request_id) < (", at, ", ",
+                    tx.quote(after_id), ")");
   }
   absl::StrAppend(&sql, " ORDER BY start_time DESC, request_id DESC");
   if (limit > 0) absl::StrAppend(&sql, " LIMIT ", limit);

@@ -106,6 +106,12 @@ const endpoints = {
   'POST /chat/completions': (t, key) => call('POST', '/chat/completions', key, chat('demo')),
   'POST /embeddings': (t, key) => call('POST', '/embeddings', key, { model: 'emb', input: 'hi' }),
   'GET /models': (t, key) => call('GET', '/models', key),
+  // Usage analytics: every role reads its own team's; only the platform admin reads across teams.
+  'GET /usage': (t, key) => call('GET', `/teams/${t.id}/usage?group_by=day,model`, key),
+  'GET /usage (csv)': (t, key) => call('GET', `/teams/${t.id}/usage?group_by=member&format=csv`, key),
+  'GET /usage/events': (t, key) => call('GET', `/teams/${t.id}/usage/events`, key),
+  'GET /usage/events (csv)': (t, key) => call('GET', `/teams/${t.id}/usage/events?format=csv`, key),
+  'GET /v1/usage (across teams)': (t, key) => call('GET', '/usage?group_by=cost_center,team', key),
 };
 
 // Expected status per caller. "other" is the owner of another team; "admin" the platform admin
@@ -139,6 +145,11 @@ const matrix = {
   'POST /chat/completions':   [200, 200, 200, 403, 200, 200, 401],
   'POST /embeddings':         [403, 403, 403, 403, 403, 200, 401],
   'GET /models':              [200, 200, 200, 200, 200, 200, 401],
+  'GET /usage':               [200, 200, 200, 200, 404, 200, 401],
+  'GET /usage (csv)':         [200, 200, 200, 200, 404, 200, 401],
+  'GET /usage/events':        [200, 200, 200, 200, 404, 200, 401],
+  'GET /usage/events (csv)':  [200, 200, 200, 200, 404, 200, 401],
+  'GET /v1/usage (across teams)': [403, 403, 403, 403, 403, 200, 401],
 };
 const callers = ['owner', 'admin', 'member', 'viewer', 'other', 'platform', 'none'];
 
