@@ -168,6 +168,12 @@ absl::StatusOr<std::string> TeamIdOf(const std::string& team) {
   return team.substr(6);
 }
 
+// `text` as an SQL string literal, escaped by libpq for the connection (tx.quote, whose own
+// concatenation trips GCC 12's -Wstringop-overflow at -O3).
+std::string Literal(pqxx::transaction_base& tx, const std::string& text) {
+  return absl::StrCat("'", tx.esc(text), "'");
+}
+
 constexpr char kSums[] =
     "coalesce(sum(requests), 0)::bigint, coalesce(sum(errors), 0)::bigint, "
     "coalesce(sum(cancelled), 0)::bigint, coalesce(sum(prompt_tokens), 0)::bigint, "
@@ -192,9 +198,9 @@ std::string GroupedSql(pqxx::transaction_base& tx, const std::vector<const Dimen
   }
   columns.emplace_back(kSums);
   std::string sql = absl::StrCat("SELECT ", absl::StrJoin(columns, ", "),
-                                 " FROM usage_daily WHERE day >= ", tx.quote(Day(range.start)),
-                                 "::date AND day < ", tx.quote(Day(range.end)), "::date");
-  if (!team_id.empty()) absl::StrAppend(&sql, " AND team_id = ", tx.quote(team_id));
+                                 " FROM usage_daily WHERE day >= ", Literal(tx, Day(range.start)),
+                                 "::date AND day < ", Literal(tx, Day(range.end)), "::date");
+  if (!team_id.empty()) absl::StrAppend(&sql, " AND team_id = ", Literal(tx, team_id));
   if (!dims.empty()) {
     const std::string by = absl::StrJoin(positions, ", ");
     absl::StrAppend(&sql, " GROUP BY ", by, " ORDER BY ", by);
@@ -244,22 +250,22 @@ constexpr char kEventColumns[] =
     "reasoning_tokens, cost_nano_usd, reserved_nano_usd, estimated, unpriced, outcome, "
     "http_status, latency_us, ttft_us";
 
-std::string MicrosSql(pqxx::transaction_base& tx, absl::Time t) {
-  return absl::StrCat("(timestamptz 'epoch' + ", tx.quote(absl::ToUnixMicros(t)),
+// An instant as SQL, from an integer (nothing of a client's text).
+std::string MicrosSql(absl::Time t) {
+  return absl::StrCat("(timestamptz 'epoch' + ", absl::ToUnixMicros(t),
                       "::bigint * interval '1 microsecond')");
 }
 
 std::string EventsSql(pqxx::transaction_base& tx, const std::string& team_id, const Range& range,
                       const std::string& after_id, int64_t after_us, int limit) {
-  std::string sql = absl::StrCat("SELECT ", kEventColumns,
-                                 " FROM usage_events WHERE team_id = ", tx.quote(team_id),
-                                 " AND start_time >= ", MicrosSql(tx, range.start),
-                                 " AND start_time < ", MicrosSql(tx, range.end));
+  std::string sql = absl::StrCat(
+      "SELECT ", kEventColumns, " FROM usage_events WHERE team_id = ", Literal(tx, team_id),
+      " AND start_time >= ", MicrosSql(range.start), " AND start_time < ", MicrosSql(range.end));
   if (!after_id.empty()) {
     // The first condition lets the (team_id, start_time) index start at the cursor.
-    const std::string at = MicrosSql(tx, absl::FromUnixMicros(after_us));
+    const std::string at = MicrosSql(absl::FromUnixMicros(after_us));
     absl::StrAppend(&sql, " AND start_time <= ", at, " AND (start_time, request_id) < (", at, ", ",
-                    tx.quote(after_id), ")");
+                    Literal(tx, after_id), ")");
   }
   absl::StrAppend(&sql, " ORDER BY start_time DESC, request_id DESC");
   if (limit > 0) absl::StrAppend(&sql, " LIMIT ", limit);
