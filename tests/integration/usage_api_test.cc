@@ -523,6 +523,21 @@ double Metric(const Gateway& gw, const std::string& name) {
   return -1;
 }
 
+// A connection that sends `request` and then reads nothing (a receive buffer of 4 KiB): a client
+// that stops reading.
+int SendAndStopReading(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  return fd;
+}
+
 // 200,000 events seeded with SQL: their CSV parses, row for row, its awkward names intact and
 // defused, streamed in bounded memory. A client that stops reading, and one that goes away, end
 // their exports and give back their connections; exports go on working after them.
@@ -577,18 +592,7 @@ TEST(UsageApiTest, ACsvExportOfTwoHundredThousandEventsStreamsInBoundedMemory) {
   const std::string request =
       absl::StrCat("GET /v1/teams/", team, "/usage/events?format=csv&", since,
                    " HTTP/1.1\r\nHost: x\r\n", Bearer(kAdminKey), "\r\n\r\n");
-  auto connect = [&] {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(gw->http_port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
-    return fd;
-  };
+  auto connect = [&] { return SendAndStopReading(gw->http_port(), request); };
   auto wait_for_no_exports = [&] {
     double running = -1;
     for (int i = 0; i < 400 && running != 0; ++i) {
@@ -678,18 +682,10 @@ TEST(UsageApiTest, OverGrpcReportsEventsAndExportsBehaveTheSame) {
             "state <> 'idle' AND pid <> pg_backend_pid()")[0]
         .as<int>();
   };
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int small = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(gw->http_port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   const std::string request =
       absl::StrCat("GET /v1/teams/", team, "/usage/events?format=csv&", since,
                    " HTTP/1.1\r\nHost: x\r\n", Bearer(key), "\r\n\r\n");
-  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  const int fd = SendAndStopReading(gw->http_port(), request);
   int seen = 0;
   for (int i = 0; i < 100 && seen == 0; ++i) {
     absl::SleepFor(absl::Milliseconds(20));
