@@ -6,7 +6,8 @@
 // admin; another team's is NOT_FOUND, as in the teams API (docs/usage.md).
 //
 // Analytics never slow the data plane: they hold their own connections (never the event writers'),
-// and exports run on their own threads, each fetching from its cursor only as fast as its client
+// and exports run on their own threads (at nice 10, below the data plane's), each fetching from its
+// cursor only as fast as its client
 // reads (CallContext::flow), with every statement under a timeout. An export whose client reads
 // nothing for `export_stall_timeout`, or goes away, ends and gives its connection back.
 
