@@ -330,10 +330,12 @@ absl::Status WaitForRoom(const rpc::CallContext& ctx, absl::Duration stall,
   bool woken = false;
   {
     absl::MutexLock lock(&wake->mu);
-    // In slices, to notice a shutdown.
-    while (!woken && !stopping.load() && absl::Now() < give_up) {
-      woken = wake->mu.AwaitWithTimeout(absl::Condition(&wake->woken), absl::Milliseconds(250));
+    // In slices, to notice a shutdown. The flag itself decides: a thread that ran late (exports
+    // run at a low priority) may find it set after its time is up.
+    while (!wake->woken && !stopping.load() && absl::Now() < give_up) {
+      wake->mu.AwaitWithTimeout(absl::Condition(&wake->woken), absl::Milliseconds(250));
     }
+    woken = wake->woken;
   }
   ctx.cancellation->RemoveCallback(id);
   if (ctx.cancellation->IsCancelled()) return absl::CancelledError("the client went away");
