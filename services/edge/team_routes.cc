@@ -524,12 +524,19 @@ HttpResponse Audit(team::TeamApi& api, const HttpRequest& req, const rpc::CallCo
 
 void AddTeamRoutes(RouteTable& table, team::TeamApi& api, usage::MeteringApi* metering) {
   using Run = Route::Run;
+  // The handlers below serve several methods and branch on the request's: a HEAD (which a GET
+  // route takes) reaches them as the GET it stands for.
   auto add = [&table](const char* pattern, const char* method, Route::Respond respond) {
     table.Add({.pattern = pattern,
                .method = method,
                .name = "teams",
                .run = Run::kWorker,
-               .respond = std::move(respond)});
+               .respond = [method, respond = std::move(respond)](const Call& c) {
+                 if (c.request.method == method) return respond(c);
+                 HttpRequest as_method = c.request;
+                 as_method.method = method;
+                 return respond(Call{as_method, c.params, c.ctx});
+               }});
   };
   auto team_name = [](const Call& c) { return absl::StrCat("teams/", c.params["team_id"]); };
   for (const char* method : {"GET", "POST"}) {

@@ -237,6 +237,14 @@ TEST_F(TeamRoutesTest, PathsThatNameNothingAre404AndOtherMethods405) {
       if (k == "allow") allow = v;
     EXPECT_EQ(allow, c.allow) << c.method << " " << c.path;
   }
+  // A HEAD is the GET it stands for (the server drops the body), never another method's branch.
+  for (const char* path : {"/v1/teams", "/v1/teams/t1", "/v1/teams/t1/members", "/v1/teams/t1/keys",
+                           "/v1/teams/t1/audit"}) {
+    const HttpResponse head = Call("HEAD", path);
+    const HttpResponse get = Call("GET", path);
+    EXPECT_EQ(head.status, 200) << path << ": " << head.body;
+    EXPECT_EQ(head.body, get.body) << path;
+  }
 }
 
 TEST_F(TeamRoutesTest, TheCallersRoleIsTeamManagementsToCheck) {
