@@ -1,7 +1,5 @@
 #include "services/edge/usage_routes.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +12,7 @@
 #include "common/json/json_escape.h"
 #include "common/money/money.h"
 #include "common/status/status_macros.h"
+#include "common/time/proto_time.h"
 #include "services/edge/error_body.h"
 #include "services/edge/rest.h"
 #include "services/usage_metering/usage_csv.h"
@@ -21,7 +20,6 @@
 namespace aimarket::edge {
 namespace {
 
-using google::protobuf::util::TimeUtil;
 using rest::BadField;
 
 constexpr size_t kMaxGroupBy = 9;
@@ -30,14 +28,6 @@ std::string Usd(int64_t nanos) { return money::Usd::Nanos(nanos).ToDecimal(); }
 
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
-}
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
 }
 
 // What every usage route reads: the range, group_by (where it applies) and the format.
@@ -82,8 +72,8 @@ absl::StatusOr<UsageParams> ReadParams(const HttpRequest& req, bool grouped) {
 
 template <typename Request>
 void SetRange(const UsageParams& p, Request& r) {
-  if (p.start) *r.mutable_start_time() = ToProto(*p.start);
-  if (p.end) *r.mutable_end_time() = ToProto(*p.end);
+  if (p.start) *r.mutable_start_time() = time::ToProto(*p.start);
+  if (p.end) *r.mutable_end_time() = time::ToProto(*p.end);
 }
 
 // The JSON key of a group_by dimension.
@@ -141,7 +131,7 @@ std::string EventJson(const usage::v1::Settlement& e) {
   absl::ConsumePrefix(&team, "teams/");
   return absl::StrCat(
       R"({"id":)", json::Quote(e.request_id()), R"(,"object":"usage.event","start_time":)",
-      json::Quote(Rfc3339(ToTime(e.start_time()))), R"(,"team_id":)", json::Quote(team),
+      json::Quote(Rfc3339(time::FromProto(e.start_time()))), R"(,"team_id":)", json::Quote(team),
       R"(,"key_id":)", json::Quote(e.key_id()), R"(,"member":)", json::Quote(e.member()),
       R"(,"cost_center":)", json::Quote(e.cost_center()), R"(,"kind":)", json::Quote(e.kind()),
       R"(,"model":)", json::Quote(e.model()), R"(,"provider":)", json::Quote(e.provider()),

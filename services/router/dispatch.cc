@@ -1,6 +1,5 @@
 #include "services/router/dispatch.h"
 
-#include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,6 +10,7 @@
 #include "common/status/error.h"
 #include "common/status/http_status.h"
 #include "common/status/reasons.h"
+#include "common/time/proto_time.h"
 #include "services/router/reservation_book.h"
 #include "services/router/routing_rules.h"
 
@@ -49,10 +49,6 @@ int64_t EstimatePromptTokens(const common::v1::EmbedRequest& req) {
 namespace {
 
 // To microseconds, as the usage event keeps it.
-google::protobuf::Timestamp ToTimestamp(absl::Time t) {
-  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-
 // The most output `d` can produce for `ticket`.
 int64_t MaxOutput(const Ticket& ticket, const pricing::Prices& prices) {
   if (!ticket.max_output_tokens) return prices.max_output_tokens;
@@ -133,7 +129,7 @@ void MeteringAdmission::Admit(const rpc::CallContext& ctx, const Ticket& ticket,
   const money::Usd reserve = WorstCaseCost(ticket);
   req->set_reserve_nano_usd(reserve.nanos());
   req->set_estimated_tokens(WorstCaseTokens(ticket));
-  *req->mutable_start_time() = ToTimestamp(ticket.start_time);
+  *req->mutable_start_time() = time::ToProto(ticket.start_time);
   const bool governed =
       usage::Limits::Of(p.settings().monthly_budget_nano_usd(), p.settings().rate_limits()).any() ||
       usage::Limits::Of(p.key_limits().monthly_budget_nano_usd(), p.key_limits().rate_limits())
@@ -281,7 +277,7 @@ class Call {
     s.set_reservation_id(admitted_->reservation_id);
     s.set_reserved_nano_usd(admitted_->reserved.nanos());
     s.set_model(ticket_.route->name);
-    *s.mutable_start_time() = ToTimestamp(ticket_.start_time);
+    *s.mutable_start_time() = time::ToProto(ticket_.start_time);
     s.set_latency_us(absl::ToInt64Microseconds(now - ticket_.start_time));
     if (output_started_) {
       s.set_time_to_first_token_us(absl::ToInt64Microseconds(first_output_ - ticket_.start_time));

@@ -6,6 +6,7 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/hash/hash.h"
+#include "common/time/proto_time.h"
 
 namespace aimarket::usage {
 namespace {
@@ -14,10 +15,6 @@ using google::protobuf::util::TimeUtil;
 
 constexpr int kMinuteSlices = 60;  // 1 s each.
 constexpr int kDaySlices = 288;    // 5 min each.
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
-}
 
 absl::CivilMonth MonthOf(absl::Time t) { return absl::ToCivilMonth(t, absl::UTCTimeZone()); }
 
@@ -242,7 +239,7 @@ void Ledger::Hold(const v1::HeldReservation& held, absl::string_view router) {
   r.key_id = held.key_id();
   r.amount = held.reserve_nano_usd();
   r.tokens = held.tokens();
-  r.start_time = ToTime(held.start_time());
+  r.start_time = time::FromProto(held.start_time());
   // Counted when it was admitted (the windows of the metering that admitted it are gone).
   r.counted_at = r.start_time;
   r.settling = held.ended();
@@ -289,7 +286,7 @@ void Ledger::Recorded(const v1::Settlement& s, bool inserted) {
   absl::MutexLock lock(&shard.mu);
   Team& team = shard.teams[s.team()];
   if (inserted) {
-    const absl::CivilMonth month = MonthOf(ToTime(s.start_time()));
+    const absl::CivilMonth month = MonthOf(time::FromProto(s.start_time()));
     Account* key = s.key_id().empty() ? nullptr : &team.keys[s.key_id()];
     for (Account* a : {&team.account, key}) {
       if (a == nullptr) continue;
@@ -335,7 +332,7 @@ std::vector<v1::Settlement> Ledger::Expire() {
       s.set_cost_center(r.cost_center);
       s.set_model(r.model);
       s.set_kind(r.kind.empty() ? "chat" : r.kind);
-      *s.mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(r.start_time));
+      *s.mutable_start_time() = time::ToProto(r.start_time);
       s.set_outcome("unsettled");
       s.set_deployment(-1);
       s.mutable_usage()->set_cost_nano_usd(r.amount);

@@ -1,6 +1,5 @@
 #include "services/usage_metering/usage_analytics.h"
 
-#include <google/protobuf/util/time_util.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "common/money/money.h"
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
+#include "common/time/proto_time.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -29,8 +29,6 @@
 
 namespace aimarket::usage {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 // ---- Metrics
 //   aimarket_metering_analytics_requests_total{kind,result}  query | events | export; ok | error
@@ -87,10 +85,6 @@ absl::Status Invalid(absl::string_view param, absl::string_view message) {
   return status::Error(absl::StatusCode::kInvalidArgument, "INVALID_VALUE", message).Param(param);
 }
 
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
-}
-
 // [start, end) of a request: unset times are the current UTC month so far (today included).
 struct Range {
   absl::Time start;
@@ -103,8 +97,9 @@ absl::StatusOr<Range> RangeOf(const google::protobuf::Timestamp* start,
   const absl::TimeZone utc = absl::UTCTimeZone();
   const absl::CivilDay today = absl::ToCivilDay(absl::Now(), utc);
   Range r;
-  r.start = start != nullptr ? ToTime(*start) : absl::FromCivil(absl::CivilMonth(today), utc);
-  r.end = end != nullptr ? ToTime(*end) : absl::FromCivil(today + 1, utc);
+  r.start =
+      start != nullptr ? time::FromProto(*start) : absl::FromCivil(absl::CivilMonth(today), utc);
+  r.end = end != nullptr ? time::FromProto(*end) : absl::FromCivil(today + 1, utc);
   if (whole_days) {
     const char* why =
         "Usage is kept by UTC day: give a date (2026-11-01) or a UTC midnight "
@@ -278,7 +273,7 @@ std::string EventsSql(pqxx::transaction_base& tx, const std::string& team_id, co
 v1::Settlement EventOf(const pqxx::row& r) {
   v1::Settlement e;
   e.set_request_id(r[0].c_str());
-  *e.mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(r[1].as<int64_t>());
+  *e.mutable_start_time() = time::ToProto(absl::FromUnixMicros(r[1].as<int64_t>()));
   e.set_team(absl::StrCat("teams/", r[2].c_str()));
   e.set_key_id(r[3].c_str());
   e.set_member(r[4].c_str());

@@ -1,11 +1,10 @@
 #include "services/usage_metering/usage_csv.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/money/money.h"
+#include "common/time/proto_time.h"
 
 namespace aimarket::usage::csv {
 namespace {
@@ -71,14 +70,10 @@ void EventRow(const v1::Settlement& e, std::string& out) {
     out.push_back(',');
   };
   text(e.request_id());
-  absl::StrAppend(
-      &out,
-      absl::FormatTime(
-          "%Y-%m-%dT%H:%M:%E6SZ",
-          absl::FromUnixMicros(
-              google::protobuf::util::TimeUtil::TimestampToMicroseconds(e.start_time())),
-          absl::UTCTimeZone()),
-      ",");
+  absl::StrAppend(&out,
+                  absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", time::FromProto(e.start_time()),
+                                   absl::UTCTimeZone()),
+                  ",");
   absl::string_view team = e.team();
   if (team.size() > 6) team.remove_prefix(6);  // "teams/"
   text(team);

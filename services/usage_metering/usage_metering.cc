@@ -20,6 +20,7 @@
 #include "common/money/money.h"
 #include "common/status/error.h"
 #include "common/status/status_macros.h"
+#include "common/time/proto_time.h"
 #include "services/usage_metering/metering_metrics.h"
 
 namespace aimarket::usage {
@@ -27,10 +28,6 @@ namespace {
 
 constexpr char kPartitionPrefix[] = "usage_events_";
 constexpr size_t kMaxIdBytes = 256;
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(t));
-}
 
 std::string PartitionName(absl::CivilMonth m) {
   return absl::StrFormat("%s%04d%02d", kPartitionPrefix, m.year(), m.month());
@@ -392,7 +389,7 @@ void UsageMetering::Admit(const rpc::CallContext&, const v1::AdmitRequest& req,
   ask.key_id = req.key_id();
   ask.reserve_nanos = req.reserve_nano_usd();
   ask.tokens = req.estimated_tokens();
-  ask.start_time = ToTime(req.start_time());
+  ask.start_time = time::FromProto(req.start_time());
   ask.kind = req.kind();
   ask.model = req.model();
   ask.member = req.member();
@@ -563,9 +560,10 @@ absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows
   // The partitions of the batch's months (usually one).
   absl::flat_hash_set<int64_t> months;
   for (const v1::Settlement* s : valid) {
-    const absl::CivilMonth m = absl::ToCivilMonth(ToTime(s->start_time()), absl::UTCTimeZone());
+    const absl::CivilMonth m =
+        absl::ToCivilMonth(time::FromProto(s->start_time()), absl::UTCTimeZone());
     if (months.insert(m.year() * 12 + m.month()).second) {
-      AIM_RETURN_IF_ERROR(EnsurePartition(ToTime(s->start_time())));
+      AIM_RETURN_IF_ERROR(EnsurePartition(time::FromProto(s->start_time())));
     }
   }
   absl::flat_hash_set<std::string> inserted;  // The request ids of the events that were new.
@@ -607,7 +605,7 @@ absl::Status UsageMetering::Write(const std::vector<const v1::Settlement*>& rows
     ledger_.Recorded(*s, inserted.contains(s->request_id()));
     estimated += s->estimated() ? 1 : 0;
     unpriced += s->unpriced() ? 1 : 0;
-    const absl::Time ended = ToTime(s->start_time()) + absl::Microseconds(s->latency_us());
+    const absl::Time ended = time::FromProto(s->start_time()) + absl::Microseconds(s->latency_us());
     MeteringMetrics::Get().IngestLag(absl::ToDoubleSeconds(end - ended));
   }
   MeteringMetrics::Get().Written(static_cast<int64_t>(inserted.size()), estimated, unpriced);
