@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
@@ -48,6 +49,8 @@ void RouteTable::Add(Route route) {
     seg.text = std::string(s);
     e.segments.push_back(std::move(seg));
   }
+  e.literal = std::none_of(e.segments.begin(), e.segments.end(),
+                           [](const Segment& seg) { return seg.capture; });
   e.route = std::move(route);
   routes_.push_back(std::move(e));
 }
@@ -81,21 +84,28 @@ bool RouteTable::Matches(const Entry& e, const std::vector<absl::string_view>& p
 
 RouteTable::Found RouteTable::Find(absl::string_view method, absl::string_view path) const {
   Found found;
-  if (!absl::ConsumePrefix(&path, "/")) return found;
-  const std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
+  if (!absl::StartsWith(path, "/")) return found;
+  // A literal route compares the whole path; the path is split (once) only when a template is
+  // tried, so the data plane's routes, literal and first, cost no allocation.
+  std::optional<std::vector<absl::string_view>> parts;
+  auto matches = [&](const Entry& e, PathParams* params) {
+    if (e.literal) return path == e.route.pattern;
+    if (!parts) parts.emplace(absl::StrSplit(path.substr(1), '/'));
+    return Matches(e, *parts, params);
+  };
   std::vector<absl::string_view> allowed;
   for (const Entry& e : routes_) {
     const Route& r = e.route;
     const bool takes = method == r.method || (method == "HEAD" && r.method == "GET");
     if (!takes) {
       if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end() &&
-          Matches(e, parts, nullptr)) {
+          matches(e, nullptr)) {
         allowed.push_back(r.method);
       }
       continue;
     }
     PathParams params;
-    if (Matches(e, parts, &params)) {
+    if (matches(e, &params)) {
       found.route = &r;
       found.params = std::move(params);
       return found;

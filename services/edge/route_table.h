@@ -111,6 +111,7 @@ class RouteTable {
   struct Entry {
     Route route;
     std::vector<Segment> segments;
+    bool literal = false;  // No captures: the path must equal the pattern.
   };
   static bool Matches(const Entry& e, const std::vector<absl::string_view>& parts,
                       PathParams* params);

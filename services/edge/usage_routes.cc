@@ -76,13 +76,6 @@ void SetRange(const UsageParams& p, Request& r) {
   if (p.end) *r.mutable_end_time() = time::ToProto(*p.end);
 }
 
-// The JSON key of a group_by dimension.
-absl::string_view KeyOf(absl::string_view dimension) {
-  if (dimension == "team") return "team_id";
-  if (dimension == "key") return "key_id";
-  return dimension;
-}
-
 std::string MeanOrNull(int64_t sum_us, int64_t n) {
   const std::string mean = usage::csv::MeanMillis(sum_us, n);
   return mean.empty() ? "null" : mean;
@@ -102,14 +95,12 @@ std::string TotalsMembers(const usage::v1::UsageTotals& t) {
 }
 
 std::string ReportJson(const usage::v1::QueryUsageResponse& r, const UsageParams& p,
-                       absl::string_view team_id, absl::Time start, absl::Time end,
-                       const std::string& month) {
+                       absl::string_view team_id, const std::string& month) {
   std::string data;
   for (const usage::v1::UsageRow& row : r.rows()) {
     absl::StrAppend(&data, data.empty() ? "{" : ",{");
-    for (size_t i = 0; i < p.group_by.size() && static_cast<int>(i) < row.dimensions_size(); ++i) {
-      absl::StrAppend(&data, json::Quote(KeyOf(p.group_by[i])), ":",
-                      json::Quote(row.dimensions(static_cast<int>(i))), ",");
+    for (int i = 0; i < r.columns_size() && i < row.dimensions_size(); ++i) {
+      absl::StrAppend(&data, json::Quote(r.columns(i)), ":", json::Quote(row.dimensions(i)), ",");
     }
     absl::StrAppend(&data, TotalsMembers(row.totals()), "}");
   }
@@ -120,9 +111,10 @@ std::string ReportJson(const usage::v1::QueryUsageResponse& r, const UsageParams
   return absl::StrCat(
       R"({"object":"usage.report",)",
       team_id.empty() ? "" : absl::StrCat(R"("team_id":)", json::Quote(team_id), ","),
-      R"("start":)", json::Quote(Rfc3339(start)), R"(,"end":)", json::Quote(Rfc3339(end)),
-      R"(,"group_by":[)", group_by, R"(],"data":[)", data, R"(],"total":{)",
-      TotalsMembers(r.total()), "}", month.empty() ? "" : absl::StrCat(R"(,"month":)", month), "}");
+      R"("start":)", json::Quote(Rfc3339(time::FromProto(r.start_time()))), R"(,"end":)",
+      json::Quote(Rfc3339(time::FromProto(r.end_time()))), R"(,"group_by":[)", group_by,
+      R"(],"data":[)", data, R"(],"total":{)", TotalsMembers(r.total()), "}",
+      month.empty() ? "" : absl::StrCat(R"(,"month":)", month), "}");
 }
 
 std::string EventJson(const usage::v1::Settlement& e) {
@@ -242,16 +234,11 @@ void Usage(team::TeamApi& team, usage::MeteringApi& metering, Exchange x,
   for (const std::string& g : p->group_by) r.add_group_by(g);
   absl::StatusOr<usage::v1::QueryUsageResponse> resp = metering.QueryUsage(x.ctx, r);
   if (!resp.ok()) return x.reply.Send(ErrorResponse(resp.status(), x.reply.request_id()));
-  // The range as metering took it (the current month by default).
-  const absl::TimeZone utc = absl::UTCTimeZone();
-  const absl::CivilDay today = absl::ToCivilDay(absl::Now(), utc);
-  const absl::Time start = p->start.value_or(absl::FromCivil(absl::CivilMonth(today), utc));
-  const absl::Time end = p->end.value_or(absl::FromCivil(today + 1, utc));
   // Remaining budget from the team's stored budget, as GET /v1/teams/{id} shows it.
   const std::string month =
       t ? rest::BalanceJson(resp->balance(), resp->month(), t->settings().monthly_budget_nano_usd())
         : "";
-  x.reply.Send(rest::Json(200, ReportJson(*resp, *p, team_id, start, end, month)));
+  x.reply.Send(rest::Json(200, ReportJson(*resp, *p, team_id, month)));
 }
 
 // GET /v1/teams/{team_id}/usage/events

@@ -166,6 +166,36 @@ absl::StatusOr<std::string> TeamIdOf(const std::string& team) {
   return team.substr(6);
 }
 
+// Who calls: the principal of the key in `ctx`, from team-management.
+absl::StatusOr<common::v1::Principal> Caller(team::TeamApi& auth, const rpc::CallContext& ctx) {
+  const std::string key = ctx.ApiKey();
+  if (std::optional<common::v1::Principal> p = auth.AuthenticateAtOnce(key)) return *p;
+  team::v1::AuthenticateRequest req;
+  req.set_api_key(key);
+  AIM_ASSIGN_OR_RETURN(team::v1::AuthenticateResponse resp, auth.Authenticate(ctx, req));
+  return std::move(*resp.mutable_principal());
+}
+
+// What a request may read: its team's id ("" across teams) and its range, once the caller is
+// known and allowed. Events need a team and take any instants; grouped usage, UTC days.
+struct Scope {
+  std::string team_id;
+  Range range;
+};
+template <typename Request>
+absl::StatusOr<Scope> ScopeOf(team::TeamApi& auth, const rpc::CallContext& ctx, const Request& req,
+                              bool events, int max_days) {
+  AIM_ASSIGN_OR_RETURN(const common::v1::Principal p, Caller(auth, ctx));
+  if (events && req.team().empty()) return TeamIdOf("-").status();
+  AIM_RETURN_IF_ERROR(UsageAnalytics::MayRead(p, req.team()));
+  Scope scope;
+  AIM_ASSIGN_OR_RETURN(scope.team_id, TeamIdOf(req.team()));
+  AIM_ASSIGN_OR_RETURN(scope.range, RangeOf(req.has_start_time() ? &req.start_time() : nullptr,
+                                            req.has_end_time() ? &req.end_time() : nullptr,
+                                            /*whole_days=*/!events, max_days));
+  return scope;
+}
+
 // `text` as an SQL string literal, escaped by libpq for the connection (tx.quote, whose own
 // concatenation trips GCC 12's -Wstringop-overflow at -O3).
 std::string Literal(pqxx::transaction_base& tx, const std::string& text) {
@@ -358,15 +388,6 @@ UsageAnalytics::~UsageAnalytics() {
   export_threads_.reset();  // Joins: every export ends at its next wait or fetch.
 }
 
-absl::StatusOr<common::v1::Principal> UsageAnalytics::Caller(const rpc::CallContext& ctx) {
-  const std::string key = ctx.ApiKey();
-  if (std::optional<common::v1::Principal> p = auth_.AuthenticateAtOnce(key)) return *p;
-  team::v1::AuthenticateRequest req;
-  req.set_api_key(key);
-  AIM_ASSIGN_OR_RETURN(team::v1::AuthenticateResponse resp, auth_.Authenticate(ctx, req));
-  return std::move(*resp.mutable_principal());
-}
-
 absl::Status UsageAnalytics::MayRead(const common::v1::Principal& p, const std::string& team) {
   if (p.bootstrap_admin()) return absl::OkStatus();
   if (team.empty()) {
@@ -385,13 +406,10 @@ absl::StatusOr<v1::QueryUsageResponse> UsageAnalytics::Query(const rpc::CallCont
                                                              const v1::QueryUsageRequest& req) {
   const absl::Time began = absl::Now();
   absl::StatusOr<v1::QueryUsageResponse> out = [&]() -> absl::StatusOr<v1::QueryUsageResponse> {
-    AIM_ASSIGN_OR_RETURN(const common::v1::Principal p, Caller(ctx));
-    AIM_RETURN_IF_ERROR(MayRead(p, req.team()));
-    AIM_ASSIGN_OR_RETURN(const std::string team_id, TeamIdOf(req.team()));
-    AIM_ASSIGN_OR_RETURN(
-        const Range range,
-        RangeOf(req.has_start_time() ? &req.start_time() : nullptr,
-                req.has_end_time() ? &req.end_time() : nullptr, true, options_.max_days));
+    AIM_ASSIGN_OR_RETURN(const Scope scope,
+                         ScopeOf(auth_, ctx, req, /*events=*/false, options_.max_days));
+    const std::string& team_id = scope.team_id;
+    const Range& range = scope.range;
     AIM_ASSIGN_OR_RETURN(const std::vector<const Dimension*> dims,
                          DimensionsOf(req.group_by(), req.team().empty()));
     AIM_ASSIGN_OR_RETURN(db::ConnectionPool::Lease lease, pool_->Acquire());
@@ -406,6 +424,9 @@ absl::StatusOr<v1::QueryUsageResponse> UsageAnalytics::Query(const rpc::CallCont
                                     "(format=csv)."));
       }
       v1::QueryUsageResponse resp;
+      *resp.mutable_start_time() = time::ToProto(range.start);
+      *resp.mutable_end_time() = time::ToProto(range.end);
+      for (const Dimension* d : dims) resp.add_columns(d->header);
       for (const pqxx::row& row : rows) {
         v1::UsageRow& r = *resp.add_rows();
         for (size_t i = 0; i < dims.size(); ++i) r.add_dimensions(row[static_cast<int>(i)].c_str());
@@ -426,14 +447,10 @@ absl::StatusOr<v1::ListUsageEventsResponse> UsageAnalytics::ListEvents(
   const absl::Time began = absl::Now();
   absl::StatusOr<v1::ListUsageEventsResponse> out =
       [&]() -> absl::StatusOr<v1::ListUsageEventsResponse> {
-    AIM_ASSIGN_OR_RETURN(const common::v1::Principal p, Caller(ctx));
-    if (req.team().empty()) return TeamIdOf("-").status();
-    AIM_RETURN_IF_ERROR(MayRead(p, req.team()));
-    AIM_ASSIGN_OR_RETURN(const std::string team_id, TeamIdOf(req.team()));
-    AIM_ASSIGN_OR_RETURN(
-        const Range range,
-        RangeOf(req.has_start_time() ? &req.start_time() : nullptr,
-                req.has_end_time() ? &req.end_time() : nullptr, false, options_.max_days));
+    AIM_ASSIGN_OR_RETURN(const Scope scope,
+                         ScopeOf(auth_, ctx, req, /*events=*/true, options_.max_days));
+    const std::string& team_id = scope.team_id;
+    const Range& range = scope.range;
     if (req.page_size() < 0 || req.page_size() > 100) {
       return Invalid("limit", "'limit' must be from 1 to 100.");
     }
@@ -503,14 +520,10 @@ void UsageAnalytics::Export(rpc::CallContext ctx, const v1::ExportUsageRequest& 
 absl::Status UsageAnalytics::RunExport(const rpc::CallContext& ctx,
                                        const v1::ExportUsageRequest& req,
                                        rpc::StreamObserver<v1::ExportUsageChunk>& observer) {
-  AIM_ASSIGN_OR_RETURN(const common::v1::Principal p, Caller(ctx));
-  if (req.events() && req.team().empty()) return TeamIdOf("-").status();
-  AIM_RETURN_IF_ERROR(MayRead(p, req.team()));
-  AIM_ASSIGN_OR_RETURN(const std::string team_id, TeamIdOf(req.team()));
-  AIM_ASSIGN_OR_RETURN(
-      const Range range,
-      RangeOf(req.has_start_time() ? &req.start_time() : nullptr,
-              req.has_end_time() ? &req.end_time() : nullptr, !req.events(), options_.max_days));
+  AIM_ASSIGN_OR_RETURN(const Scope scope,
+                       ScopeOf(auth_, ctx, req, req.events(), options_.max_days));
+  const std::string& team_id = scope.team_id;
+  const Range& range = scope.range;
   std::vector<const Dimension*> dims;
   if (req.events()) {
     if (req.group_by_size() > 0) {

@@ -63,7 +63,6 @@ class UsageAnalytics {
   static absl::Status MayRead(const common::v1::Principal& p, const std::string& team);
 
  private:
-  absl::StatusOr<common::v1::Principal> Caller(const rpc::CallContext& ctx);
   absl::Status RunExport(const rpc::CallContext& ctx, const v1::ExportUsageRequest& req,
                          rpc::StreamObserver<v1::ExportUsageChunk>& observer);
 
